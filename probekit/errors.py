@@ -1,0 +1,21 @@
+"""probekit's exception types: one-line messages that name the thing and the fix."""
+
+
+class ProbekitError(Exception):
+    """Base class for errors a user can act on (the CLI prints them as one line)."""
+
+
+class BackboneError(ProbekitError):
+    """Unknown backbone name or unusable configuration."""
+
+
+class WeightsError(ProbekitError):
+    """Weights cannot be found, downloaded or loaded."""
+
+
+class DatasetError(ProbekitError):
+    """Dataset name, root or split is unusable."""
+
+
+class StoreError(ProbekitError):
+    """A feature store is missing, incomplete, corrupt or mismatched."""
