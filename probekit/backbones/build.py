@@ -1,0 +1,31 @@
+"""`build_backbone(name)`: the one entry point from a name (alias or timm model) to a frozen Backbone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from probekit.backbones.base import Backbone
+from probekit.backbones.pixels import build_pixels_backbone
+from probekit.backbones.spec import resolve_spec
+from probekit.backbones.timm_backbone import build_timm_backbone
+from probekit.errors import BackboneError
+from probekit.registry import Registry
+
+BUILDERS: Registry = Registry("backbone builder", BackboneError)
+BUILDERS.register("timm", build_timm_backbone)
+BUILDERS.register("pixels", build_pixels_backbone)
+
+
+def build_backbone(
+    name: str, weights: str | Path | None = None, random_init: bool = False, seed: int = 0
+) -> Backbone:
+    """A frozen backbone in eval mode.
+
+    Weights come from `weights` (a local .pth/.safetensors file), from seeded random init
+    (`random_init=True`, the baseline every comparison needs), or from the hub.
+    """
+    if weights is not None and random_init:
+        raise BackboneError("--weights and --random-init exclude each other: choose one")
+    spec = resolve_spec(name)
+    builder = BUILDERS.get(spec.builder)
+    return builder(spec, weights=Path(weights) if weights is not None else None, random_init=random_init, seed=seed)

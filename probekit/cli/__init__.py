@@ -1,0 +1,24 @@
+"""The `probekit` command line: a thin typer layer over the library, one module per command."""
+
+from __future__ import annotations
+
+import typer
+
+from probekit.cli.backbones import backbones_command
+from probekit.cli.extract import extract_command
+from probekit.cli.info import info_command
+
+app = typer.Typer(
+    name="probekit",
+    help="What does a frozen vision encoder know? Extract features once, probe them, compare encoders.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("extract")(extract_command)
+app.command("info")(info_command)
+app.command("backbones")(backbones_command)
+
+
+def main() -> None:
+    app()

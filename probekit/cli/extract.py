@@ -1,0 +1,52 @@
+"""`probekit extract`: frozen backbone -> CLS, mean and patch features of a dataset split -> HDF5."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from probekit.cli.common import fails_cleanly, parse_size, setup_logging
+
+
+@fails_cleanly
+def extract_command(
+    backbone: Annotated[str, typer.Option(help="Alias (see `probekit backbones`) or any timm model name.")],
+    out: Annotated[Path, typer.Option(help="Feature store to write (HDF5); an interrupted one is resumed.")],
+    dataset: Annotated[str, typer.Option(help="Dataset adapter; 'synthetic' needs no download.")] = "synthetic",
+    split: Annotated[str, typer.Option(help="Dataset split.")] = "train",
+    root: Annotated[Optional[str], typer.Option(help="Dataset root directory (real datasets).")] = None,
+    weights: Annotated[Optional[Path], typer.Option(help="Local .pth/.safetensors checkpoint (timm or Meta DINOv2 layout); no network.")] = None,
+    random_init: Annotated[bool, typer.Option("--random-init", help="Seeded random weights: the untrained baseline.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed for --random-init.")] = 0,
+    image_size: Annotated[str, typer.Option(help="Input size, '224' or 'HxW' like '224x320'; multiple of the patch.")] = "224",
+    layers: Annotated[str, typer.Option(help="Blocks to store: '-1', 'last4', 'quarters', 'all' or '0,5,11'.")] = "-1",
+    norm: Annotated[bool, typer.Option("--norm/--no-norm", help="Apply the final norm to every stored layer (DINOv2 protocol).")] = True,
+    dtype: Annotated[str, typer.Option(help="Storage dtype: float16 or float32.")] = "float16",
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 32,
+    workers: Annotated[int, typer.Option(help="DataLoader worker processes (0 = load in the main process).")] = 1,
+    limit: Annotated[Optional[int], typer.Option(help="Use only N samples of the split.")] = None,
+    subset_seed: Annotated[Optional[int], typer.Option(help="With --limit: a seeded random subset instead of the first N.")] = None,
+    device: Annotated[str, typer.Option(help="'auto', 'cpu', 'cuda', 'cuda:1', ...")] = "auto",
+    amp: Annotated[bool, typer.Option("--amp/--no-amp", help="bfloat16 autocast on GPU (ignored on CPU).")] = True,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing store instead of resuming/skipping.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or log lines.")] = False,
+) -> None:
+    """Extract features of one dataset split with a frozen backbone into an HDF5 feature store."""
+    setup_logging(quiet)
+    from probekit.backbones.hub import preflight_backbone_weights
+
+    preflight_backbone_weights(backbone, str(weights) if weights else None, random_init)  # fail fast, before torch
+
+    from probekit.features.extract import ExtractConfig, extract
+
+    config = ExtractConfig(
+        backbone=backbone, dataset=dataset, split=split, root=root, weights=str(weights) if weights else None,
+        random_init=random_init, seed=seed, image_size=parse_size(image_size), layers=layers, norm=norm,
+        dtype=dtype, batch_size=batch_size, workers=workers, limit=limit, subset_seed=subset_seed,
+        device=device, amp=amp,
+    )
+    path = extract(config, out, overwrite=overwrite, progress=not quiet)
+    if not quiet:
+        typer.echo(f"wrote {path}  (inspect: probekit info {path})", err=True)

@@ -1,0 +1,79 @@
+"""What every dataset adapter provides: samples as dicts of numpy arrays, and a description of its targets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from probekit.provenance import short_hash
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """One per-sample target stored next to the features: its shape, dtype and attributes.
+
+    `attrs` travel into the store (class names, ignore index, units) so a probe can read what
+    the numbers mean without the dataset at hand.
+    """
+
+    shape: tuple[int, ...]
+    dtype: str
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class ImageDataset(Protocol):
+    """A map-style dataset of images and targets, deterministic and in a fixed order.
+
+    `dataset[i]` returns {"id": str, "image": uint8 (H, W, 3) RGB, <target name>: np.ndarray | int}.
+    """
+
+    name: str
+    split: str
+    targets: Mapping[str, TargetSpec]
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    def fingerprint(self) -> str:
+        """A short hash of what the samples are (root contents or generator settings)."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance recorded in the feature store (name, split, root, settings)."""
+        ...
+
+
+class SubsetDataset:
+    """The first `limit` samples, or a seeded random `limit` of them kept in dataset order (`--limit`)."""
+
+    def __init__(self, dataset: ImageDataset, limit: int, subset_seed: int | None = None):
+        total = len(dataset)
+        if limit <= 0:
+            raise ValueError(f"--limit must be positive, got {limit}")
+        if subset_seed is None:
+            indices = np.arange(min(limit, total))
+        else:
+            rng = np.random.default_rng(subset_seed)
+            indices = np.sort(rng.choice(total, size=min(limit, total), replace=False))
+        self.dataset = dataset
+        self.indices = indices
+        self.limit = limit
+        self.subset_seed = subset_seed
+        self.name, self.split, self.targets = dataset.name, dataset.split, dataset.targets
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.dataset[int(self.indices[index])]
+
+    def fingerprint(self) -> str:
+        return short_hash(self.dataset.fingerprint(), self.limit, self.subset_seed)
+
+    def describe(self) -> dict[str, Any]:
+        return dict(self.dataset.describe(), limit=self.limit, subset_seed=self.subset_seed)

@@ -1,0 +1,157 @@
+"""Extraction: a frozen backbone over a dataset, CLS / mean / patch features of chosen layers into a store."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Subset
+from tqdm import tqdm
+
+from probekit.backbones import build_backbone, resolve_layers
+from probekit.backbones.base import Backbone
+from probekit.data import ImageDataset, open_dataset
+from probekit.errors import ProbekitError, StoreError
+from probekit.features.preprocess import Collate, normalise
+from probekit.features.store import FeatureStore, StoreLayout, StoreWriter, features_fingerprint
+from probekit.provenance import git_sha, short_hash, utc_now, versions
+
+log = logging.getLogger("probekit.extract")
+_FP16_MAX = 65504.0
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """Everything that decides a feature store (the CLI's `extract` options)."""
+
+    backbone: str
+    dataset: str = "synthetic"
+    split: str = "train"
+    root: str | None = None
+    weights: str | None = None
+    random_init: bool = False
+    seed: int = 0
+    image_size: tuple[int, int] = (224, 224)
+    layers: str = "-1"
+    norm: bool = True
+    dtype: str = "float16"
+    batch_size: int = 32
+    workers: int = 1
+    limit: int | None = None
+    subset_seed: int | None = None
+    device: str = "auto"
+    amp: bool = True
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def extract(
+    config: ExtractConfig,
+    out: str | Path,
+    overwrite: bool = False,
+    progress: bool = True,
+    backbone: Backbone | None = None,
+    dataset: ImageDataset | None = None,
+) -> Path:
+    """Write (or resume, or skip if complete) the feature store `out`; returns its path.
+
+    `backbone` and `dataset` may be passed as objects (API use); otherwise they are built from `config`.
+    """
+    out = Path(out)
+    if config.dtype not in ("float16", "float32"):
+        raise ProbekitError(f"--dtype must be float16 or float32, not {config.dtype!r}")
+    if out.exists() and overwrite:
+        out.unlink()
+
+    backbone = backbone or build_backbone(config.backbone, config.weights, config.random_init, config.seed)
+    _check_image_size(config.image_size, backbone.patch_size)
+    dataset = dataset or open_dataset(config.dataset, config.split, config.root, config.image_size,
+                                      config.limit, config.subset_seed)
+    layers = resolve_layers(config.layers, backbone.depth)
+    device = resolve_device(config.device)
+    use_amp = config.amp and device.type == "cuda"
+    backbone.to(device)
+
+    grid = backbone.grid_size(config.image_size)
+    attrs = {
+        **backbone.describe(), **dataset.describe(),
+        "dataset_fingerprint": dataset.fingerprint(), "num_samples": len(dataset),
+        "image_size": list(config.image_size), "grid": list(grid), "layers": layers, "norm": config.norm,
+        "dtype": config.dtype, "batch_size": config.batch_size, "amp": use_amp, "device": device.type,
+        "extract_config": asdict(config), "versions": versions(), "git_sha": git_sha(), "created": utc_now(),
+    }
+    # Resuming must reproduce an uninterrupted run, so everything that changes the numbers must match.
+    resume_key = short_hash(features_fingerprint(attrs), attrs["dataset_fingerprint"], len(dataset),
+                            config.batch_size, use_amp, device.type)
+    existing = _stored_attrs(out)
+    if existing.get("resume_key") == resume_key and existing.get("complete"):
+        log.info("%s is complete already with these settings; pass --overwrite to extract again", out)
+        return out
+    layout = StoreLayout(len(dataset), layers, grid, backbone.embed_dim, config.dtype, dataset.targets)
+
+    with StoreWriter(out, layout, attrs, resume_key) as writer:
+        start = writer.num_done
+        if start:
+            log.info("resuming %s at sample %d/%d", out, start, len(dataset))
+        began = time.perf_counter()
+        loader = DataLoader(
+            Subset(dataset, range(start, len(dataset))),
+            batch_size=config.batch_size, shuffle=False, num_workers=config.workers,
+            collate_fn=Collate(config.image_size, backbone.preprocessing.interpolation, list(dataset.targets)),
+            pin_memory=device.type == "cuda", persistent_workers=False,
+        )
+        bar = tqdm(total=len(dataset), initial=start, unit="img", desc=f"extract {backbone.name}",
+                   disable=not progress, dynamic_ncols=True)
+        position = start
+        for batch in loader:
+            features = _forward(backbone, batch["images"].to(device, non_blocking=True), layers,
+                                config.norm, use_amp, config.dtype)
+            writer.write(position, batch["ids"], features, batch["targets"])
+            position += len(batch["ids"])
+            bar.update(len(batch["ids"]))
+        bar.close()
+        elapsed = time.perf_counter() - began
+        writer.finish({"finished": utc_now(), "extract_seconds": round(elapsed, 3),
+                       "images_per_second": round((len(dataset) - start) / max(elapsed, 1e-9), 3)})
+    return out
+
+
+def _forward(backbone: Backbone, images: torch.Tensor, layers: list[int], norm: bool, amp: bool,
+             dtype: str) -> dict[int, dict[str, np.ndarray]]:
+    """Features of one batch as numpy arrays in the storage dtype."""
+    x = normalise(images, backbone.preprocessing)  # (B, 3, H, W)
+    with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=amp):
+        outputs = backbone.forward_layers(x, layers, norm)
+    arrays = {}
+    for layer, out in outputs.items():
+        fields = {"cls": out.cls, "mean": out.mean, "patch": out.patch}
+        if dtype == "float16" and max(float(t.abs().max()) for t in fields.values()) > _FP16_MAX:
+            raise StoreError(f"layer {layer} has values beyond the float16 range: extract with --dtype float32")
+        arrays[layer] = {name: t.float().cpu().numpy().astype(dtype, copy=False) for name, t in fields.items()}
+    return arrays
+
+
+def _check_image_size(image_size: tuple[int, int], patch_size: int) -> None:
+    if any(side % patch_size or side <= 0 for side in image_size):
+        H, W = image_size
+        fix = f"{max(patch_size, round(H / patch_size) * patch_size)}x{max(patch_size, round(W / patch_size) * patch_size)}"
+        raise ProbekitError(f"image size {H}x{W} is not a multiple of the patch size {patch_size}: try {fix}")
+
+
+def _stored_attrs(path: Path) -> dict:
+    """Attributes of an existing store, or {} when there is none (or it can't be read)."""
+    if not path.exists():
+        return {}
+    try:
+        with FeatureStore(path, allow_incomplete=True) as store:
+            return store.attrs
+    except StoreError:
+        return {}
