@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
+from probekit import __version__
 from probekit.backbones import build_backbone, resolve_layers
 from probekit.backbones.base import Backbone
 from probekit.data import ImageDataset, open_dataset
@@ -86,7 +87,8 @@ def extract(
         "dataset_fingerprint": dataset.fingerprint(), "num_samples": len(dataset),
         "image_size": list(config.image_size), "grid": list(grid), "layers": layers, "norm": config.norm,
         "dtype": config.dtype, "batch_size": config.batch_size, "amp": use_amp, "device": device.type,
-        "extract_config": asdict(config), "versions": versions(), "git_sha": git_sha(), "created": utc_now(),
+        "extract_config": asdict(config), "probekit_version": __version__, "versions": versions(),
+        "git_sha": git_sha(), "created": utc_now(),
     }
     # Resuming must reproduce an uninterrupted run, so everything that changes the numbers must match.
     resume_key = short_hash(features_fingerprint(attrs), attrs["dataset_fingerprint"], len(dataset),
