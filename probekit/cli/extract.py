@@ -8,12 +8,21 @@ from typing import Annotated, Optional
 import typer
 
 from probekit.cli.common import fails_cleanly, parse_size, setup_logging
+from probekit.errors import ProbekitError
+
+
+def _is_default(ctx: typer.Context, name: str) -> bool:
+    """True when option `name` was not given on the command line (so a --config preset may set it)."""
+    source = ctx.get_parameter_source(name)
+    return source is None or source.name in {"DEFAULT", "DEFAULT_MAP"}
 
 
 @fails_cleanly
 def extract_command(
-    backbone: Annotated[str, typer.Option(help="Alias (see `probekit backbones`) or any timm model name.")],
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="Feature store to write (HDF5); an interrupted one is resumed.")],
+    backbone: Annotated[Optional[str], typer.Option(help="Alias (see `probekit backbones`) or any timm model name.")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="YAML preset (configs/extract/*.yaml); flags given on the command line win.")] = None,
     dataset: Annotated[str, typer.Option(help="Dataset adapter; 'synthetic' needs no download.")] = "synthetic",
     split: Annotated[str, typer.Option(help="Dataset split.")] = "train",
     root: Annotated[Optional[str], typer.Option(help="Dataset root directory (real datasets).")] = None,
@@ -35,18 +44,27 @@ def extract_command(
 ) -> None:
     """Extract features of one dataset split with a frozen backbone into an HDF5 feature store."""
     setup_logging(quiet)
-    from probekit.backbones.hub import preflight_backbone_weights
-
-    preflight_backbone_weights(backbone, str(weights) if weights else None, random_init)  # fail fast, before torch
-
-    from probekit.features.extract import ExtractConfig, extract
-
-    config = ExtractConfig(
+    settings = dict(
         backbone=backbone, dataset=dataset, split=split, root=root, weights=str(weights) if weights else None,
         random_init=random_init, seed=seed, image_size=parse_size(image_size), layers=layers, norm=norm,
         dtype=dtype, batch_size=batch_size, workers=workers, limit=limit, subset_seed=subset_seed,
         device=device, amp=amp,
     )
-    path = extract(config, out, overwrite=overwrite, progress=not quiet)
+    if config is not None:
+        from probekit.features.extract import load_config_file
+
+        preset = load_config_file(config)
+        settings.update({k: v for k, v in preset.items() if _is_default(ctx, k)})
+    if not settings["backbone"]:
+        raise ProbekitError("no backbone: pass --backbone NAME (see `probekit backbones`) or a --config that sets one")
+
+    from probekit.backbones.hub import preflight_backbone_weights
+
+    # Fail fast, before torch loads, when pretrained weights can't be had.
+    preflight_backbone_weights(settings["backbone"], settings["weights"], settings["random_init"])
+
+    from probekit.features.extract import ExtractConfig, extract
+
+    path = extract(ExtractConfig(**settings), out, overwrite=overwrite, progress=not quiet)
     if not quiet:
         typer.echo(f"wrote {path}  (inspect: probekit info {path})", err=True)

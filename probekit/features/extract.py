@@ -48,6 +48,25 @@ class ExtractConfig:
     amp: bool = True
 
 
+def load_config_file(path: str | Path) -> dict:
+    """Settings from a YAML preset (configs/extract/*.yaml): a mapping of ExtractConfig fields."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ProbekitError(f"config file {path} does not exist")
+    values = yaml.safe_load(path.read_text()) or {}
+    known = set(ExtractConfig.__dataclass_fields__)
+    if not isinstance(values, dict) or set(values) - known:
+        unknown = sorted(set(values) - known) if isinstance(values, dict) else values
+        raise ProbekitError(f"{path}: unknown extract settings {unknown}; known: {', '.join(sorted(known))}")
+    if isinstance(values.get("image_size"), int):
+        values["image_size"] = (values["image_size"], values["image_size"])
+    if "image_size" in values:
+        values["image_size"] = tuple(values["image_size"])
+    return values
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

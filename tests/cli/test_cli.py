@@ -57,3 +57,35 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
         assert result.exit_code == 2, (args, result.output)
         assert expected in result.output, (args, result.output)
         assert len([line for line in result.output.splitlines() if line.strip()]) == 1, result.output
+
+
+def test_config_preset_with_command_line_overrides(tmp_path):
+    preset = tmp_path / "preset.yaml"
+    preset.write_text("backbone: test-dinov2\nrandom_init: true\nlayers: last4\nlimit: 3\nimage_size: 28\n")
+    out = tmp_path / "p.h5"
+    result = runner.invoke(app, ["extract", "--config", str(preset), "--layers", "-1", "--workers", "0",
+                                 "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    from probekit.features import FeatureStore
+
+    attrs = FeatureStore(out).attrs
+    assert attrs["layers"] == [3]  # the flag wins over the preset
+    assert attrs["num_samples"] == 3 and attrs["image_size"] == [28, 28] and attrs["backbone"] == "test-dinov2"
+
+
+def test_shipped_presets_are_valid():
+    from pathlib import Path
+
+    from probekit.features.extract import ExtractConfig, load_config_file
+
+    presets = sorted((Path(__file__).parents[2] / "configs" / "extract").glob("*.yaml"))
+    assert presets
+    for preset in presets:
+        ExtractConfig(**load_config_file(preset))
+
+
+def test_bad_preset_is_a_one_line_error(tmp_path):
+    preset = tmp_path / "bad.yaml"
+    preset.write_text("backbone: test-vit\nlayer: -1\n")
+    result = runner.invoke(app, ["extract", "--config", str(preset), "--out", str(tmp_path / "x.h5")])
+    assert result.exit_code == 2 and "unknown extract settings ['layer']" in result.output
