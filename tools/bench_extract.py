@@ -1,0 +1,85 @@
+"""Extraction throughput against the backbone's bare forward, measured in one run on the same settings.
+
+    python tools/bench_extract.py --backbone vit-s16 --image-size 224 --batch-size 32 --num-images 256
+
+Prints images/s of (a) the bare forward pass on a preprocessed batch already on the device, the same
+call that extraction makes, and (b) the whole `extract` (data rendering/loading + preprocessing +
+forward + HDF5 writes), and their ratio. Target: ratio >= 0.9 on CPU with a small model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from probekit.backbones import build_backbone, resolve_layers
+from probekit.features import ExtractConfig, FeatureStore, extract
+from probekit.features.extract import resolve_device
+from probekit.features.preprocess import normalise
+
+
+def bare_forward_throughput(backbone, config: ExtractConfig, num_images: int) -> float:
+    """Images/s of `forward_layers` alone, on a batch that is already preprocessed and on the device."""
+    device = resolve_device(config.device)
+    backbone.to(device)
+    layers = resolve_layers(config.layers, backbone.depth)
+    images = torch.randint(0, 256, (config.batch_size, *config.image_size, 3), dtype=torch.uint8, device=device)
+    x = normalise(images, backbone.preprocessing)
+    backbone.forward_layers(x, layers, config.norm)  # warm-up
+    batches = max(1, num_images // config.batch_size)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    began = time.perf_counter()
+    for _ in range(batches):
+        out = backbone.forward_layers(x, layers, config.norm)
+        for features in out.values():  # the copy to host is part of any real use of the features
+            features.patch.float().cpu()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return batches * config.batch_size / (time.perf_counter() - began)
+
+
+def extract_throughput(backbone, config: ExtractConfig, num_images: int) -> float:
+    """Images/s of a whole `extract` run into a fresh store (model already built)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.h5"
+        began = time.perf_counter()
+        extract(ExtractConfig(**{**config.__dict__, "limit": num_images}), path, progress=False, backbone=backbone)
+        elapsed = time.perf_counter() - began
+        assert FeatureStore(path).attrs["complete"]
+    return num_images / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backbone", default="vit-s16")
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--num-images", type=int, default=256)
+    parser.add_argument("--layers", default="-1")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--repeats", type=int, default=2, help="alternate the two measurements this many times")
+    args = parser.parse_args()
+
+    config = ExtractConfig(backbone=args.backbone, random_init=True, image_size=(args.image_size, args.image_size),
+                           layers=args.layers, batch_size=args.batch_size, workers=args.workers, device=args.device)
+    backbone = build_backbone(args.backbone, random_init=True)
+    bare, full = [], []
+    for _ in range(args.repeats):  # alternate, so drifts in machine speed hit both alike
+        bare.append(bare_forward_throughput(backbone, config, args.num_images))
+        full.append(extract_throughput(backbone, config, args.num_images))
+    bare_best, full_best = max(bare), max(full)
+    print(f"backbone {args.backbone} (random init)  image {args.image_size}px  batch {args.batch_size}  "
+          f"images {args.num_images}  workers {args.workers}  torch threads {torch.get_num_threads()}")
+    print(f"bare forward : {bare_best:8.2f} img/s   (runs: {', '.join(f'{v:.2f}' for v in bare)})")
+    print(f"full extract : {full_best:8.2f} img/s   (runs: {', '.join(f'{v:.2f}' for v in full)})")
+    print(f"ratio extract/forward: {full_best / bare_best:.3f}  (target >= 0.9)")
+
+
+if __name__ == "__main__":
+    main()
