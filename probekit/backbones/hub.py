@@ -51,10 +51,10 @@ def hub_unreachable_reason(timeout_s: float = 2.0) -> str | None:
 
 
 def offline_error(name: str, model_name: str, reason: str) -> WeightsError:
+    fail_fast = "" if hub_offline() else "; set HF_HUB_OFFLINE=1 to fail fast offline"
     return WeightsError(
         f"no weights for {name} ({model_name}): {reason}. Fix: pass --weights FILE (a local .pth/.safetensors), "
-        f"or download them once with network access; set HF_HUB_OFFLINE=1 to fail fast offline; "
-        f"--random-init gives seeded random weights"
+        f"or download them once with network access{fail_fast}; --random-init gives seeded random weights"
     )
 
 

@@ -94,8 +94,9 @@ def build_timm_backbone(
         load_weights_file(model, Path(weights))
         return TimmBackbone(spec.name, spec.model, model, sha256_file(Path(weights)), f"file:{Path(weights).resolve()}")
     if random_init:
-        torch.manual_seed(seed)
-        model = _create(timm, spec, kwargs, pretrained=False)
+        with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG state
+            torch.manual_seed(seed)
+            model = _create(timm, spec, kwargs, pretrained=False)
         return TimmBackbone(spec.name, spec.model, model, f"random-init(seed={seed})", "random-init")
     if not spec.has_weights:
         raise BackboneError(f"{spec.name} is a config without pretrained weights: add --random-init or --weights FILE")

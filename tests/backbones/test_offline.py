@@ -34,8 +34,18 @@ def test_unreachable_hub_is_detected_without_waiting_for_retries(monkeypatch):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")  # .invalid never resolves (RFC 2606)
     assert "unreachable" in hub_unreachable_reason(timeout_s=1.0)
-    with pytest.raises(WeightsError, match="unreachable"):
+    with pytest.raises(WeightsError, match="unreachable.*set HF_HUB_OFFLINE=1 to fail fast"):
         preflight_backbone_weights("dinov2-s14", None, False)
+
+
+def test_random_init_leaves_the_global_rng_alone():
+    import torch
+
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    build_backbone("test-vit", random_init=True, seed=5)
+    torch.testing.assert_close(torch.rand(3), expected)
 
 
 def test_random_init_and_weights_exclude_each_other(tmp_path):
