@@ -5,8 +5,11 @@ from __future__ import annotations
 import typer
 
 from probekit.cli.backbones import backbones_command
+from probekit.cli.benchmark import benchmark_command
 from probekit.cli.extract import extract_command
 from probekit.cli.info import info_command
+from probekit.cli.probe import probe_command
+from probekit.cli.table import table_command
 
 app = typer.Typer(
     name="probekit",
@@ -17,6 +20,9 @@ app = typer.Typer(
 )
 app.command("extract")(extract_command)
 app.command("info")(info_command)
+app.command("probe")(probe_command)
+app.command("table")(table_command)
+app.command("benchmark")(benchmark_command)
 app.command("backbones")(backbones_command)
 
 

@@ -12,6 +12,7 @@ from probekit.errors import DatasetError
 from probekit.provenance import short_hash
 
 SPLITS = ("train", "val", "test")
+MAX_DEPTH = 20.0  # metres: the probes' depth range; rooms keep every surface well inside it
 
 
 class SyntheticDataset:
@@ -33,7 +34,8 @@ class SyntheticDataset:
             "mask": TargetSpec((H, W), "uint8", {"num_classes": len(self.scenes.mask_class_names),
                                                  "class_names": list(self.scenes.mask_class_names),
                                                  "ignore_index": 255}),
-            "depth": TargetSpec((H, W), "float32", {"unit": "m", "invalid_value": 0.0, "kind": "z-depth"}),
+            "depth": TargetSpec((H, W), "float32", {"unit": "m", "invalid_value": 0.0, "kind": "z-depth",
+                                                   "min_depth": 1e-3, "max_depth": MAX_DEPTH}),
             "camera_K": TargetSpec((3, 3), "float32", {"convention": "pinhole intrinsics, pixel units"}),
             "cam_to_world": TargetSpec((4, 4), "float32", {"convention": "OpenCV camera (x right, y down, z forward)"}),
         }

@@ -220,7 +220,8 @@ class FeatureStore:
         except KeyError:
             raise StoreError(f"{self.path} has no {key!r} (layers: {self.layers}, targets: {self.targets})") from None
 
-    def _layer(self, layer: int | None) -> int:
+    def resolve_layer(self, layer: int | None) -> int:
+        """A stored layer index: None = the last stored layer; negative = counted from the end of the network."""
         if layer is None:
             return self.layers[-1]
         if layer < 0:
@@ -233,7 +234,7 @@ class FeatureStore:
         """Samples [start, stop) of a feature field ('cls' | 'mean' | 'patch') of one layer (default: last)."""
         if field not in FIELDS:
             raise StoreError(f"unknown feature field {field!r}: use one of {', '.join(FIELDS)}")
-        return self._dataset(f"layers/{self._layer(layer)}/{field}")[start:stop]
+        return self._dataset(f"layers/{self.resolve_layer(layer)}/{field}")[start:stop]
 
     def read_target(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
         return self._dataset(f"targets/{name}")[start:stop]
@@ -262,7 +263,7 @@ class FeatureStore:
 
         Yields {"start": i, "layers": {layer: {field: array}}, "targets": {name: array}}.
         """
-        layers = [self._layer(k) for k in (layers if layers is not None else self.layers)]
+        layers = [self.resolve_layer(k) for k in (layers if layers is not None else self.layers)]
         stop = len(self) if stop is None else min(stop, len(self))
         for begin in range(start, stop, batch_size):
             end = min(begin + batch_size, stop)

@@ -1,0 +1,25 @@
+"""`probekit benchmark SUITE.yaml`: extract + probe + table for several backbones in one command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from probekit.cli.common import fails_cleanly, setup_logging
+
+
+@fails_cleanly
+def benchmark_command(
+    suite: Annotated[Path, typer.Argument(help="A suite YAML (see configs/suites/).")],
+    out: Annotated[Optional[Path], typer.Option(help="Output directory (default: the suite's 'out').")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or log lines.")] = False,
+) -> None:
+    """Run a benchmark suite: stores for every backbone and split, every task's probe, then the table."""
+    setup_logging(quiet)
+    from probekit.benchmark import Suite, run_suite
+
+    loaded = Suite.load(suite)
+    typer.echo(f"\n{loaded.name}\n")
+    typer.echo(run_suite(loaded, out, progress=not quiet))

@@ -1,0 +1,93 @@
+"""`probekit probe`: a linear head on cached features, trained, selected on val and evaluated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from probekit.cli.common import fails_cleanly, setup_logging
+from probekit.errors import ProbekitError
+
+# Defaults per task where the protocols differ: epochs, batch size, optimiser.
+TASK_DEFAULTS = {
+    "classification": {"epochs": 10, "batch_size": 128, "optimizer": "sgd"},
+    "segmentation": {"epochs": 10, "batch_size": 16, "optimizer": "adamw"},
+    "depth": {"epochs": 10, "batch_size": 16, "optimizer": "adamw"},
+}
+
+
+def _floats(text: Optional[str]) -> Optional[tuple[float, ...]]:
+    return tuple(float(v) for v in text.split(",")) if text else None
+
+
+def _ints(text: Optional[str]) -> Optional[tuple[int, ...]]:
+    return tuple(int(v) for v in text.split(",")) if text else None
+
+
+@fails_cleanly
+def probe_command(
+    task: Annotated[str, typer.Option(help="classification | segmentation | depth")],
+    features: Annotated[Path, typer.Option(help="Training feature store (probekit extract).")],
+    out: Annotated[Path, typer.Option(help="Directory for the results JSON and the head's weights.")] = Path("runs/results"),
+    val: Annotated[Optional[Path], typer.Option(help="Validation store for the grid selection (default: every 10th training sample).")] = None,
+    test: Annotated[Optional[Path], typer.Option(help="Test store for the final numbers (default: report on val).")] = None,
+    layers: Annotated[Optional[str], typer.Option(help="Stored layers to use, e.g. '-1' or '8,9,10,11' (default: classification all, dense tasks the last).")] = None,
+    pooling: Annotated[str, typer.Option(help="Classification inputs, a grid: cls, cls+mean, mean (comma-separated).")] = "cls,cls+mean",
+    n_blocks: Annotated[str, typer.Option(help="Classification: use the last n stored blocks, a grid (DINOv2: 1,4).")] = "1,4",
+    lrs: Annotated[Optional[str], typer.Option(help="Learning-rate grid, comma-separated (default: the task's).")] = None,
+    weight_decays: Annotated[Optional[str], typer.Option(help="Weight-decay grid (default: classification 0, dense 1e-4).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Passes over the training features (default: 10).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Batch size (default: classification 128, dense 16).")] = None,
+    optimizer: Annotated[Optional[str], typer.Option(help="sgd | adamw (default: classification sgd, dense adamw).")] = None,
+    early_stopping: Annotated[Optional[int], typer.Option(help="Stop after N validations without improvement.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for head init and batch order.")] = 0,
+    device: Annotated[str, typer.Option(help="'auto', 'cpu', 'cuda', ...")] = "auto",
+    ignore_index: Annotated[Optional[int], typer.Option(help="Segmentation: label to ignore (default: from the store, 255).")] = None,
+    reduce_zero_label: Annotated[bool, typer.Option("--reduce-zero-label", help="Segmentation: 0 -> ignore, k -> k-1 (ADE20K).")] = False,
+    head: Annotated[str, typer.Option(help="Depth head: bins (DINOv2) | regression (log depth).")] = "bins",
+    min_depth: Annotated[Optional[float], typer.Option(help="Depth range minimum in metres (default: from the store).")] = None,
+    max_depth: Annotated[Optional[float], typer.Option(help="Depth range maximum in metres (default: from the store).")] = None,
+    n_bins: Annotated[int, typer.Option(help="Depth bins.")] = 256,
+    bin_spacing: Annotated[str, typer.Option(help="Depth bin spacing: linear | log.")] = "linear",
+    with_cls: Annotated[bool, typer.Option("--with-cls/--no-cls", help="Depth: concatenate the CLS token to every patch (DINOv2).")] = True,
+    gradient_weight: Annotated[float, typer.Option(help="Depth: weight of the gradient loss beside SILog.")] = 0.5,
+    crop: Annotated[Optional[str], typer.Option(help="Depth evaluation crop: eigen (NYU) | garg (KITTI).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Run again even if the results JSON exists.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or log lines.")] = False,
+) -> None:
+    """Train a grid of linear heads on cached features, pick the best on val, and write a results JSON."""
+    setup_logging(quiet)
+    if task not in TASK_DEFAULTS:
+        raise ProbekitError(f"unknown task {task!r}: use one of {', '.join(TASK_DEFAULTS)}")
+    from probekit.probes.trainer import TrainConfig
+    from probekit.tasks import run_probe
+
+    defaults = TASK_DEFAULTS[task]
+    train = TrainConfig(
+        epochs=epochs or defaults["epochs"], batch_size=batch_size or defaults["batch_size"],
+        optimizer=optimizer or defaults["optimizer"], seed=seed, device=device, early_stopping=early_stopping,
+    )
+    options = {
+        "layers": _ints(layers), "lrs": _floats(lrs), "weight_decays": _floats(weight_decays),
+        "pooling": tuple(pooling.split(",")), "n_blocks": _ints(n_blocks),
+        "ignore_index": ignore_index, "reduce_zero_label": reduce_zero_label, "head": head,
+        "min_depth": min_depth, "max_depth": max_depth, "n_bins": n_bins, "bin_spacing": bin_spacing,
+        "with_cls": with_cls, "gradient_weight": gradient_weight, "crop": crop,
+    }
+    if task != "classification":
+        options = {k: v for k, v in options.items() if k not in ("pooling", "n_blocks")}
+    if task != "depth":
+        options = {k: v for k, v in options.items()
+                   if k not in ("head", "min_depth", "max_depth", "n_bins", "bin_spacing", "with_cls", "gradient_weight", "crop")}
+    if task != "segmentation":
+        options = {k: v for k, v in options.items() if k not in ("ignore_index", "reduce_zero_label")}
+    path = run_probe(task, features, out, val=val, test=test, options=options, train_config=train,
+                     overwrite=overwrite, progress=not quiet)
+    import json
+
+    result = json.loads(path.read_text())
+    shown = {k: v for k, v in result["metrics"].items() if isinstance(v, (int, float))}
+    typer.echo(f"{task} on {result['evaluated_on']}: " + ", ".join(f"{k}={v:.4g}" for k, v in shown.items()))
+    typer.echo(f"wrote {path}", err=True)

@@ -1,0 +1,27 @@
+"""`probekit table DIR`: one comparison table from the results JSONs in DIR (markdown, CSV, LaTeX)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from probekit.cli.common import fails_cleanly
+from probekit.errors import ProbekitError
+
+
+@fails_cleanly
+def table_command(
+    directory: Annotated[Path, typer.Argument(help="Directory of results JSONs (probekit probe --out).")],
+) -> None:
+    """Print a backbone x task-metric table and write table.md, table.csv and table.tex beside the JSONs."""
+    from probekit.report.table import write_tables
+
+    if not directory.is_dir():
+        raise ProbekitError(f"{directory} is not a directory of results: run `probekit probe ... --out {directory}` first")
+    markdown, paths = write_tables(directory)
+    if not paths:
+        raise ProbekitError(f"no probekit results JSONs in {directory}")
+    typer.echo(markdown)
+    typer.echo("wrote " + ", ".join(str(p) for p in paths), err=True)

@@ -1,0 +1,77 @@
+"""Linear heads of the published protocols, each a few lines (shapes in comments).
+
+- `LinearClassifier`: DINOv2's linear eval head (nn.Linear, weights ~ N(0, 0.01), zero bias).
+- `SegmentationHead`: DINOv2's linear segmentation head: BatchNorm + 1x1 conv on the patch grid.
+- `DepthBinsHead`: DINOv2's linear depth head: bilinear x4 upsampling, 1x1 conv to bins over
+  [min, max] depth, "linear" normalisation (ReLU + 0.1, normalised), depth = sum of p * bin centres.
+- `DepthRegressionHead`: the alternative: 1x1 conv to log depth.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class LinearClassifier(nn.Module):
+    def __init__(self, in_dim: int, num_classes: int):
+        super().__init__()
+        self.linear = nn.Linear(in_dim, num_classes)
+        self.linear.weight.data.normal_(mean=0.0, std=0.01)
+        self.linear.bias.data.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x)  # (B, F) -> (B, C)
+
+
+class SegmentationHead(nn.Module):
+    def __init__(self, in_dim: int, num_classes: int):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(in_dim)
+        self.conv = nn.Conv2d(in_dim, num_classes, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.bn(x))  # (B, D, h, w) -> (B, C, h, w) logits at patch resolution
+
+
+def bin_centres(min_depth: float, max_depth: float, n_bins: int, spacing: str) -> torch.Tensor:
+    """Depth of each bin: uniform ('linear', DINOv2's 'UD') or geometric ('log') over [min, max]."""
+    if spacing == "linear":
+        return torch.linspace(min_depth, max_depth, n_bins)
+    if spacing == "log":
+        return torch.logspace(math.log10(min_depth), math.log10(max_depth), n_bins)
+    raise ValueError(f"bin spacing must be 'linear' or 'log', not {spacing!r}")
+
+
+class DepthBinsHead(nn.Module):
+    def __init__(self, in_dim: int, min_depth: float, max_depth: float, n_bins: int = 256,
+                 spacing: str = "linear", upsample: int = 4):
+        super().__init__()
+        self.upsample = upsample
+        self.conv = nn.Conv2d(in_dim, n_bins, kernel_size=1)
+        self.register_buffer("bins", bin_centres(min_depth, max_depth, n_bins, spacing), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        x = F.interpolate(x, size=(h * self.upsample, w * self.upsample), mode="bilinear", align_corners=False)
+        logits = torch.relu(self.conv(x)) + 0.1                         # (B, K, 4h, 4w)
+        probabilities = logits / logits.sum(dim=1, keepdim=True)
+        return torch.einsum("bkhw,k->bhw", probabilities, self.bins)   # (B, 4h, 4w) metres
+
+
+class DepthRegressionHead(nn.Module):
+    def __init__(self, in_dim: int, min_depth: float, max_depth: float, upsample: int = 4):
+        super().__init__()
+        self.upsample = upsample
+        self.min_depth, self.max_depth = min_depth, max_depth
+        self.conv = nn.Conv2d(in_dim, 1, kernel_size=1)
+        self.conv.bias.data.fill_(math.log(math.sqrt(min_depth * max_depth)))  # start at the geometric middle
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        x = F.interpolate(x, size=(h * self.upsample, w * self.upsample), mode="bilinear", align_corners=False)
+        log_depth = self.conv(x)[:, 0]                                  # (B, 4h, 4w)
+        return log_depth.exp().clamp(self.min_depth, self.max_depth)

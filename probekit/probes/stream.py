@@ -1,0 +1,75 @@
+"""Batches from a feature store without loading it: contiguous blocks, shuffled block order and rows.
+
+Random access into HDF5 with index arrays is ~50x slower than contiguous slices, so training reads
+blocks of consecutive samples, visits the blocks in a seeded random order and shuffles rows inside
+each block. Memory stays at one block, whatever the size of the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from probekit.features.store import FeatureStore
+
+# reader(store, begin, end) -> arrays for samples [begin, end), first axis = samples
+Reader = Callable[[FeatureStore, int, int], dict[str, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class StoreView:
+    """The rows of a store a split uses: all of them, or a strided hold-out (every k-th row) or its complement.
+
+    The hold-out is how a validation split is carved from train when no val store is given: strided
+    rows are contiguous-slice friendly and spread over the whole store (sorted datasets included).
+    """
+
+    store: FeatureStore
+    holdout_every: int | None = None
+    holdout: bool = False
+
+    def keep(self, begin: int, end: int) -> np.ndarray:
+        """Boolean mask over rows [begin, end) of the rows in this view."""
+        rows = np.arange(begin, end)
+        if self.holdout_every is None:
+            return np.ones(len(rows), dtype=bool)
+        held = rows % self.holdout_every == self.holdout_every - 1
+        return held if self.holdout else ~held
+
+    def __len__(self) -> int:
+        return int(self.keep(0, len(self.store)).sum())
+
+    @property
+    def name(self) -> str:
+        suffix = "" if self.holdout_every is None else f"[{'held-out' if self.holdout else 'kept'} 1/{self.holdout_every}]"
+        return f"{self.store.path.name}{suffix}"
+
+
+def iterate_batches(view: StoreView, reader: Reader, batch_size: int, shuffle: bool = False,
+                    seed: int = 0, epoch: int = 0, block_batches: int = 8) -> Iterator[dict[str, np.ndarray]]:
+    """Batches of `reader`'s arrays over the view; deterministic given (seed, epoch)."""
+    n = len(view.store)
+    block = batch_size * block_batches
+    starts = np.arange(0, n, block)
+    rng = np.random.default_rng([seed, epoch])
+    if shuffle:
+        starts = rng.permutation(starts)
+    for begin in starts:
+        end = min(int(begin) + block, n)
+        keep = view.keep(int(begin), end)
+        if not keep.any():
+            continue
+        arrays = {k: v[keep] for k, v in reader(view.store, int(begin), end).items()}
+        rows = int(keep.sum())
+        order = rng.permutation(rows) if shuffle else np.arange(rows)
+        for i in range(0, rows, batch_size):
+            pick = order[i:i + batch_size]
+            yield {k: v[pick] for k, v in arrays.items()}
+
+
+def count_batches(view: StoreView, batch_size: int, block_batches: int = 8) -> int:
+    """How many batches `iterate_batches` yields per epoch (for the learning-rate schedule)."""
+    n, block = len(view.store), batch_size * block_batches
+    return sum(-(-int(view.keep(b, min(b + block, n)).sum()) // batch_size) for b in range(0, n, block))

@@ -1,0 +1,1 @@
+"""Results JSONs, comparison tables and (later) figures."""

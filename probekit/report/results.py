@@ -1,0 +1,80 @@
+"""One JSON per probe run, named from its settings; everything a number needs to be traced back."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from probekit.features.store import FeatureStore
+from probekit.provenance import short_hash
+
+RESULTS_FORMAT = "probekit-result/1"
+
+
+def backbone_label(attrs: dict[str, Any]) -> str:
+    """How a backbone is named in tables: alias, plus the weights when they are not the hub's."""
+    source = str(attrs.get("weights_source", ""))
+    if source == "random-init":
+        return f"{attrs['backbone']} (random init)"
+    if source.startswith("file:"):
+        return f"{attrs['backbone']} ({Path(source[5:]).name}, {str(attrs.get('weights_sha256'))[:8]})"
+    return str(attrs["backbone"])
+
+
+def store_provenance(store: FeatureStore) -> dict[str, Any]:
+    a = store.attrs
+    return {
+        "backbone": {k: a.get(k) for k in ("backbone", "backbone_model", "weights_sha256", "weights_source",
+                                           "global_source", "patch_size", "embed_dim", "depth", "num_registers")},
+        "features": {k: a.get(k) for k in ("image_size", "grid", "layers", "norm", "dtype", "pixel_mean", "pixel_std",
+                                           "interpolation", "pos_embed_resample", "features_fingerprint")},
+        "dataset": {k: a.get(k) for k in ("dataset", "root", "dataset_fingerprint")},
+        "label": backbone_label(a),
+    }
+
+
+def run_name(task: str, attrs: dict[str, Any], settings_hash: str) -> str:
+    safe = lambda text: "".join(c if c.isalnum() or c in "-._" else "-" for c in str(text))  # noqa: E731
+    return f"{task}__{safe(attrs.get('backbone'))}__{safe(attrs.get('dataset'))}__{settings_hash}"
+
+
+def settings_hash(task: str, fingerprints: dict[str, str | None], options: dict[str, Any], train: dict[str, Any]) -> str:
+    return short_hash(task, fingerprints, options, train, length=12)
+
+
+def json_safe(value: Any) -> Any:
+    """NaN/inf -> None, numpy and tuples -> plain JSON types."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return json_safe(value.item())
+    if hasattr(value, "tolist"):
+        return json_safe(value.tolist())
+    return value
+
+
+def write_result(path: Path, result: dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(json_safe(result), indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)  # never a half-written JSON
+    return path
+
+
+def load_results(directory: str | Path) -> list[dict[str, Any]]:
+    results = []
+    for path in sorted(Path(directory).glob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            continue
+        if isinstance(data, dict) and data.get("format") == RESULTS_FORMAT:
+            data["_path"] = str(path)
+            results.append(data)
+    return results

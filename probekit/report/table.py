@@ -1,0 +1,81 @@
+"""Comparison tables from results JSONs alone: rows = backbones, columns = task metrics."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from probekit.report.results import load_results
+
+# Columns per task, in order: (metric key, header, higher is better). Percentages for fractions.
+COLUMNS: dict[str, list[tuple[str, str, bool]]] = {
+    "classification": [("top1", "cls top-1", True), ("mean_per_class_recall", "cls mean-recall", True)],
+    "segmentation": [("mIoU", "seg mIoU", True), ("pixel_accuracy", "seg pix-acc", True)],
+    "depth": [("d1", "depth δ1", True), ("abs_rel", "depth AbsRel", False), ("rmse", "depth RMSE", False)],
+}
+PERCENT = {"top1", "mean_per_class_recall", "mIoU", "pixel_accuracy", "d1"}
+
+
+def build_table(results: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows; the newest run wins when a (backbone, task) pair appears twice."""
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for result in sorted(results, key=lambda r: r.get("created", "")):
+        latest[(result["label"], result["task"])] = result
+    tasks = [t for t in COLUMNS if any(task == t for _, task in latest)]
+    columns = [(t, key, header) for t in tasks for key, header, _ in COLUMNS[t]]
+    labels = sorted({label for label, _ in latest}, key=_row_order)
+    rows = []
+    for label in labels:
+        row = [label]
+        for task, key, _ in columns:
+            value = latest.get((label, task), {}).get("metrics", {}).get(key)
+            row.append(_format(key, value))
+        rows.append(row)
+    return ["backbone"] + [header for _, _, header in columns], rows
+
+
+def _row_order(label: str) -> tuple[int, str]:
+    """Baselines first (pixels, then random init), then the pretrained encoders."""
+    return (0 if label.startswith("pixels") else 1 if "random init" in label else 2, label)
+
+
+def _format(key: str, value: Any) -> str:
+    if value is None:
+        return "–"
+    return f"{100 * value:.1f}" if key in PERCENT else f"{value:.3f}"
+
+
+def to_markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def to_csv(header: list[str], rows: list[list[str]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([header, *rows])
+    return buffer.getvalue()
+
+
+def to_latex(header: list[str], rows: list[list[str]]) -> str:
+    escape = lambda s: s.replace("_", r"\_").replace("%", r"\%").replace("δ", r"$\delta$")  # noqa: E731
+    body = [" & ".join(escape(c) for c in header) + r" \\", r"\midrule"]
+    body += [" & ".join(escape(c) for c in row) + r" \\" for row in rows]
+    return "\n".join([r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\toprule", *body, r"\bottomrule",
+                      r"\end{tabular}"])
+
+
+def write_tables(directory: str | Path) -> tuple[str, list[Path]]:
+    """Markdown of the table for `directory`, and the .md/.csv/.tex files written next to the JSONs."""
+    directory = Path(directory)
+    header, rows = build_table(load_results(directory))
+    if not rows:
+        return "", []
+    outputs = {"table.md": to_markdown(header, rows) + "\n", "table.csv": to_csv(header, rows),
+               "table.tex": to_latex(header, rows) + "\n"}
+    paths = []
+    for name, text in outputs.items():
+        (directory / name).write_text(text)
+        paths.append(directory / name)
+    return to_markdown(header, rows), paths

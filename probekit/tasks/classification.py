@@ -1,0 +1,107 @@
+"""Linear classification on cached global features, DINOv2's linear evaluation.
+
+Input variants (the grid, all trained in one pass): the CLS of the last n chosen blocks,
+optionally with the mean of the last block's patch tokens ("avgpool"), or patch means only:
+    pooling 'cls'       cat(cls of last n blocks)
+    pooling 'cls+mean'  cat(cls of last n blocks, mean of the last block)   (DINOv2 use_avgpool)
+    pooling 'mean'      cat(mean of last n blocks)
+Learning rates are DINOv2's 13 values, scaled by batch_size / 256; SGD with momentum 0.9,
+cosine schedule, weight decay 0. Selection: top-1 on val.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from probekit.errors import ProbekitError
+from probekit.features.store import FeatureStore
+from probekit.metrics.classification import ClassificationMetrics
+from probekit.probes.heads import LinearClassifier
+from probekit.probes.stream import StoreView, count_batches, iterate_batches
+from probekit.probes.trainer import HeadGrid, HeadSpec, TrainConfig, fit, resolve_device, to_device
+from probekit.tasks.base import TASKS, Splits, TaskOutput, best_index, choose_layers, grid_table, require_target
+
+DINOV2_LRS = (1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1)
+POOLINGS = ("cls", "cls+mean", "mean")
+
+
+def _reader(layers: list[int]):
+    def read(store: FeatureStore, begin: int, end: int) -> dict[str, np.ndarray]:
+        return {
+            "cls": np.stack([store.read("cls", begin, end, k) for k in layers], axis=1),    # (B, L, D)
+            "mean": np.stack([store.read("mean", begin, end, k) for k in layers], axis=1),  # (B, L, D)
+            "label": store.read_target("label", begin, end),
+        }
+    return read
+
+
+def _input(batch: dict[str, torch.Tensor], spec: HeadSpec) -> torch.Tensor:
+    n, pooling = spec.variant["n_blocks"], spec.variant["pooling"]
+    if pooling == "mean":
+        return batch["mean"][:, -n:].flatten(1)                    # (B, n*D)
+    x = batch["cls"][:, -n:].flatten(1)                             # (B, n*D)
+    return torch.cat([x, batch["mean"][:, -1]], dim=1) if pooling == "cls+mean" else x
+
+
+def _in_dim(spec: HeadSpec, dim: int) -> int:
+    n, pooling = spec.variant["n_blocks"], spec.variant["pooling"]
+    return n * dim + (dim if pooling == "cls+mean" else 0)
+
+
+class ClassificationTask:
+    name = "classification"
+    main_metrics = ("top1", "mean_per_class_recall")
+
+    def run(self, splits: Splits, options: dict[str, Any], train: TrainConfig, progress: bool) -> TaskOutput:
+        store = splits.train.store
+        require_target(store, "label", self.name)
+        layers = choose_layers(store, options.get("layers"))
+        n_blocks = sorted({n for n in options.get("n_blocks", (1, 4)) if n <= len(layers)}) or [1]
+        poolings = options.get("pooling", ("cls", "cls+mean"))
+        if bad := [p for p in poolings if p not in POOLINGS]:
+            raise ProbekitError(f"unknown pooling {bad}: use {', '.join(POOLINGS)}")
+        num_classes = int(store.target_attrs("label").get("num_classes") or store.read_target("label").max() + 1)
+        scale = train.batch_size / 256.0  # DINOv2 scales its learning rates by the batch size
+        lrs = [lr * scale for lr in options.get("lrs") or DINOV2_LRS]
+        specs = [HeadSpec(lr, wd, {"n_blocks": n, "pooling": p})
+                 for n in n_blocks for p in poolings for lr in lrs for wd in options.get("weight_decays", (0.0,))]
+        torch.manual_seed(train.seed)
+        grid = HeadGrid([LinearClassifier(_in_dim(s, store.dim), num_classes) for s in specs], specs, _input)
+        read = _reader(layers)
+        device = resolve_device(train.device)
+
+        def evaluate_views(view: StoreView, heads: list[int]) -> list[ClassificationMetrics]:
+            metrics = [ClassificationMetrics(num_classes) for _ in heads]
+            for arrays in iterate_batches(view, read, 1024):
+                batch = to_device(arrays, device)
+                for metric, i in zip(metrics, heads):
+                    metric.update(grid.heads[i](_input(batch, grid.specs[i])), batch["label"])
+            return metrics
+
+        def validate(_: HeadGrid) -> list[float]:
+            return [m.compute()["top1"] for m in evaluate_views(splits.val, list(range(len(specs))))]
+
+        result = fit(
+            grid, lambda out, batch: F.cross_entropy(out, batch["label"]),
+            lambda epoch: iterate_batches(splits.train, read, train.batch_size, shuffle=True, seed=train.seed, epoch=epoch),
+            count_batches(splits.train, train.batch_size), train, validate, progress,
+        )
+        chosen = best_index(result.best_scores)
+        final_view = splits.test or splits.val
+        metrics = evaluate_views(final_view, [chosen])[0].compute()
+        return TaskOutput(
+            metrics=metrics, chosen={**specs[chosen].describe(), "val_top1": result.best_scores[chosen]},
+            grid=grid_table(specs, result.best_scores, result.best_epochs),
+            head_state={f"linear.{k}": v for k, v in grid.heads[chosen].linear.state_dict().items()},
+            settings={"layers": layers, "head": "linear", "num_classes": num_classes, "lr_scale": scale,
+                      "train": asdict(train), "lrs_unscaled": list(options.get("lrs") or DINOV2_LRS)},
+            history=result.history,
+        )
+
+
+TASKS.register("classification", ClassificationTask())

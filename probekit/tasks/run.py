@@ -1,0 +1,82 @@
+"""`run_probe`: stores in, one results JSON (+ the chosen head's weights) out."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import save_file
+
+from probekit.features.store import FeatureStore
+from probekit.probes.trainer import TrainConfig
+from probekit.provenance import git_sha, utc_now, versions
+from probekit.report.results import (
+    RESULTS_FORMAT,
+    run_name,
+    settings_hash,
+    store_provenance,
+    write_result,
+)
+from probekit.tasks.base import TASKS, make_splits
+
+log = logging.getLogger("probekit.probe")
+
+
+def run_probe(
+    task: str,
+    train: str | Path,
+    out_dir: str | Path,
+    val: str | Path | None = None,
+    test: str | Path | None = None,
+    options: dict[str, Any] | None = None,
+    train_config: TrainConfig = TrainConfig(),
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Train the task's grid of linear heads on `train`, select on `val`, evaluate on `test`; write the JSON.
+
+    A run whose JSON exists already (same task, stores and settings) is skipped unless `overwrite`.
+    """
+    runner = TASKS.get(task)
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    stores = {name: FeatureStore(path) for name, path in (("train", train), ("val", val), ("test", test)) if path}
+    fingerprints = {name: store.fingerprint for name, store in stores.items()}
+    digest = settings_hash(task, fingerprints, options, asdict(train_config))
+    path = Path(out_dir) / f"{run_name(task, stores['train'].attrs, digest)}.json"
+    if path.exists() and not overwrite:
+        log.info("%s exists: skipping (pass --overwrite to run again)", path)
+        return path
+
+    splits = make_splits(stores["train"], stores.get("val"), stores.get("test"))
+    began = time.perf_counter()
+    output = runner.run(splits, options, train_config, progress)
+    wall = time.perf_counter() - began
+    weights_path = path.with_suffix(".safetensors")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().cpu().contiguous() for k, v in output.head_state.items()}, str(weights_path))
+    result = {
+        "format": RESULTS_FORMAT,
+        "task": task,
+        **store_provenance(stores["train"]),
+        "metrics": output.metrics,
+        **output.extra_metrics,
+        "evaluated_on": splits.evaluated_on,
+        "splits": splits.describe(),
+        "split_sizes": {"train": len(splits.train), "val": len(splits.val),
+                        "test": len(splits.test) if splits.test is not None else None},
+        "store_fingerprints": fingerprints,
+        "probe": {"settings": output.settings, "options": options, "chosen": output.chosen, "grid": output.grid},
+        "seed": train_config.seed,
+        "head_weights": weights_path.name,
+        "history": output.history,
+        "versions": versions(),
+        "git_sha": git_sha(),
+        "wall_seconds": round(wall, 3),
+        "created": utc_now(),
+    }
+    write_result(path, result)
+    log.info("wrote %s", path)
+    return path
