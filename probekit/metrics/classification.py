@@ -1,0 +1,188 @@
+"""Classification metrics: top-k accuracy, mean per-class recall (balanced accuracy), confusion matrix.
+
+Streaming classes (`update` per batch, `compute` once) and functional forms with the same maths. State lives on
+the device of the first batch; `compute` returns plain Python numbers so the result dumps to JSON as is.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = [
+    "ClassificationMetrics",
+    "MultiHeadTop1",
+    "classification_metrics",
+    "confusion_matrix",
+    "mean_per_class_recall",
+    "multihead_top1",
+    "topk_correct",
+]
+
+
+def _check_inputs(logits: torch.Tensor, target: torch.Tensor, num_classes: int, head_dim: bool) -> None:
+    want = 3 if head_dim else 2
+    shape = "(H, B, C)" if head_dim else "(B, C)"
+    if logits.ndim != want:
+        hint = " For a stack of heads use MultiHeadTop1." if logits.ndim == 3 and not head_dim else ""
+        raise ValueError(f"logits must be {shape}, got shape {tuple(logits.shape)}.{hint}")
+    if logits.shape[-1] != num_classes:
+        raise ValueError(f"logits have {logits.shape[-1]} classes, the metric was built for {num_classes}")
+    if target.ndim != 1 or target.shape[0] != logits.shape[-2]:
+        raise ValueError(f"target must be (B,) with B = {logits.shape[-2]}, got shape {tuple(target.shape)}")
+    if target.is_floating_point():
+        raise ValueError("target must hold integer class indices, got a floating-point tensor")
+    if target.numel() and (int(target.min()) < 0 or int(target.max()) >= num_classes):
+        raise ValueError(f"target values must lie in [0, {num_classes}), got [{int(target.min())}, {int(target.max())}]")
+
+
+def topk_correct(logits: torch.Tensor, target: torch.Tensor, ks: tuple[int, ...]) -> torch.Tensor:
+    """Number of samples whose target is among the k highest logits, for each k.  # (len(ks),) int64
+
+    Ties between logits are broken by `torch.topk` (irrelevant for continuous scores).
+    """
+    kmax = max(ks)
+    top = logits.topk(kmax, dim=-1).indices  # (B, kmax)
+    hit = top == target[:, None]  # (B, kmax)
+    cum = hit.cumsum(dim=-1)  # (B, kmax): hit within the first j+1
+    return torch.stack([cum[:, k - 1].sum() for k in ks])
+
+
+def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Counts [true, pred] for integer labels.  # (C, C) int64"""
+    flat = target.long() * num_classes + pred.long()  # (N,)
+    return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def mean_per_class_recall(correct: torch.Tensor, support: torch.Tensor) -> float:
+    """Balanced accuracy: mean over classes present in the targets (support > 0) of correct / support.
+
+    Classes absent from the targets are left out, as in sklearn's `balanced_accuracy_score`. NaN if no sample.
+    """
+    present = support > 0
+    if not bool(present.any()):
+        return math.nan
+    recall = correct[present].double() / support[present].double()
+    return float(recall.mean())
+
+
+def _nan_to_none(values: list[float]) -> list[float | None]:
+    return [None if math.isnan(v) else v for v in values]
+
+
+class ClassificationMetrics:
+    """Top-k accuracy, mean per-class recall and the confusion matrix over a stream of batches.
+
+    `compute()` -> {"top1", "top5" (each k <= num_classes), "mean_per_class_recall", "per_class_recall",
+    "num_samples", "confusion_matrix" ([true][pred] counts)}. Accuracies are fractions in [0, 1].
+    Set `keep_confusion=False` for very many classes (the matrix is C x C).
+    """
+
+    def __init__(self, num_classes: int, top_k: tuple[int, ...] = (1, 5), keep_confusion: bool = True):
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        self.num_classes = num_classes
+        self.top_k = tuple(k for k in top_k if k <= num_classes)
+        if any(k < 1 for k in self.top_k):
+            raise ValueError(f"top_k values must be >= 1, got {top_k}")
+        self.keep_confusion = keep_confusion
+        self.reset()
+
+    def reset(self) -> None:
+        self._device: torch.device | None = None
+        self._topk = torch.zeros(len(self.top_k), dtype=torch.long)  # (K,)
+        self._correct = torch.zeros(self.num_classes, dtype=torch.long)  # (C,) per-class hits
+        self._support = torch.zeros(self.num_classes, dtype=torch.long)  # (C,) per-class samples
+        self._confmat = torch.zeros(self.num_classes, self.num_classes, dtype=torch.long) if self.keep_confusion else None
+        self.num_samples = 0
+
+    def _to(self, device: torch.device) -> None:
+        if self._device != device:
+            self._device = device
+            self._topk = self._topk.to(device)
+            self._correct = self._correct.to(device)
+            self._support = self._support.to(device)
+            if self._confmat is not None:
+                self._confmat = self._confmat.to(device)
+
+    @torch.no_grad()
+    def update(self, logits: torch.Tensor, target: torch.Tensor) -> None:
+        """logits (B, C) scores of any kind (argmax/top-k only); target (B,) class indices."""
+        _check_inputs(logits, target, self.num_classes, head_dim=False)
+        self._to(logits.device)
+        target = target.to(logits.device).long()
+        if self.top_k:
+            self._topk += topk_correct(logits, target, self.top_k)
+        pred = logits.argmax(dim=-1)  # (B,)
+        self._support += torch.bincount(target, minlength=self.num_classes)
+        self._correct += torch.bincount(target[pred == target], minlength=self.num_classes)
+        if self._confmat is not None:
+            self._confmat += confusion_matrix(pred, target, self.num_classes)
+        self.num_samples += target.shape[0]
+
+    def compute(self) -> dict:
+        n = self.num_samples
+        out: dict = {f"top{k}": (float(c) / n if n else math.nan) for k, c in zip(self.top_k, self._topk.tolist())}
+        support = self._support.double()
+        recall = (self._correct.double() / support).tolist()  # NaN where the class never occurs
+        out["mean_per_class_recall"] = mean_per_class_recall(self._correct, self._support)
+        out["per_class_recall"] = _nan_to_none(recall)
+        out["num_samples"] = n
+        if self._confmat is not None:
+            out["confusion_matrix"] = self._confmat.tolist()
+        return out
+
+
+def classification_metrics(logits: torch.Tensor, target: torch.Tensor, num_classes: int,
+                           top_k: tuple[int, ...] = (1, 5)) -> dict:
+    """Functional form of `ClassificationMetrics` for one set of logits."""
+    metric = ClassificationMetrics(num_classes, top_k)
+    metric.update(logits, target)
+    return metric.compute()
+
+
+class MultiHeadTop1:
+    """Top-1 accuracy of a stack of heads (e.g. a learning-rate grid) evaluated in one pass.
+
+    `update(logits (H, B, C), target (B,))`; `compute()` -> top-1 per head (list of H floats).
+    `mean_per_class_recall()` gives balanced accuracy per head from (H, C) per-class hit counts.
+    """
+
+    def __init__(self, num_heads: int, num_classes: int):
+        self.num_heads = num_heads
+        self.num_classes = num_classes
+        self.reset()
+
+    def reset(self) -> None:
+        self._correct = torch.zeros(self.num_heads, self.num_classes, dtype=torch.long)  # (H, C)
+        self._support = torch.zeros(self.num_classes, dtype=torch.long)  # (C,)
+        self.num_samples = 0
+
+    @torch.no_grad()
+    def update(self, logits: torch.Tensor, target: torch.Tensor) -> None:
+        _check_inputs(logits, target, self.num_classes, head_dim=True)
+        if logits.shape[0] != self.num_heads:
+            raise ValueError(f"logits have {logits.shape[0]} heads, the metric was built for {self.num_heads}")
+        device = logits.device
+        self._correct, self._support = self._correct.to(device), self._support.to(device)
+        target = target.to(device).long()
+        hit = (logits.argmax(dim=-1) == target[None]).long()  # (H, B)
+        self._correct.index_add_(1, target, hit)  # per head, per true class
+        self._support += torch.bincount(target, minlength=self.num_classes)
+        self.num_samples += target.shape[0]
+
+    def compute(self) -> list[float]:
+        if not self.num_samples:
+            return [math.nan] * self.num_heads
+        return (self._correct.sum(dim=1).double() / self.num_samples).tolist()
+
+    def mean_per_class_recall(self) -> list[float]:
+        return [mean_per_class_recall(c, self._support) for c in self._correct]
+
+
+def multihead_top1(logits: torch.Tensor, target: torch.Tensor) -> list[float]:
+    """Functional form of `MultiHeadTop1`: top-1 per head for logits (H, B, C)."""
+    metric = MultiHeadTop1(logits.shape[0], logits.shape[-1])
+    metric.update(logits, target)
+    return metric.compute()

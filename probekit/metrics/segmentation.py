@@ -1,0 +1,119 @@
+"""Semantic-segmentation metrics as mmsegmentation's `IoUMetric` computes them.
+
+One dataset-wide confusion matrix is accumulated; per-class IoU = intersect / union of the dataset-wide areas
+(mmseg 1.x `mmseg/evaluation/metrics/iou_metric.py`: `intersect_and_union` per image, summed, then
+`total_area_to_metrics`). Hence:
+- a class with zero union (never predicted, never in the ground truth) has IoU NaN and is left out of mIoU;
+- a class predicted but absent from the ground truth has IoU 0 and stays in the mean;
+- pixels whose target is `ignore_index` are left out entirely;
+- aAcc = correct / valid pixels; mAcc = nanmean of per-class recall (NaN for classes absent from the ground truth).
+mmseg reports percentages rounded to 2 decimals; probekit returns unrounded fractions in [0, 1].
+Averaging IoU per image instead gives different (usually lower) numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = ["SegmentationMetrics", "metrics_from_confusion", "reduce_zero_label", "segmentation_confusion",
+           "segmentation_metrics"]
+
+
+def reduce_zero_label(target: torch.Tensor) -> torch.Tensor:
+    """ADE20K labels: 0 ("other") -> 255 (ignored), k -> k - 1, 255 stays 255 (mmseg `reduce_zero_label`)."""
+    out = target - 1
+    out = torch.where((target == 0) | (target == 255), torch.full_like(target, 255), out)
+    return out
+
+
+def segmentation_confusion(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
+                           ignore_index: int = 255) -> torch.Tensor:
+    """Counts [true, pred] over the pixels whose target is not `ignore_index`.  # (C, C) int64
+
+    Raises ValueError for target (or prediction) values outside [0, num_classes) other than `ignore_index`;
+    mmseg's `torch.histc` would drop them silently and bias the areas.
+    """
+    if pred.shape != target.shape:
+        raise ValueError(f"pred and target must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}")
+    if pred.is_floating_point() or target.is_floating_point():
+        raise ValueError("pred and target must hold integer labels (take logits.argmax(dim=1) first)")
+    target = target.to(pred.device)
+    keep = target != ignore_index
+    t = target[keep].long()  # (N,)
+    p = pred[keep].long()  # (N,)
+    if t.numel():
+        lo, hi = int(t.min()), int(t.max())
+        if lo < 0 or hi >= num_classes:
+            raise ValueError(f"target labels must lie in [0, {num_classes}) or equal ignore_index={ignore_index}, "
+                             f"got values in [{lo}, {hi}] (ADE20K raw labels need reduce_zero_label)")
+        lo, hi = int(p.min()), int(p.max())
+        if lo < 0 or hi >= num_classes:
+            raise ValueError(f"predicted labels must lie in [0, {num_classes}), got values in [{lo}, {hi}]")
+    flat = t * num_classes + p  # (N,)
+    return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def _nan_to_none(values: list[float]) -> list[float | None]:
+    return [None if math.isnan(v) else v for v in values]
+
+
+def _nanmean(x: torch.Tensor) -> float:
+    finite = x[~torch.isnan(x)]
+    return float(finite.mean()) if finite.numel() else math.nan
+
+
+def metrics_from_confusion(confmat: torch.Tensor) -> dict:
+    """mIoU, aAcc, mAcc and per-class values from a dataset-wide [true, pred] confusion matrix."""
+    cm = confmat.double()  # (C, C)
+    intersect = cm.diagonal()  # (C,)
+    area_label = cm.sum(dim=1)  # (C,) ground-truth pixels per class
+    area_pred = cm.sum(dim=0)  # (C,) predicted pixels per class
+    union = area_label + area_pred - intersect
+    iou = intersect / union  # NaN where union == 0
+    acc = intersect / area_label  # NaN where the class is absent from the ground truth
+    total = area_label.sum()
+    return {
+        "mIoU": _nanmean(iou),
+        "per_class_iou": _nan_to_none(iou.tolist()),
+        "pixel_accuracy": float(intersect.sum() / total) if total > 0 else math.nan,
+        "mean_accuracy": _nanmean(acc),
+        "per_class_accuracy": _nan_to_none(acc.tolist()),
+        "num_pixels": int(total),
+        "confusion_matrix": confmat.long().tolist(),
+    }
+
+
+class SegmentationMetrics:
+    """Streaming mIoU / aAcc / mAcc over a dataset, mmsegmentation's `IoUMetric` convention.
+
+    `update(pred (B, H, W) labels, target (B, H, W) labels)`; `compute()` -> {"mIoU", "per_class_iou",
+    "pixel_accuracy", "mean_accuracy", "per_class_accuracy", "num_pixels", "confusion_matrix"}.
+    NaN per-class values (class never seen) become None; the means ignore them and are NaN when nothing is valid.
+    """
+
+    def __init__(self, num_classes: int, ignore_index: int = 255):
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        if 0 <= ignore_index < num_classes:
+            raise ValueError(f"ignore_index={ignore_index} collides with a class index in [0, {num_classes})")
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+        self.reset()
+
+    def reset(self) -> None:
+        self.confmat = torch.zeros(self.num_classes, self.num_classes, dtype=torch.long)  # (C, C) [true, pred]
+
+    @torch.no_grad()
+    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+        cm = segmentation_confusion(pred, target, self.num_classes, self.ignore_index)
+        self.confmat = self.confmat.to(cm.device) + cm
+
+    def compute(self) -> dict:
+        return metrics_from_confusion(self.confmat)
+
+
+def segmentation_metrics(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int = 255) -> dict:
+    """Functional form of `SegmentationMetrics` (one confusion matrix over all given pixels)."""
+    return metrics_from_confusion(segmentation_confusion(pred, target, num_classes, ignore_index))

@@ -1,0 +1,46 @@
+import math
+
+import pytest
+import torch
+
+from probekit.probes.heads import DepthBinsHead, DepthRegressionHead, LinearClassifier, SegmentationHead, bin_centres
+
+
+def test_linear_classifier_init_follows_dinov2():
+    torch.manual_seed(0)
+    head = LinearClassifier(1000, 50)
+    assert abs(head.linear.weight.std().item() - 0.01) < 1e-3 and head.linear.bias.abs().max() == 0
+
+
+def test_segmentation_head_shapes():
+    logits = SegmentationHead(8, 5)(torch.randn(2, 8, 3, 4))
+    assert logits.shape == (2, 5, 3, 4)
+
+
+def test_depth_bins_head_is_a_convex_combination_of_bin_centres():
+    head = DepthBinsHead(6, 0.5, 10.0, n_bins=16, upsample=4)
+    x = torch.randn(2, 6, 3, 5)
+    depth = head(x)
+    assert depth.shape == (2, 12, 20)
+    assert depth.min() >= 0.5 and depth.max() <= 10.0
+    # by hand: DINOv2's "linear" normalisation of the conv logits
+    up = torch.nn.functional.interpolate(x, size=(12, 20), mode="bilinear", align_corners=False)
+    logits = torch.relu(head.conv(up)) + 0.1
+    expected = (logits / logits.sum(1, keepdim=True) * torch.linspace(0.5, 10.0, 16)[None, :, None, None]).sum(1)
+    torch.testing.assert_close(depth, expected)
+
+
+def test_bin_spacings():
+    torch.testing.assert_close(bin_centres(1.0, 3.0, 3, "linear"), torch.tensor([1.0, 2.0, 3.0]))
+    torch.testing.assert_close(bin_centres(1.0, 100.0, 3, "log"), torch.tensor([1.0, 10.0, 100.0]))
+    with pytest.raises(ValueError):
+        bin_centres(1.0, 2.0, 3, "cubic")
+
+
+def test_regression_head_starts_at_the_geometric_middle_and_stays_in_range():
+    head = DepthRegressionHead(4, 0.1, 10.0)
+    torch.nn.init.zeros_(head.conv.weight)
+    depth = head(torch.randn(1, 4, 2, 2))
+    torch.testing.assert_close(depth, torch.full((1, 8, 8), math.sqrt(0.1 * 10.0)))
+    head.conv.bias.data.fill_(100.0)
+    assert head(torch.randn(1, 4, 2, 2)).max() == 10.0

@@ -1,0 +1,83 @@
+"""Classification probe: parity with scikit-learn's LogisticRegression on the same features."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from probekit.probes.trainer import TrainConfig
+from probekit.tasks import run_probe
+from tests.store_factory import write_store
+
+
+def _blobs(n: int, seed: int, d: int = 16, c: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = np.random.default_rng(99).normal(scale=0.5, size=(c, d))
+    y = rng.integers(0, c, size=n)
+    return (centres[y] + rng.normal(size=(n, d))).astype(np.float32), y.astype(np.int64)
+
+
+def _store(path, x, y):
+    patch = np.zeros((len(x), 1, 1, x.shape[1]), np.float32)
+    return write_store(path, patch, {"label": (y, {"num_classes": 4})}, cls=x)
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    root = tmp_path_factory.mktemp("blobs")
+    (xtr, ytr), (xva, yva), (xte, yte) = _blobs(600, 0), _blobs(200, 1), _blobs(400, 2)
+    return {"train": _store(root / "train.h5", xtr, ytr), "val": _store(root / "val.h5", xva, yva),
+            "test": _store(root / "test.h5", xte, yte), "arrays": (xtr, ytr, xte, yte)}
+
+
+def test_parity_with_sklearn_logistic_regression(stores, tmp_path):
+    xtr, ytr, xte, yte = stores["arrays"]
+    C = 0.05
+    reference = LogisticRegression(C=C, max_iter=5000).fit(xtr, ytr)
+    # sklearn minimises C * sum(CE) + |w|^2 / 2  <=>  mean(CE) + |w|^2 / (2 C N): SGD weight decay 1 / (C N)
+    path = run_probe("classification", stores["train"], tmp_path, val=stores["val"], test=stores["test"],
+                     options={"pooling": ("cls",), "n_blocks": (1,), "lrs": (2.0,), "weight_decays": (1 / (C * len(xtr)),)},
+                     train_config=TrainConfig(epochs=150, batch_size=64), progress=False)
+    result = json.loads(path.read_text())
+    ours = result["metrics"]["top1"]
+    theirs = reference.score(xte, yte)
+    assert abs(ours - theirs) <= 0.015, (ours, theirs)
+    assert result["evaluated_on"] == "test" and result["metrics"]["num_samples"] == 400
+    assert 0.5 < theirs < 0.98  # a problem with room for error, so parity means something
+
+
+def test_grid_selects_on_val_and_records_everything(stores, tmp_path):
+    path = run_probe("classification", stores["train"], tmp_path, val=stores["val"],
+                     options={"lrs": (1e-5, 1.0)}, train_config=TrainConfig(epochs=20, batch_size=64), progress=False)
+    result = json.loads(path.read_text())
+    grid = result["probe"]["grid"]
+    assert len(grid) == 2 * 2  # 2 lrs x poolings (cls, cls+mean); only one stored layer -> n_blocks 1
+    best = max(grid, key=lambda row: row["val_score"])
+    assert result["probe"]["chosen"]["lr"] == best["lr"] and best["lr"] == pytest.approx(1.0 * 64 / 256)
+    assert result["evaluated_on"] == "val" and result["metrics"]["top1"] == pytest.approx(best["val_score"])
+    for key in ("backbone", "features", "store_fingerprints", "versions", "git_sha", "wall_seconds", "seed", "probe"):
+        assert key in result
+    assert len(result["metrics"]["confusion_matrix"]) == 4
+    assert (tmp_path / result["head_weights"]).exists()
+
+
+def test_existing_run_is_skipped(stores, tmp_path):
+    options = {"lrs": (0.1,), "pooling": ("cls",)}
+    config = TrainConfig(epochs=2, batch_size=64)
+    first = run_probe("classification", stores["train"], tmp_path, val=stores["val"], options=options,
+                      train_config=config, progress=False)
+    stamp = first.stat().st_mtime_ns
+    again = run_probe("classification", stores["train"], tmp_path, val=stores["val"], options=options,
+                      train_config=config, progress=False)
+    assert again == first and first.stat().st_mtime_ns == stamp
+
+
+def test_held_out_validation_when_no_val_store(stores, tmp_path):
+    path = run_probe("classification", stores["train"], tmp_path, options={"lrs": (0.1,), "pooling": ("cls",)},
+                     train_config=TrainConfig(epochs=2, batch_size=64), progress=False)
+    result = json.loads(path.read_text())
+    assert result["split_sizes"] == {"train": 540, "val": 60, "test": None}
+    assert "held-out" in result["splits"]["val"]
