@@ -7,9 +7,12 @@ metric z-depth, a semantic mask, a scene class label and the pinhole camera, so 
 serves classification, semantic segmentation, monocular depth and (via `render_pair`)
 two-view correspondence probes.
 
-Difficulty by design: all classes draw colours from the same ranges and sizes from overlapping
-ranges, so a class is only identified by its (shape, texture) combination; every texture family
-is used by two shapes and every shape carries two texture families.
+Difficulty by design: a class is identified only by its (shape, texture) combination; every
+texture family is used by two shapes and every shape carries two texture families. Colour is a
+partial cue: class k draws its hues from a band centred at k / C with half-width 1 / C, so every
+hue is shared by two neighbouring classes and narrows the class down without deciding it. Sizes
+come from overlapping ranges. Depth is partly readable from pixels through aerial perspective
+(per-scene fog that grows with distance) besides perspective and size; fog changes only RGB.
 
 Conventions (see datasets/synthetic/README.md):
 - World: metres, y up, floor is the plane y = 0, objects cluster around the origin.
@@ -44,6 +47,7 @@ __all__ = [
     "ScenePair",
     "SceneSample",
     "SyntheticScenes",
+    "class_hue_band",
     "class_names",
     "render_pair",
     "render_scene",
@@ -75,6 +79,8 @@ _ROOM_ID = 100  # instance ids: objects 0..n-1, room faces _ROOM_ID + face, sky 
 _SKY_ID = -1
 _FLOOR, _CEILING = 2, 3  # room face index = 2 * axis + (0 for the low side, 1 for the high side)
 _MATCH_REL_TOL = 0.02  # relative z-depth tolerance of the correspondence occlusion test
+_FOG_VALUE = (0.7, 0.95)  # brightness range of the fog colour
+_TINT = (0.97, 1.03)  # per-channel light colour range
 
 Vec3 = tuple[Any, Any, Any]  # three float32 arrays (or Python floats) holding x, y, z
 
@@ -91,7 +97,9 @@ class SceneConfig:
     camera_height: tuple[float, float] = (0.8, 2.0)  # metres above the floor
     pair_yaw_deg: tuple[float, float] = (15.0, 45.0)  # view change of render_pair around the cluster
     camera_distance: tuple[float, float] = (0.6, 0.9)  # x the distance that just frames the cluster
-    background_saturation: float = 1.0  # chroma scale of floor/wall/ceiling colours (1 = same as objects)
+    background_saturation: float = 0.25  # chroma scale of floor/wall/ceiling colours (1 = as saturated as objects)
+    fog_probability: float = 1.0  # chance that a scene has aerial perspective (fog); 0 disables it
+    fog_distance: tuple[float, float] = (2.5, 12.0)  # metres, log-uniform: fog weight 1 - exp(-distance / this)
     sky_probability: float = 0.3  # chance that the room has no ceiling (sky pixels: depth 0)
     shadows: bool = True
     noise_sigma: float = 2.0  # Gaussian pixel noise in intensity levels
@@ -109,6 +117,11 @@ class SceneConfig:
             )
         if not 0 <= self.pair_yaw_deg[0] <= self.pair_yaw_deg[1] <= 90:
             raise DatasetError(f"synthetic pair_yaw_deg {self.pair_yaw_deg}; need 0 <= low <= high <= 90")
+        object.__setattr__(self, "fog_distance", tuple(float(v) for v in self.fog_distance))
+        if not 0 < self.fog_distance[0] <= self.fog_distance[1]:
+            raise DatasetError(f"synthetic fog_distance {self.fog_distance}; need 0 < low <= high")
+        if not 0 <= self.fog_probability <= 1:
+            raise DatasetError(f"synthetic fog_probability {self.fog_probability}; need 0..1")
 
 
 @dataclass(frozen=True, eq=False)
@@ -203,6 +216,8 @@ class _World:
     ambient: float
     diffuse: float
     tint: np.ndarray  # (3,) light colour
+    fog: np.ndarray  # (3,) fog colour (already tinted), in [0, 1]
+    fog_distance: float  # metres; inf = no fog
     label: int
     camera_a: Camera
     camera_b: Camera
@@ -235,13 +250,34 @@ def _hsv(h: float, s: float, v: float) -> np.ndarray:
 
 
 def _colour_pair(rng: np.random.Generator, contrast: tuple[float, float], hue_change: float = 0.5) -> np.ndarray:
-    """Two colours from the shared colour range whose brightness differs by `contrast`; with
-    probability `hue_change` the second one also has another hue. Returns (2, 3)."""
+    """Two room colours (any hue) whose brightness differs by `contrast`; with probability
+    `hue_change` the second one also has another hue. Returns (2, 3)."""
     h, s, v = rng.uniform(0, 1), rng.uniform(0.15, 0.85), rng.uniform(0.3, 0.95)
     h2 = h + rng.uniform(0.1, 0.9) if rng.uniform() < hue_change else h + rng.uniform(-0.04, 0.04)
     s2 = float(np.clip(s + rng.uniform(-0.3, 0.3), 0.05, 0.95))
     dv = rng.uniform(*contrast)
     v2 = v - dv if v - dv >= 0.12 else v + dv
+    return np.stack([_hsv(h, s, v), _hsv(h2, s2, min(v2, 1.0))])
+
+
+def class_hue_band(class_id: int, num_classes: int) -> tuple[float, float]:
+    """Hue interval (lo, hi) of object class `class_id`, on the hue circle [0, 1) (lo may be < 0):
+    centred at class_id / C with half-width 1 / C, so each hue lies in the bands of two
+    neighbouring classes."""
+    centre, half = class_id / num_classes, 1.0 / num_classes
+    return centre - half, centre + half
+
+
+def _class_colours(rng: np.random.Generator, class_id: int, num_classes: int) -> np.ndarray:
+    """The two texture colours (2, 3) of an object: both hues in the class band, the second one
+    close to the first; saturation and value vary independently, with a clear value contrast."""
+    lo, hi = class_hue_band(class_id, num_classes)
+    h = rng.uniform(lo, hi)
+    h2 = float(np.clip(h + rng.uniform(-0.05, 0.05), lo, hi))
+    s, v = rng.uniform(0.5, 0.95), rng.uniform(0.35, 0.95)
+    s2 = float(np.clip(s + rng.uniform(-0.25, 0.25), 0.35, 1.0))
+    dv = rng.uniform(0.25, 0.55)
+    v2 = v - dv if v - dv >= 0.15 else v + dv
     return np.stack([_hsv(h, s, v), _hsv(h2, s2, min(v2, 1.0))])
 
 
@@ -631,7 +667,7 @@ def _place_objects(rng: np.random.Generator, config: SceneConfig) -> tuple[int, 
                 yaw=yaw,
                 texture=texture,
                 tex_params=TEXTURES[texture].sample(rng, size),
-                colours=_colour_pair(rng, (0.25, 0.55)),
+                colours=_class_colours(rng, class_id, config.num_classes),
             )
         )
     return label, tuple(objects), max(radius, max(math.hypot(x, z) + f for x, z, f in placed))
@@ -721,13 +757,24 @@ def _sample_world(seed: int, config: SceneConfig) -> _World:
         math.sin(elevation),
         math.cos(elevation) * math.cos(light_az),
     )
+    ambient, diffuse = float(rng.uniform(0.3, 0.5)), float(rng.uniform(0.5, 0.75))
+    tint = rng.uniform(*_TINT, 3).astype(np.float32)
+    # Aerial perspective: a greyish fog of random brightness and density (sampled even when unused,
+    # so that fog_probability does not shift the other draws).
+    fog = _hsv(rng.uniform(0, 1), rng.uniform(0.0, 0.04), rng.uniform(*_FOG_VALUE))
+    lo, hi = config.fog_distance
+    fog_distance = float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+    if rng.uniform() >= config.fog_probability:
+        fog_distance = math.inf
     return _World(
         objects=objects,
         room=room,
         light=light,
-        ambient=float(rng.uniform(0.3, 0.5)),
-        diffuse=float(rng.uniform(0.5, 0.75)),
-        tint=rng.uniform(0.88, 1.12, 3).astype(np.float32),
+        ambient=ambient,
+        diffuse=diffuse,
+        tint=tint,
+        fog=np.clip(fog, 0, 1).astype(np.float32),
+        fog_distance=fog_distance,
         label=label,
         camera_a=cam_a,
         camera_b=cam_b,
@@ -890,6 +937,10 @@ def _render_view(
         depth[y0:y1, x0:x1][closer] = t[closer]
         ids[y0:y1, x0:x1][closer] = k
     p = tuple(eye[a] + depth * d[a] for a in range(3))  # (H, W) each: world hit points
+    fog_weight = None
+    if math.isfinite(world.fog_distance):  # by distance along the ray; sky: where it leaves the room
+        ray_length = np.sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2])
+        fog_weight = 1.0 - np.exp(depth * ray_length * np.float32(-1.0 / world.fog_distance))
 
     order, groups = _surface_groups(ids)
     p_sorted = tuple(np.take(c.ravel(), order) for c in p)  # (H*W,) each, surfaces contiguous
@@ -920,6 +971,8 @@ def _render_view(
     inverse = np.empty_like(order)
     inverse[order] = np.arange(h * w)
     colour = np.take(colour, inverse, axis=0).reshape(h, w, 3)  # back to pixel order
+    if fog_weight is not None:
+        colour += (world.fog * np.float32(255.0) - colour) * fog_weight[..., None]
     if config.noise_sigma > 0:
         colour += _pixel_noise(noise_rng, colour.shape, config.noise_sigma)
     image = np.clip(colour + 0.5, 0, 255).astype(np.uint8)

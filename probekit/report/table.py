@@ -26,7 +26,7 @@ def build_table(results: list[dict[str, Any]]) -> tuple[list[str], list[list[str
     tasks = [t for t in COLUMNS if any(task == t for _, task in latest)]
     columns = [(t, key, header) for t in tasks for key, header, _ in COLUMNS[t]]
     labels = sorted({label for label, _ in latest}, key=_row_order)
-    rows = []
+    rows = [_trivial_row(latest, columns)] if any(r.get("trivial_baseline") for r in latest.values()) else []
     for label in labels:
         row = [label]
         for task, key, _ in columns:
@@ -34,6 +34,17 @@ def build_table(results: list[dict[str, Any]]) -> tuple[list[str], list[list[str
             row.append(_format(key, value))
         rows.append(row)
     return ["backbone"] + [header for _, _, header in columns], rows
+
+
+TRIVIAL_LABEL = "no features (majority class / mean depth)"
+
+
+def _trivial_row(latest: dict[tuple[str, str], dict[str, Any]], columns) -> list[str]:
+    """The trivial predictors of each task (same for every backbone on the same data): the floor to beat."""
+    by_task: dict[str, dict[str, Any]] = {}
+    for (_, task), result in latest.items():
+        by_task[task] = by_task.get(task) or result.get("trivial_baseline") or {}
+    return [TRIVIAL_LABEL] + [_format(key, by_task.get(task, {}).get(key)) for task, key, _ in columns]
 
 
 def _row_order(label: str) -> tuple[int, str]:

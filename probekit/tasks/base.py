@@ -65,12 +65,16 @@ class TaskOutput:
     head_state: dict[str, torch.Tensor]
     settings: dict[str, Any]
     extra_metrics: dict[str, Any] = field(default_factory=dict)
+    trivial: dict[str, Any] = field(default_factory=dict)   # the no-features baseline on the same split
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Task(Protocol):
     name: str
     main_metrics: tuple[str, ...]  # the columns a comparison table shows
+
+    def check_options(self, options: dict[str, Any]) -> None:
+        """Raise ProbekitError naming the first bad option."""
 
     def run(self, splits: Splits, options: dict[str, Any], train: TrainConfig, progress: bool) -> TaskOutput: ...
 

@@ -57,14 +57,16 @@ class ClassificationTask:
     name = "classification"
     main_metrics = ("top1", "mean_per_class_recall")
 
+    def check_options(self, options: dict[str, Any]) -> None:
+        if bad := [p for p in options.get("pooling", ()) if p not in POOLINGS]:
+            raise ProbekitError(f"unknown pooling {bad}: use {', '.join(POOLINGS)}")
+
     def run(self, splits: Splits, options: dict[str, Any], train: TrainConfig, progress: bool) -> TaskOutput:
         store = splits.train.store
         require_target(store, "label", self.name)
         layers = choose_layers(store, options.get("layers"))
         n_blocks = sorted({n for n in options.get("n_blocks", (1, 4)) if n <= len(layers)}) or [1]
         poolings = options.get("pooling", ("cls", "cls+mean"))
-        if bad := [p for p in poolings if p not in POOLINGS]:
-            raise ProbekitError(f"unknown pooling {bad}: use {', '.join(POOLINGS)}")
         num_classes = int(store.target_attrs("label").get("num_classes") or store.read_target("label").max() + 1)
         scale = train.batch_size / 256.0  # DINOv2 scales its learning rates by the batch size
         lrs = [lr * scale for lr in options.get("lrs") or DINOV2_LRS]
@@ -95,6 +97,7 @@ class ClassificationTask:
         final_view = splits.test or splits.val
         metrics = evaluate_views(final_view, [chosen])[0].compute()
         return TaskOutput(
+            trivial=_majority_baseline(splits.train, final_view, read, num_classes),
             metrics=metrics, chosen={**specs[chosen].describe(), "val_top1": result.best_scores[chosen]},
             grid=grid_table(specs, result.best_scores, result.best_epochs),
             head_state={f"linear.{k}": v for k, v in grid.heads[chosen].linear.state_dict().items()},
@@ -102,6 +105,21 @@ class ClassificationTask:
                       "train": asdict(train), "lrs_unscaled": list(options.get("lrs") or DINOV2_LRS)},
             history=result.history,
         )
+
+
+def _majority_baseline(train: StoreView, final: StoreView, read, num_classes: int) -> dict[str, Any]:
+    """Always predicting the most frequent training class: the accuracy a probe must beat."""
+    counts = np.zeros(num_classes, dtype=np.int64)
+    for arrays in iterate_batches(train, read, 4096):
+        counts += np.bincount(arrays["label"], minlength=num_classes)
+    majority = int(counts.argmax())
+    metric = ClassificationMetrics(num_classes, keep_confusion=False)
+    for arrays in iterate_batches(final, read, 4096):
+        labels = torch.from_numpy(arrays["label"])
+        metric.update(F.one_hot(torch.full_like(labels, majority), num_classes).float(), labels)
+    result = metric.compute()
+    result = {k: v for k, v in result.items() if not k.startswith("top") or k == "top1"}  # top-k of a constant is moot
+    return {"predictor": f"majority class ({majority})", **result}
 
 
 TASKS.register("classification", ClassificationTask())

@@ -50,6 +50,13 @@ class DepthTask:
     name = "depth"
     main_metrics = ("d1", "abs_rel", "rmse")
 
+    def check_options(self, options: dict[str, Any]) -> None:
+        HEADS.get(options.get("head", "bins"))
+        if options.get("bin_spacing", "linear") not in ("linear", "log"):
+            raise ProbekitError(f"--bin-spacing must be linear or log, not {options['bin_spacing']!r}")
+        if options.get("crop") not in (None, "eigen", "garg"):
+            raise ProbekitError(f"--crop must be eigen or garg, not {options['crop']!r}")
+
     def run(self, splits: Splits, options: dict[str, Any], train: TrainConfig, progress: bool) -> TaskOutput:
         store = splits.train.store
         require_target(store, "depth", self.name)
@@ -107,6 +114,7 @@ class DepthTask:
         chosen = best_index(result.best_scores)
         final = splits.test or splits.val
         return TaskOutput(
+            trivial=_mean_depth_baseline(splits.train, final, read, o, crop),
             metrics=evaluate(final, [chosen])[0].compute(),
             extra_metrics={"scale_invariant": evaluate(final, [chosen], alignment="median")[0].compute()},
             chosen={**specs[chosen].describe(), "val_rmse": -result.best_scores[chosen]},
@@ -114,10 +122,25 @@ class DepthTask:
             head_state=dict(grid.heads[chosen].state_dict()),
             settings={"layers": layers, "head": head_name, "with_cls": with_cls, "min_depth": o["min_depth"],
                       "max_depth": o["max_depth"], "n_bins": o["n_bins"], "bin_spacing": o["bin_spacing"],
-                      "loss": f"silog + {gradient_weight} x gradient", "crop": crop, "upsample": 4,
+                      "loss": f"silog + {gradient_weight} x gradient (spatial, MegaDepth-style; see probes/losses.py)", "crop": crop, "upsample": 4,
                       "train": asdict(train)},
             history=result.history,
         )
+
+
+def _mean_depth_baseline(train: StoreView, final: StoreView, read, o: dict[str, Any], crop) -> dict[str, Any]:
+    """A constant prediction: the mean of the valid training depths."""
+    total, count = 0.0, 0
+    for arrays in iterate_batches(train, read, 64):
+        depth = arrays["depth"]
+        valid = (depth > o["min_depth"]) & (depth < o["max_depth"])
+        total, count = total + float(depth[valid].sum()), count + int(valid.sum())
+    mean = total / max(count, 1)
+    metric = DepthMetrics(min_depth=o["min_depth"], max_depth=o["max_depth"], crop=crop)
+    for arrays in iterate_batches(final, read, 64):
+        target = torch.from_numpy(arrays["depth"])
+        metric.update(torch.full_like(target, mean), target)
+    return {"predictor": f"mean training depth ({mean:.3f} m)", **metric.compute()}
 
 
 TASKS.register("depth", DepthTask())

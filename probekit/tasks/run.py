@@ -42,6 +42,7 @@ def run_probe(
     """
     runner = TASKS.get(task)
     options = {k: v for k, v in (options or {}).items() if v is not None}
+    runner.check_options(options)  # bad options fail before any store is opened
     stores = {name: FeatureStore(path) for name, path in (("train", train), ("val", val), ("test", test)) if path}
     fingerprints = {name: store.fingerprint for name, store in stores.items()}
     digest = settings_hash(task, fingerprints, options, asdict(train_config))
@@ -63,6 +64,7 @@ def run_probe(
         **store_provenance(stores["train"]),
         "metrics": output.metrics,
         **output.extra_metrics,
+        "trivial_baseline": output.trivial,
         "evaluated_on": splits.evaluated_on,
         "splits": splits.describe(),
         "split_sizes": {"train": len(splits.train), "val": len(splits.val),

@@ -43,6 +43,9 @@ class SegmentationTask:
     name = "segmentation"
     main_metrics = ("mIoU", "pixel_accuracy")
 
+    def check_options(self, options: dict[str, Any]) -> None:
+        pass
+
     def run(self, splits: Splits, options: dict[str, Any], train: TrainConfig, progress: bool) -> TaskOutput:
         store = splits.train.store
         require_target(store, "mask", self.name)
@@ -88,11 +91,13 @@ class SegmentationTask:
             lambda _: [m.compute()["mIoU"] for m in evaluate(splits.val, list(range(len(specs))))], progress,
         )
         chosen = best_index(result.best_scores)
-        metrics = evaluate(splits.test or splits.val, [chosen])[0].compute()
+        final = splits.test or splits.val
+        metrics = evaluate(final, [chosen])[0].compute()
         class_names = attrs.get("class_names")
         if class_names and not zero_label:
             metrics["class_names"] = list(class_names)
         return TaskOutput(
+            trivial=_majority_baseline(splits.train, final, read, num_classes, ignore_index),
             metrics=metrics, chosen={**specs[chosen].describe(), "val_mIoU": result.best_scores[chosen]},
             grid=grid_table(specs, result.best_scores, result.best_epochs),
             head_state=dict(grid.heads[chosen].state_dict()),
@@ -101,6 +106,22 @@ class SegmentationTask:
                       "upsampling": "bilinear logits to label size", "train": asdict(train)},
             history=result.history,
         )
+
+
+def _majority_baseline(train: StoreView, final: StoreView, read, num_classes: int, ignore_index: int) -> dict[str, Any]:
+    """Every pixel labelled with the most frequent training class."""
+    counts = np.zeros(num_classes + 1, dtype=np.int64)
+    for arrays in iterate_batches(train, read, 64):
+        mask = arrays["mask"]
+        counts += np.bincount(np.where(mask == ignore_index, num_classes, mask).ravel(), minlength=num_classes + 1)
+    majority = int(counts[:num_classes].argmax())
+    metric = SegmentationMetrics(num_classes, ignore_index)
+    for arrays in iterate_batches(final, read, 64):
+        target = torch.from_numpy(arrays["mask"])
+        metric.update(torch.full_like(target, majority), target)
+    result = metric.compute()
+    result.pop("confusion_matrix", None)
+    return {"predictor": f"majority class ({majority})", **result}
 
 
 TASKS.register("segmentation", SegmentationTask())

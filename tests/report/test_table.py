@@ -1,0 +1,42 @@
+import json
+
+from probekit.report.results import RESULTS_FORMAT, backbone_label, json_safe, write_result
+from probekit.report.table import build_table, to_csv, to_latex, to_markdown, write_tables
+
+
+def _result(label, task, metrics, created, trivial=None):
+    return {"format": RESULTS_FORMAT, "label": label, "task": task, "metrics": metrics, "created": created,
+            "trivial_baseline": trivial or {}}
+
+
+def test_table_rows_are_backbones_columns_are_task_metrics(tmp_path):
+    results = [
+        _result("dinov2-s14", "classification", {"top1": 0.8123, "mean_per_class_recall": 0.8}, "2026-01-01",
+                {"top1": 0.2, "mean_per_class_recall": 0.1667}),
+        _result("dinov2-s14", "depth", {"d1": 0.9, "abs_rel": 0.1234, "rmse": 0.5}, "2026-01-01"),
+        _result("pixels-p14", "classification", {"top1": 0.3, "mean_per_class_recall": 0.25}, "2026-01-01"),
+        _result("dinov2-s14", "classification", {"top1": 0.5, "mean_per_class_recall": 0.5}, "2025-01-01"),  # older
+    ]
+    for i, result in enumerate(results):
+        write_result(tmp_path / f"r{i}.json", result)
+    header, rows = build_table(results)
+    assert header == ["backbone", "cls top-1", "cls mean-recall", "depth δ1", "depth AbsRel", "depth RMSE"]
+    assert rows[0][0].startswith("no features") and rows[0][1:3] == ["20.0", "16.7"]
+    assert rows[1] == ["pixels-p14", "30.0", "25.0", "–", "–", "–"]
+    assert rows[2] == ["dinov2-s14", "81.2", "80.0", "90.0", "0.123", "0.500"]  # newest run wins
+    markdown, paths = write_tables(tmp_path)
+    assert markdown == to_markdown(header, rows) and {p.name for p in paths} == {"table.md", "table.csv", "table.tex"}
+    assert to_csv(header, rows).splitlines()[2] == "pixels-p14,30.0,25.0,–,–,–"
+    assert r"$\delta$1" in to_latex(header, rows) and r"\toprule" in to_latex(header, rows)
+
+
+def test_results_are_json_safe_and_labels_say_where_weights_came_from(tmp_path):
+    import numpy as np
+
+    path = write_result(tmp_path / "x.json", {"a": float("nan"), "b": np.float32(1.5), "c": (1, 2), "d": np.arange(2)})
+    assert json.loads(path.read_text()) == {"a": None, "b": 1.5, "c": [1, 2], "d": [0, 1]}
+    assert json_safe({"x": [float("inf")]}) == {"x": [None]}
+    assert backbone_label({"backbone": "vit-s16", "weights_source": "random-init"}) == "vit-s16 (random init)"
+    assert backbone_label({"backbone": "dinov2-s14", "weights_source": "file:/w/d.pth", "weights_sha256": "abcdef0123"}) \
+        == "dinov2-s14 (d.pth, abcdef01)"
+    assert backbone_label({"backbone": "dinov2-s14", "weights_source": "hub:timm/x"}) == "dinov2-s14"
