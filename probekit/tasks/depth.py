@@ -98,7 +98,7 @@ class DepthTask:
         def evaluate(view: StoreView, heads: list[int], alignment: str | None = None) -> list[DepthMetrics]:
             metrics = [DepthMetrics(min_depth=o["min_depth"], max_depth=o["max_depth"], crop=crop, alignment=alignment)
                        for _ in heads]
-            for arrays in iterate_batches(view, read, max(train.batch_size, 16)):
+            for arrays in iterate_batches(view, read, train.batch_size):
                 batch = to_device(arrays, device)
                 x = _input(batch, grid.specs[0])
                 for metric, i in zip(metrics, heads):
@@ -114,7 +114,7 @@ class DepthTask:
         chosen = best_index(result.best_scores)
         final = splits.test or splits.val
         return TaskOutput(
-            trivial=_mean_depth_baseline(splits.train, final, read, o, crop),
+            trivial=_mean_depth_baseline(splits.train, final, read, o, crop, train.batch_size),
             metrics=evaluate(final, [chosen])[0].compute(),
             extra_metrics={"scale_invariant": evaluate(final, [chosen], alignment="median")[0].compute()},
             chosen={**specs[chosen].describe(), "val_rmse": -result.best_scores[chosen]},
@@ -128,16 +128,17 @@ class DepthTask:
         )
 
 
-def _mean_depth_baseline(train: StoreView, final: StoreView, read, o: dict[str, Any], crop) -> dict[str, Any]:
+def _mean_depth_baseline(train: StoreView, final: StoreView, read, o: dict[str, Any], crop,
+                         batch_size: int) -> dict[str, Any]:
     """A constant prediction: the mean of the valid training depths."""
     total, count = 0.0, 0
-    for arrays in iterate_batches(train, read, 64):
+    for arrays in iterate_batches(train, read, batch_size):
         depth = arrays["depth"]
         valid = (depth > o["min_depth"]) & (depth < o["max_depth"])
         total, count = total + float(depth[valid].sum()), count + int(valid.sum())
     mean = total / max(count, 1)
     metric = DepthMetrics(min_depth=o["min_depth"], max_depth=o["max_depth"], crop=crop)
-    for arrays in iterate_batches(final, read, 64):
+    for arrays in iterate_batches(final, read, batch_size):
         target = torch.from_numpy(arrays["depth"])
         metric.update(torch.full_like(target, mean), target)
     return {"predictor": f"mean training depth ({mean:.3f} m)", **metric.compute()}

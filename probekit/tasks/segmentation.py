@@ -76,7 +76,7 @@ class SegmentationTask:
 
         def evaluate(view: StoreView, heads: list[int]) -> list[SegmentationMetrics]:
             metrics = [SegmentationMetrics(num_classes, ignore_index) for _ in heads]
-            for arrays in iterate_batches(view, read, max(train.batch_size, 16)):
+            for arrays in iterate_batches(view, read, train.batch_size):
                 batch = to_device(arrays, device)
                 x = _input(batch, grid.specs[0])
                 for metric, i in zip(metrics, heads):
@@ -97,7 +97,7 @@ class SegmentationTask:
         if class_names and not zero_label:
             metrics["class_names"] = list(class_names)
         return TaskOutput(
-            trivial=_majority_baseline(splits.train, final, read, num_classes, ignore_index),
+            trivial=_majority_baseline(splits.train, final, read, num_classes, ignore_index, train.batch_size),
             metrics=metrics, chosen={**specs[chosen].describe(), "val_mIoU": result.best_scores[chosen]},
             grid=grid_table(specs, result.best_scores, result.best_epochs),
             head_state=dict(grid.heads[chosen].state_dict()),
@@ -108,15 +108,16 @@ class SegmentationTask:
         )
 
 
-def _majority_baseline(train: StoreView, final: StoreView, read, num_classes: int, ignore_index: int) -> dict[str, Any]:
+def _majority_baseline(train: StoreView, final: StoreView, read, num_classes: int, ignore_index: int,
+                       batch_size: int) -> dict[str, Any]:
     """Every pixel labelled with the most frequent training class."""
     counts = np.zeros(num_classes + 1, dtype=np.int64)
-    for arrays in iterate_batches(train, read, 64):
+    for arrays in iterate_batches(train, read, batch_size):
         mask = arrays["mask"]
         counts += np.bincount(np.where(mask == ignore_index, num_classes, mask).ravel(), minlength=num_classes + 1)
     majority = int(counts[:num_classes].argmax())
     metric = SegmentationMetrics(num_classes, ignore_index)
-    for arrays in iterate_batches(final, read, 64):
+    for arrays in iterate_batches(final, read, batch_size):
         target = torch.from_numpy(arrays["mask"])
         metric.update(torch.full_like(target, majority), target)
     result = metric.compute()
