@@ -18,7 +18,7 @@ import torch
 
 from probekit.backbones import build_backbone, resolve_layers
 from probekit.features import ExtractConfig, FeatureStore, extract
-from probekit.features.extract import resolve_device
+from probekit.device import resolve_device
 from probekit.features.preprocess import normalise
 
 

@@ -16,6 +16,7 @@ from probekit import __version__
 from probekit.backbones import build_backbone, resolve_layers
 from probekit.backbones.base import Backbone
 from probekit.data import ImageDataset, open_dataset
+from probekit.device import resolve_device
 from probekit.errors import ProbekitError, StoreError
 from probekit.features.preprocess import Collate, normalise
 from probekit.features.store import FeatureStore, StoreLayout, StoreWriter, features_fingerprint
@@ -66,11 +67,6 @@ def load_config_file(path: str | Path) -> dict:
         values["image_size"] = tuple(values["image_size"])
     return values
 
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def extract(

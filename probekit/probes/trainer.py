@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from probekit.device import resolve_device
 from probekit.errors import ProbekitError
 
 log = logging.getLogger("probekit.probe")
@@ -71,11 +72,6 @@ class FitResult:
     best_epochs: list[int] | None
     epochs_run: int
 
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def to_device(arrays: dict, device: torch.device) -> dict[str, torch.Tensor]:

@@ -23,7 +23,8 @@ from probekit.features.store import FeatureStore
 from probekit.metrics.classification import ClassificationMetrics
 from probekit.probes.heads import LinearClassifier
 from probekit.probes.stream import StoreView, count_batches, iterate_batches
-from probekit.probes.trainer import HeadGrid, HeadSpec, TrainConfig, fit, resolve_device, to_device
+from probekit.device import resolve_device
+from probekit.probes.trainer import HeadGrid, HeadSpec, TrainConfig, fit, to_device
 from probekit.tasks.base import TASKS, Splits, TaskOutput, best_index, choose_layers, grid_table, require_target
 
 DINOV2_LRS = (1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1)

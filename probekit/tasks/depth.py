@@ -23,7 +23,8 @@ from probekit.metrics.depth import DepthMetrics
 from probekit.probes.heads import DepthBinsHead, DepthRegressionHead
 from probekit.probes.losses import gradient_loss, silog_loss
 from probekit.probes.stream import StoreView, count_batches, iterate_batches
-from probekit.probes.trainer import HeadGrid, HeadSpec, TrainConfig, fit, resolve_device, to_device
+from probekit.device import resolve_device
+from probekit.probes.trainer import HeadGrid, HeadSpec, TrainConfig, fit, to_device
 from probekit.registry import Registry
 from probekit.tasks.base import TASKS, Splits, TaskOutput, best_index, choose_layers, grid_table, require_target
 from probekit.tasks.segmentation import read_patch_grid

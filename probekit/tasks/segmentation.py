@@ -20,7 +20,8 @@ from probekit.features.store import FeatureStore
 from probekit.metrics.segmentation import SegmentationMetrics, reduce_zero_label
 from probekit.probes.heads import SegmentationHead
 from probekit.probes.stream import StoreView, count_batches, iterate_batches
-from probekit.probes.trainer import HeadGrid, HeadSpec, TrainConfig, fit, resolve_device, to_device
+from probekit.device import resolve_device
+from probekit.probes.trainer import HeadGrid, HeadSpec, TrainConfig, fit, to_device
 from probekit.tasks.base import TASKS, Splits, TaskOutput, best_index, choose_layers, grid_table, require_target
 
 DEFAULT_LRS = (1e-4, 3e-4, 1e-3, 3e-3)
