@@ -1,13 +1,15 @@
 """Save a PNG grid of synthetic scenes (image | depth | mask per row) to eyeball the generator.
 
 Usage: python tools/render_synthetic_examples.py [--out synthetic_examples.png] [--count 6]
-       [--seed 0] [--size 224 224] [--pair]
-With --pair each row shows view a | view b with the ground-truth matches drawn as lines.
+       [--seed 0] [--size 224 224] [--pair] [--no-fog]
+With --pair each row shows view a | view b with the ground-truth matches drawn as lines; --no-fog renders
+the same scenes without aerial perspective.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import cv2
 import numpy as np
@@ -61,8 +63,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", type=int, nargs=2, default=(224, 224), metavar=("H", "W"))
     parser.add_argument("--pair", action="store_true")
+    parser.add_argument("--no-fog", action="store_true", help="fog_probability=0 (same scenes, no haze)")
     args = parser.parse_args()
     config = SceneConfig(image_size=tuple(args.size))
+    if args.no_fog:
+        config = dataclasses.replace(config, fog_probability=0.0)
     seeds = range(args.seed, args.seed + args.count)
     rows = [pair_row(s, config) if args.pair else sample_row(render_scene(s, config)) for s in seeds]
     cv2.imwrite(args.out, np.concatenate(rows, axis=0))

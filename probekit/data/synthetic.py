@@ -216,7 +216,7 @@ class _World:
     ambient: float
     diffuse: float
     tint: np.ndarray  # (3,) light colour
-    fog: np.ndarray  # (3,) fog colour (already tinted), in [0, 1]
+    fog: np.ndarray  # (3,) fog colour in [0, 1] (greyish)
     fog_distance: float  # metres; inf = no fog
     label: int
     camera_a: Camera
@@ -917,6 +917,20 @@ def _pixel_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float)
     return _gaussian_table(float(sigma))[np.frombuffer(rng.bytes(size), dtype=np.uint8)].reshape(shape)
 
 
+def _transmittance(world: _World, camera: Camera, depth: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Share of the surface colour that survives the fog, exp(-distance along the ray / fog distance),
+    per pixel (H*W,) float32 in `order`. The ray direction K^-1 (x, y, 1) has unit z, so the distance
+    is z-depth x |K^-1 (x, y, 1)| (rotations keep lengths; K has no skew), separable in x and y."""
+    h, w = depth.shape
+    k = camera.K
+    kx = (np.arange(w, dtype=np.float32) + np.float32(0.5 - k[0, 2])) * np.float32(1.0 / k[0, 0])
+    ky = (np.arange(h, dtype=np.float32) + np.float32(0.5 - k[1, 2])) * np.float32(1.0 / k[1, 1])
+    scale = np.sqrt((ky * ky)[:, None] + (kx * kx + np.float32(1.0))[None, :])  # (H, W)
+    scale *= np.float32(-1.0 / world.fog_distance)
+    scale *= depth
+    return np.exp(np.take(scale.ravel(), order))
+
+
 def _render_view(
     world: _World, camera: Camera, config: SceneConfig, noise_rng: np.random.Generator
 ) -> tuple[SceneSample, np.ndarray]:
@@ -937,10 +951,6 @@ def _render_view(
         depth[y0:y1, x0:x1][closer] = t[closer]
         ids[y0:y1, x0:x1][closer] = k
     p = tuple(eye[a] + depth * d[a] for a in range(3))  # (H, W) each: world hit points
-    fog_weight = None
-    if math.isfinite(world.fog_distance):  # by distance along the ray; sky: where it leaves the room
-        ray_length = np.sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2])
-        fog_weight = 1.0 - np.exp(depth * ray_length * np.float32(-1.0 / world.fog_distance))
 
     order, groups = _surface_groups(ids)
     p_sorted = tuple(np.take(c.ravel(), order) for c in p)  # (H*W,) each, surfaces contiguous
@@ -961,18 +971,26 @@ def _render_view(
     if config.shadows:
         _cast_shadows(world, camera, p, ids, lit)
     shade = world.ambient + world.diffuse * np.where(np.take(lit.ravel(), order), ndotl, np.float32(0))
+    # Aerial perspective: colour = lerp(surface, fog, 1 - transmittance), transmittance =
+    # exp(-distance along the ray / fog distance); sky pixels use where the ray leaves the room.
+    # Only RGB changes, depth stays the rendered geometry.
+    transmittance = _transmittance(world, camera, depth, order) if math.isfinite(world.fog_distance) else None
+    if transmittance is not None:
+        shade *= transmittance
     colour = albedo * shade[:, None] * (world.tint * 255.0)  # (H*W, 3), sorted order
     if groups[0][0] == _SKY_ID:  # sky pixels come first: colour by elevation, depth invalid
         sky = order[: groups[0][2]]
         dirs = tuple(c.ravel()[sky] for c in d)
         elevation = dirs[1] / np.sqrt(dirs[0] * dirs[0] + dirs[1] * dirs[1] + dirs[2] * dirs[2])
         colour[: len(sky)] = _blend(world.room.sky * 255.0, np.clip(elevation, 0, 1) ** 0.6)
+        if transmittance is not None:
+            colour[: len(sky)] *= transmittance[: len(sky), None]
         depth.ravel()[sky] = 0
+    if transmittance is not None:
+        colour += np.multiply.outer(np.float32(1.0) - transmittance, world.fog * np.float32(255.0))
     inverse = np.empty_like(order)
     inverse[order] = np.arange(h * w)
     colour = np.take(colour, inverse, axis=0).reshape(h, w, 3)  # back to pixel order
-    if fog_weight is not None:
-        colour += (world.fog * np.float32(255.0) - colour) * fog_weight[..., None]
     if config.noise_sigma > 0:
         colour += _pixel_noise(noise_rng, colour.shape, config.noise_sigma)
     image = np.clip(colour + 0.5, 0, 255).astype(np.uint8)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import colorsys
 import math
 
 import numpy as np
@@ -295,3 +296,118 @@ def test_pair_views_differ_and_baseline_grows():
             ra, rb = pair.view_a.camera.cam_to_world[:3, :3], pair.view_b.camera.cam_to_world[:3, :3]
             out.append(math.degrees(math.acos(np.clip((np.trace(ra.T @ rb) - 1) / 2, -1, 1))))
     assert np.mean(large) > np.mean(small) + 10
+
+
+# ----------------------------------------------------------------------------- colours and fog
+
+
+def _hsv_of(rgb: np.ndarray) -> np.ndarray:
+    """(N, 3) RGB in [0, 1] -> (N, 3) HSV."""
+    return np.array([colorsys.rgb_to_hsv(*(float(c) for c in px)) for px in rgb])
+
+
+def _in_band(hue: float, band: tuple[float, float], tol: float = 1e-4) -> bool:
+    lo, hi = band
+    return any(lo - tol <= hue + shift <= hi + tol for shift in (-1.0, 0.0, 1.0))
+
+
+@pytest.mark.parametrize("num_classes", [6, 12])
+def test_class_hue_bands_overlap_pairwise(num_classes):
+    """Every hue lies in the bands of exactly two (neighbouring) classes: colour narrows, never decides."""
+    bands = [syn.class_hue_band(k, num_classes) for k in range(num_classes)]
+    for k, (lo, hi) in enumerate(bands):
+        assert (lo + hi) / 2 == pytest.approx(k / num_classes)
+        assert hi - lo == pytest.approx(2 / num_classes)
+    for hue in np.linspace(0, 1, 97, endpoint=False) + 0.003:  # avoid the band edges
+        owners = [k for k, band in enumerate(bands) if _in_band(hue, band, tol=0)]
+        assert len(owners) == 2
+        assert (owners[1] - owners[0]) % num_classes in (1, num_classes - 1)
+
+
+@pytest.mark.parametrize("num_classes", [6, 12])
+def test_object_colours_lie_in_their_class_hue_band(num_classes):
+    config = SceneConfig(num_classes=num_classes)
+    for seed in range(20):
+        for obj in syn._sample_world(seed, config).objects:
+            hsv = _hsv_of(obj.colours)
+            band = syn.class_hue_band(obj.class_id, num_classes)
+            assert all(_in_band(h, band) for h in hsv[:, 0]), (seed, obj.class_id, hsv)
+            assert np.all(hsv[:, 1] >= 0.3)  # saturated enough for the hue to mean something
+            assert abs(hsv[0, 2] - hsv[1, 2]) >= 0.2  # the texture pattern has value contrast
+
+
+def test_room_is_less_saturated_than_objects():
+    room, objects = [], []
+    for seed in range(40):
+        world = syn._sample_world(seed, SceneConfig())
+        room.append(np.concatenate([world.room.floor[1]["colours"], world.room.wall[1]["colours"]]))
+        objects.append(np.concatenate([o.colours for o in world.objects]))
+    room_sat, object_sat = _hsv_of(np.concatenate(room))[:, 1], _hsv_of(np.concatenate(objects))[:, 1]
+    assert np.median(room_sat) < 0.25 < 0.6 < np.median(object_sat)
+    assert np.quantile(room_sat, 0.9) < np.quantile(object_sat, 0.1)
+
+
+def test_colour_narrows_the_class_down_but_does_not_decide_it():
+    """Nearest band centre from an object's hue: far above chance (1 / C), far below certainty."""
+    config = SceneConfig()
+    hits = []
+    for seed in range(150):
+        for obj in syn._sample_world(seed, config).objects:
+            hue = _hsv_of(obj.colours[:1])[0, 0]
+            hits.append(round(hue * config.num_classes) % config.num_classes == obj.class_id)
+    assert 0.3 < np.mean(hits) < 0.85
+
+
+def test_fog_blends_towards_the_fog_colour_with_distance():
+    """Exact aerial perspective: image = fog + (clear image - fog) * exp(-ray distance / fog distance).
+    Depth, mask and everything but RGB are unchanged by the fog."""
+    clear_cfg = SceneConfig(image_size=(96, 128), noise_sigma=0.0, fog_probability=0.0)
+    foggy_cfg = SceneConfig(image_size=(96, 128), noise_sigma=0.0, fog_probability=1.0)
+    for seed in range(4):
+        world = syn._sample_world(seed, foggy_cfg)
+        clear, foggy = render_scene(seed, clear_cfg), render_scene(seed, foggy_cfg)
+        assert clear.depth.tobytes() == foggy.depth.tobytes()
+        assert clear.mask.tobytes() == foggy.mask.tobytes()
+        np.testing.assert_array_equal(clear.camera.cam_to_world, foggy.camera.cam_to_world)
+        valid = foggy.depth > 0
+        rays = np.concatenate([_pixel_centres(96, 128), np.ones((96 * 128, 1))], axis=1) @ np.linalg.inv(
+            foggy.camera.K
+        ).T
+        distance = foggy.depth.ravel() * np.linalg.norm(rays, axis=1)  # along the ray
+        keep = np.exp(-distance / world.fog_distance)[valid.ravel()]
+        fog = world.fog * 255.0
+        expected = fog + (clear.image.reshape(-1, 3)[valid.ravel()] - fog) * keep[:, None]
+        np.testing.assert_allclose(foggy.image.reshape(-1, 3)[valid.ravel()], expected, atol=1.5)
+        far = foggy.depth > np.quantile(foggy.depth[valid], 0.8)
+        near = valid & (foggy.depth < np.quantile(foggy.depth[valid], 0.2))
+        gap = np.abs(foggy.image.astype(float) - fog).mean(axis=2)  # distance to the fog colour
+        assert gap[far].mean() < gap[near].mean()
+
+
+def test_fog_is_greyish_and_brighter_than_its_absence():
+    for seed in range(10):
+        world = syn._sample_world(seed, SceneConfig())
+        hsv = _hsv_of(world.fog[None])[0]
+        assert hsv[1] <= 0.1 and hsv[2] >= 0.5
+        lo, hi = SceneConfig().fog_distance
+        assert lo <= world.fog_distance <= hi
+    assert math.isinf(syn._sample_world(0, SceneConfig(fog_probability=0.0)).fog_distance)
+
+
+def test_fog_settings_do_not_change_the_scene():
+    a = syn._sample_world(3, SceneConfig())
+    b = syn._sample_world(3, SceneConfig(fog_probability=0.0, fog_distance=(5.0, 6.0)))
+    assert [o.center for o in a.objects] == [o.center for o in b.objects]
+    for oa, ob in zip(a.objects, b.objects):
+        np.testing.assert_array_equal(oa.colours, ob.colours)
+    np.testing.assert_array_equal(a.camera_a.cam_to_world, b.camera_a.cam_to_world)
+
+
+def test_bad_fog_settings_raise_dataset_error():
+    with pytest.raises(DatasetError):
+        SceneConfig(fog_distance=(0.0, 5.0))
+    with pytest.raises(DatasetError):
+        SceneConfig(fog_distance=(6.0, 5.0))
+    with pytest.raises(DatasetError):
+        SceneConfig(fog_probability=1.5)
+    assert SceneConfig(fog_distance=[3, 4]).fog_distance == (3.0, 4.0)  # lists (YAML) become a tuple
