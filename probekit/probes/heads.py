@@ -5,6 +5,10 @@
 - `DepthBinsHead`: DINOv2's linear depth head: bilinear x4 upsampling, 1x1 conv to bins over
   [min, max] depth, "linear" normalisation (ReLU + 0.1, normalised), depth = sum of p * bin centres.
 - `DepthRegressionHead`: the alternative: 1x1 conv to log depth.
+
+The depth heads apply the 1x1 conv before the bilinear upsampling. Both are linear maps (one over
+channels, one over space, with interpolation weights summing to 1), so they commute and the result
+is DINOv2's upsample-then-conv exactly, at 1/16 of the cost.
 """
 
 from __future__ import annotations
@@ -37,6 +41,11 @@ class SegmentationHead(nn.Module):
         return self.conv(self.bn(x))  # (B, D, h, w) -> (B, C, h, w) logits at patch resolution
 
 
+def _upsample(x: torch.Tensor, factor: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    return F.interpolate(x, size=(h * factor, w * factor), mode="bilinear", align_corners=False)
+
+
 def bin_centres(min_depth: float, max_depth: float, n_bins: int, spacing: str) -> torch.Tensor:
     """Depth of each bin: uniform ('linear', DINOv2's 'UD') or geometric ('log') over [min, max]."""
     if spacing == "linear":
@@ -55,9 +64,8 @@ class DepthBinsHead(nn.Module):
         self.register_buffer("bins", bin_centres(min_depth, max_depth, n_bins, spacing), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        x = F.interpolate(x, size=(h * self.upsample, w * self.upsample), mode="bilinear", align_corners=False)
-        logits = torch.relu(self.conv(x)) + 0.1                         # (B, K, 4h, 4w)
+        logits = _upsample(self.conv(x), self.upsample)                 # (B, K, 4h, 4w), conv at patch resolution
+        logits = torch.relu(logits) + 0.1
         probabilities = logits / logits.sum(dim=1, keepdim=True)
         return torch.einsum("bkhw,k->bhw", probabilities, self.bins)   # (B, 4h, 4w) metres
 
@@ -71,7 +79,5 @@ class DepthRegressionHead(nn.Module):
         self.conv.bias.data.fill_(math.log(math.sqrt(min_depth * max_depth)))  # start at the geometric middle
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        x = F.interpolate(x, size=(h * self.upsample, w * self.upsample), mode="bilinear", align_corners=False)
-        log_depth = self.conv(x)[:, 0]                                  # (B, 4h, 4w)
+        log_depth = _upsample(self.conv(x), self.upsample)[:, 0]        # (B, 4h, 4w)
         return log_depth.exp().clamp(self.min_depth, self.max_depth)

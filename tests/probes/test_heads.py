@@ -44,3 +44,11 @@ def test_regression_head_starts_at_the_geometric_middle_and_stays_in_range():
     torch.testing.assert_close(depth, torch.full((1, 8, 8), math.sqrt(0.1 * 10.0)))
     head.conv.bias.data.fill_(100.0)
     assert head(torch.randn(1, 4, 2, 2)).max() == 10.0
+
+
+def test_conv_before_upsampling_equals_dinov2_order_for_regression_head():
+    head = DepthRegressionHead(6, 0.1, 100.0)
+    x = torch.randn(2, 6, 3, 5)
+    up = torch.nn.functional.interpolate(x, size=(12, 20), mode="bilinear", align_corners=False)
+    expected = head.conv(up)[:, 0].exp().clamp(0.1, 100.0)
+    torch.testing.assert_close(head(x), expected, rtol=1e-5, atol=1e-5)
