@@ -16,8 +16,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from probekit.probes.resize import resize_bilinear
 
 
 class LinearClassifier(nn.Module):
@@ -43,7 +44,7 @@ class SegmentationHead(nn.Module):
 
 def _upsample(x: torch.Tensor, factor: int) -> torch.Tensor:
     h, w = x.shape[-2:]
-    return F.interpolate(x, size=(h * factor, w * factor), mode="bilinear", align_corners=False)
+    return resize_bilinear(x, (h * factor, w * factor))
 
 
 def bin_centres(min_depth: float, max_depth: float, n_bins: int, spacing: str) -> torch.Tensor:
@@ -66,8 +67,8 @@ class DepthBinsHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = _upsample(self.conv(x), self.upsample)                 # (B, K, 4h, 4w), conv at patch resolution
         logits = torch.relu(logits) + 0.1
-        probabilities = logits / logits.sum(dim=1, keepdim=True)
-        return torch.einsum("bkhw,k->bhw", probabilities, self.bins)   # (B, 4h, 4w) metres
+        # sum_k p_k c_k with p = logits / sum(logits), without materialising p
+        return torch.einsum("bkhw,k->bhw", logits, self.bins) / logits.sum(dim=1)   # (B, 4h, 4w) metres
 
 
 class DepthRegressionHead(nn.Module):

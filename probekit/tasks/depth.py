@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from probekit.errors import ProbekitError
 from probekit.features.store import FeatureStore
 from probekit.metrics.depth import DepthMetrics
 from probekit.probes.heads import DepthBinsHead, DepthRegressionHead
 from probekit.probes.losses import gradient_loss, silog_loss
+from probekit.probes.resize import resize_bilinear
 from probekit.probes.stream import StoreView, count_batches, iterate_batches
 from probekit.device import resolve_device
 from probekit.probes.trainer import HeadGrid, HeadSpec, TrainConfig, fit, to_device
@@ -44,7 +44,7 @@ def _input(batch: dict[str, torch.Tensor], spec: HeadSpec) -> torch.Tensor:
 
 
 def upsampled_depth(depth: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    return F.interpolate(depth[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]  # (B, H, W)
+    return resize_bilinear(depth, size)  # (B, H, W)
 
 
 class DepthTask:

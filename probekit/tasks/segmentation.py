@@ -19,6 +19,7 @@ from probekit.errors import ProbekitError
 from probekit.features.store import FeatureStore
 from probekit.metrics.segmentation import SegmentationMetrics, reduce_zero_label
 from probekit.probes.heads import SegmentationHead
+from probekit.probes.resize import resize_bilinear
 from probekit.probes.stream import StoreView, count_batches, iterate_batches
 from probekit.device import resolve_device
 from probekit.probes.trainer import HeadGrid, HeadSpec, TrainConfig, fit, to_device
@@ -37,7 +38,7 @@ def _input(batch: dict[str, torch.Tensor], spec: HeadSpec) -> torch.Tensor:
 
 
 def upsampled_logits(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)  # (B, K, H, W)
+    return resize_bilinear(logits, size)  # (B, K, H, W)
 
 
 class SegmentationTask:
