@@ -34,7 +34,7 @@ class Suite:
     image_size: int | list[int] = 224
     layers: str = "last4"
     batch_size: int = 32
-    workers: int = 1
+    workers: int | None = None
     out: str = "runs/benchmark"
 
     @classmethod

@@ -34,7 +34,7 @@ def extract_command(
     norm: Annotated[bool, typer.Option("--norm/--no-norm", help="Apply the final norm to every stored layer (DINOv2 protocol).")] = True,
     dtype: Annotated[str, typer.Option(help="Storage dtype: float16 or float32.")] = "float16",
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 32,
-    workers: Annotated[int, typer.Option(help="DataLoader worker processes (0 = load in the main process).")] = 1,
+    workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes (0 = main process; default: cores - 1, at most 8).")] = None,
     limit: Annotated[Optional[int], typer.Option(help="Use only N samples of the split.")] = None,
     subset_seed: Annotated[Optional[int], typer.Option(help="With --limit: a seeded random subset instead of the first N.")] = None,
     device: Annotated[str, typer.Option(help="'auto', 'cpu', 'cuda', 'cuda:1', ...")] = "auto",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,11 +43,18 @@ class ExtractConfig:
     norm: bool = True
     dtype: str = "float16"
     batch_size: int = 32
-    workers: int = 1
+    workers: int | None = None  # DataLoader processes; None = one per spare core (at most 8)
     limit: int | None = None
     subset_seed: int | None = None
     device: str = "auto"
     amp: bool = True
+
+
+def default_workers(workers: int | None) -> int:
+    """Worker processes for loading: as asked, or one per core left over by the main process (1..8)."""
+    if workers is not None:
+        return workers
+    return min(8, max(1, (os.cpu_count() or 2) - 1))
 
 
 def load_config_file(path: str | Path) -> dict:
@@ -121,7 +129,7 @@ def extract(
         began = time.perf_counter()
         loader = DataLoader(
             Subset(dataset, range(start, len(dataset))),
-            batch_size=config.batch_size, shuffle=False, num_workers=config.workers,
+            batch_size=config.batch_size, shuffle=False, num_workers=default_workers(config.workers),
             collate_fn=Collate(config.image_size, backbone.preprocessing.interpolation, list(dataset.targets)),
             pin_memory=device.type == "cuda", persistent_workers=False,
         )
