@@ -10,6 +10,8 @@ import math
 
 import torch
 
+from probekit.metrics.common import nan_to_none
+
 __all__ = [
     "ClassificationMetrics",
     "MultiHeadTop1",
@@ -65,10 +67,6 @@ def mean_per_class_recall(correct: torch.Tensor, support: torch.Tensor) -> float
         return math.nan
     recall = correct[present].double() / support[present].double()
     return float(recall.mean())
-
-
-def _nan_to_none(values: list[float]) -> list[float | None]:
-    return [None if math.isnan(v) else v for v in values]
 
 
 class ClassificationMetrics:
@@ -127,7 +125,7 @@ class ClassificationMetrics:
         support = self._support.double()
         recall = (self._correct.double() / support).tolist()  # NaN where the class never occurs
         out["mean_per_class_recall"] = mean_per_class_recall(self._correct, self._support)
-        out["per_class_recall"] = _nan_to_none(recall)
+        out["per_class_recall"] = nan_to_none(recall)
         out["num_samples"] = n
         if self._confmat is not None:
             out["confusion_matrix"] = self._confmat.tolist()

@@ -17,6 +17,8 @@ import math
 
 import torch
 
+from probekit.metrics.common import nan_to_none
+
 __all__ = ["SegmentationMetrics", "metrics_from_confusion", "reduce_zero_label", "segmentation_confusion",
            "segmentation_metrics"]
 
@@ -55,10 +57,6 @@ def segmentation_confusion(pred: torch.Tensor, target: torch.Tensor, num_classes
     return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
-def _nan_to_none(values: list[float]) -> list[float | None]:
-    return [None if math.isnan(v) else v for v in values]
-
-
 def _nanmean(x: torch.Tensor) -> float:
     finite = x[~torch.isnan(x)]
     return float(finite.mean()) if finite.numel() else math.nan
@@ -76,10 +74,10 @@ def metrics_from_confusion(confmat: torch.Tensor) -> dict:
     total = area_label.sum()
     return {
         "mIoU": _nanmean(iou),
-        "per_class_iou": _nan_to_none(iou.tolist()),
+        "per_class_iou": nan_to_none(iou.tolist()),
         "pixel_accuracy": float(intersect.sum() / total) if total > 0 else math.nan,
         "mean_accuracy": _nanmean(acc),
-        "per_class_accuracy": _nan_to_none(acc.tolist()),
+        "per_class_accuracy": nan_to_none(acc.tolist()),
         "num_pixels": int(total),
         "confusion_matrix": confmat.long().tolist(),
     }

@@ -1,0 +1,39 @@
+"""Benchmark suites: the shipped YAMLs load, and a tiny suite runs end to end into a table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from probekit.benchmark import Suite, run_suite
+from probekit.errors import ProbekitError
+
+SUITES = sorted((Path(__file__).parent.parent / "configs" / "suites").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SUITES, ids=[p.stem for p in SUITES])
+def test_shipped_suites_load(path):
+    suite = Suite.load(path)
+    assert suite.backbones and set(suite.tasks) <= {"classification", "segmentation", "depth"}
+
+
+def test_tiny_suite_runs_end_to_end(tmp_path):
+    suite = Suite(name="tiny", image_size=[32, 48], splits={"train": 12, "val": 6}, layers="-1", workers=0,
+                  backbones=[{"backbone": "pixels-p16"}, {"backbone": "test-vit", "random_init": True}],
+                  tasks={"classification": {"epochs": 2, "batch_size": 4, "lrs": [0.1]},
+                         "segmentation": {"epochs": 1, "batch_size": 4, "optimizer": "adamw", "lrs": [0.001]},
+                         "depth": {"epochs": 1, "batch_size": 4, "optimizer": "adamw", "lrs": [0.001], "n_bins": 16}})
+    table = run_suite(suite, tmp_path, progress=False)
+    lines = table.splitlines()
+    assert lines[0].startswith("| backbone | cls top-1") and len(lines) == 2 + 3  # trivial + two backbones
+    assert "| pixels-p16 |" in table and "| test-vit (random init) |" in table
+    assert len(list((tmp_path / "results").glob("*.json"))) == 6
+    assert len(list((tmp_path / "features").glob("*.h5"))) == 4
+
+
+def test_bad_suite_is_a_clear_error(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: x\nbackbones: []\n")
+    with pytest.raises(ProbekitError, match="needs name, backbones and tasks"):
+        Suite.load(path)
