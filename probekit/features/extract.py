@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
-from tqdm import tqdm
 
 from probekit import __version__
 from probekit.backbones import build_backbone, resolve_layers
@@ -21,6 +20,7 @@ from probekit.device import resolve_device
 from probekit.errors import ProbekitError, StoreError
 from probekit.features.preprocess import Collate, normalise
 from probekit.features.store import FeatureStore, StoreLayout, StoreWriter, features_fingerprint
+from probekit.progress import progress_bar
 from probekit.provenance import git_sha, short_hash, utc_now, versions
 
 log = logging.getLogger("probekit.extract")
@@ -133,8 +133,7 @@ def extract(
             collate_fn=Collate(config.image_size, backbone.preprocessing.interpolation, list(dataset.targets)),
             pin_memory=device.type == "cuda", persistent_workers=False,
         )
-        bar = tqdm(total=len(dataset), initial=start, unit="img", desc=f"extract {backbone.name}",
-                   disable=not progress, dynamic_ncols=True)
+        bar = progress_bar(len(dataset), f"extract {backbone.name}", "img", enabled=progress, initial=start)
         position = start
         for batch in loader:
             features = _forward(backbone, batch["images"].to(device, non_blocking=True), layers,

@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from probekit.device import resolve_device
 from probekit.errors import ProbekitError
+from probekit.progress import progress_bar
 
 log = logging.getLogger("probekit.probe")
 
@@ -112,7 +112,7 @@ def fit(
     best_epochs = [0] * len(grid.heads) if evaluate else None
     best_states = [copy.deepcopy(h.state_dict()) for h in grid.heads] if evaluate else None
     history, stale, epoch = [], 0, 0
-    bar = tqdm(total=total, unit="step", desc="probe", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total, "probe", "step", enabled=progress)
     for epoch in range(1, config.epochs + 1):
         grid.train()
         running, steps = 0.0, 0
