@@ -98,18 +98,19 @@ class ClassificationTask:
         final_view = splits.test or splits.val
         metrics = evaluate_views(final_view, [chosen])[0].compute()
         return TaskOutput(
-            trivial=_majority_baseline(splits.train, final_view, read, num_classes),
+            trivial=_majority_baseline(splits.train, final_view, num_classes),
             metrics=metrics, chosen={**specs[chosen].describe(), "val_top1": result.best_scores[chosen]},
             grid=grid_table(specs, result.best_scores, result.best_epochs),
-            head_state={f"linear.{k}": v for k, v in grid.heads[chosen].linear.state_dict().items()},
+            head_state=dict(grid.heads[chosen].state_dict()),
             settings={"layers": layers, "head": "linear", "num_classes": num_classes, "lr_scale": scale,
                       "train": asdict(train), "lrs_unscaled": list(options.get("lrs") or DINOV2_LRS)},
             history=result.history,
         )
 
 
-def _majority_baseline(train: StoreView, final: StoreView, read, num_classes: int) -> dict[str, Any]:
+def _majority_baseline(train: StoreView, final: StoreView, num_classes: int) -> dict[str, Any]:
     """Always predicting the most frequent training class: the accuracy a probe must beat."""
+    read = lambda store, begin, end: {"label": store.read_target("label", begin, end)}  # noqa: E731 - labels only
     counts = np.zeros(num_classes, dtype=np.int64)
     for arrays in iterate_batches(train, read, 4096):
         counts += np.bincount(arrays["label"], minlength=num_classes)

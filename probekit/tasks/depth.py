@@ -115,7 +115,7 @@ class DepthTask:
         chosen = best_index(result.best_scores)
         final = splits.test or splits.val
         return TaskOutput(
-            trivial=_mean_depth_baseline(splits.train, final, read, o, crop, train.batch_size),
+            trivial=_mean_depth_baseline(splits.train, final, o, crop, train.batch_size),
             metrics=evaluate(final, [chosen])[0].compute(),
             extra_metrics={"scale_invariant": evaluate(final, [chosen], alignment="median")[0].compute()},
             chosen={**specs[chosen].describe(), "val_rmse": -result.best_scores[chosen]},
@@ -129,9 +129,10 @@ class DepthTask:
         )
 
 
-def _mean_depth_baseline(train: StoreView, final: StoreView, read, o: dict[str, Any], crop,
+def _mean_depth_baseline(train: StoreView, final: StoreView, o: dict[str, Any], crop,
                          batch_size: int) -> dict[str, Any]:
     """A constant prediction: the mean of the valid training depths."""
+    read = lambda store, begin, end: {"depth": store.read_target("depth", begin, end)}  # noqa: E731 - depths only
     total, count = 0.0, 0
     for arrays in iterate_batches(train, read, batch_size):
         depth = arrays["depth"]

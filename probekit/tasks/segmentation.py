@@ -59,11 +59,14 @@ class SegmentationTask:
         if num_classes <= 1:
             raise ProbekitError(f"{store.path}: mask target has no usable num_classes attribute; pass --num-classes")
 
-        def read(s: FeatureStore, begin: int, end: int) -> dict[str, np.ndarray]:
+        def read_mask(s: FeatureStore, begin: int, end: int) -> dict[str, np.ndarray]:
             mask = s.read_target("mask", begin, end).astype(np.int64)
             if zero_label:
                 mask = reduce_zero_label(torch.from_numpy(mask)).numpy()
-            return {"x": read_patch_grid(s, begin, end, layers), "mask": mask}
+            return {"mask": mask}
+
+        def read(s: FeatureStore, begin: int, end: int) -> dict[str, np.ndarray]:
+            return {"x": read_patch_grid(s, begin, end, layers), **read_mask(s, begin, end)}
 
         specs = [HeadSpec(lr, wd) for lr in options.get("lrs") or DEFAULT_LRS
                  for wd in options.get("weight_decays", (1e-4,))]
@@ -99,7 +102,7 @@ class SegmentationTask:
         if class_names and not zero_label:
             metrics["class_names"] = list(class_names)
         return TaskOutput(
-            trivial=_majority_baseline(splits.train, final, read, num_classes, ignore_index, train.batch_size),
+            trivial=_majority_baseline(splits.train, final, read_mask, num_classes, ignore_index, train.batch_size),
             metrics=metrics, chosen={**specs[chosen].describe(), "val_mIoU": result.best_scores[chosen]},
             grid=grid_table(specs, result.best_scores, result.best_epochs),
             head_state=dict(grid.heads[chosen].state_dict()),
