@@ -202,7 +202,7 @@ class FeatureStore:
 
     @property
     def ids(self) -> list[str]:
-        return [i.decode() if isinstance(i, bytes) else i for i in self.file["ids"][:]]
+        return [_text(i) for i in self.file["ids"][:]]
 
     def target_attrs(self, name: str) -> dict[str, Any]:
         return read_attrs(self._dataset(f"targets/{name}"))
@@ -245,7 +245,7 @@ class FeatureStore:
             raise IndexError(f"sample {index} out of range for {len(self)} samples")
         index %= len(self)
         return {
-            "id": self.ids[index],
+            "id": _text(self.file["ids"][index]),  # one id, not the whole column
             "layers": {k: {field: self.read(field, index, index + 1, k)[0] for field in FIELDS} for k in self.layers},
             "targets": {name: self.read_target(name, index, index + 1)[0] for name in self.targets},
         }
@@ -283,3 +283,8 @@ class FeatureStore:
                 f"{self.path.name} and {other.path.name} were extracted differently ({details}): "
                 f"re-extract one of them with the other's settings"
             )
+
+
+def _text(value: bytes | str) -> str:
+    """h5py returns variable-length strings as bytes."""
+    return value.decode() if isinstance(value, bytes) else value
