@@ -96,28 +96,34 @@ class DepthTask:
         grid = HeadGrid([factory(in_dim, o) for _ in specs], specs, _input)
         device = resolve_device(train.device)
 
-        def evaluate(view: StoreView, heads: list[int], alignment: str | None = None) -> list[DepthMetrics]:
-            metrics = [DepthMetrics(min_depth=o["min_depth"], max_depth=o["max_depth"], crop=crop, alignment=alignment)
-                       for _ in heads]
+        def metrics(alignment: str | None = None) -> DepthMetrics:
+            return DepthMetrics(min_depth=o["min_depth"], max_depth=o["max_depth"], crop=crop, alignment=alignment)
+
+        def evaluate(view: StoreView, heads: list[int], alignments: tuple[str | None, ...] = (None,)) -> list[list[DepthMetrics]]:
+            """Per head, one DepthMetrics per alignment, all fed from a single pass over the view."""
+            results = [[metrics(a) for a in alignments] for _ in heads]
             for arrays in iterate_batches(view, read, train.batch_size):
                 batch = to_device(arrays, device)
                 x = _input(batch, grid.specs[0])
-                for metric, i in zip(metrics, heads):
-                    metric.update(upsampled_depth(grid.heads[i](x), batch["depth"].shape[-2:]), batch["depth"])
-            return metrics
+                for per_head, i in zip(results, heads):
+                    pred = upsampled_depth(grid.heads[i](x), batch["depth"].shape[-2:])
+                    for metric in per_head:
+                        metric.update(pred, batch["depth"])
+            return results
 
         result = fit(
             grid, loss,
             lambda epoch: iterate_batches(splits.train, read, train.batch_size, shuffle=True, seed=train.seed, epoch=epoch),
             count_batches(splits.train, train.batch_size), train,
-            lambda _: [-m.compute()["rmse"] for m in evaluate(splits.val, list(range(len(specs))))], progress,
+            lambda _: [-m[0].compute()["rmse"] for m in evaluate(splits.val, list(range(len(specs))))], progress,
         )
         chosen = best_index(result.best_scores)
         final = splits.test or splits.val
+        plain, median_aligned = evaluate(final, [chosen], alignments=(None, "median"))[0]
         return TaskOutput(
             trivial=_mean_depth_baseline(splits.train, final, o, crop, train.batch_size),
-            metrics=evaluate(final, [chosen])[0].compute(),
-            extra_metrics={"scale_invariant": evaluate(final, [chosen], alignment="median")[0].compute()},
+            metrics=plain.compute(),
+            extra_metrics={"scale_invariant": median_aligned.compute()},
             chosen={**specs[chosen].describe(), "val_rmse": -result.best_scores[chosen]},
             grid=grid_table(specs, result.best_scores, result.best_epochs),
             head_state=dict(grid.heads[chosen].state_dict()),
