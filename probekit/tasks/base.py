@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import torch
 
 from probekit.errors import ProbekitError
 from probekit.features.store import FeatureStore
-from probekit.probes.stream import StoreView
+from probekit.probes.stream import Reader, StoreView, count_batches, iterate_batches
 from probekit.probes.trainer import TrainConfig
 from probekit.registry import Registry
 
@@ -80,6 +81,14 @@ class Task(Protocol):
 
 
 TASKS: Registry[Task] = Registry("task", ProbekitError)
+
+
+def training_stream(view: StoreView, read: Reader, train: TrainConfig) -> tuple[Callable[[int], Iterator[dict]], int]:
+    """What `fit` needs to train on `view`: seeded, shuffled batches per epoch, and batches per epoch."""
+    def batches(epoch: int) -> Iterator[dict]:
+        return iterate_batches(view, read, train.batch_size, shuffle=True, seed=train.seed, epoch=epoch)
+
+    return batches, count_batches(view, train.batch_size)
 
 
 def choose_layers(store: FeatureStore, layers: list[int] | None) -> list[int]:

@@ -22,10 +22,19 @@ from probekit.errors import ProbekitError
 from probekit.features.store import FeatureStore
 from probekit.metrics.classification import ClassificationMetrics
 from probekit.probes.heads import LinearClassifier
-from probekit.probes.stream import StoreView, count_batches, iterate_batches
+from probekit.probes.stream import StoreView, iterate_batches
 from probekit.device import resolve_device
 from probekit.probes.trainer import HeadGrid, HeadSpec, TrainConfig, fit, to_device
-from probekit.tasks.base import TASKS, Splits, TaskOutput, best_index, choose_layers, grid_table, require_target
+from probekit.tasks.base import (
+    TASKS,
+    Splits,
+    TaskOutput,
+    best_index,
+    choose_layers,
+    grid_table,
+    require_target,
+    training_stream,
+)
 
 DINOV2_LRS = (1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1)
 POOLINGS = ("cls", "cls+mean", "mean")
@@ -91,8 +100,7 @@ class ClassificationTask:
 
         result = fit(
             grid, lambda out, batch: F.cross_entropy(out, batch["label"]),
-            lambda epoch: iterate_batches(splits.train, read, train.batch_size, shuffle=True, seed=train.seed, epoch=epoch),
-            count_batches(splits.train, train.batch_size), train, validate, progress,
+            *training_stream(splits.train, read, train), train, validate, progress,
         )
         chosen = best_index(result.best_scores)
         final_view = splits.test or splits.val

@@ -20,10 +20,19 @@ from probekit.features.store import FeatureStore
 from probekit.metrics.segmentation import SegmentationMetrics, reduce_zero_label
 from probekit.probes.heads import SegmentationHead
 from probekit.probes.resize import resize_bilinear
-from probekit.probes.stream import StoreView, count_batches, iterate_batches
+from probekit.probes.stream import StoreView, iterate_batches
 from probekit.device import resolve_device
 from probekit.probes.trainer import HeadGrid, HeadSpec, TrainConfig, fit, to_device
-from probekit.tasks.base import TASKS, Splits, TaskOutput, best_index, choose_layers, grid_table, require_target
+from probekit.tasks.base import (
+    TASKS,
+    Splits,
+    TaskOutput,
+    best_index,
+    choose_layers,
+    grid_table,
+    require_target,
+    training_stream,
+)
 
 DEFAULT_LRS = (1e-4, 3e-4, 1e-3, 3e-3)
 
@@ -91,8 +100,7 @@ class SegmentationTask:
 
         result = fit(
             grid, loss,
-            lambda epoch: iterate_batches(splits.train, read, train.batch_size, shuffle=True, seed=train.seed, epoch=epoch),
-            count_batches(splits.train, train.batch_size), train,
+            *training_stream(splits.train, read, train), train,
             lambda _: [m.compute()["mIoU"] for m in evaluate(splits.val, list(range(len(specs))))], progress,
         )
         chosen = best_index(result.best_scores)
