@@ -29,6 +29,8 @@ class ImageDataset(Protocol):
     """A map-style dataset of images and targets, deterministic and in a fixed order.
 
     `dataset[i]` returns {"id": str, "image": uint8 (H, W, 3) RGB, <target name>: np.ndarray | int}.
+    Correspondence datasets also have `pairs`, a `probekit.data.pairs.PairTable` over these images,
+    and a `pixel_map` target (probekit.data.geometry.PixelMap) per image.
     """
 
     name: str
@@ -71,6 +73,12 @@ class SubsetDataset:
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         return self.dataset[int(self.indices[index])]
+
+    @property
+    def pairs(self):
+        """A correspondence dataset's pairs among the kept images (None for other datasets)."""
+        pairs = getattr(self.dataset, "pairs", None)
+        return None if pairs is None else pairs.restrict(self.indices)
 
     def fingerprint(self) -> str:
         return short_hash(self.dataset.fingerprint(), self.limit, self.subset_seed)

@@ -6,7 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 from probekit.data.base import TargetSpec
-from probekit.data.registry import DATASETS
+from probekit.data.registry import DatasetEntry, register_dataset
 from probekit.data.synthetic import SceneConfig, SyntheticScenes
 from probekit.errors import DatasetError
 from probekit.provenance import short_hash
@@ -60,4 +60,11 @@ def _open_synthetic(split: str, root: str | None, image_size: tuple[int, int]) -
     return SyntheticDataset(split, image_size)
 
 
-DATASETS.register("synthetic", _open_synthetic)
+register_dataset("synthetic", DatasetEntry(
+    factory=_open_synthetic,
+    description="procedural rooms with objects: scene class, semantic mask, metric depth (no download)",
+    tasks=("classification", "segmentation", "depth"),
+    splits=SPLITS,
+    readme="datasets/synthetic/README.md",
+    needs_root=False,
+))

@@ -120,7 +120,8 @@ def extract(
     if existing.get("resume_key") == resume_key and existing.get("complete"):
         log.info("%s is complete already with these settings; pass --overwrite to extract again", out)
         return out
-    layout = StoreLayout(len(dataset), layers, grid, backbone.embed_dim, config.dtype, dataset.targets)
+    layout = StoreLayout(len(dataset), layers, grid, backbone.embed_dim, config.dtype, dataset.targets,
+                         pairs=getattr(dataset, "pairs", None))
 
     with StoreWriter(out, layout, attrs, resume_key) as writer:
         start = writer.num_done

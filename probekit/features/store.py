@@ -6,6 +6,7 @@ Layout (see DESIGN.md):
     /layers/<k>/mean        (N, D)
     /layers/<k>/patch       (N, h, w, D)  one sample per chunk, uncompressed
     /targets/<name>         (N, ...)      label, mask, depth, camera ... with their attrs
+    /pairs/...              (P, ...)      correspondence datasets: image pairs and keypoints (data/pairs.py)
     attrs                   provenance; `complete` is set only when every sample is written
 
 Writers append whole batches in dataset order and record progress (`num_done`) after each
@@ -24,6 +25,7 @@ import h5py
 import numpy as np
 
 from probekit.data.base import TargetSpec
+from probekit.data.pairs import PairTable, read_pairs, write_pairs
 from probekit.errors import StoreError
 from probekit.features.attrs import read_attrs, write_attrs
 from probekit.provenance import short_hash
@@ -52,6 +54,7 @@ class StoreLayout:
     dim: int
     dtype: str
     targets: Mapping[str, TargetSpec]
+    pairs: PairTable | None = None  # correspondence datasets: the image pairs and their keypoints
 
 
 class StoreWriter:
@@ -85,6 +88,8 @@ class StoreWriter:
                 chunks = (1, *spec.shape) if spec.shape else None
                 dataset = f.create_dataset(f"targets/{name}", shape=(N, *spec.shape), dtype=spec.dtype, chunks=chunks)
                 write_attrs(dataset, spec.attrs)
+            if layout.pairs is not None:
+                write_pairs(f, layout.pairs)
             write_attrs(f, dict(attrs, format=FORMAT, complete=False, num_done=0, resume_key=resume_key,
                                 features_fingerprint=features_fingerprint(attrs)))
             f.flush()
@@ -203,6 +208,14 @@ class FeatureStore:
     @property
     def ids(self) -> list[str]:
         return [_text(i) for i in self.file["ids"][:]]
+
+    @property
+    def has_pairs(self) -> bool:
+        return "pairs" in self.file
+
+    def read_pairs(self) -> PairTable:
+        """The image pairs of a correspondence store (keypoints in original pixels)."""
+        return read_pairs(self.file, str(self.path))
 
     def target_attrs(self, name: str) -> dict[str, Any]:
         return read_attrs(self._dataset(f"targets/{name}"))

@@ -1,0 +1,1 @@
+"""Patch correspondence: matching patch features between images (shared by the task and the pictures)."""
