@@ -8,6 +8,7 @@ from probekit.cli.backbones import backbones_command
 from probekit.cli.benchmark import benchmark_command
 from probekit.cli.extract import extract_command
 from probekit.cli.info import info_command
+from probekit.cli.pretrain import pretrain_command
 from probekit.cli.probe import probe_command
 from probekit.cli.table import table_command
 
@@ -24,6 +25,7 @@ app.command("probe")(probe_command)
 app.command("table")(table_command)
 app.command("benchmark")(benchmark_command)
 app.command("backbones")(backbones_command)
+app.command("pretrain")(pretrain_command)
 
 
 def main() -> None:
