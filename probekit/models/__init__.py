@@ -1,0 +1,1 @@
+"""A readable from-scratch ViT (`vit`) and the readers that load timm, Meta DINOv2 and transformers weights into it."""
