@@ -123,8 +123,8 @@ def pretrain(config: PretrainConfig, out: str | Path, resume: bool = True, progr
 
 
 def _steps_in_budget(config: PretrainConfig, step_seconds: float, elapsed: float) -> int:
-    """Steps that fit in what is left of max_minutes, keeping 3% + 10 s for the final save."""
-    left = 60 * config.max_minutes * 0.97 - elapsed - 10
+    """Steps that fit in what is left of max_minutes, keeping 5% for checkpoints and the final save."""
+    left = 60 * config.max_minutes * 0.95 - elapsed
     steps = int(left / step_seconds)
     if steps < 1:
         raise PretrainError(f"--max-minutes {config.max_minutes} leaves no time to train "
