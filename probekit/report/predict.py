@@ -1,0 +1,154 @@
+"""Predictions of a saved probe head: rebuild it from a results JSON + its .safetensors, apply it to features.
+
+The head is rebuilt and applied exactly as the task trained and evaluated it (the tasks' own head
+factories, input builders and upsampling are reused here), so a picture shows what the metrics measured:
+    segmentation: patch grids of the chosen layers concatenated on channels -> BN + 1x1 conv ->
+                  logits bilinearly upsampled to the label size -> arg-max
+    depth:        the same grids (+ CLS on every patch when `with_cls`) -> bins / regression head ->
+                  bilinear upsampling to the label size
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from probekit.errors import ProbekitError, StoreError
+from probekit.features.store import FeatureStore
+from probekit.probes.heads import SegmentationHead
+from probekit.registry import Registry
+from probekit.report.results import RESULTS_FORMAT
+from probekit.tasks import depth as depth_task
+from probekit.tasks import segmentation as segmentation_task
+
+
+@dataclass(frozen=True)
+class SavedHead:
+    """A trained head with the settings it was trained under (`probe.settings` of the results JSON)."""
+
+    task: str
+    settings: dict[str, Any]
+    module: nn.Module
+    result: dict[str, Any]
+
+    @property
+    def layers(self) -> list[int]:
+        return [int(k) for k in self.settings["layers"]]
+
+    @property
+    def needs_cls(self) -> bool:
+        return bool(self.settings.get("with_cls", False))
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """How one task rebuilds its head and turns features into a per-pixel prediction."""
+
+    build: Callable[[int, dict[str, Any]], nn.Module]  # (input channels, settings) -> head
+    input_dim: Callable[[int, dict[str, Any]], int]     # (feature dim of one layer, settings) -> channels
+    apply: Callable[[nn.Module, dict[str, torch.Tensor], dict[str, Any], tuple[int, int]], torch.Tensor]
+
+
+def _segmentation_apply(head: nn.Module, batch: dict[str, torch.Tensor], settings: dict[str, Any],
+                        size: tuple[int, int]) -> torch.Tensor:
+    x = segmentation_task._input(batch, None)                                  # (B, C, h, w)
+    labels = segmentation_task.upsampled_logits(head(x), size).argmax(1)      # (B, H, W) in the head's classes
+    return labels + 1 if settings.get("reduce_zero_label") else labels         # back to the dataset's labels
+
+
+def _depth_apply(head: nn.Module, batch: dict[str, torch.Tensor], settings: dict[str, Any],
+                 size: tuple[int, int]) -> torch.Tensor:
+    return depth_task.upsampled_depth(head(depth_task._input(batch, None)), size)  # (B, H, W) metres
+
+
+PREDICTORS: Registry[Predictor] = Registry("probe task with pictures", ProbekitError)
+PREDICTORS.register("segmentation", Predictor(
+    build=lambda dim, s: SegmentationHead(dim, int(s["num_classes"])),
+    input_dim=lambda dim, s: dim * len(s["layers"]),
+    apply=_segmentation_apply,
+))
+PREDICTORS.register("depth", Predictor(
+    build=lambda dim, s: depth_task.HEADS.get(s["head"])(dim, s),
+    input_dim=lambda dim, s: dim * len(s["layers"]) * (2 if s.get("with_cls") else 1),
+    apply=_depth_apply,
+))
+
+
+def read_result(path: str | Path) -> dict[str, Any]:
+    """A probekit results JSON as a dict (one-line errors for a missing or foreign file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ProbekitError(f"results file {path} does not exist: train a probe first (`probekit probe ... --out DIR`)")
+    try:
+        result = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ProbekitError(f"{path} is not JSON ({error.msg}): pass a results JSON written by `probekit probe`") from None
+    if not isinstance(result, dict) or result.get("format") != RESULTS_FORMAT:
+        raise ProbekitError(f"{path} is not a probekit results JSON (format {RESULTS_FORMAT!r})")
+    return result
+
+
+def load_head(path: str | Path) -> SavedHead:
+    """The chosen head of a results JSON, weights read from the .safetensors file beside it, in eval mode."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    result = read_result(path)
+    task = result["task"]
+    predictor = PREDICTORS.get(task)
+    settings = result["probe"]["settings"]
+    weights = path.parent / result.get("head_weights", path.with_suffix(".safetensors").name)
+    if not weights.is_file():
+        raise ProbekitError(f"head weights {weights} are missing: keep the .safetensors file beside {path.name}")
+    state = load_file(str(weights))
+    dim = int(result["backbone"]["embed_dim"])
+    module = predictor.build(predictor.input_dim(dim, settings), settings)
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as error:
+        first = str(error).splitlines()[0]
+        raise ProbekitError(f"{weights} does not fit the {task} head described in {path.name} ({first})") from None
+    return SavedHead(task=task, settings=settings, module=module.eval(), result=result)
+
+
+def check_features(head: SavedHead, fingerprint: str | None, source: str) -> None:
+    """Refuse features made differently from those the head was trained on (another backbone, size, norm)."""
+    trained = head.result.get("features", {}).get("features_fingerprint")
+    if trained and fingerprint and trained != fingerprint:
+        raise StoreError(f"{source} holds other features than the {head.task} head was trained on "
+                         f"({head.result['label']}): pass the store (or backbone) the probe was trained with")
+
+
+@torch.no_grad()
+def predict(head: SavedHead, patch: Mapping[int, np.ndarray | torch.Tensor],
+            cls: Mapping[int, np.ndarray | torch.Tensor] | None, size: tuple[int, int]) -> np.ndarray:
+    """(H, W) prediction (labels or metres) of one image from its per-layer features.
+
+    patch: layer -> (h, w, D) grid; cls: layer -> (D,) global token (needed by depth heads with CLS).
+    """
+    missing = [k for k in head.layers if k not in patch or (head.needs_cls and (cls is None or k not in cls))]
+    if missing:
+        raise ProbekitError(f"the {head.task} head reads layers {head.layers}; features lack layer(s) {missing}")
+    tensor = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32))  # noqa: E731
+    batch = {"x": torch.cat([tensor(patch[k]) for k in head.layers], dim=-1)[None]}  # (1, h, w, L*D)
+    if head.needs_cls:
+        batch["cls"] = torch.cat([tensor(cls[k]) for k in head.layers], dim=-1)[None]  # (1, L*D)
+    out = PREDICTORS.get(head.task).apply(head.module, batch, head.settings, size)  # (1, H, W)
+    return out[0].cpu().numpy()
+
+
+def predict_store(head: SavedHead, store: FeatureStore, index: int) -> np.ndarray:
+    """(H, W) prediction for sample `index` of a store, at the size of the store's targets (the image size)."""
+    if not 0 <= index < len(store):
+        raise StoreError(f"--index {index} is out of range: {store.path} holds {len(store)} samples")
+    check_features(head, store.attrs.get("features_fingerprint"), str(store.path))
+    patch = {k: store.read("patch", index, index + 1, k)[0] for k in head.layers}
+    cls = {k: store.read("cls", index, index + 1, k)[0] for k in head.layers} if head.needs_cls else None
+    return predict(head, patch, cls, tuple(store.attrs["image_size"]))
