@@ -6,10 +6,12 @@ import typer
 
 from probekit.cli.backbones import backbones_command
 from probekit.cli.benchmark import benchmark_command
+from probekit.cli.datasets import datasets_command
 from probekit.cli.extract import extract_command
 from probekit.cli.info import info_command
 from probekit.cli.pretrain import pretrain_command
 from probekit.cli.probe import probe_command
+from probekit.cli.show import show_app
 from probekit.cli.table import table_command
 
 app = typer.Typer(
@@ -25,6 +27,8 @@ app.command("probe")(probe_command)
 app.command("table")(table_command)
 app.command("benchmark")(benchmark_command)
 app.command("backbones")(backbones_command)
+app.command("datasets")(datasets_command)
+app.add_typer(show_app, name="show")
 app.command("pretrain")(pretrain_command)
 
 
