@@ -10,10 +10,13 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
-from probekit.errors import WeightsError
+from probekit.errors import BackboneError, WeightsError
 
 # Files a timm model's hub repository keeps its weights in.
 _HUB_FILES = ("model.safetensors", "pytorch_model.bin", "open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+# Files a transformers model (hf:<id or dir>) keeps its weights in, single or sharded.
+HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
+                   "pytorch_model.bin.index.json")
 
 
 def hub_offline() -> bool:
@@ -70,10 +73,53 @@ def preflight_hub_weights(name: str, model_name: str, repo: str) -> None:
 
 def preflight_backbone_weights(name: str, weights: str | None, random_init: bool) -> None:
     """Fail fast, before torch and timm load, when an alias's pretrained weights can't be had."""
-    from probekit.backbones.spec import BACKBONES
+    from probekit.backbones.spec import BACKBONES, split_prefix
 
+    prefixed = split_prefix(name)
+    if prefixed is not None and prefixed[0] == "hf":
+        preflight_hf_model(name, prefixed[1], random_init)
+        return
     if weights is not None or random_init or name not in BACKBONES:
         return
     spec = BACKBONES.get(name)
     if spec.builder == "timm" and spec.has_weights and "." in spec.model:
         preflight_hub_weights(spec.name, spec.model, f"timm/{spec.model}")
+
+
+def hf_cached(repo: str, filename: str | None = None) -> Path | None:
+    """A file of a transformers hub repository in the local hub cache (its weights when no filename)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    for name in (filename,) if filename else HF_WEIGHT_FILES:
+        found = try_to_load_from_cache(repo, name)
+        if isinstance(found, str):
+            return Path(found)
+    return None
+
+
+def hf_offline_error(name: str, reason: str) -> WeightsError:
+    fail_fast = "" if hub_offline() else "; set HF_HUB_OFFLINE=1 to fail fast offline"
+    return WeightsError(
+        f"no weights for {name}: {reason}. Fix: pass a local model directory (--backbone hf:/path/to/dir, as "
+        f"written by save_pretrained), or download it once with network access{fail_fast}; --random-init needs only "
+        f"the model's config.json"
+    )
+
+
+def preflight_hf_model(name: str, source: str, random_init: bool) -> None:
+    """`hf:<dir>` must be a model directory; `hf:<hub id>` must be cached (config, and weights unless
+    random init) or downloadable. Raises at once instead of after the hub's retries."""
+    folder = Path(source).expanduser()
+    if folder.is_dir():
+        if not (folder / "config.json").is_file():
+            raise BackboneError(f"{folder} has no config.json: pass a directory written by save_pretrained, or a hub id")
+        return
+    if source.startswith(("/", ".", "~")) or source.count("/") > 1:
+        raise BackboneError(f"{name}: {folder} is not a directory: pass an existing model directory or a hub id like "
+                            f"facebook/dinov2-small")
+    if hf_cached(source, "config.json") is not None and (random_init or hf_cached(source) is not None):
+        return
+    if hub_offline():
+        raise hf_offline_error(name, "HF_HUB_OFFLINE=1 and it is not in the local hub cache")
+    if reason := hub_unreachable_reason():
+        raise hf_offline_error(name, f"not in the local hub cache and {reason}")

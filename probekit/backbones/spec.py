@@ -28,16 +28,32 @@ class BackboneSpec:
 
 
 BACKBONES: Registry[BackboneSpec] = Registry("backbone", BackboneError)
+# Name prefixes that pick another builder than timm: `hf:<model id or local dir>` -> transformers.
+PREFIXES: dict[str, str] = {"hf:": "hf"}
 
 
 def register_backbone(spec: BackboneSpec) -> BackboneSpec:
     return BACKBONES.register(spec.name, spec)
 
 
+def split_prefix(name: str) -> tuple[str, str] | None:
+    """(builder, model) for a prefixed name such as 'hf:facebook/dinov2-small', else None."""
+    for prefix, builder in PREFIXES.items():
+        if name.startswith(prefix):
+            model = name[len(prefix):].strip()
+            if not model:
+                raise BackboneError(f"{name!r} names no model: use {prefix}<hub id or local directory>")
+            return builder, model
+    return None
+
+
 def resolve_spec(name: str) -> BackboneSpec:
-    """An alias from the registry, or any timm model name (with or without a pretrained tag)."""
+    """An alias from the registry, a prefixed name (`hf:<id or dir>`), or any timm model name."""
     if name in BACKBONES:
         return BACKBONES.get(name)
+    if prefixed := split_prefix(name):
+        builder, model = prefixed
+        return BackboneSpec(name=name, model=model, builder=builder, description=f"{builder} model")
     import timm
 
     if timm.is_model(name):

@@ -48,6 +48,7 @@ class ExtractConfig:
     subset_seed: int | None = None
     device: str = "auto"
     amp: bool = True
+    impl: str = "timm"  # who runs the weights: 'timm' (the building library) or 'reference' (probekit.models.vit)
 
 
 def default_workers(workers: int | None) -> int:
@@ -95,7 +96,8 @@ def extract(
     if out.exists() and overwrite:
         out.unlink()
 
-    backbone = backbone or build_backbone(config.backbone, config.weights, config.random_init, config.seed)
+    backbone = backbone or build_backbone(config.backbone, config.weights, config.random_init, config.seed,
+                                          impl=config.impl)
     _check_image_size(config.image_size, backbone.patch_size)
     dataset = dataset or open_dataset(config.dataset, config.split, config.root, config.image_size,
                                       config.limit, config.subset_seed)
@@ -114,8 +116,9 @@ def extract(
         "git_sha": git_sha(), "created": utc_now(),
     }
     # Resuming must reproduce an uninterrupted run, so everything that changes the numbers must match.
+    # The impl is not in the fingerprint (its features agree within float32 rounding) but is in the resume key.
     resume_key = short_hash(features_fingerprint(attrs), attrs["dataset_fingerprint"], len(dataset),
-                            config.batch_size, use_amp, device.type)
+                            config.batch_size, use_amp, device.type, *_impl_key(attrs))
     existing = _stored_attrs(out)
     if existing.get("resume_key") == resume_key and existing.get("complete"):
         log.info("%s is complete already with these settings; pass --overwrite to extract again", out)
@@ -162,6 +165,12 @@ def _forward(backbone: Backbone, images: torch.Tensor, layers: list[int], norm: 
             raise StoreError(f"layer {layer} has values beyond the float16 range: extract with --dtype float32")
         arrays[layer] = {name: t.float().cpu().numpy().astype(dtype, copy=False) for name, t in fields.items()}
     return arrays
+
+
+def _impl_key(attrs: dict) -> tuple:
+    """What a non-default impl adds to the resume key; nothing for timm, so existing stores still resume."""
+    impl = attrs.get("impl", "timm")
+    return () if impl == "timm" else (impl,)
 
 
 def _check_image_size(image_size: tuple[int, int], patch_size: int) -> None:
