@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -51,19 +51,22 @@ class ImageDataset(Protocol):
 
 
 class SubsetDataset:
-    """The first `limit` samples, or a seeded random `limit` of them kept in dataset order (`--limit`)."""
+    """The first `limit` samples, or a seeded random `limit` of them kept in dataset order (`--limit`).
+
+    A dataset with `limit_unit = "pairs"` (SPair-71k, PF-PASCAL: an image serves many pairs) is cut
+    to `limit` pairs instead, with the images those pairs use: the first `limit` images of SPair-71k
+    would hold almost no complete pair.
+    """
 
     def __init__(self, dataset: ImageDataset, limit: int, subset_seed: int | None = None):
-        total = len(dataset)
         if limit <= 0:
             raise ValueError(f"--limit must be positive, got {limit}")
-        if subset_seed is None:
-            indices = np.arange(min(limit, total))
-        else:
-            rng = np.random.default_rng(subset_seed)
-            indices = np.sort(rng.choice(total, size=min(limit, total), replace=False))
+        self.limit_unit = getattr(dataset, "limit_unit", "images")
+        table = dataset.pairs if self.limit_unit == "pairs" else None
+        chosen = _choose(len(dataset) if table is None else len(table), limit, subset_seed)
+        self._pair_rows = None if table is None else chosen
+        self.indices = chosen if table is None else np.unique(np.concatenate([table.src[chosen], table.trg[chosen]]))
         self.dataset = dataset
-        self.indices = indices
         self.limit = limit
         self.subset_seed = subset_seed
         self.name, self.split, self.targets = dataset.name, dataset.split, dataset.targets
@@ -78,10 +81,30 @@ class SubsetDataset:
     def pairs(self):
         """A correspondence dataset's pairs among the kept images (None for other datasets)."""
         pairs = getattr(self.dataset, "pairs", None)
-        return None if pairs is None else pairs.restrict(self.indices)
+        if pairs is None:
+            return None
+        if self._pair_rows is not None:
+            pairs = _take_pairs(pairs, self._pair_rows)
+        return pairs.restrict(self.indices)
 
     def fingerprint(self) -> str:
         return short_hash(self.dataset.fingerprint(), self.limit, self.subset_seed)
 
     def describe(self) -> dict[str, Any]:
-        return dict(self.dataset.describe(), limit=self.limit, subset_seed=self.subset_seed)
+        unit = {} if self.limit_unit == "images" else {"limit_unit": self.limit_unit}
+        return dict(self.dataset.describe(), limit=self.limit, subset_seed=self.subset_seed, **unit)
+
+
+def _choose(total: int, limit: int, subset_seed: int | None) -> np.ndarray:
+    """Sorted indices of the first `limit` of `total` items, or a seeded random `limit` of them."""
+    if subset_seed is None:
+        return np.arange(min(limit, total))
+    rng = np.random.default_rng(subset_seed)
+    return np.sort(rng.choice(total, size=min(limit, total), replace=False))
+
+
+def _take_pairs(table, rows: np.ndarray):
+    """The PairTable's rows `rows`, image indices unchanged (`restrict` then re-indexes them)."""
+    return replace(table, ids=[table.ids[r] for r in rows], categories=[table.categories[r] for r in rows],
+                   **{name: getattr(table, name)[rows] for name in
+                      ("src", "trg", "src_kps", "trg_kps", "src_bbox", "trg_bbox")})
