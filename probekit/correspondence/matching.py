@@ -8,6 +8,8 @@ has three published conventions (PROTOCOLS.md), named in every result:
     corner:  p * P                (Probe3D)
 Soft-argmax refinement returns sub-cell positions: the similarity-weighted mean of the cell centres
 in a window around the arg-max, with weights softmax(similarity / temperature).
+Grids may be bilinearly upsampled by an integer factor u first (DIFT matches on upsampled features):
+the upsampled grid is a grid of cells of P / u stored pixels, so the same formulas hold with P / u.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from probekit.probes.resize import resize_bilinear
+
 CELL_TO_PIXEL = {
     "centre": lambda cell, patch: cell * patch + patch / 2,
     "sd-dino": lambda cell, patch: cell * patch + (patch - 1) / 2,
@@ -24,7 +28,7 @@ CELL_TO_PIXEL = {
 }
 
 
-def pixel_to_cell(xy: torch.Tensor, patch: int, grid: tuple[int, int]) -> torch.Tensor:
+def pixel_to_cell(xy: torch.Tensor, patch: float, grid: tuple[int, int]) -> torch.Tensor:
     """(N, 2) stored-pixel x, y -> (N,) long flat cell index row * w + col (clamped into the grid)."""
     h, w = grid
     col = torch.div(xy[:, 0], patch, rounding_mode="floor").long().clamp(0, w - 1)
@@ -32,7 +36,7 @@ def pixel_to_cell(xy: torch.Tensor, patch: int, grid: tuple[int, int]) -> torch.
     return row * w + col
 
 
-def cell_to_pixel(cell_xy: torch.Tensor, patch: int, convention: str = "centre") -> torch.Tensor:
+def cell_to_pixel(cell_xy: torch.Tensor, patch: float, convention: str = "centre") -> torch.Tensor:
     """(N, 2) cell coordinates (col, row; fractional after soft-argmax) -> stored-pixel x, y."""
     if convention not in CELL_TO_PIXEL:
         raise ValueError(f"unknown cell-to-pixel convention {convention!r}: use one of {', '.join(CELL_TO_PIXEL)}")
@@ -111,3 +115,34 @@ def match_all_cells(src_grid: torch.Tensor, trg_grid: torch.Tensor, mask: torch.
     if mask is not None:
         cells = cells[mask.reshape(-1).to(cells.device)]
     return cells, match_cells(src_grid, trg_grid, cells)
+
+
+def upsample_grid(grid: torch.Tensor, factor: int) -> torch.Tensor:
+    """(h, w, D) -> (h * factor, w * factor, D), bilinear (align_corners=False, as F.interpolate)."""
+    if factor == 1:
+        return grid
+    h, w, _ = grid.shape
+    up = resize_bilinear(grid.float().permute(2, 0, 1), (h * factor, w * factor))  # (D, h*u, w*u)
+    return up.permute(1, 2, 0)
+
+
+def transfer_points(
+    src_grid: torch.Tensor,
+    trg_grid: torch.Tensor,
+    src_xy: torch.Tensor,
+    patch: int,
+    convention: str = "centre",
+    soft_argmax: float | None = None,
+    window: int = 3,
+    upsample: int = 1,
+) -> tuple[torch.Tensor, Matches]:
+    """Carry (N, 2) stored-pixel source points onto the target: (N, 2) stored-pixel predictions and the matches.
+
+    Source point -> its cell (floor(x / P)) -> cosine nearest target cell (optionally refined)
+    -> the target cell's pixel by `convention`. Grids are (h, w, D); `upsample` multiplies both grids' size.
+    """
+    src_grid, trg_grid = upsample_grid(src_grid, upsample), upsample_grid(trg_grid, upsample)
+    cell = patch / upsample                                                # stored pixels per (upsampled) cell
+    src_cells = pixel_to_cell(src_xy, cell, tuple(src_grid.shape[:2]))    # (N,)
+    matches = match_cells(src_grid, trg_grid, src_cells, soft_argmax=soft_argmax, window=window)
+    return cell_to_pixel(matches.cell_xy, cell, convention), matches
