@@ -15,7 +15,10 @@ TASK_DEFAULTS = {
     "classification": {"epochs": 10, "batch_size": 128, "optimizer": "sgd"},
     "segmentation": {"epochs": 10, "batch_size": 16, "optimizer": "adamw"},
     "depth": {"epochs": 10, "batch_size": 16, "optimizer": "adamw"},
+    "correspondence": {"epochs": 10, "batch_size": 8, "optimizer": "adamw"},  # batch = pairs; unused zero-shot
 }
+CORRESPONDENCE_OPTIONS = ("projection", "projection_dim", "temperature", "mutual", "soft_argmax", "window", "upsample",
+                          "alphas", "pck_reference", "pck_comparison", "convention")
 
 
 def _floats(text: Optional[str]) -> Optional[tuple[float, ...]]:
@@ -28,7 +31,7 @@ def _ints(text: Optional[str]) -> Optional[tuple[int, ...]]:
 
 @fails_cleanly
 def probe_command(
-    task: Annotated[str, typer.Option(help="classification | segmentation | depth")],
+    task: Annotated[str, typer.Option(help="classification | segmentation | depth | correspondence")],
     features: Annotated[Path, typer.Option(help="Training feature store (probekit extract).")],
     out: Annotated[Path, typer.Option(help="Directory for the results JSON and the head's weights.")] = Path("runs/results"),
     val: Annotated[Optional[Path], typer.Option(help="Validation store for the grid selection (default: every 10th training sample).")] = None,
@@ -54,6 +57,17 @@ def probe_command(
     with_cls: Annotated[bool, typer.Option("--with-cls/--no-cls", help="Depth: concatenate the CLS token to every patch (DINOv2).")] = True,
     gradient_weight: Annotated[float, typer.Option(help="Depth: weight of the gradient loss beside SILog.")] = 0.5,
     crop: Annotated[Optional[str], typer.Option(help="Depth evaluation crop: eigen (NYU) | garg (KITTI).")] = None,
+    projection: Annotated[str, typer.Option(help="Correspondence: none (zero-shot) | infonce | sigmoid (trained linear projection).")] = "none",
+    projection_dim: Annotated[Optional[int], typer.Option(help="Correspondence: projection output size (default: the feature size).")] = None,
+    temperature: Annotated[Optional[float], typer.Option(help="Correspondence: InfoNCE temperature (default 0.07).")] = None,
+    mutual: Annotated[bool, typer.Option("--mutual", help="Correspondence: also report PCK over mutual nearest neighbours only.")] = False,
+    soft_argmax: Annotated[Optional[float], typer.Option(help="Correspondence: soft-argmax refinement with this temperature (default: arg-max).")] = None,
+    window: Annotated[int, typer.Option(help="Correspondence: soft-argmax window side, in cells (odd).")] = 3,
+    upsample: Annotated[int, typer.Option(help="Correspondence: bilinear upsampling factor of the patch grids.")] = 1,
+    alphas: Annotated[Optional[str], typer.Option(help="Correspondence: PCK thresholds (default 0.01,0.05,0.1,0.15).")] = None,
+    pck_reference: Annotated[Optional[str], typer.Option(help="Correspondence: bbox (SPair) | image (PF-PASCAL) (default: the dataset's).")] = None,
+    pck_comparison: Annotated[str, typer.Option(help="Correspondence: '<=' (DIFT, SD-DINO, CATs) or '<' (GeoAware-SC).")] = "<=",
+    convention: Annotated[str, typer.Option(help="Correspondence: cell -> pixel: centre | sd-dino | corner.")] = "centre",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Run again even if the results JSON exists.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or log lines.")] = False,
 ) -> None:
@@ -83,6 +97,13 @@ def probe_command(
                    if k not in ("head", "min_depth", "max_depth", "n_bins", "bin_spacing", "with_cls", "gradient_weight", "crop")}
     if task != "segmentation":
         options = {k: v for k, v in options.items() if k not in ("ignore_index", "reduce_zero_label")}
+    if task == "correspondence":
+        options.update(projection=projection, projection_dim=projection_dim, temperature=temperature, mutual=mutual,
+                       soft_argmax=soft_argmax, window=window, upsample=upsample, alphas=_floats(alphas),
+                       pck_reference=pck_reference, pck_comparison=pck_comparison, convention=convention)
+        options = {k: v for k, v in options.items() if k in ("layers", "lrs", "weight_decays", *CORRESPONDENCE_OPTIONS)}
+        if projection == "none" and val is None and test is None:
+            val = test = features  # zero-shot on --features alone: evaluate that whole store (no hold-out)
     path = run_probe(task, features, out, val=val, test=test, options=options, train_config=train,
                      overwrite=overwrite, progress=not quiet)
     import json

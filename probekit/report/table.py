@@ -14,8 +14,9 @@ COLUMNS: dict[str, list[tuple[str, str, bool]]] = {
     "classification": [("top1", "cls top-1", True), ("mean_per_class_recall", "cls mean-recall", True)],
     "segmentation": [("mIoU", "seg mIoU", True), ("pixel_accuracy", "seg pix-acc", True)],
     "depth": [("d1", "depth δ1", True), ("abs_rel", "depth AbsRel", False), ("rmse", "depth RMSE", False)],
+    "correspondence": [("pck_image@0.1", "corr PCK@0.1", True)],  # per image (mean over pairs)
 }
-PERCENT = {"top1", "mean_per_class_recall", "mIoU", "pixel_accuracy", "d1"}
+PERCENT = {"top1", "mean_per_class_recall", "mIoU", "pixel_accuracy", "d1", "pck_image@0.1"}
 
 
 def build_table(results: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
