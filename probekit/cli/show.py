@@ -336,10 +336,6 @@ def similarity_command(
 
 # -- prediction ------------------------------------------------------------------------------------
 
-# The store target (and synthetic scene field) that holds the truth of each task's prediction.
-TRUTH_TARGET = {"depth": "depth", "segmentation": "mask"}
-
-
 def _task_prediction(head, prediction: np.ndarray, truth: np.ndarray | None, cmap: str):
     from probekit.report.viz import TaskPrediction
 
@@ -374,7 +370,7 @@ def _predict_images(heads, source: Source) -> list[tuple[np.ndarray, list]]:
     """Rows (image, [(head, prediction, truth)]) from image files or a synthetic scene, encoded here."""
     from probekit.data.geometry import fit_image
     from probekit.data.synthetic import SceneConfig, render_scene
-    from probekit.report.predict import predict
+    from probekit.report.predict import predict, truth_target
     from probekit.report.viz import read_image
 
     source = backbone_source(heads[0].result, source)
@@ -395,7 +391,7 @@ def _predict_images(heads, source: Source) -> list[tuple[np.ndarray, list]]:
     for b, (image, truths) in enumerate(samples):
         patch = {k: out[k].patch[b].float() for k in layers}
         cls = {k: out[k].cls[b].float() for k in layers}
-        rows.append((image, [(head, predict(head, patch, cls, size), truths.get(TRUTH_TARGET[head.task]))
+        rows.append((image, [(head, predict(head, patch, cls, size), truths.get(truth_target(head)))
                              for head in heads]))
     return rows
 
@@ -404,7 +400,7 @@ def _predict_store(heads, source: Source) -> list[tuple[np.ndarray, list]]:
     """Rows (image, [(head, prediction, truth)]) for --index samples of a store; truth from its targets."""
     from probekit.data.geometry import fit_image
     from probekit.features.store import FeatureStore
-    from probekit.report.predict import predict_store
+    from probekit.report.predict import predict_store, truth_target
     from probekit.report.viz import read_image
 
     store = FeatureStore(source.features)
@@ -422,7 +418,7 @@ def _predict_store(heads, source: Source) -> list[tuple[np.ndarray, list]]:
     for i, image in zip(indices, images):
         predictions = []
         for head in heads:
-            target = TRUTH_TARGET[head.task]
+            target = truth_target(head)
             truth = store.read_target(target, i, i + 1)[0] if target in store.targets else None
             predictions.append((head, predict_store(head, store, i), truth))
         rows.append((image, predictions))

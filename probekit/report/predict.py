@@ -54,6 +54,7 @@ class Predictor:
     build: Callable[[int, dict[str, Any]], nn.Module]  # (input channels, settings) -> head
     input_dim: Callable[[int, dict[str, Any]], int]     # (feature dim of one layer, settings) -> channels
     apply: Callable[[nn.Module, dict[str, torch.Tensor], dict[str, Any], tuple[int, int]], torch.Tensor]
+    target: str                                         # the store target holding the truth (and its size)
 
 
 def _segmentation_apply(head: nn.Module, batch: dict[str, torch.Tensor], settings: dict[str, Any],
@@ -73,11 +74,13 @@ PREDICTORS.register("segmentation", Predictor(
     build=lambda dim, s: SegmentationHead(dim, int(s["num_classes"])),
     input_dim=lambda dim, s: dim * len(s["layers"]),
     apply=_segmentation_apply,
+    target="mask",
 ))
 PREDICTORS.register("depth", Predictor(
     build=lambda dim, s: depth_task.HEADS.get(s["head"])(dim, s),
     input_dim=lambda dim, s: dim * len(s["layers"]) * (2 if s.get("with_cls") else 1),
     apply=_depth_apply,
+    target="depth",
 ))
 
 
@@ -144,11 +147,19 @@ def predict(head: SavedHead, patch: Mapping[int, np.ndarray | torch.Tensor],
     return out[0].cpu().numpy()
 
 
+def truth_target(head: SavedHead) -> str:
+    """The target name that holds the truth of the head's predictions ('mask', 'depth')."""
+    return PREDICTORS.get(head.task).target
+
+
 def predict_store(head: SavedHead, store: FeatureStore, index: int) -> np.ndarray:
-    """(H, W) prediction for sample `index` of a store, at the size of the store's targets (the image size)."""
+    """(H, W) prediction for sample `index` of a store, at its truth's size as the task evaluates it
+    (the stored image size when the store has no such target)."""
     if not 0 <= index < len(store):
         raise StoreError(f"--index {index} is out of range: {store.path} holds {len(store)} samples")
     check_features(head, store.attrs.get("features_fingerprint"), str(store.path))
     patch = {k: store.read("patch", index, index + 1, k)[0] for k in head.layers}
     cls = {k: store.read("cls", index, index + 1, k)[0] for k in head.layers} if head.needs_cls else None
-    return predict(head, patch, cls, tuple(store.attrs["image_size"]))
+    target = truth_target(head)
+    size = store.file[f"targets/{target}"].shape[1:3] if target in store.targets else store.attrs["image_size"]
+    return predict(head, patch, cls, tuple(int(s) for s in size))
