@@ -1,0 +1,212 @@
+"""SPair-71k (Min et al., 2019): image pairs of 18 categories with matched keypoints, read from its own tree.
+
+Layout (datasets/spair/README.md): JPEGImages/<category>/<image>.jpg and one JSON per pair in
+PairAnnotation/<split>/<id>-<src>-<trg>:<category>.json. The split's pairs are the names listed in the
+official Layout/large/<split>.txt when it exists, else every JSON file of PairAnnotation/<split>/ in
+name order. Each image the pairs use is yielded once (sorted by category/name) and `pairs` indexes them.
+PCK is normalised by the target object's box (`pck_reference = "bbox"`), as the benchmark defines it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from probekit.data.base import TargetSpec
+from probekit.data.geometry import fit_image
+from probekit.data.layout import missing_paths, require_paths, require_root
+from probekit.data.pairs import PairTable, pad_keypoints
+from probekit.data.registry import DatasetEntry, register_dataset
+from probekit.errors import DatasetError
+from probekit.provenance import short_hash
+
+NAME = "spair"
+README = "datasets/spair/README.md"
+SPLITS = ("trn", "val", "test")
+SPLIT_ALIASES = {"train": "trn"}
+# crop is refused: a centre crop cuts away keypoints near the image borders (SPair objects often reach them)
+FIT_MODES = ("stretch", "pad")
+_REQUIRED = ("src_imname", "trg_imname", "src_imsize", "trg_imsize", "src_kps", "trg_kps",
+             "src_bndbox", "trg_bndbox", "category")
+DIFFICULTY = ("viewpoint_variation", "scale_variation", "truncation", "occlusion", "mirror")
+
+
+def resolve_root(root: str | Path | None) -> Path:
+    """`root` itself, or root/SPair-71k when root is the folder the archive was unpacked into."""
+    path = require_root(root, NAME, README)
+    inner = path / "SPair-71k"
+    return inner if not (path / "PairAnnotation").exists() and (inner / "PairAnnotation").is_dir() else path
+
+
+def check_layout(root: Path) -> list[str]:
+    """The entries of the official tree missing under root ([] when complete); Layout/ is optional."""
+    if not Path(root).is_dir():
+        return [str(root)]
+    root = resolve_root(root)
+    return missing_paths(root, ["JPEGImages", *(f"PairAnnotation/{split}" for split in SPLITS)])
+
+
+def pair_names(root: Path, split: str) -> tuple[list[str], str]:
+    """The split's pair names and where they were listed (the official Layout file, else the JSON folder)."""
+    listing = root / "Layout" / "large" / f"{split}.txt"
+    if listing.is_file():
+        names = [line.strip().removesuffix(".json") for line in listing.read_text().splitlines() if line.strip()]
+        source = f"Layout/large/{split}.txt"
+    else:
+        names = sorted(p.stem for p in (root / "PairAnnotation" / split).glob("*.json"))
+        source = f"PairAnnotation/{split}/*.json"
+    if not names:
+        raise DatasetError(f"{NAME}: {root / source} lists no pairs; expected layout: {README}")
+    return names, source
+
+
+def read_pair(path: Path) -> dict[str, Any]:
+    """One pair annotation, with every field the adapter needs present."""
+    if not path.is_file():
+        raise DatasetError(f"{NAME}: pair annotation {path} is missing; expected layout: {README}")
+    try:
+        annotation = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DatasetError(f"{NAME}: {path} is not valid JSON ({error}); re-download the annotations") from None
+    missing = [key for key in _REQUIRED if key not in annotation]
+    if missing:
+        raise DatasetError(f"{NAME}: {path} has no {', '.join(missing)}; re-download the annotations")
+    return annotation
+
+
+def _points(values: list, path: Path, field: str) -> np.ndarray:
+    """[[x, y], ...] (null for an unannotated point) -> (K, 2) float32."""
+    try:
+        points = [[np.nan, np.nan] if p is None else p for p in values]
+        return np.asarray(points, dtype=np.float32).reshape(-1, 2)
+    except (TypeError, ValueError):
+        raise DatasetError(f"{NAME}: {path} field {field} is not a list of [x, y]; re-download the annotations") from None
+
+
+def read_split(root: Path, split: str) -> tuple[list[str], list[tuple[int, int]], PairTable]:
+    """Image paths (relative to JPEGImages, sorted), their (h, w) and the pair table of `split`."""
+    names, source = pair_names(root, split)
+    annotations = [read_pair(root / "PairAnnotation" / split / f"{name}.json") for name in names]
+    sizes: dict[str, tuple[int, int]] = {}
+    for name, ann in zip(names, annotations):
+        for side in ("src", "trg"):
+            image = f"{ann['category']}/{ann[f'{side}_imname']}"
+            w, h = (int(v) for v in ann[f"{side}_imsize"][:2])  # [w, h, c]
+            if sizes.setdefault(image, (h, w)) != (h, w):
+                raise DatasetError(f"{NAME}: pair {name} gives {image} the size {w}x{h}, another pair "
+                                   f"{sizes[image][1]}x{sizes[image][0]}; re-download the annotations")
+    images = sorted(sizes)
+    absent = [image for image in images if not (root / "JPEGImages" / image).is_file()]
+    if absent:
+        more = f" (and {len(absent) - 1} more)" if len(absent) > 1 else ""
+        raise DatasetError(f"{NAME}: image {root / 'JPEGImages' / absent[0]} used by the {split} pairs is "
+                           f"missing{more}; expected layout: {README}")
+    position = {image: n for n, image in enumerate(images)}
+    src_kps, trg_kps = [], []
+    for name, ann in zip(names, annotations):
+        path = root / "PairAnnotation" / split / f"{name}.json"
+        src, trg = _points(ann["src_kps"], path, "src_kps"), _points(ann["trg_kps"], path, "trg_kps")
+        if len(src) != len(trg) or len(src) == 0:
+            raise DatasetError(f"{NAME}: {path} has {len(src)} source and {len(trg)} target keypoints; "
+                               f"re-download the annotations")
+        src_kps.append(src)
+        trg_kps.append(trg)
+    index = lambda side: np.array([position[f"{a['category']}/{a[f'{side}_imname']}"] for a in annotations],  # noqa: E731
+                                  dtype=np.int64)
+    box = lambda side: np.array([a[f"{side}_bndbox"] for a in annotations], dtype=np.float32).reshape(-1, 4)  # noqa: E731
+    per_pair = {"ids": names, "kps_ids": [a.get("kps_ids") for a in annotations]}
+    per_pair.update({key: [a.get(key) for a in annotations] for key in DIFFICULTY})
+    table = PairTable(
+        ids=names, src=index("src"), trg=index("trg"),
+        src_kps=pad_keypoints(src_kps), trg_kps=pad_keypoints(trg_kps),
+        src_bbox=box("src"), trg_bbox=box("trg"),
+        categories=[a["category"] for a in annotations],
+        pck_reference="bbox",
+        attrs={"pair_list": source, "coordinates": "original pixels as annotated (x right, y down)",
+               # per-pair annotations keyed by their own `ids`, so they stay valid when pairs are subset
+               "pair_annotations": per_pair},
+    )
+    return images, [sizes[image] for image in images], table
+
+
+def read_rgb(path: Path, dataset: str, readme: str) -> np.ndarray:
+    """uint8 (H, W, 3) RGB in the file's stored pixel grid (annotations refer to it, so EXIF rotation is ignored)."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if image is None:
+        raise DatasetError(f"{dataset}: {path} cannot be read as an image; re-download it (layout: {readme})")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def table_digest(table: PairTable) -> str:
+    """A hash of the pair table's contents (ids, images, keypoints, boxes, categories)."""
+    digest = hashlib.sha256(json.dumps([list(table.ids), list(table.categories)]).encode())
+    for array in (table.src, table.trg, table.src_kps, table.trg_kps, table.src_bbox, table.trg_bbox):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]
+
+
+class SPair71k:
+    """The images of one SPair-71k split, fitted to `image_size` (default: stretched, as the papers do)."""
+
+    name = NAME
+    limit_unit = "pairs"  # --limit N keeps N pairs and their images (probekit.data.base.SubsetDataset)
+
+    def __init__(self, root: str | Path, split: str, image_size: tuple[int, int], fit: str = "stretch"):
+        self.split = SPLIT_ALIASES.get(split, split)
+        if self.split not in SPLITS:
+            raise DatasetError(f"{NAME} has splits {', '.join(SPLITS)} (train = trn), not {split!r}")
+        if fit not in FIT_MODES:
+            raise DatasetError(f"{NAME}: fit {fit!r} is not one of {', '.join(FIT_MODES)} "
+                               f"(crop would cut keypoints away)")
+        self.root = resolve_root(root)
+        require_paths(self.root, ["JPEGImages", f"PairAnnotation/{self.split}"], NAME, README)
+        self.image_size, self.fit = (int(image_size[0]), int(image_size[1])), fit
+        self.images, self.original_sizes, self.pairs = read_split(self.root, self.split)
+        self.targets = {
+            "pixel_map": TargetSpec((4,), "float32", {"convention": "stored_xy = xy * (sx, sy) + (ox, oy)",
+                                                      "fit": fit}),
+            "original_size": TargetSpec((2,), "int64", {"convention": "original image (height, width) in pixels"}),
+        }
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"image {index} out of range for {len(self)} {NAME} {self.split} images")
+        path = self.root / "JPEGImages" / self.images[index]
+        image = read_rgb(path, NAME, README)
+        if image.shape[:2] != self.original_sizes[index]:
+            h, w = self.original_sizes[index]
+            raise DatasetError(f"{NAME}: {path} is {image.shape[1]}x{image.shape[0]} but its pairs say {w}x{h}; "
+                               f"re-download the images")
+        fitted, pixel_map = fit_image(image, self.image_size, self.fit)
+        return {"id": self.images[index].rsplit(".", 1)[0], "image": fitted, "pixel_map": pixel_map.as_array(),
+                "original_size": np.array(image.shape[:2], dtype=np.int64)}
+
+    def describe(self) -> dict[str, Any]:
+        return {"dataset": NAME, "split": self.split, "root": str(self.root), "fit": self.fit,
+                "pair_list": self.pairs.attrs["pair_list"], "num_pairs": len(self.pairs)}
+
+    def fingerprint(self) -> str:
+        described = {k: v for k, v in self.describe().items() if k != "root"}  # moving the tree keeps the stores
+        return short_hash(described, self.images, self.original_sizes, table_digest(self.pairs))
+
+
+def _open(split: str, root: str | None, image_size: tuple[int, int]) -> SPair71k:
+    return SPair71k(root, split, image_size)
+
+
+register_dataset(NAME, DatasetEntry(
+    factory=_open,
+    description="SPair-71k: 70,958 pairs, 18 categories, keypoint matches (PCK by target bbox)",
+    tasks=("correspondence",),
+    splits=(*SPLITS, *SPLIT_ALIASES),
+    readme=README,
+    check_layout=check_layout,
+))
