@@ -58,7 +58,9 @@ def split_ids(root: Path, split: str) -> tuple[list[tuple[str, str]], list[str]]
     """[(id, label folder)] of the split in list order, and the missing lists/folders (relative to root)."""
     if split != "train_aug":
         missing = missing_paths(root, ["JPEGImages", "SegmentationClass", f"{LISTS}/{split}.txt"])
-        return ([], missing) if missing else ([(i, "SegmentationClass") for i in _read_ids(root / LISTS / f"{split}.txt")], [])
+        if missing:
+            return [], missing
+        return [(i, "SegmentationClass") for i in _read_ids(root / LISTS / f"{split}.txt")], []
     missing = missing_paths(root, ["JPEGImages", "SegmentationClass", "SegmentationClassAug", f"{LISTS}/train.txt"])
     listed = aug_list(root)
     if listed is None:
