@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as torchvision's rgb_to_grayscale
+_TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
+_FROM_YIQ = tuple(map(tuple, torch.linalg.inv(torch.tensor(_TO_YIQ, dtype=torch.float64)).tolist()))
 
 
 @dataclass(frozen=True)
@@ -73,13 +75,13 @@ def _where(apply: torch.Tensor, new: torch.Tensor, old: torch.Tensor) -> torch.T
 
 def _rotate_hue(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
     """Rotate each image's chroma by `turns` (B,) of a full circle in YIQ space."""
-    to_yiq = x.new_tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+    to_yiq, from_yiq = x.new_tensor(_TO_YIQ), x.new_tensor(_FROM_YIQ)
     angle = 2 * math.pi * turns
     cos, sin = torch.cos(angle), torch.sin(angle)
     rot = torch.zeros(x.shape[0], 3, 3, device=x.device, dtype=x.dtype)  # (B, 3, 3)
     rot[:, 0, 0] = 1
     rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = cos, -sin, sin, cos
-    matrix = torch.linalg.inv(to_yiq) @ rot @ to_yiq  # (B, 3, 3)
+    matrix = from_yiq @ rot @ to_yiq  # (B, 3, 3)
     return torch.einsum("bij,bjhw->bihw", matrix, x)
 
 

@@ -57,12 +57,12 @@ def load_or_render_pool(
     if cache is not None:
         cache = Path(cache)
         if cache.is_file():
-            images = np.load(cache, mmap_mode="r")
+            images = np.load(cache, mmap_mode="r")  # the header first: a wrong cache fails before reading it all
             if images.shape != (size, image_size, image_size, 3) or images.dtype != np.uint8:
                 raise DatasetError(f"pool cache {cache} holds {images.shape} {images.dtype}, expected "
                                    f"({size}, {image_size}, {image_size}, 3) uint8: delete it or pass another path")
             log.info("scene pool: loaded %d images from %s", size, cache)
-            return np.ascontiguousarray(images)
+            return np.array(images)  # a writable in-memory copy
     log.info("scene pool: rendering %d scenes at %d px", size, image_size)
     images = render_pool(size, image_size, seed, num_classes, workers)
     if cache is not None:

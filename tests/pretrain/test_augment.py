@@ -54,3 +54,13 @@ def test_jitter_off_is_identity_and_grayscale_has_equal_channels():
     gray = colour_jitter(x, p=0.0, grayscale_p=1.0)
     expected = 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]
     assert torch.allclose(gray[:, 0], expected, atol=1e-6) and torch.equal(gray[:, 0], gray[:, 2])
+
+
+def test_hue_rotation_keeps_grays_and_a_full_turn_is_identity():
+    from probekit.pretrain.augment import _rotate_hue
+
+    gray = torch.full((1, 3, 2, 2), 0.4)
+    assert torch.allclose(_rotate_hue(gray, torch.tensor([0.1])), gray, atol=1e-6)
+    x = torch.rand(2, 3, 4, 4)
+    assert torch.allclose(_rotate_hue(x, torch.tensor([1.0, 0.0])), x, atol=1e-5)
+    assert not torch.allclose(_rotate_hue(x, torch.tensor([0.1, 0.1])), x, atol=1e-2)

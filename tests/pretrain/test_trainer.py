@@ -36,8 +36,18 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path, tiny_config_file, monk
 def test_time_budget_measures_then_fixes_the_total(tmp_path, tiny_config_file):
     import json
 
-    config = load_pretrain_config(tiny_config_file).replace(steps=None, max_minutes=0.05)
+    config = load_pretrain_config(tiny_config_file).replace(steps=None, max_minutes=0.12)
     pretrain(config, tmp_path / "t", progress=False)
     run = json.loads((tmp_path / "t" / "run.json").read_text())
     assert run["measured_step_seconds"] > 0 and run["total_steps"] >= 1
     assert run["steps_done"] == run["total_steps"] and not run["truncated"]
+
+
+def test_steps_in_budget_by_hand():
+    from probekit.pretrain import PretrainConfig, PretrainError
+    from probekit.pretrain.trainer import _steps_in_budget
+
+    # 10 minutes, 5% kept for saving, 30 s of setup: (570 - 30) / 0.5 s per step
+    assert _steps_in_budget(PretrainConfig(max_minutes=10), 0.5, 30.0) == 1080
+    with pytest.raises(PretrainError, match="allow more minutes"):
+        _steps_in_budget(PretrainConfig(max_minutes=0.5), 1.0, 30.0)
