@@ -22,21 +22,22 @@ from probekit.backbones.spec import BackboneSpec
 from probekit.backbones.weights import sha256_file
 from probekit.errors import BackboneError, ProbekitError, WeightsError
 from probekit.models.configs import hf_family, hf_num_prefix
+from probekit.models.convert import hf_pos_resample, hf_vision_tower
 
 # What each family's own `interpolate_pos_encoding` does, recorded as `pos_embed_resample`.
 _RESAMPLE_NOTES = {
     "hf": "transformers interpolate_pos_encoding: bicubic to the grid size, no antialias, per input size",
+    "dinov2": "transformers interpolate_pos_encoding: bicubic, scale factors (n + 0.1) / N, no antialias, per input size",
     "timm": "transformers interpolate_pos_encoding: bicubic to the grid size, antialias=True, per input size",
 }
 # PIL resampling codes in preprocessor_config.json -> probekit's interpolation names.
 _PIL_RESAMPLE = {0: "nearest", 2: "bilinear", 3: "bicubic"}
 
 
-def _vision_tower(model: nn.Module) -> nn.Module:
-    """SiglipModel (text + vision) keeps the image encoder in `vision_model` (nested twice in transformers 4)."""
-    while hasattr(model, "vision_model"):
-        model = model.vision_model
-    return model
+def _transformers_version() -> str:
+    import transformers
+
+    return transformers.__version__
 
 
 def _side(value) -> int:
@@ -51,7 +52,7 @@ class HfBackbone(Backbone):
     def __init__(self, name: str, model_name: str, model: nn.Module, weights_id: str, weights_source: str,
                  preprocessing: Preprocessing | None = None):
         super().__init__()
-        self.model = _vision_tower(model).eval().requires_grad_(False)
+        self.model = hf_vision_tower(model).eval().requires_grad_(False)
         config = self.model.config
         self.family = hf_family(config)
         self.name, self.model_name = name, model_name
@@ -66,7 +67,12 @@ class HfBackbone(Backbone):
         self.final_norm = getattr(self.model, self.family.final_norm)
         self.preprocessing = preprocessing or Preprocessing(mean=self.family.pixel_mean, std=self.family.pixel_std)
         self.weights_id, self.weights_source = weights_id, weights_source
-        self.pos_embed_resample = _RESAMPLE_NOTES[self.family.pos_resample]
+        try:  # measured, not assumed: it changed across transformers versions
+            self.pos_resample_kind = hf_pos_resample(self.model)
+        except BackboneError:  # a variant the reference lacks; this backend runs it all the same
+            self.pos_resample_kind = "other"
+        self.pos_embed_resample = _RESAMPLE_NOTES.get(
+            self.pos_resample_kind, f"transformers {_transformers_version()} interpolate_pos_encoding, per input size")
         # DINOv2 always interpolates; SigLIP must be asked to (and refuses other sizes otherwise).
         self._asks_interpolation = "interpolate_pos_encoding" in inspect.signature(self.model.forward).parameters
 
@@ -101,7 +107,8 @@ class HfBackbone(Backbone):
         return patches.mean(dim=1)
 
     def describe(self) -> dict:
-        return {**super().describe(), "impl": self.impl, "hf_model_type": self.family.model_type}
+        return {**super().describe(), "impl": self.impl, "hf_model_type": self.family.model_type,
+                "hf_pos_resample": self.pos_resample_kind}
 
 
 def _preprocessing(folder: Path | None) -> Preprocessing | None:
@@ -153,5 +160,5 @@ def build_hf_backbone(
         weights_source = f"file:{folder.resolve()}" if local else f"hub:{source}"
     cached_config = hf_cached(source, "config.json") if not local else None
     preprocessing = _preprocessing(folder if local else (cached_config.parent if cached_config else None))
-    model_name = f"{type(_vision_tower(model)).__name__}:{folder.resolve() if local else source}"
+    model_name = f"{type(hf_vision_tower(model)).__name__}:{folder.resolve() if local else source}"
     return HfBackbone(spec.name, model_name, model, weights_id, weights_source, preprocessing)

@@ -7,17 +7,19 @@ Meta DINOv2 by timm's own `checkpoint_filter_fn` (as `probekit.backbones.weights
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import torch
 from torch import nn
 
-from probekit.errors import WeightsError
+from probekit.errors import BackboneError, WeightsError
 from probekit.models.configs import hf_family, hf_vision_config, vit_config_from_timm
-from probekit.models.vit import ViT, ViTConfig
+from probekit.models.vit import POS_RESAMPLERS, ViT, ViTConfig, resample_pos_embed
 
 # timm keys the reference ViT has no use for: the classifier and what sits between pool and classifier.
 _HEAD_KEYS = re.compile(r"^(head|head_drop|fc_norm)\.")
@@ -187,8 +189,49 @@ def timm_from_hf(hf_model: nn.Module) -> nn.Module:
     return model.eval()
 
 
+def hf_pos_resample(hf_model: nn.Module) -> str:
+    """Which of POS_RESAMPLERS the installed transformers' `interpolate_pos_encoding` is, found by running it.
+
+    transformers has changed this over versions (scale factors with a 0.1 offset, then sizes; antialias
+    for the registers model only), so the answer is measured, not assumed; a new variant is an error.
+    """
+    from probekit.models.configs import hf_num_prefix
+
+    embeddings = hf_vision_tower(hf_model).embeddings
+    table = hf_to_timm(hf_model.state_dict(), hf_model.config)["pos_embed"]  # (1, [1 +] gh*gw, D)
+    side = math.isqrt(table.shape[1])
+    rows = table.shape[1] - side * side                       # 1 when CLS's position is in the table
+    prefix = min(hf_num_prefix(hf_model.config), 1)           # HF adds positions before inserting registers
+    patch = _hf_patch_size(hf_model.config)
+    found = None
+    for grid in ((side - 1, side + 2), (side + 3, max(side - 2, 1))):  # one shrinking, one growing side each
+        tokens = torch.zeros(1, prefix + grid[0] * grid[1], table.shape[-1])
+        with torch.no_grad():
+            theirs = embeddings.interpolate_pos_encoding(tokens, grid[0] * patch, grid[1] * patch)[:, prefix:]
+        ours = {mode: resample_pos_embed(table[:, rows:], (side, side), grid, mode) for mode in POS_RESAMPLERS}
+        matches = {mode for mode, pos in ours.items() if torch.allclose(pos, theirs, atol=1e-5, rtol=0)}
+        found = matches if found is None else found & matches
+    if not found:
+        raise BackboneError(f"transformers {type(hf_model).__name__} resamples positions in a way the reference ViT "
+                            f"does not implement: use --impl timm")
+    return sorted(found)[0]
+
+
+def hf_vision_tower(model: nn.Module) -> nn.Module:
+    """SiglipModel (text + vision) keeps the image encoder in `vision_model` (nested twice in transformers 4)."""
+    while hasattr(model, "vision_model"):
+        model = model.vision_model
+    return model
+
+
+def _hf_patch_size(config: Any) -> int:
+    value = hf_vision_config(config).patch_size
+    return int(value[0] if isinstance(value, (list, tuple)) else value)
+
+
 def reference_from_hf(hf_model: nn.Module) -> ViT:
     """A reference ViT holding a transformers vision model's weights, resampling positions as that model does."""
     from probekit.models.configs import vit_config_from_hf
 
-    return reference_from_state(hf_to_timm(hf_model.state_dict(), hf_model.config), vit_config_from_hf(hf_model.config))
+    config = replace(vit_config_from_hf(hf_model.config), pos_resample=hf_pos_resample(hf_model))
+    return reference_from_state(hf_to_timm(hf_model.state_dict(), hf_model.config), config)

@@ -11,8 +11,10 @@ import timm
 import torch
 
 from probekit.models.configs import hf_num_prefix, vit_config_from_hf
+from probekit.errors import BackboneError
 from probekit.models.convert import (
-    hf_to_timm, meta_dinov2_to_timm, reference_from_hf, reference_from_state, reference_from_timm, timm_from_hf,
+    hf_pos_resample, hf_to_timm, meta_dinov2_to_timm, reference_from_hf, reference_from_state, reference_from_timm,
+    timm_from_hf,
 )
 
 transformers = pytest.importorskip("transformers")
@@ -150,3 +152,31 @@ def test_meta_dinov2_layout_loads_into_the_reference(name):
     x = torch.randn(2, 3, 42, 70)
     with torch.no_grad():
         assert _max_diff(_timm_layers(source, x), reference.forward_intermediates(x, norm=True)) <= TOL
+
+
+def test_resampling_is_measured_from_the_installed_transformers():
+    """Older transformers resampled DINOv2 positions by scale factors with Meta's 0.1 offset: simulate that
+    version by patching in Meta's rule; the reference must detect it and match, a new rule must be refused."""
+    import torch.nn.functional as F
+
+    assert [hf_pos_resample(_hf_model(kind)) for kind in KINDS] == ["hf", "timm", "hf"]
+    hf = _hf_model("dinov2")
+    embeddings = hf.embeddings
+
+    def meta_rule(tokens, height, width, mode="bicubic"):
+        pos = embeddings.position_embeddings
+        M, h, w = 4, height // 14, width // 14
+        grid = pos[:, 1:].reshape(1, M, M, -1).permute(0, 3, 1, 2)
+        kwargs = {"scale_factor": ((h + 0.1) / M, (w + 0.1) / M)} if mode == "bicubic" else {"size": (h, w)}
+        grid = F.interpolate(grid, mode=mode, **kwargs).permute(0, 2, 3, 1).reshape(1, h * w, -1)
+        return torch.cat([pos[:, :1], grid], dim=1)
+
+    embeddings.interpolate_pos_encoding = meta_rule
+    assert hf_pos_resample(hf) == "dinov2"
+    x = torch.randn(1, 3, 42, 70)
+    with torch.no_grad():
+        expected, _ = _hf_layers(hf, x)
+        assert _max_diff(expected, reference_from_hf(hf).forward_intermediates(x, norm=True)) <= TOL
+    embeddings.interpolate_pos_encoding = lambda tokens, height, width: meta_rule(tokens, height, width, "bilinear")
+    with pytest.raises(BackboneError, match="--impl timm"):
+        reference_from_hf(hf)
