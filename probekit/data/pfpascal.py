@@ -23,10 +23,11 @@ import numpy as np
 
 from probekit.data.base import TargetSpec
 from probekit.data.geometry import fit_image
+from probekit.data.image_files import read_rgb
 from probekit.data.layout import require_root
 from probekit.data.pairs import PairTable, pad_keypoints
 from probekit.data.registry import DatasetEntry, register_dataset
-from probekit.data.spair import read_rgb, table_digest
+from probekit.data.spair import table_digest  # the same content hash for both pair datasets
 from probekit.errors import DatasetError
 from probekit.provenance import short_hash
 
@@ -209,7 +210,7 @@ class PFPascal:
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self):
             raise IndexError(f"image {index} out of range for {len(self)} {NAME} {self.split} images")
-        image = read_rgb(self.base / "JPEGImages" / self.images[index], NAME, README)
+        image = read_rgb(self.base / "JPEGImages" / self.images[index])
         fitted, pixel_map = fit_image(image, self.image_size, self.fit)
         return {"id": Path(self.images[index]).stem, "image": fitted, "pixel_map": pixel_map.as_array(),
                 "original_size": np.array(image.shape[:2], dtype=np.int64)}

@@ -14,11 +14,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from probekit.data.base import TargetSpec
 from probekit.data.geometry import fit_image
+from probekit.data.image_files import read_rgb
 from probekit.data.layout import missing_paths, require_paths, require_root
 from probekit.data.pairs import PairTable, pad_keypoints
 from probekit.data.registry import DatasetEntry, register_dataset
@@ -134,14 +134,6 @@ def read_split(root: Path, split: str) -> tuple[list[str], list[tuple[int, int]]
     return images, [sizes[image] for image in images], table
 
 
-def read_rgb(path: Path, dataset: str, readme: str) -> np.ndarray:
-    """uint8 (H, W, 3) RGB in the file's stored pixel grid (annotations refer to it, so EXIF rotation is ignored)."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    if image is None:
-        raise DatasetError(f"{dataset}: {path} cannot be read as an image; re-download it (layout: {readme})")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
 def table_digest(table: PairTable) -> str:
     """A hash of the pair table's contents (ids, images, keypoints, boxes, categories)."""
     digest = hashlib.sha256(json.dumps([list(table.ids), list(table.categories)]).encode())
@@ -180,7 +172,7 @@ class SPair71k:
         if not 0 <= index < len(self):
             raise IndexError(f"image {index} out of range for {len(self)} {NAME} {self.split} images")
         path = self.root / "JPEGImages" / self.images[index]
-        image = read_rgb(path, NAME, README)
+        image = read_rgb(path)
         if image.shape[:2] != self.original_sizes[index]:
             h, w = self.original_sizes[index]
             raise DatasetError(f"{NAME}: {path} is {image.shape[1]}x{image.shape[0]} but its pairs say {w}x{h}; "
