@@ -52,8 +52,8 @@ def list_pairs(root: Path, split: str) -> tuple[list[tuple[Path, Path]], str]:
         return pairs, list_name
     if folder.is_dir():
         rgbs = sorted(folder.glob("*/rgb_*.jpg"))
-        return [(rgb, rgb.with_name(rgb.name.replace("rgb_", "sync_depth_", 1)).with_suffix(".png")) for rgb in rgbs], \
-            f"{folder_name}/*/rgb_*.jpg"
+        depths = [rgb.with_name(f"sync_depth_{rgb.stem.removeprefix('rgb_')}.png") for rgb in rgbs]
+        return list(zip(rgbs, depths)), f"{folder_name}/*/rgb_*.jpg"
     raise DatasetError(f"{NAME}: neither {listing} nor {folder}/ exists; layout: {README}")
 
 
