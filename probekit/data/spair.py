@@ -114,6 +114,8 @@ def read_split(root: Path, split: str) -> tuple[list[str], list[tuple[int, int]]
         if len(src) != len(trg) or len(src) == 0:
             raise DatasetError(f"{NAME}: {path} has {len(src)} source and {len(trg)} target keypoints; "
                                f"re-download the annotations")
+        if any(np.size(ann[f"{side}_bndbox"]) != 4 for side in ("src", "trg")):
+            raise DatasetError(f"{NAME}: {path} has a box that is not [x1, y1, x2, y2]; re-download the annotations")
         src_kps.append(src)
         trg_kps.append(trg)
     index = lambda side: np.array([position[f"{a['category']}/{a[f'{side}_imname']}"] for a in annotations],  # noqa: E731

@@ -204,6 +204,9 @@ def test_bad_annotations_are_named(root):
     path.write_text(json.dumps({**annotation, "trg_kps": annotation["trg_kps"][:2]}))
     with pytest.raises(DatasetError, match=r"2008_002221:aeroplane.json has 3 source and 2 target keypoints"):
         SPair71k(root, "test", (28, 28))
+    path.write_text(json.dumps({**annotation, "trg_bndbox": [1, 2, 35]}))
+    with pytest.raises(DatasetError, match=r"aeroplane.json has a box that is not \[x1, y1, x2, y2\]"):
+        SPair71k(root, "test", (28, 28))
     del annotation["src_bndbox"]
     path.write_text(json.dumps(annotation))
     with pytest.raises(DatasetError, match=r"aeroplane.json has no src_bndbox"):
