@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -112,6 +112,8 @@ def load_views(source: Source, count: int | None) -> list[View]:
     """The views a command draws: `count` of them (None = any number, at least one)."""
     chosen = [name for name, given in (("image files", bool(source.images)), ("--features", source.features),
                                        ("--synthetic", source.synthetic is not None)) if given]
+    if len(chosen) > 1 and chosen != ["image files", "--features"]:
+        raise ProbekitError(f"choose one input: {' or '.join(chosen)} (image files go with --features only)")
     if source.features is not None:
         views = _store_views(source)
     elif source.synthetic is not None:
@@ -120,8 +122,6 @@ def load_views(source: Source, count: int | None) -> list[View]:
         views = _image_views(source)
     else:
         raise ProbekitError("nothing to show: pass image files, --features STORE --index I, or --synthetic SEED")
-    if len(chosen) > 1 and not (source.features is not None and chosen == ["image files", "--features"]):
-        raise ProbekitError(f"choose one input: {' or '.join(chosen)} (image files go with --features only)")
     if count is not None and len(views) != count:
         raise ProbekitError(f"this picture needs {count} images, got {len(views)}: "
                             f"pass {count} image files or --index {count} times")
@@ -309,7 +309,7 @@ def pca_command(
     views = load_views(Source(images or [], backbone, weights, random_init, seed, image_size, fit, layer, norm,
                               features, index, synthetic), count=None)
     figure = pca_figure([v.image for v in views], [v.grid for v in views], foreground_threshold, upsample, gap)
-    _write(figure, out, f"{len(views)} images")
+    _write(figure, out, f"{len(views)} image(s)")
 
 
 @show_app.command("similarity")
@@ -346,17 +346,17 @@ def _task_prediction(head, prediction: np.ndarray, truth: np.ndarray | None, cma
 
 
 def backbone_source(result: dict[str, Any], source: Source) -> Source:
-    """The backbone a probe's features came from, unless one is given: name, weights and seed from the results JSON."""
+    """Image size and norm of the probe's features; the backbone too (name, weights, seed) unless one is given."""
+    features = result.get("features", {})
+    size = "x".join(str(s) for s in features.get("image_size") or [224, 224])
+    norm = bool(features.get("norm", True))
     if source.backbone:
-        return source
+        return replace(source, image_size=size, norm=norm)
     info = result["backbone"]
     origin = str(info.get("weights_source") or "")
     seed = re.search(r"seed=(\d+)", str(info.get("weights_sha256")))
-    weights = Path(origin[5:]) if origin.startswith("file:") else None
-    features = result.get("features", {})
-    size = "x".join(str(s) for s in features.get("image_size") or [224, 224])
-    return Source(source.images, info["backbone"], weights, origin == "random-init", int(seed.group(1)) if seed else 0,
-                  size, source.fit, source.layer, bool(features.get("norm", True)), None, None, source.synthetic)
+    return replace(source, backbone=info["backbone"], weights=Path(origin[5:]) if origin.startswith("file:") else None,
+                   random_init=origin == "random-init", seed=int(seed.group(1)) if seed else 0, image_size=size, norm=norm)
 
 
 def _check_backbone(head, backbone) -> None:
@@ -450,4 +450,4 @@ def prediction_command(
     rows = _predict_store(heads, source) if features is not None else _predict_images(heads, source)
     figure = prediction_figure([(image, [_task_prediction(h, p, t, cmap) for h, p, t in preds]) for image, preds in rows],
                                alpha, gap=gap)
-    _write(figure, out, f"{len(rows)} images, {', '.join(h.task for h in heads)}")
+    _write(figure, out, f"{len(rows)} image(s), {', '.join(h.task for h in heads)}")

@@ -114,6 +114,7 @@ def test_store_without_images_asks_for_image_files(tmp_path):
     (["pca", "missing.png", *TINY], "does not exist"),
     (["pca", "--synthetic", "1", "--backbone", "test-dinov2", "--random-init", "--image-size", "50"], "try 56x56"),
     (["pca", *TINY], "nothing to show"),
+    (["pca", "a.png", "--synthetic", "1", *TINY], "choose one input"),
     (["pca", "--synthetic", "1", *TINY, "--upsample", "cubic"], "unknown upsampling mode"),
 ])
 def test_errors_are_one_line(args, expected):
