@@ -10,7 +10,6 @@ Points are given in original image pixels (x,y) and mapped onto the fitted image
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,7 +21,6 @@ import typer
 from probekit.cli.common import fails_cleanly, parse_size
 from probekit.errors import ProbekitError
 
-log = logging.getLogger("probekit.show")
 
 show_app = typer.Typer(
     help="Pictures of dense features: correspondences, PCA maps, similarity heat maps, probe predictions (PNG).",
