@@ -44,6 +44,7 @@ class PretrainConfig:
     head_prototypes: int = 4096
     head_layers: int = 3
     norm_last_layer: bool = True  # DINO v1: the prototypes' weight-norm scale g is fixed at 1
+    koleo_loss_weight: float = 0.0  # DINOv2 uses 0.1; 0 turns KoLeo off
     ibot: bool = False
     ibot_loss_weight: float = 1.0
     ibot_separate_head: bool = True

@@ -65,3 +65,14 @@ class IBOTPatchLoss(_Centering):
         ce = -(teacher_probs * F.log_softmax(student_logits.float() / self.student_temp, dim=-1)).sum(-1)  # (M,)
         weight = (1.0 / masks.sum(-1).clamp(min=1).float()).unsqueeze(-1).expand_as(masks)[masks]  # (M,)
         return (ce * weight).sum() / masks.shape[0]
+
+
+def koleo_loss(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """KoLeo regulariser (Sablayrolles et al. 2018, DINOv2): -mean log distance of each L2-normalised
+    row of (B, D) to its nearest other row; spreads the CLS tokens of a batch apart."""
+    x = F.normalize(x.float(), p=2, dim=-1, eps=eps)
+    dots = x @ x.T  # (B, B)
+    dots.fill_diagonal_(-1)  # never its own neighbour
+    nearest = dots.argmax(dim=1)  # (B,)
+    distances = F.pairwise_distance(x, x[nearest], p=2, eps=eps)  # (B,)
+    return -torch.log(distances + eps).mean()

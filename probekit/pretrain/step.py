@@ -12,7 +12,7 @@ from torch import nn
 from probekit.pretrain.augment import MultiCropConfig, multi_crop
 from probekit.pretrain.config import PretrainConfig
 from probekit.pretrain.ema import update_teacher
-from probekit.pretrain.loss import DINOLoss, IBOTPatchLoss
+from probekit.pretrain.loss import DINOLoss, IBOTPatchLoss, koleo_loss
 from probekit.pretrain.masking import batch_masks
 from probekit.pretrain.model import DINONetwork
 from probekit.pretrain.optim import apply_schedule
@@ -85,6 +85,11 @@ class DINOStep:
             s_logits = student.dino_head(s_cls)  # ((2 + L) * B, K)
             views = 2 + config.local_crops
             loss = out["dino_loss"] = self.dino_loss(list(s_logits.chunk(views)), list(t_probs.chunk(2)))
+            if config.koleo_loss_weight > 0:
+                # per global view, as DINOv2: a crop is not pushed away from its twin of the same image
+                koleo = sum(koleo_loss(view) for view in s_cls[:n_global].chunk(2))
+                out["koleo_loss"] = koleo
+                loss = loss + config.koleo_loss_weight * koleo
             if masks is not None:
                 s_patch_logits = student.patch_head(s_patches[masks])  # (M, K')
                 out["ibot_loss"] = self.ibot_loss(s_patch_logits, t_patch_probs, masks)

@@ -57,3 +57,15 @@ def test_ibot_center_is_the_mean_over_masked_patches():
     loss = IBOTPatchLoss(2, center_momentum=0.9)
     loss.update_center(torch.tensor([[1.0, 0.0], [3.0, 2.0]]))
     assert loss.center.flatten().tolist() == pytest.approx([0.2, 0.1])
+
+
+def test_koleo_by_hand():
+    from probekit.pretrain.loss import koleo_loss
+
+    # unit vectors at 0, 90 and 180 degrees: nearest neighbours at distance sqrt(2) for all three
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    assert koleo_loss(x).item() == pytest.approx(-math.log(math.sqrt(2)), rel=1e-5)
+    # scale does not matter (rows are normalised); a closer pair lowers their distances
+    y = torch.tensor([[2.0, 0.0], [0.0, 3.0], [1.0, 1.0]])  # 45 degrees apart from both
+    d45 = math.sqrt(2 - math.sqrt(2))
+    assert koleo_loss(y).item() == pytest.approx(-math.log(d45), rel=1e-5)

@@ -10,7 +10,7 @@ from probekit.pretrain.step import DINOStep
 
 
 def test_resume_reproduces_an_uninterrupted_run(tmp_path, tiny_config_file, monkeypatch):
-    config = load_pretrain_config(tiny_config_file).replace(steps=4, ibot=True, checkpoint_every_minutes=0.0)
+    config = load_pretrain_config(tiny_config_file).replace(steps=4, ibot=True, koleo_loss_weight=0.1, checkpoint_every_minutes=0.0)
     straight = load_file(str(pretrain(config, tmp_path / "a", progress=False)))
 
     original, calls = DINOStep.__call__, []
@@ -31,6 +31,7 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path, tiny_config_file, monk
         assert (resumed[key] == straight[key]).all(), key
     steps = [line for line in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
     assert len(steps) == 4  # steps 0, 1 before the crash, 2, 3 after
+    assert '"koleo_loss"' in steps[0] and '"ibot_loss"' in steps[0]
 
 
 def test_time_budget_measures_then_fixes_the_total(tmp_path, tiny_config_file):
