@@ -56,7 +56,7 @@ def probe_command(
     bin_spacing: Annotated[str, typer.Option(help="Depth bin spacing: linear | log.")] = "linear",
     with_cls: Annotated[bool, typer.Option("--with-cls/--no-cls", help="Depth: concatenate the CLS token to every patch (DINOv2).")] = True,
     gradient_weight: Annotated[float, typer.Option(help="Depth: weight of the gradient loss beside SILog.")] = 0.5,
-    crop: Annotated[Optional[str], typer.Option(help="Depth evaluation crop: eigen (NYU) | garg (KITTI).")] = None,
+    crop: Annotated[Optional[str], typer.Option(help="Depth evaluation crop: eigen (NYU) | garg (KITTI) | none (default: the dataset's protocol crop, exact per-sample boxes where stored).")] = None,
     projection: Annotated[str, typer.Option(help="Correspondence: none (zero-shot) | infonce | sigmoid (trained linear projection).")] = "none",
     projection_dim: Annotated[Optional[int], typer.Option(help="Correspondence: projection output size (default: the feature size).")] = None,
     temperature: Annotated[Optional[float], typer.Option(help="Correspondence: InfoNCE temperature (default 0.07).")] = None,

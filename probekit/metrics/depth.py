@@ -27,7 +27,7 @@ from typing import Literal
 
 import torch
 
-__all__ = ["DEPTH_METRIC_KEYS", "DepthMetrics", "EIGEN_CROP", "GARG_CROP", "align_depth", "crop_mask",
+__all__ = ["DEPTH_METRIC_KEYS", "DepthMetrics", "box_masks", "EIGEN_CROP", "GARG_CROP", "align_depth", "crop_mask",
            "depth_metrics", "per_image_depth_metrics", "valid_depth_mask"]
 
 DEPTH_METRIC_KEYS = ("d1", "d2", "d3", "abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "silog")
@@ -52,6 +52,16 @@ def crop_mask(height: int, width: int, crop: Crop, device: torch.device | str | 
     top, bottom, left, right = _CROPS[crop]
     mask[int(top * height):int(bottom * height), int(left * width):int(right * width)] = True
     return mask
+
+
+def box_masks(boxes: torch.Tensor, size: tuple[int, int], device: torch.device | str | None = None) -> torch.Tensor:
+    """(B, 4) [top, bottom, left, right) boxes -> (B, H, W) bool masks that are True inside each box."""
+    H, W = size
+    boxes = torch.as_tensor(boxes, device=device).long().view(-1, 4)
+    rows = torch.arange(H, device=device).view(1, H, 1)
+    cols = torch.arange(W, device=device).view(1, 1, W)
+    top, bottom, left, right = (boxes[:, i].view(-1, 1, 1) for i in range(4))
+    return (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)
 
 
 def valid_depth_mask(target: torch.Tensor, min_depth: float = 1e-3, max_depth: float = 10.0, crop: Crop = None,
@@ -174,12 +184,16 @@ class DepthMetrics:
         self.num_skipped = 0
 
     @torch.no_grad()
-    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+    def update(self, pred: torch.Tensor, target: torch.Tensor, boxes: torch.Tensor | None = None) -> None:
+        """`boxes` (B, 4) [top, bottom, left, right): per-image evaluation regions (the datasets' own
+        `eval_crop` target, exact where a named crop's fractions are not), applied beside `crop`."""
         pred, target = _as_batch(pred, "pred"), _as_batch(target, "target").to(pred.device)
         if pred.shape != target.shape:
             raise ValueError(f"pred and target must have the same shape (resize pred to the ground truth first), "
                              f"got {tuple(pred.shape)} and {tuple(target.shape)}")
         mask = valid_depth_mask(target, self.min_depth, self.max_depth, self.crop, self.valid_mode)  # (B, H, W)
+        if boxes is not None:
+            mask = mask & box_masks(boxes, target.shape[-2:], target.device)
         pred = align_depth(pred, target, mask, self.alignment)
         if self.clamp_pred:
             pred = pred.clamp(self.min_depth, self.max_depth)

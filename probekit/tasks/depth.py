@@ -64,8 +64,8 @@ class DepthTask:
         HEADS.get(options.get("head", "bins"))
         if options.get("bin_spacing", "linear") not in ("linear", "log"):
             raise ProbekitError(f"--bin-spacing must be linear or log, not {options['bin_spacing']!r}")
-        if options.get("crop") not in (None, "eigen", "garg"):
-            raise ProbekitError(f"--crop must be eigen or garg, not {options['crop']!r}")
+        if options.get("crop") not in (None, "none", "eigen", "garg"):
+            raise ProbekitError(f"--crop must be eigen, garg or none, not {options['crop']!r}")
 
     def run(self, splits: Splits, options: dict[str, Any], train: TrainConfig, progress: bool) -> TaskOutput:
         store = splits.train.store
@@ -79,12 +79,18 @@ class DepthTask:
         head_name = o.get("head", "bins")
         with_cls = bool(o.get("with_cls", True))
         gradient_weight = float(o.get("gradient_weight", 0.5))
-        crop = o.get("crop")
+        crop = o.get("crop", attrs.get("crop"))  # the dataset's protocol crop unless --crop says otherwise
+        crop = None if crop in (None, "none") else crop
+        # Real datasets store each sample's exact box (`eval_crop`); fractions of the stored shape otherwise.
+        boxes = crop is not None and "eval_crop" in store.targets and store.target_attrs("eval_crop").get("crop") == crop
+        metric_crop = None if boxes else crop
         layers = choose_layers(store, o.get("layers") or [-1])
         valid_range = (o["min_depth"], o["max_depth"])
 
         def read(s: FeatureStore, begin: int, end: int) -> dict[str, np.ndarray]:
             arrays = {"x": read_patch_grid(s, begin, end, layers), "depth": s.read_target("depth", begin, end)}
+            if boxes:
+                arrays["eval_crop"] = s.read_target("eval_crop", begin, end)
             if with_cls:
                 arrays["cls"] = np.concatenate([s.read("cls", begin, end, k) for k in layers], axis=-1)
             return arrays
@@ -106,7 +112,7 @@ class DepthTask:
         device = resolve_device(train.device)
 
         def metrics(alignment: str | None = None) -> DepthMetrics:
-            return DepthMetrics(min_depth=o["min_depth"], max_depth=o["max_depth"], crop=crop, alignment=alignment)
+            return DepthMetrics(min_depth=o["min_depth"], max_depth=o["max_depth"], crop=metric_crop, alignment=alignment)
 
         def evaluate(view: StoreView, heads: list[int], alignments: tuple[str | None, ...] = (None,)) -> list[list[DepthMetrics]]:
             """Per head, one DepthMetrics per alignment, all fed from a single pass over the view."""
@@ -117,7 +123,7 @@ class DepthTask:
                 for per_head, i in zip(results, heads):
                     pred = upsampled_depth(grid.heads[i](x), batch["depth"].shape[-2:])
                     for metric in per_head:
-                        metric.update(pred, batch["depth"])
+                        metric.update(pred, batch["depth"], batch.get("eval_crop"))
             return results
 
         result = fit(
@@ -129,7 +135,7 @@ class DepthTask:
         final = splits.test or splits.val
         plain, median_aligned = evaluate(final, [chosen], alignments=(None, "median"))[0]
         return TaskOutput(
-            trivial=_mean_depth_baseline(splits.train, final, o, crop, train.batch_size),
+            trivial=_mean_depth_baseline(splits.train, final, o, metric_crop, boxes, train.batch_size),
             metrics=plain.compute(),
             extra_metrics={"scale_invariant": median_aligned.compute()},
             chosen={**specs[chosen].describe(), "val_rmse": -result.best_scores[chosen]},
@@ -137,16 +143,23 @@ class DepthTask:
             head_state=dict(grid.heads[chosen].state_dict()),
             settings={"layers": layers, "head": head_name, "with_cls": with_cls, "min_depth": o["min_depth"],
                       "max_depth": o["max_depth"], "n_bins": o["n_bins"], "bin_spacing": o["bin_spacing"],
-                      "loss": f"silog + {gradient_weight} x gradient (spatial, MegaDepth-style; see probes/losses.py)", "crop": crop, "upsample": 4,
+                      "loss": f"silog + {gradient_weight} x gradient (spatial, MegaDepth-style; see probes/losses.py)", "crop": crop,
+                      "crop_source": "per-sample eval_crop boxes" if boxes else ("fractions of the stored shape" if crop else None),
+                      "upsample": 4,
                       "train": asdict(train)},
             history=result.history,
         )
 
 
-def _mean_depth_baseline(train: StoreView, final: StoreView, o: dict[str, Any], crop,
+def _mean_depth_baseline(train: StoreView, final: StoreView, o: dict[str, Any], crop, boxes: bool,
                          batch_size: int) -> dict[str, Any]:
     """A constant prediction: the mean of the valid training depths."""
-    read = lambda store, begin, end: {"depth": store.read_target("depth", begin, end)}  # noqa: E731 - depths only
+    def read(store: FeatureStore, begin: int, end: int) -> dict[str, np.ndarray]:  # targets only
+        arrays = {"depth": store.read_target("depth", begin, end)}
+        if boxes:
+            arrays["eval_crop"] = store.read_target("eval_crop", begin, end)
+        return arrays
+
     total, count = 0.0, 0
     for arrays in iterate_batches(train, read, batch_size):
         depth = arrays["depth"]
@@ -156,7 +169,8 @@ def _mean_depth_baseline(train: StoreView, final: StoreView, o: dict[str, Any], 
     metric = DepthMetrics(min_depth=o["min_depth"], max_depth=o["max_depth"], crop=crop)
     for arrays in iterate_batches(final, read, batch_size):
         target = torch.from_numpy(arrays["depth"])
-        metric.update(torch.full_like(target, mean), target)
+        metric.update(torch.full_like(target, mean), target,
+                      torch.from_numpy(arrays["eval_crop"]) if boxes else None)
     return {"predictor": f"mean training depth ({mean:.3f} m)", **metric.compute()}
 
 

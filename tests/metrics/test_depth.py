@@ -176,3 +176,18 @@ def test_state_follows_cuda_inputs():
     cpu = depth_metrics(p, g, alignment="median")
     for key, value in metric.compute().items():
         assert value == pytest.approx(cpu[key], rel=1e-6, abs=1e-9), key
+
+
+def test_per_sample_boxes_equal_metrics_on_the_cropped_images():
+    torch.manual_seed(0)
+    target = torch.rand(2, 12, 16) * 9 + 0.5
+    pred = target * (1 + 0.3 * torch.randn(2, 12, 16)).clamp(0.5, 1.5)
+    boxes = torch.tensor([[2, 10, 3, 15], [0, 6, 0, 8]])
+    boxed = DepthMetrics(max_depth=10.0)
+    boxed.update(pred, target, boxes)
+    by_hand = DepthMetrics(max_depth=10.0)
+    for i, (top, bottom, left, right) in enumerate(boxes.tolist()):
+        by_hand.update(pred[i:i + 1, top:bottom, left:right], target[i:i + 1, top:bottom, left:right])
+    got, want = boxed.compute(), by_hand.compute()
+    for key in ("d1", "abs_rel", "rmse", "silog"):
+        assert got[key] == pytest.approx(want[key], rel=1e-6)
