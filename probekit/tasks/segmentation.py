@@ -64,6 +64,9 @@ class SegmentationTask:
         layers = choose_layers(store, options.get("layers") or [-1])
         ignore_index = int(options.get("ignore_index", attrs.get("ignore_index", 255)))
         zero_label = bool(options.get("reduce_zero_label", False))
+        if zero_label and attrs.get("zero_label_reduced"):
+            raise ProbekitError(f"{store.path}: its masks are reduced already (label 0 ignored at extraction): "
+                                f"drop --reduce-zero-label")
         num_classes = int(options.get("num_classes") or attrs.get("num_classes", 0)) - int(zero_label)
         if num_classes <= 1:
             raise ProbekitError(f"{store.path}: mask target has no usable num_classes attribute; pass --num-classes")

@@ -74,3 +74,14 @@ def test_depth_probe_on_noise_is_no_better_than_the_mean(tmp_path):
                      train_config=TrainConfig(epochs=10, batch_size=8, optimizer="adamw"), progress=False)
     result = json.loads(path.read_text())
     assert result["metrics"]["d1"] < result["trivial_baseline"]["d1"] + 0.15
+
+
+def test_reduce_zero_label_is_refused_on_masks_reduced_at_extraction(tmp_path):
+    from probekit.errors import ProbekitError
+
+    mask = np.zeros((4, 8, 8), np.uint8)
+    attrs = {"num_classes": 3, "ignore_index": 255, "zero_label_reduced": True}
+    path = write_store(tmp_path / "ade.h5", np.zeros((4, 1, 1, 2), np.float32), {"mask": (mask, attrs)})
+    with pytest.raises(ProbekitError, match="drop --reduce-zero-label"):
+        run_probe("segmentation", path, tmp_path / "out", val=path,
+                  options={"reduce_zero_label": True}, train_config=TrainConfig(epochs=1), progress=False)
