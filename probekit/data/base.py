@@ -80,6 +80,9 @@ class SubsetDataset:
     @property
     def pairs(self):
         """A correspondence dataset's pairs among the kept images (None for other datasets)."""
+        among = getattr(self.dataset, "pairs_among", None)
+        if among is not None and self._pair_rows is None:  # the dataset can build just these pairs
+            return among(self.indices)
         pairs = getattr(self.dataset, "pairs", None)
         if pairs is None:
             return None

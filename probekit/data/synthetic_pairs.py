@@ -68,14 +68,23 @@ class SyntheticPairs:
     @cached_property
     def pairs(self) -> PairTable:
         """The pair table (renders every pair once; the renders are kept for the images)."""
-        pairs = [self.pair(p) for p in range(self.num_pairs)]
-        H, W = self.config.image_size
-        full = np.tile(np.array([[0, 0, W, H]], dtype=np.float32), (self.num_pairs, 1))
+        return self._table(range(self.num_pairs))
 
+    def pairs_among(self, images: np.ndarray) -> PairTable:
+        """The pairs whose two views are both in `images`, re-indexed to them; renders only those pairs
+        (`--limit N` keeps the first N images, so N / 2 pairs)."""
+        kept = {int(i) for i in images}
+        return self._table([p for p in range(self.num_pairs) if 2 * p in kept and 2 * p + 1 in kept]).restrict(images)
+
+    def _table(self, rows) -> PairTable:
+        rows = list(rows)
+        pairs = [self.pair(p) for p in rows]
+        H, W = self.config.image_size
+        full = np.tile(np.array([[0, 0, W, H]], dtype=np.float32), (len(rows), 1))
         return PairTable(
-            ids=[f"synthetic-pairs-{self.split}-{p:05d}" for p in range(self.num_pairs)],
-            src=np.arange(0, 2 * self.num_pairs, 2, dtype=np.int64),
-            trg=np.arange(1, 2 * self.num_pairs, 2, dtype=np.int64),
+            ids=[f"synthetic-pairs-{self.split}-{p:05d}" for p in rows],
+            src=np.array([2 * p for p in rows], dtype=np.int64),
+            trg=np.array([2 * p + 1 for p in rows], dtype=np.int64),
             src_kps=pad_keypoints([p.points_a for p in pairs]), trg_kps=pad_keypoints([p.points_b for p in pairs]),
             src_bbox=full, trg_bbox=full.copy(),
             categories=[self._names[p.view_a.label] for p in pairs],

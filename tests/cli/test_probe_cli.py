@@ -45,6 +45,6 @@ def test_probe_errors_are_one_line(tmp_path, tiny_store):
 
 def test_bad_depth_options_fail_before_training(tiny_store):
     for args, expected in ((["--head", "dpt"], "unknown depth head"), (["--bin-spacing", "cubic"], "linear or log"),
-                           (["--crop", "center"], "eigen or garg")):
+                           (["--crop", "center"], "eigen, garg or none")):
         result = runner.invoke(app, ["probe", "--task", "depth", "--features", str(tiny_store), *args])
         assert result.exit_code == 2 and expected in result.output, result.output

@@ -38,3 +38,12 @@ def test_store_carries_the_pairs_of_the_kept_images(tmp_path):
 def test_root_is_refused():
     with pytest.raises(DatasetError, match="drop --root"):
         open_dataset("synthetic-pairs", "val", root="/data")
+
+
+def test_limit_renders_only_the_kept_pairs(monkeypatch):
+    dataset = open_dataset("synthetic-pairs", "train", image_size=(16, 16), limit=4)
+    rendered = []
+    original = type(dataset.dataset).pair
+    monkeypatch.setattr(type(dataset.dataset), "pair", lambda self, i: rendered.append(i) or original(self, i))
+    table = dataset.pairs
+    assert len(table) == 2 and sorted(set(rendered)) == [0, 1]
