@@ -53,3 +53,12 @@ register_backbone(
     BackboneSpec(name="pixels", model="pixels", builder="pixels", kwargs={"patch_size": 16},
                  description="baseline: raw normalised RGB of each 16x16 patch", has_weights=False)
 )
+
+# probekit's own learned backbone, shipped in the package (probekit/weights/): DINO-pretrained on the
+# synthetic scenes with `probekit pretrain` (command, seed and log in probekit/weights/probekit-tiny.md).
+register_backbone(
+    BackboneSpec(name="probekit-tiny", model="vit_small_patch8_224",
+                 kwargs=dict(embed_dim=192, depth=6, num_heads=3, img_size=64),
+                 description="ViT-Ti/8 (dim 192, depth 6) DINO-pretrained on the synthetic scenes; shipped, offline",
+                 bundled_weights="probekit-tiny.safetensors")
+)

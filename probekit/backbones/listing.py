@@ -19,7 +19,7 @@ class BackboneRow:
     embed_dim: int
     depth: int
     params_m: float
-    weights: str       # 'cached' | 'not cached' | 'none (random/test only)' | 'n/a'
+    weights: str       # 'bundled' | 'cached' | 'not cached' | 'none (random/test only)' | 'n/a'
     description: str
 
 
@@ -42,4 +42,6 @@ def _weights_status(spec: BackboneSpec) -> str:
         return "n/a"
     if not spec.has_weights:
         return "none (random-init only)"
+    if spec.bundled_weights:
+        return "bundled"
     return "cached" if hub_cached_file(f"timm/{spec.model}") else "not cached"

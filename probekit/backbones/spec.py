@@ -15,7 +15,8 @@ class BackboneSpec:
 
     `model` is a timm model name, optionally with its pretrained tag (`name.tag`), for the
     `timm` builder; `kwargs` override the architecture (used by the tiny test configs).
-    `has_weights` is False for configs that exist only with random weights.
+    `has_weights` is False for configs that exist only with random weights; `bundled_weights`
+    names a file shipped inside the package (probekit/weights/), used instead of the hub.
     """
 
     name: str
@@ -25,6 +26,7 @@ class BackboneSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
     has_weights: bool = True
     test_only: bool = False
+    bundled_weights: str | None = None
 
 
 BACKBONES: Registry[BackboneSpec] = Registry("backbone", BackboneError)

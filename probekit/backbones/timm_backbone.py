@@ -100,7 +100,23 @@ def build_timm_backbone(
         return TimmBackbone(spec.name, spec.model, model, f"random-init(seed={seed})", "random-init")
     if not spec.has_weights:
         raise BackboneError(f"{spec.name} is a config without pretrained weights: add --random-init or --weights FILE")
+    if spec.bundled_weights:
+        return _from_bundle(timm, spec, kwargs)
     return _from_hub(timm, spec, kwargs)
+
+
+def bundled_weights_path(spec: BackboneSpec) -> Path:
+    """The weights file shipped inside the package for `spec` (probekit/weights/<file>)."""
+    return Path(__file__).resolve().parent.parent / "weights" / str(spec.bundled_weights)
+
+
+def _from_bundle(timm, spec: BackboneSpec, kwargs: dict) -> TimmBackbone:
+    path = bundled_weights_path(spec)
+    if not path.is_file():
+        raise BackboneError(f"{spec.name}: its bundled weights {path} are missing; reinstall probekit (pip install -e .)")
+    model = _create(timm, spec, kwargs, pretrained=False)
+    load_weights_file(model, path)
+    return TimmBackbone(spec.name, spec.model, model, sha256_file(path), f"bundled:{path.name}")
 
 
 def _from_hub(timm, spec: BackboneSpec, kwargs: dict) -> TimmBackbone:
