@@ -34,12 +34,11 @@ def datasets_command(
 
 
 def _list_all() -> None:
-    from probekit.data.registry import DATASETS, _register_builtin
+    from probekit.data.registry import dataset_entries
 
-    _register_builtin()
     header = ("name", "tasks", "splits", "--root", "layout")
     table = [header] + [(name, ",".join(e.tasks), ",".join(e.splits), "yes" if e.needs_root else "no", e.readme)
-                        for name, e in sorted(DATASETS.items())]
+                        for name, e in sorted(dataset_entries())]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())

@@ -46,6 +46,12 @@ def dataset_entry(name: str) -> DatasetEntry:
     return DATASETS.get(name)
 
 
+def dataset_entries() -> list[tuple[str, DatasetEntry]]:
+    """Every registered adapter with its entry, built-in ones included (`probekit datasets`)."""
+    _register_builtin()
+    return DATASETS.items()
+
+
 def open_dataset(
     name: str,
     split: str = "train",

@@ -59,14 +59,14 @@ class Predictor:
 
 def _segmentation_apply(head: nn.Module, batch: dict[str, torch.Tensor], settings: dict[str, Any],
                         size: tuple[int, int]) -> torch.Tensor:
-    x = segmentation_task._input(batch, None)                                  # (B, C, h, w)
+    x = segmentation_task.head_input(batch, None)                                  # (B, C, h, w)
     labels = segmentation_task.upsampled_logits(head(x), size).argmax(1)      # (B, H, W) in the head's classes
     return labels + 1 if settings.get("reduce_zero_label") else labels         # back to the dataset's labels
 
 
 def _depth_apply(head: nn.Module, batch: dict[str, torch.Tensor], settings: dict[str, Any],
                  size: tuple[int, int]) -> torch.Tensor:
-    return depth_task.upsampled_depth(head(depth_task._input(batch, None)), size)  # (B, H, W) metres
+    return depth_task.upsampled_depth(head(depth_task.head_input(batch, None)), size)  # (B, H, W) metres
 
 
 PREDICTORS: Registry[Predictor] = Registry("probe task with pictures", ProbekitError)

@@ -44,7 +44,7 @@ HEADS.register("bins", lambda dim, o: DepthBinsHead(dim, o["min_depth"], o["max_
 HEADS.register("regression", lambda dim, o: DepthRegressionHead(dim, o["min_depth"], o["max_depth"]))
 
 
-def _input(batch: dict[str, torch.Tensor], spec: HeadSpec) -> torch.Tensor:
+def head_input(batch: dict[str, torch.Tensor], spec: HeadSpec) -> torch.Tensor:
     x = batch["x"].permute(0, 3, 1, 2)  # (B, C, h, w)
     if "cls" in batch:
         cls = batch["cls"][:, :, None, None].expand(-1, -1, *x.shape[-2:])  # (B, Ccls, h, w)
@@ -108,7 +108,7 @@ class DepthTask:
         in_dim = store.dim * len(layers) * (2 if with_cls else 1)
         specs = [HeadSpec(lr, wd) for lr in o.get("lrs") or DEFAULT_LRS for wd in o.get("weight_decays", (1e-4,))]
         torch.manual_seed(train.seed)
-        grid = HeadGrid([factory(in_dim, o) for _ in specs], specs, _input)
+        grid = HeadGrid([factory(in_dim, o) for _ in specs], specs, head_input)
         device = resolve_device(train.device)
 
         def metrics(alignment: str | None = None) -> DepthMetrics:
@@ -119,7 +119,7 @@ class DepthTask:
             results = [[metrics(a) for a in alignments] for _ in heads]
             for arrays in iterate_batches(view, read, train.batch_size):
                 batch = to_device(arrays, device)
-                x = _input(batch, grid.specs[0])
+                x = head_input(batch, grid.specs[0])
                 for per_head, i in zip(results, heads):
                     pred = upsampled_depth(grid.heads[i](x), batch["depth"].shape[-2:])
                     for metric in per_head:

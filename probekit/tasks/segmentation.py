@@ -42,7 +42,7 @@ def read_patch_grid(store: FeatureStore, begin: int, end: int, layers: list[int]
     return np.concatenate([store.read("patch", begin, end, k) for k in layers], axis=-1)
 
 
-def _input(batch: dict[str, torch.Tensor], spec: HeadSpec) -> torch.Tensor:
+def head_input(batch: dict[str, torch.Tensor], spec: HeadSpec) -> torch.Tensor:
     return batch["x"].permute(0, 3, 1, 2)  # (B, h, w, C) -> (B, C, h, w)
 
 
@@ -84,7 +84,7 @@ class SegmentationTask:
                  for wd in options.get("weight_decays", (1e-4,))]
         torch.manual_seed(train.seed)
         in_dim = store.dim * len(layers)
-        grid = HeadGrid([SegmentationHead(in_dim, num_classes) for _ in specs], specs, _input)
+        grid = HeadGrid([SegmentationHead(in_dim, num_classes) for _ in specs], specs, head_input)
         device = resolve_device(train.device)
 
         def loss(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -95,7 +95,7 @@ class SegmentationTask:
             metrics = [SegmentationMetrics(num_classes, ignore_index) for _ in heads]
             for arrays in iterate_batches(view, read, train.batch_size):
                 batch = to_device(arrays, device)
-                x = _input(batch, grid.specs[0])
+                x = head_input(batch, grid.specs[0])
                 for metric, i in zip(metrics, heads):
                     pred = upsampled_logits(grid.heads[i](x), batch["mask"].shape[-2:]).argmax(1)
                     metric.update(pred, batch["mask"])
