@@ -16,7 +16,8 @@ Modes:
   numbers on the same final split are reported beside (`zero_shot`).
 Trivial baseline ("no features"): the identity map, i.e. each source point's stored-pixel position
 taken as the prediction in the target's stored frame (same relative position when both are fitted alike).
-Reference size for `pck_reference: image`: the original target image's max side, recovered from the
+Reference size for `pck_reference: image`: the original target image's max side, from the store's
+`original_size` target where the adapter writes one (SPair-71k, PF-PASCAL), else recovered from the
 pixel map and the stored size under the centred fit: ((W - 2 ox) / sx, (H - 2 oy) / sy); exact for
 stretch / identity maps, within one resized pixel for centred crop or pad.
 """
@@ -61,6 +62,7 @@ class PairSplit:
     rows: np.ndarray               # (P',) the table rows of this split
     pixel_maps: np.ndarray         # (N, 4) every image's pixel map
     name: str
+    original_sizes: np.ndarray | None = None  # (N, 2) (height, width) where the adapter stores them
 
     @property
     def patch(self) -> int:
@@ -78,7 +80,10 @@ class PairSplit:
         if reference == "bbox":
             x1, y1, x2, y2 = self.table.trg_bbox[pair]
             return float(max(x2 - x1, y2 - y1))
-        m, (H, W) = self.pixel_map(int(self.table.trg[pair])), self.image_hw
+        target = int(self.table.trg[pair])
+        if self.original_sizes is not None:  # exact for every fit
+            return float(self.original_sizes[target].max())
+        m, (H, W) = self.pixel_map(target), self.image_hw
         return float(max((W - 2 * m.ox) / m.sx, (H - 2 * m.oy) / m.sy))
 
 
@@ -95,7 +100,8 @@ def pair_split(view: StoreView) -> PairSplit:
         rows = rows[held if view.holdout else ~held]
     if not len(rows):
         raise ProbekitError(f"{view.name} has no pairs: pass a --val store with pairs")
-    return PairSplit(store, table, rows, store.read_target("pixel_map").astype(np.float64), view.name)
+    sizes = store.read_target("original_size") if "original_size" in store.targets else None
+    return PairSplit(store, table, rows, store.read_target("pixel_map").astype(np.float64), view.name, sizes)
 
 
 class GridReader:

@@ -67,3 +67,19 @@ def test_bad_options_fail_before_work(tmp_path):
                               ({"window": 4}, "window"), ({"upsample": 0}, "upsample")):
         with pytest.raises(ProbekitError, match=expected):
             run_probe("correspondence", store, tmp_path / "out", val=store, test=store, options=options)
+
+
+def test_image_reference_uses_stored_original_sizes_when_present():
+    import numpy as np
+
+    from probekit.data.pairs import PairTable, pad_keypoints
+    from probekit.tasks.correspondence import PairSplit
+
+    kps = pad_keypoints([np.zeros((1, 2))])
+    table = PairTable(ids=["p"], src=np.array([0]), trg=np.array([1]), src_kps=kps, trg_kps=kps,
+                      src_bbox=np.full((1, 4), np.nan, np.float32), trg_bbox=np.full((1, 4), np.nan, np.float32),
+                      categories=["c"], pck_reference="image")
+    # a pad fit whose offsets would not give the size back exactly; the stored size wins
+    maps = np.array([[0.5, 0.5, 0.0, 3.0], [0.5, 0.5, 0.0, 3.0]])
+    split = PairSplit(None, table, np.array([0]), maps, "test", original_sizes=np.array([[10, 20], [333, 500]]))
+    assert split.reference_size(0, "image") == 500.0
