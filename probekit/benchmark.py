@@ -27,7 +27,7 @@ class Suite:
 
     name: str
     backbones: list[dict[str, Any]]                 # each: backbone, and optionally random_init / weights / seed
-    tasks: dict[str, dict[str, Any]]                # task -> probe options (epochs, lrs, ...)
+    tasks: dict[str, dict[str, Any]]                # task -> probe options (epochs, lrs, ...; may set dataset, splits)
     dataset: str = "synthetic"
     root: str | None = None
     splits: dict[str, int | None] = field(default_factory=lambda: {"train": None, "val": None})  # split -> limit
@@ -51,6 +51,20 @@ class Suite:
         return cls(**data)
 
 
+def _tasks_by_data(suite: Suite) -> dict[tuple, list[tuple[str, dict[str, Any]]]]:
+    """Tasks grouped by the data they need: the suite's dataset and splits, unless a task names its own
+    (`correspondence: {dataset: synthetic-pairs, splits: {...}, ...}`), so each store is extracted once."""
+    groups: dict[tuple, list[tuple[str, dict[str, Any]]]] = {}
+    for task, options in suite.tasks.items():
+        options = dict(options or {})
+        dataset = options.pop("dataset", suite.dataset)
+        splits = options.pop("splits", suite.splits)
+        if "train" not in splits:
+            raise ProbekitError(f"suite task {task}: splits must include train")
+        groups.setdefault((dataset, tuple(splits.items())), []).append((task, options))
+    return groups
+
+
 def run_suite(suite: Suite, out: str | Path | None = None, progress: bool = True) -> str:
     """Extract, probe, tabulate; returns the markdown table."""
     from probekit.features import ExtractConfig, extract
@@ -62,26 +76,26 @@ def run_suite(suite: Suite, out: str | Path | None = None, progress: bool = True
     for task in suite.tasks:
         TASKS.get(task)  # unknown task names fail before any work
     size = suite.image_size if isinstance(suite.image_size, list) else [suite.image_size] * 2
+    train_keys = {f.name for f in fields(TrainConfig)}
     for entry in suite.backbones:
         name = entry["backbone"]
         tag = name + ("-random" if entry.get("random_init") else "")
-        stores = {}
-        for split, limit in suite.splits.items():
-            config = ExtractConfig(
-                backbone=name, random_init=bool(entry.get("random_init")), weights=entry.get("weights"),
-                seed=int(entry.get("seed", 0)), dataset=suite.dataset, root=suite.root, split=split,
-                image_size=tuple(size), layers=entry.get("layers", suite.layers), batch_size=suite.batch_size,
-                workers=suite.workers, limit=limit,
-            )
-            log.info("extract %s / %s", tag, split)
-            stores[split] = extract(config, out / "features" / f"{tag}-{suite.dataset}-{split}.h5", progress=progress)
-        for task, options in suite.tasks.items():
-            options = dict(options or {})
-            train_keys = {f.name for f in fields(TrainConfig)}
-            train = TrainConfig(**{k: v for k, v in options.items() if k in train_keys})
-            log.info("probe %s / %s", tag, task)
-            run_probe(task, stores["train"], out / "results", val=stores.get("val"), test=stores.get("test"),
-                      options={k: v for k, v in options.items() if k not in train_keys}, train_config=train,
-                      progress=progress)
+        for (dataset, splits), tasks in _tasks_by_data(suite).items():
+            stores = {}
+            for split, limit in splits:
+                config = ExtractConfig(
+                    backbone=name, random_init=bool(entry.get("random_init")), weights=entry.get("weights"),
+                    seed=int(entry.get("seed", 0)), dataset=dataset, root=suite.root, split=split,
+                    image_size=tuple(size), layers=entry.get("layers", suite.layers), batch_size=suite.batch_size,
+                    workers=suite.workers, limit=limit,
+                )
+                log.info("extract %s / %s %s", tag, dataset, split)
+                stores[split] = extract(config, out / "features" / f"{tag}-{dataset}-{split}.h5", progress=progress)
+            for task, options in tasks:
+                train = TrainConfig(**{k: v for k, v in options.items() if k in train_keys})
+                log.info("probe %s / %s", tag, task)
+                run_probe(task, stores["train"], out / "results", val=stores.get("val"), test=stores.get("test"),
+                          options={k: v for k, v in options.items() if k not in train_keys}, train_config=train,
+                          progress=progress)
     markdown, _ = write_tables(out / "results")
     return markdown

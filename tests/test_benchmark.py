@@ -25,13 +25,17 @@ def test_tiny_suite_runs_end_to_end(tmp_path):
                   backbones=[{"backbone": "pixels-p16"}, {"backbone": "test-vit", "random_init": True}],
                   tasks={"classification": {"epochs": 2, "batch_size": 4, "lrs": [0.1]},
                          "segmentation": {"epochs": 1, "batch_size": 4, "optimizer": "adamw", "lrs": [0.001]},
-                         "depth": {"epochs": 1, "batch_size": 4, "optimizer": "adamw", "lrs": [0.001], "n_bins": 16}})
+                         "depth": {"epochs": 1, "batch_size": 4, "optimizer": "adamw", "lrs": [0.001], "n_bins": 16},
+                         "correspondence": {"dataset": "synthetic-pairs", "splits": {"train": 8, "val": 4},
+                                            "projection": "infonce", "epochs": 1, "batch_size": 2, "lrs": [0.01]}})
     table = run_suite(suite, tmp_path, progress=False)
     lines = table.splitlines()
     assert lines[0].startswith("| backbone | cls top-1") and len(lines) == 2 + 3  # trivial + two backbones
+    assert lines[0].rstrip(" |").endswith("corr PCK@0.1")
     assert "| pixels-p16 |" in table and "| test-vit (random init) |" in table
-    assert len(list((tmp_path / "results").glob("*.json"))) == 6
-    assert len(list((tmp_path / "features").glob("*.h5"))) == 4
+    assert len(list((tmp_path / "results").glob("*.json"))) == 8
+    stores = sorted(p.name for p in (tmp_path / "features").glob("*.h5"))
+    assert len(stores) == 8 and "pixels-p16-synthetic-pairs-train.h5" in stores
 
 
 def test_bad_suite_is_a_clear_error(tmp_path):

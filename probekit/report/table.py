@@ -37,7 +37,8 @@ def build_table(results: list[dict[str, Any]]) -> tuple[list[str], list[list[str
     return ["backbone"] + [header for _, _, header in columns], rows
 
 
-TRIVIAL_LABEL = "no features (majority class / mean depth)"
+# What each task's no-features baseline predicts (segmentation's is the majority class per pixel).
+TRIVIAL_NAMES = {"classification": "majority class", "depth": "mean depth", "correspondence": "identity map"}
 
 
 def _trivial_row(latest: dict[tuple[str, str], dict[str, Any]], columns) -> list[str]:
@@ -45,7 +46,9 @@ def _trivial_row(latest: dict[tuple[str, str], dict[str, Any]], columns) -> list
     by_task: dict[str, dict[str, Any]] = {}
     for (_, task), result in latest.items():
         by_task[task] = by_task.get(task) or result.get("trivial_baseline") or {}
-    return [TRIVIAL_LABEL] + [_format(key, by_task.get(task, {}).get(key)) for task, key, _ in columns]
+    tasks = dict.fromkeys(task for task, _, _ in columns)
+    names = [TRIVIAL_NAMES[t] for t in tasks if t in TRIVIAL_NAMES] or ["majority class"]
+    return [f"no features ({' / '.join(names)})"] + [_format(key, by_task.get(task, {}).get(key)) for task, key, _ in columns]
 
 
 def _row_order(label: str) -> tuple[int, str]:
