@@ -69,12 +69,17 @@ def load_weights_file(model: nn.Module, path: Path) -> None:
         state = convert(state, model)
     if isinstance(getattr(model, "head", None), nn.Identity):
         state = {k: v for k, v in state.items() if not k.startswith("head.")}
+    problems = state_dict_mismatch(model, state)
+    if problems:
+        raise WeightsError(f"{path} does not fit {type(model).__name__}: {problems}; is it the right architecture?")
+    model.load_state_dict(state)
+
+
+def state_dict_mismatch(model: nn.Module, state: dict[str, torch.Tensor]) -> str:
+    """What keeps `state` from loading strictly into `model` (shapes, missing, unexpected keys), or ''."""
     expected = model.state_dict()
     problems = [f"{k} has shape {tuple(v.shape)}, expected {tuple(expected[k].shape)}"
                 for k, v in state.items() if k in expected and v.shape != expected[k].shape]
     problems += [f"missing {k}" for k in expected if k not in state]
     problems += [f"unexpected {k}" for k in state if k not in expected]
-    if problems:
-        shown = ", ".join(problems[:4]) + (f" (+{len(problems) - 4} more)" if len(problems) > 4 else "")
-        raise WeightsError(f"{path} does not fit {type(model).__name__}: {shown}; is it the right architecture?")
-    model.load_state_dict(state)
+    return ", ".join(problems[:4]) + (f" (+{len(problems) - 4} more)" if len(problems) > 4 else "")

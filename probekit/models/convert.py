@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from probekit.backbones.weights import state_dict_mismatch
 from probekit.errors import BackboneError, WeightsError
 from probekit.models.configs import hf_family, hf_vision_config, vit_config_from_timm
 from probekit.models.vit import POS_RESAMPLERS, ViT, ViTConfig, resample_pos_embed
@@ -30,14 +31,9 @@ def load_timm_state_dict(model: ViT, state: Mapping[str, torch.Tensor]) -> ViT:
     state = {k: v for k, v in state.items() if not _HEAD_KEYS.match(k)}
     if model.attn_pool is None:  # timm keeps SigLIP's pool weights even when the pool is off
         state = {k: v for k, v in state.items() if not k.startswith("attn_pool.")}
-    expected = model.state_dict()
-    problems = [f"{k} has shape {tuple(v.shape)}, expected {tuple(expected[k].shape)}"
-                for k, v in state.items() if k in expected and v.shape != expected[k].shape]
-    problems += [f"missing {k}" for k in expected if k not in state]
-    problems += [f"unexpected {k}" for k in state if k not in expected]
+    problems = state_dict_mismatch(model, dict(state))
     if problems:
-        shown = ", ".join(problems[:4]) + (f" (+{len(problems) - 4} more)" if len(problems) > 4 else "")
-        raise WeightsError(f"state dict does not fit the reference ViT: {shown}; is it the right architecture?")
+        raise WeightsError(f"state dict does not fit the reference ViT: {problems}; is it the right architecture?")
     model.load_state_dict(state)
     return model
 
