@@ -37,7 +37,7 @@ def _list_all() -> None:
     from probekit.data.registry import dataset_entries
 
     header = ("name", "tasks", "splits", "--root", "layout")
-    table = [header] + [(name, ",".join(e.tasks), ",".join(e.splits), "yes" if e.needs_root else "no", e.readme)
+    table = [header] + [(name, ",".join(e.tasks), ",".join(e.splits) or "any", "yes" if e.needs_root else "no", e.readme)
                         for name, e in sorted(dataset_entries())]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
