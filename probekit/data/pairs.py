@@ -9,6 +9,8 @@ original target pixels, as the benchmarks define them.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +65,13 @@ class PairTable:
     def valid(self) -> np.ndarray:
         """(P, K) bool: keypoint k of pair p is annotated in both images."""
         return ~(np.isnan(self.src_kps).any(-1) | np.isnan(self.trg_kps).any(-1))
+
+    def digest(self) -> str:
+        """A hash of the table's contents (ids, images, keypoints, boxes, categories)."""
+        digest = hashlib.sha256(json.dumps([list(self.ids), list(self.categories)]).encode())
+        for array in (self.src, self.trg, self.src_kps, self.trg_kps, self.src_bbox, self.trg_bbox):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()[:16]
 
     def restrict(self, images: np.ndarray) -> PairTable:
         """The pairs whose two images are both in `images` (sorted dataset indices), re-indexed to them."""

@@ -17,25 +17,18 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from probekit.data.base import TargetSpec
-from probekit.data.geometry import fit_image
-from probekit.data.image_files import read_rgb
 from probekit.data.layout import require_root
+from probekit.data.pair_images import FIT_MODES, PairImages, register_pair_images  # noqa: F401 (FIT_MODES)
 from probekit.data.pairs import PairTable, pad_keypoints
-from probekit.data.registry import DatasetEntry, register_dataset
-from probekit.data.spair import table_digest  # the same content hash for both pair datasets
 from probekit.errors import DatasetError
-from probekit.provenance import short_hash
 
 NAME = "pfpascal"
 README = "datasets/pfpascal/README.md"
 SPLITS = ("train", "val", "test")
 SPLIT_ALIASES = {"trn": "train"}
-FIT_MODES = ("stretch", "pad")  # crop is refused: a centre crop cuts away keypoints near the borders
 CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
            "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",
            "tvmonitor")
@@ -182,57 +175,18 @@ def read_split(root: Path, split: str) -> tuple[Path, list[str], PairTable]:
     return base, images, table
 
 
-class PFPascal:
+class PFPascal(PairImages):
     """The images of one PF-PASCAL split, fitted to `image_size` (default: stretched, as the papers do)."""
 
-    name = NAME
-    limit_unit = "pairs"  # --limit N keeps N pairs and their images (probekit.data.base.SubsetDataset)
+    name, splits, split_aliases = NAME, SPLITS, SPLIT_ALIASES
 
     def __init__(self, root: str | Path, split: str, image_size: tuple[int, int], fit: str = "stretch"):
-        self.split = SPLIT_ALIASES.get(split, split)
-        if self.split not in SPLITS:
-            raise DatasetError(f"{NAME} has splits {', '.join(SPLITS)} (trn = train), not {split!r}")
-        if fit not in FIT_MODES:
-            raise DatasetError(f"{NAME}: fit {fit!r} is not one of {', '.join(FIT_MODES)} "
-                               f"(crop would cut keypoints away)")
+        self._set_options(split, image_size, fit)
         self.root = require_root(root, NAME, README)
-        self.image_size, self.fit = (int(image_size[0]), int(image_size[1])), fit
         self.base, self.images, self.pairs = read_split(self.root, self.split)
-        self.targets = {
-            "pixel_map": TargetSpec((4,), "float32", {"convention": "stored_xy = xy * (sx, sy) + (ox, oy)",
-                                                      "fit": fit}),
-            "original_size": TargetSpec((2,), "int64", {"convention": "original image (height, width) in pixels"}),
-        }
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        if not 0 <= index < len(self):
-            raise IndexError(f"image {index} out of range for {len(self)} {NAME} {self.split} images")
-        image = read_rgb(self.base / "JPEGImages" / self.images[index])
-        fitted, pixel_map = fit_image(image, self.image_size, self.fit)
-        return {"id": Path(self.images[index]).stem, "image": fitted, "pixel_map": pixel_map.as_array(),
-                "original_size": np.array(image.shape[:2], dtype=np.int64)}
-
-    def describe(self) -> dict[str, Any]:
-        return {"dataset": NAME, "split": self.split, "root": str(self.root), "fit": self.fit,
-                "pair_list": self.pairs.attrs["pair_list"], "num_pairs": len(self.pairs)}
-
-    def fingerprint(self) -> str:
-        described = {k: v for k, v in self.describe().items() if k != "root"}  # moving the tree keeps the stores
-        return short_hash(described, self.images, table_digest(self.pairs))
+        self.image_dir = self.base / "JPEGImages"
 
 
-def _open(split: str, root: str | None, image_size: tuple[int, int]) -> PFPascal:
-    return PFPascal(root, split, image_size)
-
-
-register_dataset(NAME, DatasetEntry(
-    factory=_open,
-    description="PF-PASCAL: 1,351 pairs of 20 VOC classes, keypoint matches (PCK by target image size)",
-    tasks=("correspondence",),
-    splits=(*SPLITS, *SPLIT_ALIASES),
-    readme=README,
-    check_layout=check_layout,
-))
+register_pair_images(
+    PFPascal, readme=README, check_layout=check_layout,
+    description="PF-PASCAL: 1,351 pairs of 20 VOC classes, keypoint matches (PCK by target image size)")

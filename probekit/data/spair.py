@@ -9,28 +9,21 @@ PCK is normalised by the target object's box (`pck_reference = "bbox"`), as the 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from probekit.data.base import TargetSpec
-from probekit.data.geometry import fit_image
-from probekit.data.image_files import read_rgb
 from probekit.data.layout import missing_paths, require_paths, require_root
+from probekit.data.pair_images import FIT_MODES, PairImages, register_pair_images  # noqa: F401 (FIT_MODES)
 from probekit.data.pairs import PairTable, pad_keypoints
-from probekit.data.registry import DatasetEntry, register_dataset
 from probekit.errors import DatasetError
-from probekit.provenance import short_hash
 
 NAME = "spair"
 README = "datasets/spair/README.md"
 SPLITS = ("trn", "val", "test")
 SPLIT_ALIASES = {"train": "trn"}
-# crop is refused: a centre crop cuts away keypoints near the image borders (SPair objects often reach them)
-FIT_MODES = ("stretch", "pad")
 _REQUIRED = ("src_imname", "trg_imname", "src_imsize", "trg_imsize", "src_kps", "trg_kps",
              "src_bndbox", "trg_bndbox", "category")
 DIFFICULTY = ("viewpoint_variation", "scale_variation", "truncation", "occlusion", "mirror")
@@ -136,71 +129,31 @@ def read_split(root: Path, split: str) -> tuple[list[str], list[tuple[int, int]]
     return images, [sizes[image] for image in images], table
 
 
-def table_digest(table: PairTable) -> str:
-    """A hash of the pair table's contents (ids, images, keypoints, boxes, categories)."""
-    digest = hashlib.sha256(json.dumps([list(table.ids), list(table.categories)]).encode())
-    for array in (table.src, table.trg, table.src_kps, table.trg_kps, table.src_bbox, table.trg_bbox):
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()[:16]
-
-
-class SPair71k:
+class SPair71k(PairImages):
     """The images of one SPair-71k split, fitted to `image_size` (default: stretched, as the papers do)."""
 
-    name = NAME
-    limit_unit = "pairs"  # --limit N keeps N pairs and their images (probekit.data.base.SubsetDataset)
+    name, splits, split_aliases = NAME, SPLITS, SPLIT_ALIASES
 
     def __init__(self, root: str | Path, split: str, image_size: tuple[int, int], fit: str = "stretch"):
-        self.split = SPLIT_ALIASES.get(split, split)
-        if self.split not in SPLITS:
-            raise DatasetError(f"{NAME} has splits {', '.join(SPLITS)} (train = trn), not {split!r}")
-        if fit not in FIT_MODES:
-            raise DatasetError(f"{NAME}: fit {fit!r} is not one of {', '.join(FIT_MODES)} "
-                               f"(crop would cut keypoints away)")
+        self._set_options(split, image_size, fit)
         self.root = resolve_root(root)
         require_paths(self.root, ["JPEGImages", f"PairAnnotation/{self.split}"], NAME, README)
-        self.image_size, self.fit = (int(image_size[0]), int(image_size[1])), fit
+        self.image_dir = self.root / "JPEGImages"
         self.images, self.original_sizes, self.pairs = read_split(self.root, self.split)
-        self.targets = {
-            "pixel_map": TargetSpec((4,), "float32", {"convention": "stored_xy = xy * (sx, sy) + (ox, oy)",
-                                                      "fit": fit}),
-            "original_size": TargetSpec((2,), "int64", {"convention": "original image (height, width) in pixels"}),
-        }
 
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        if not 0 <= index < len(self):
-            raise IndexError(f"image {index} out of range for {len(self)} {NAME} {self.split} images")
-        path = self.root / "JPEGImages" / self.images[index]
-        image = read_rgb(path)
+    def read_image(self, index: int) -> np.ndarray:
+        """The image, checked against the size its pairs give."""
+        image = super().read_image(index)
         if image.shape[:2] != self.original_sizes[index]:
             h, w = self.original_sizes[index]
-            raise DatasetError(f"{NAME}: {path} is {image.shape[1]}x{image.shape[0]} but its pairs say {w}x{h}; "
-                               f"re-download the images")
-        fitted, pixel_map = fit_image(image, self.image_size, self.fit)
-        return {"id": self.images[index].rsplit(".", 1)[0], "image": fitted, "pixel_map": pixel_map.as_array(),
-                "original_size": np.array(image.shape[:2], dtype=np.int64)}
+            raise DatasetError(f"{NAME}: {self.image_dir / self.images[index]} is {image.shape[1]}x{image.shape[0]} "
+                               f"but its pairs say {w}x{h}; re-download the images")
+        return image
 
-    def describe(self) -> dict[str, Any]:
-        return {"dataset": NAME, "split": self.split, "root": str(self.root), "fit": self.fit,
-                "pair_list": self.pairs.attrs["pair_list"], "num_pairs": len(self.pairs)}
-
-    def fingerprint(self) -> str:
-        described = {k: v for k, v in self.describe().items() if k != "root"}  # moving the tree keeps the stores
-        return short_hash(described, self.images, self.original_sizes, table_digest(self.pairs))
+    def fingerprint_contents(self) -> tuple:
+        return self.images, self.original_sizes, self.pairs.digest()
 
 
-def _open(split: str, root: str | None, image_size: tuple[int, int]) -> SPair71k:
-    return SPair71k(root, split, image_size)
-
-
-register_dataset(NAME, DatasetEntry(
-    factory=_open,
-    description="SPair-71k: 70,958 pairs, 18 categories, keypoint matches (PCK by target bbox)",
-    tasks=("correspondence",),
-    splits=(*SPLITS, *SPLIT_ALIASES),
-    readme=README,
-    check_layout=check_layout,
-))
+register_pair_images(
+    SPair71k, readme=README, check_layout=check_layout,
+    description="SPair-71k: 70,958 pairs, 18 categories, keypoint matches (PCK by target bbox)")
