@@ -8,12 +8,10 @@ exists, so every split agrees on the labels. Images are fitted as in `imagefolde
 from __future__ import annotations
 
 import csv
-from functools import partial
 from pathlib import Path
 
-from probekit.data.imagefolder import CROP_FRACTIONS, LabelledImages
+from probekit.data.imagefolder import LabelledImages, register_crop_variants
 from probekit.data.layout import require_files, require_root
-from probekit.data.registry import DatasetEntry, register_dataset
 from probekit.errors import DatasetError
 
 README = "datasets/imagefolder/README.md"
@@ -80,13 +78,6 @@ def check_csv(root: Path) -> list[str]:
     return [] if any(root.glob("*.csv")) else [f"no <split>.csv (rows 'path,label') in {root}"]
 
 
-for _suffix, _fraction in CROP_FRACTIONS.items():
-    register_dataset(f"csv{_suffix}", DatasetEntry(
-        factory=partial(open_csv, name=f"csv{_suffix}", crop_fraction=_fraction),
-        description="classification list root/<split>.csv of 'path,label' rows (label an integer or a class name)"
-                    + ("; 'resize 256, crop 224' ratio" if _fraction < 1 else "; shorter side to the size, centre crop"),
-        tasks=("classification",),
-        splits=(),
-        readme=README,
-        check_layout=check_csv,
-    ))
+register_crop_variants("csv", open_csv, check_layout=check_csv,
+                       description="classification list root/<split>.csv of 'path,label' rows "
+                                   "(label an integer or a class name)")

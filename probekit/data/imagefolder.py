@@ -9,7 +9,7 @@ fitted like the classification evaluation transforms: the shorter side to the si
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -106,13 +106,20 @@ def check_imagefolder(root: Path) -> list[str]:
     return [f"{root / split} has no class folders" for split in splits if not class_folders(root / split)]
 
 
-for _suffix, _fraction in CROP_FRACTIONS.items():
-    register_dataset(f"imagefolder{_suffix}", DatasetEntry(
-        factory=partial(open_imagefolder, name=f"imagefolder{_suffix}", crop_fraction=_fraction),
-        description="classification images in root/<split>/<class>/ (ImageNet-style train/ and val/)"
-                    + ("; 'resize 256, crop 224' ratio" if _fraction < 1 else "; shorter side to the size, centre crop"),
-        tasks=("classification",),
-        splits=(),
-        readme=README,
-        check_layout=check_imagefolder,
-    ))
+def register_crop_variants(prefix: str, factory: Callable[..., LabelledImages], description: str,
+                           check_layout: Callable[[Path], list[str]]) -> None:
+    """Register one classification dataset per CROP_FRACTIONS entry, named prefix + suffix."""
+    for suffix, fraction in CROP_FRACTIONS.items():
+        fit = "; 'resize 256, crop 224' ratio" if fraction < 1 else "; shorter side to the size, centre crop"
+        register_dataset(f"{prefix}{suffix}", DatasetEntry(
+            factory=partial(factory, name=f"{prefix}{suffix}", crop_fraction=fraction),
+            description=description + fit,
+            tasks=("classification",),
+            splits=(),
+            readme=README,
+            check_layout=check_layout,
+        ))
+
+
+register_crop_variants("imagefolder", open_imagefolder, check_layout=check_imagefolder,
+                       description="classification images in root/<split>/<class>/ (ImageNet-style train/ and val/)")
