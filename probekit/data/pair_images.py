@@ -6,7 +6,7 @@ set `root`, `image_dir` (the folder `images` are relative to), `images` and `pai
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,15 @@ class PairImages:
     def fingerprint(self) -> str:
         described = {k: v for k, v in self.describe().items() if k != "root"}  # moving the tree keeps the stores
         return short_hash(described, *self.fingerprint_contents())
+
+
+def require_images(folder: Path, images: Sequence[str], listed_by: str, dataset: str, readme: str) -> None:
+    """Raise naming the first of `images` missing from `folder` (and how many more) and what lists it."""
+    absent = [image for image in images if not (folder / image).is_file()]
+    if absent:
+        more = f" (and {len(absent) - 1} more)" if len(absent) > 1 else ""
+        raise DatasetError(f"{dataset}: image {folder / absent[0]} {listed_by} is missing{more}; "
+                           f"expected layout: {readme}")
 
 
 def register_pair_images(cls: type[PairImages], description: str, readme: str,

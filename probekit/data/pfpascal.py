@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from probekit.data.layout import require_root
-from probekit.data.pair_images import FIT_MODES, PairImages, register_pair_images  # noqa: F401 (FIT_MODES)
+from probekit.data.pair_images import FIT_MODES, PairImages, register_pair_images, require_images  # noqa: F401
 from probekit.data.pairs import PairTable, pad_keypoints
 from probekit.errors import DatasetError
 
@@ -151,11 +151,7 @@ def read_split(root: Path, split: str) -> tuple[Path, list[str], PairTable]:
         pair_images.append((src, trg))
 
     images = sorted({name for pair in pair_images for name in pair})
-    absent = [name for name in images if not (base / "JPEGImages" / name).is_file()]
-    if absent:
-        more = f" (and {len(absent) - 1} more)" if len(absent) > 1 else ""
-        raise DatasetError(f"{NAME}: image {base / 'JPEGImages' / absent[0]} listed in {listing} is missing{more}; "
-                           f"expected layout: {README}")
+    require_images(base / "JPEGImages", images, f"listed in {listing}", NAME, README)
     position = {name: i for i, name in enumerate(images)}
     attrs = {"pair_list": str(listing.relative_to(root)),
              "keypoints": "pair list XA..YB" if from_csv else "Annotations/*.mat, points annotated in both images",

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from probekit.data.layout import missing_paths, require_paths, require_root
-from probekit.data.pair_images import FIT_MODES, PairImages, register_pair_images  # noqa: F401 (FIT_MODES)
+from probekit.data.pair_images import FIT_MODES, PairImages, register_pair_images, require_images  # noqa: F401
 from probekit.data.pairs import PairTable, pad_keypoints
 from probekit.errors import DatasetError
 
@@ -94,11 +94,7 @@ def read_split(root: Path, split: str) -> tuple[list[str], list[tuple[int, int]]
                 raise DatasetError(f"{NAME}: pair {name} gives {image} the size {w}x{h}, another pair "
                                    f"{sizes[image][1]}x{sizes[image][0]}; re-download the annotations")
     images = sorted(sizes)
-    absent = [image for image in images if not (root / "JPEGImages" / image).is_file()]
-    if absent:
-        more = f" (and {len(absent) - 1} more)" if len(absent) > 1 else ""
-        raise DatasetError(f"{NAME}: image {root / 'JPEGImages' / absent[0]} used by the {split} pairs is "
-                           f"missing{more}; expected layout: {README}")
+    require_images(root / "JPEGImages", images, f"used by the {split} pairs", NAME, README)
     position = {image: n for n, image in enumerate(images)}
     src_kps, trg_kps = [], []
     for name, ann in zip(names, annotations):
