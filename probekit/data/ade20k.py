@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from probekit.data.label_maps import IGNORE_INDEX, LabelledImage, LabelMapDataset, LabelTable, raise_missing
-from probekit.data.layout import missing_paths, require_root
+from probekit.data.label_maps import IGNORE_INDEX, LabelledImage, LabelMapDataset, LabelTable
+from probekit.data.layout import missing_paths, raise_missing, require_root
 from probekit.data.registry import DatasetEntry, register_dataset
 
 README = "datasets/ade20k/README.md"

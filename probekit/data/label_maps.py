@@ -19,6 +19,7 @@ import numpy as np
 
 from probekit.data.base import TargetSpec
 from probekit.data.geometry import FIT_MODES, fit_image, fit_mask
+from probekit.data.layout import raise_missing  # noqa: F401 (kept importable from here)
 from probekit.errors import DatasetError
 from probekit.provenance import short_hash
 
@@ -96,13 +97,6 @@ def read_label(path: Path, dataset: str) -> np.ndarray:
             return np.array(label)
     except OSError as error:
         raise DatasetError(f"{dataset}: cannot read label {path} ({error}); re-extract the archive") from None
-
-
-def raise_missing(root: Path, missing: Sequence[str], dataset: str, readme: str) -> None:
-    """A one-line DatasetError naming the first missing path under root (and how many more)."""
-    if missing:
-        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise DatasetError(f"{dataset}: {root / missing[0]} is missing{more}; expected layout: {readme}")
 
 
 class LabelMapDataset:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from probekit.errors import DatasetError
@@ -23,12 +23,16 @@ def require_root(root: str | Path | None, dataset: str, readme: str) -> Path:
     return path
 
 
-def require_paths(root: Path, relative: Iterable[str], dataset: str, readme: str) -> None:
-    """Raise naming the first missing entry under root (and how many more are missing)."""
-    missing = missing_paths(root, relative)
+def raise_missing(root: Path, missing: Sequence[str], dataset: str, readme: str) -> None:
+    """A one-line DatasetError naming the first missing path under root (and how many more)."""
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise DatasetError(f"{dataset}: {root / missing[0]} is missing{more}; expected layout: {readme}")
+
+
+def require_paths(root: Path, relative: Iterable[str], dataset: str, readme: str) -> None:
+    """Raise naming the first missing entry under root (and how many more are missing)."""
+    raise_missing(root, missing_paths(root, relative), dataset, readme)
 
 
 def require_files(files: list[Path], what: str, dataset: str, readme: str) -> list[Path]:
