@@ -11,15 +11,24 @@ the whole original frame (NYU at a 3:4 size such as 336x448), close otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from probekit.data.base import TargetSpec
 from probekit.data.crop_window import Window
+from probekit.errors import DatasetError
 
 MIN_DEPTH = 1e-3
 # The toolbox's boxes in the original frame (probekit/metrics/depth.py holds the same numbers as fractions).
 EIGEN_BOX_480x640 = (45, 471, 41, 601)  # NYU rows 45:471, cols 41:601
 GARG_FRACTIONS = (0.40810811, 0.99189189, 0.03594771, 0.96405229)  # KITTI, of the raw frame's H, H, W, W
+
+
+def check_split(dataset: str, split: str, splits: Collection[str], note: str = "") -> None:
+    """Raise unless `split` is one of `splits`; depth datasets have no val split (`probekit probe` holds one out)."""
+    if split not in splits:
+        raise DatasetError(f"{dataset} has splits {', '.join(splits)} ({note}no val: probekit probe holds out every "
+                           f"10th training sample), not {split!r}")
 
 
 def garg_box(height: int, width: int) -> tuple[int, int, int, int]:

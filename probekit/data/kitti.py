@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from probekit.data.crop_window import Window, centre_window, fit_to_window
-from probekit.data.depth_targets import depth_targets, garg_box
+from probekit.data.depth_targets import check_split, depth_targets, garg_box
 from probekit.data.image_files import read_png16, read_rgb, require_listed
 from probekit.data.layout import require_files, require_root
 from probekit.data.registry import DatasetEntry, register_dataset
@@ -68,9 +68,7 @@ class KittiEigen:
     name = NAME
 
     def __init__(self, split: str, root: str | None, image_size: tuple[int, int]):
-        if split not in SPLIT_FILES:
-            raise DatasetError(f"{NAME} has splits {', '.join(SPLIT_FILES)} (Eigen split; no val: probekit probe "
-                               f"holds out every 10th training sample), not {split!r}")
+        check_split(NAME, split, SPLIT_FILES, note="Eigen split; ")
         self.split, self.image_size = split, tuple(image_size)
         self.root = require_root(root, NAME, README)
         listing = next((self.root / f for f in SPLIT_FILES[split] if (self.root / f).is_file()), None)

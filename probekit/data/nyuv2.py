@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 
 from probekit.data.crop_window import Window, centre_window, fit_to_window
-from probekit.data.depth_targets import EIGEN_BOX_480x640, depth_targets
+from probekit.data.depth_targets import EIGEN_BOX_480x640, check_split, depth_targets
 from probekit.data.layout import missing_paths, require_paths, require_root
 from probekit.data.registry import DatasetEntry, register_dataset
 from probekit.errors import DatasetError
@@ -53,9 +53,7 @@ class NYUv2Labeled:
 
     def __init__(self, split: str, root: str | None, image_size: tuple[int, int], name: str = "nyuv2",
                  depth_key: str = "depths"):
-        if split not in SPLIT_KEYS:
-            raise DatasetError(f"{name} has splits {', '.join(SPLIT_KEYS)} (no val: probekit probe holds out "
-                               f"every 10th training sample), not {split!r}")
+        check_split(name, split, SPLIT_KEYS)
         self.name, self.split, self.depth_key = name, split, depth_key
         self.root = require_root(root, name, README)
         require_paths(self.root, [MAT, SPLITS_MAT], name, README)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from probekit.data.crop_window import centre_window, fit_to_window
-from probekit.data.depth_targets import EIGEN_BOX_480x640, depth_targets
+from probekit.data.depth_targets import EIGEN_BOX_480x640, check_split, depth_targets
 from probekit.data.image_files import read_png16, read_rgb, require_listed
 from probekit.data.layout import require_files, require_root
 from probekit.data.registry import DatasetEntry, register_dataset
@@ -63,9 +63,7 @@ class NYUv2Sync:
     name = NAME
 
     def __init__(self, split: str, root: str | None, image_size: tuple[int, int]):
-        if split not in SOURCES:
-            raise DatasetError(f"{NAME} has splits {', '.join(SOURCES)} (no val: probekit probe holds out every "
-                               f"10th training sample), not {split!r}")
+        check_split(NAME, split, SOURCES)
         self.split, self.image_size = split, tuple(image_size)
         self.root = require_root(root, NAME, README)
         pairs, self.source = list_pairs(self.root, split)
