@@ -90,7 +90,9 @@ def run_suite(suite: Suite, out: str | Path | None = None, progress: bool = True
                     workers=suite.workers, limit=limit,
                 )
                 log.info("extract %s / %s %s", tag, dataset, split)
-                stores[split] = extract(config, out / "features" / f"{tag}-{dataset}-{split}.h5", progress=progress)
+                size_tag = "" if limit is None else f"-n{limit}"  # other split sizes get their own store
+                stores[split] = extract(config, out / "features" / f"{tag}-{dataset}-{split}{size_tag}.h5",
+                                        progress=progress)
             for task, options in tasks:
                 train = TrainConfig(**{k: v for k, v in options.items() if k in train_keys})
                 log.info("probe %s / %s", tag, task)
