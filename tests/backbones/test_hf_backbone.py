@@ -17,21 +17,13 @@ from probekit.backbones.hub import preflight_backbone_weights
 from probekit.errors import BackboneError, WeightsError
 
 transformers = pytest.importorskip("transformers")
-TINY = dict(hidden_size=64, num_hidden_layers=3, num_attention_heads=2, intermediate_size=256, patch_size=14,
-            image_size=56)
+from tests.hf_factory import tiny_hf_model  # noqa: E402
 
 
 def _save(kind: str, folder, seed: int = 0):
-    torch.manual_seed(seed)
-    if kind == "dinov2":
-        model = transformers.Dinov2Model(transformers.Dinov2Config(**TINY, layerscale_value=0.3))
-    elif kind == "dinov2-reg":
-        model = transformers.Dinov2WithRegistersModel(
-            transformers.Dinov2WithRegistersConfig(**TINY, layerscale_value=0.3, num_register_tokens=4))
-    else:
-        model = transformers.SiglipVisionModel(transformers.SiglipVisionConfig(**TINY))
+    model = tiny_hf_model(kind, seed)
     model.save_pretrained(folder)
-    return model.eval()
+    return model
 
 
 @pytest.mark.parametrize("kind", ["dinov2", "dinov2-reg", "siglip"])

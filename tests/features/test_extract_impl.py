@@ -22,27 +22,15 @@ from probekit.features import ExtractConfig, FeatureStore, extract
 from probekit.models.convert import timm_from_hf
 
 transformers = pytest.importorskip("transformers")
+from tests.hf_factory import tiny_hf_model  # noqa: E402
+
 TOL = 1e-4
-TINY = dict(hidden_size=64, num_hidden_layers=3, num_attention_heads=2, intermediate_size=256, patch_size=14,
-            image_size=56)
 runner = CliRunner()
 
 
 def _save_noisy(kind: str, folder) -> None:
     """A tiny random transformers model with noise on every weight (LayerScale and positions included)."""
-    torch.manual_seed(0)
-    if kind == "dinov2":
-        model = transformers.Dinov2Model(transformers.Dinov2Config(**TINY, layerscale_value=0.3))
-    elif kind == "dinov2-reg":
-        model = transformers.Dinov2WithRegistersModel(
-            transformers.Dinov2WithRegistersConfig(**TINY, layerscale_value=0.3, num_register_tokens=4))
-    else:
-        model = transformers.SiglipVisionModel(transformers.SiglipVisionConfig(**TINY))
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn(p.shape, generator=generator) * 0.05)
-    model.save_pretrained(folder)
+    tiny_hf_model(kind, seed=0, noise=0.05).save_pretrained(folder)
 
 
 def _extract(backbone, out, size=(56, 56)) -> dict[str, np.ndarray]:

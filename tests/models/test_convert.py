@@ -18,26 +18,14 @@ from probekit.models.convert import (
 )
 
 transformers = pytest.importorskip("transformers")
+from tests.hf_factory import KINDS, tiny_hf_model  # noqa: E402
+
 TOL = 1e-5
-TINY = dict(hidden_size=64, num_hidden_layers=3, num_attention_heads=2, intermediate_size=256, patch_size=14,
-            image_size=56)
 
 
 def _hf_model(kind: str, seed: int = 0):
-    """A tiny random transformers vision model; LayerScale away from 1 so that a dropped gamma shows."""
-    torch.manual_seed(seed)
-    if kind == "dinov2":
-        model = transformers.Dinov2Model(transformers.Dinov2Config(**TINY, layerscale_value=0.3))
-    elif kind == "dinov2-reg":
-        model = transformers.Dinov2WithRegistersModel(
-            transformers.Dinov2WithRegistersConfig(**TINY, layerscale_value=0.3, num_register_tokens=4))
-    else:
-        model = transformers.SiglipVisionModel(transformers.SiglipVisionConfig(**TINY))
-    generator = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn(p.shape, generator=generator) * 0.05)
-    return model.eval()
+    """A tiny random transformers model with noise on every weight."""
+    return tiny_hf_model(kind, seed, noise=0.05)
 
 
 def _hf_layers(model, x: torch.Tensor) -> tuple[list[torch.Tensor], object]:
@@ -57,9 +45,6 @@ def _timm_layers(model, x: torch.Tensor) -> list[torch.Tensor]:
 def _max_diff(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
     assert len(a) == len(b) and all(x.shape == y.shape for x, y in zip(a, b))
     return max((x - y).abs().max().item() for x, y in zip(a, b))
-
-
-KINDS = ["dinov2", "dinov2-reg", "siglip"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
