@@ -19,3 +19,11 @@ class DatasetError(ProbekitError):
 
 class StoreError(ProbekitError):
     """A feature store is missing, incomplete, corrupt or mismatched."""
+
+
+class DiskFullError(StoreError):
+    """Not enough disk space for a store (before starting, or before the next batch)."""
+
+
+class StoreBusyError(StoreError):
+    """Another process is writing the same store."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import TypeVar
@@ -24,6 +25,10 @@ def fails_cleanly(command: F) -> F:
             return command(*args, **kwargs)
         except ProbekitError as error:
             typer.echo(f"probekit: error: {error}", err=True)
+            if getattr(error, "exit_now", False):  # a library (HDF5) left in a state that crashes at normal exit
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(2)
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]

@@ -40,7 +40,8 @@ def extract_command(
     device: Annotated[str, typer.Option(help="'auto', 'cpu', 'cuda', 'cuda:1', ...")] = "auto",
     amp: Annotated[bool, typer.Option("--amp/--no-amp", help="bfloat16 autocast on GPU (ignored on CPU).")] = True,
     impl: Annotated[str, typer.Option(help="Who runs the weights: 'timm' (the library that built them; transformers for hf:) or 'reference' (probekit's from-scratch ViT, same features within 1e-5).")] = "timm",
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing store instead of resuming/skipping.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing store (only once the new one is complete) instead of resuming/skipping.")] = False,
+    no_space_check: Annotated[bool, typer.Option("--no-space-check", help="Start even when the estimated store size exceeds the free disk space.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or log lines.")] = False,
 ) -> None:
     """Extract features of one dataset split with a frozen backbone into an HDF5 feature store."""
@@ -66,6 +67,7 @@ def extract_command(
 
     from probekit.features.extract import ExtractConfig, extract
 
-    path = extract(ExtractConfig(**settings), out, overwrite=overwrite, progress=not quiet)
+    path = extract(ExtractConfig(**settings), out, overwrite=overwrite, progress=not quiet,
+                   check_space=not no_space_check)
     if not quiet:
         typer.echo(f"wrote {path}  (inspect: probekit info {path})", err=True)

@@ -17,9 +17,11 @@ from probekit.backbones import build_backbone, resolve_layers
 from probekit.backbones.base import Backbone
 from probekit.data import ImageDataset, open_dataset
 from probekit.device import resolve_device
-from probekit.errors import ProbekitError, StoreError
+from probekit.errors import DatasetError, DiskFullError, ProbekitError, StoreError
 from probekit.features.preprocess import Collate, normalise
+from probekit.features.space import METADATA_MARGIN, free_bytes, human_bytes, sample_bytes
 from probekit.features.store import FeatureStore, StoreLayout, StoreWriter, features_fingerprint
+from probekit.files import exclusive_lock, partial_path
 from probekit.progress import progress_bar
 from probekit.provenance import git_sha, short_hash, utc_now, versions
 
@@ -85,71 +87,131 @@ def extract(
     progress: bool = True,
     backbone: Backbone | None = None,
     dataset: ImageDataset | None = None,
+    check_space: bool = True,
 ) -> Path:
     """Write (or resume, or skip if complete) the feature store `out`; returns its path.
 
+    The store is written as `out.partial` and renamed to `out` only when complete, so `out` is always
+    either absent or a complete store: `overwrite` replaces a good store only once its successor is
+    whole, and everything (settings, backbone, dataset) is validated before any file is touched. A lock
+    beside `out` refuses a second process writing the same store. `check_space=False` skips the
+    up-front free-space check (the per-batch check that keeps the store resumable stays).
     `backbone` and `dataset` may be passed as objects (API use); otherwise they are built from `config`.
     """
     out = Path(out)
+    check_config(config)
+    _check_out_path(out)
+    with exclusive_lock(out, "--out"):
+        backbone = backbone or build_backbone(config.backbone, config.weights, config.random_init, config.seed,
+                                              impl=config.impl)
+        _check_image_size(config.image_size, backbone.patch_size)
+        dataset = dataset or open_dataset(config.dataset, config.split, config.root, config.image_size,
+                                          config.limit, config.subset_seed)
+        if len(dataset) == 0:
+            raise DatasetError(f"{config.dataset} split {config.split!r} has no samples: nothing to extract")
+        layers = resolve_layers(config.layers, backbone.depth)
+        device = resolve_device(config.device)
+        use_amp = config.amp and device.type == "cuda"
+
+        grid = backbone.grid_size(config.image_size)
+        attrs = {
+            **backbone.describe(), **dataset.describe(),
+            "dataset_fingerprint": dataset.fingerprint(), "num_samples": len(dataset),
+            "image_size": list(config.image_size), "grid": list(grid), "layers": layers, "norm": config.norm,
+            "dtype": config.dtype, "batch_size": config.batch_size, "amp": use_amp, "device": device.type,
+            "extract_config": asdict(config), "probekit_version": __version__, "versions": versions(),
+            "git_sha": git_sha(), "created": utc_now(),
+        }
+        # Resuming must reproduce an uninterrupted run, so everything that changes the numbers must match.
+        # The impl is not in the fingerprint (its features agree within float32 rounding) but is in the resume key.
+        resume_key = short_hash(features_fingerprint(attrs), attrs["dataset_fingerprint"], len(dataset),
+                                config.batch_size, use_amp, device.type, *_impl_key(attrs))
+        partial = partial_path(out)
+        if not _prepare_paths(out, partial, resume_key, overwrite):
+            log.info("%s is complete already with these settings; pass --overwrite to extract again", out)
+            return out
+        layout = StoreLayout(len(dataset), layers, grid, backbone.embed_dim, config.dtype, dataset.targets,
+                             pairs=getattr(dataset, "pairs", None))
+        if check_space:
+            done = int(_stored_attrs(partial).get("num_done", 0))
+            per_sample = sample_bytes(layers, grid, backbone.embed_dim, config.dtype,
+                                      {name: (spec.shape, spec.dtype) for name, spec in dataset.targets.items()})
+            if free_bytes(out) < (len(dataset) - done) * per_sample + METADATA_MARGIN:
+                raise DiskFullError(
+                    f"not enough disk space for {out}: the store needs ~{human_bytes((len(dataset) - done) * per_sample)} "
+                    f"more, {human_bytes(free_bytes(out))} free at {out.absolute().parent}; free some space, choose "
+                    f"another --out, or pass --no-space-check to start anyway")
+
+        backbone.to(device)
+        with StoreWriter(partial, layout, attrs, resume_key) as writer:
+            start = writer.num_done
+            if start:
+                log.info("resuming %s at sample %d/%d", partial, start, len(dataset))
+            began = time.perf_counter()
+            loader = DataLoader(
+                Subset(dataset, range(start, len(dataset))),
+                batch_size=config.batch_size, shuffle=False, num_workers=default_workers(config.workers),
+                collate_fn=Collate(config.image_size, backbone.preprocessing.interpolation, list(dataset.targets)),
+                pin_memory=device.type == "cuda", persistent_workers=False,
+            )
+            bar = progress_bar(len(dataset), f"extract {backbone.name}", "img", enabled=progress, initial=start)
+            position = start
+            for batch in loader:
+                features = _forward(backbone, batch["images"].to(device, non_blocking=True), layers,
+                                    config.norm, use_amp, config.dtype)
+                writer.write(position, batch["ids"], features, batch["targets"])
+                position += len(batch["ids"])
+                bar.update(len(batch["ids"]))
+            bar.close()
+            elapsed = time.perf_counter() - began
+            writer.finish({"finished": utc_now(), "extract_seconds": round(elapsed, 3),
+                           "images_per_second": round((len(dataset) - start) / max(elapsed, 1e-9), 3)})
+        os.replace(partial, out)  # the complete store takes the name (and replaces an old one) in one step
+    return out
+
+
+def check_config(config: ExtractConfig) -> None:
+    """Settings that can be checked without building anything; raise naming the option."""
     if config.dtype not in ("float16", "float32"):
         raise ProbekitError(f"--dtype must be float16 or float32, not {config.dtype!r}")
-    if out.exists() and overwrite:
-        out.unlink()
+    if config.batch_size < 1:
+        raise ProbekitError(f"--batch-size must be at least 1, not {config.batch_size}")
+    if config.limit is not None and config.limit < 1:
+        raise ProbekitError(f"--limit must be at least 1, not {config.limit}")
+    if config.workers is not None and config.workers < 0:
+        raise ProbekitError(f"--workers must be 0 or more, not {config.workers}")
 
-    backbone = backbone or build_backbone(config.backbone, config.weights, config.random_init, config.seed,
-                                          impl=config.impl)
-    _check_image_size(config.image_size, backbone.patch_size)
-    dataset = dataset or open_dataset(config.dataset, config.split, config.root, config.image_size,
-                                      config.limit, config.subset_seed)
-    layers = resolve_layers(config.layers, backbone.depth)
-    device = resolve_device(config.device)
-    use_amp = config.amp and device.type == "cuda"
-    backbone.to(device)
 
-    grid = backbone.grid_size(config.image_size)
-    attrs = {
-        **backbone.describe(), **dataset.describe(),
-        "dataset_fingerprint": dataset.fingerprint(), "num_samples": len(dataset),
-        "image_size": list(config.image_size), "grid": list(grid), "layers": layers, "norm": config.norm,
-        "dtype": config.dtype, "batch_size": config.batch_size, "amp": use_amp, "device": device.type,
-        "extract_config": asdict(config), "probekit_version": __version__, "versions": versions(),
-        "git_sha": git_sha(), "created": utc_now(),
-    }
-    # Resuming must reproduce an uninterrupted run, so everything that changes the numbers must match.
-    # The impl is not in the fingerprint (its features agree within float32 rounding) but is in the resume key.
-    resume_key = short_hash(features_fingerprint(attrs), attrs["dataset_fingerprint"], len(dataset),
-                            config.batch_size, use_amp, device.type, *_impl_key(attrs))
+def _check_out_path(out: Path) -> None:
+    if out.is_dir():
+        raise ProbekitError(f"--out {out} is a directory: name the store file, e.g. {out / 'features.h5'}")
+    parent = next((p for p in out.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ProbekitError(f"--out {out}: {parent} is a file, not a directory")
+
+
+def _prepare_paths(out: Path, partial: Path, resume_key: str, overwrite: bool) -> bool:
+    """Decide what happens to an existing `out` / `out.partial`; False when `out` is complete already.
+
+    Never deletes a complete store: with `overwrite` it is replaced only when the new one is complete.
+    """
     existing = _stored_attrs(out)
-    if existing.get("resume_key") == resume_key and existing.get("complete"):
-        log.info("%s is complete already with these settings; pass --overwrite to extract again", out)
-        return out
-    layout = StoreLayout(len(dataset), layers, grid, backbone.embed_dim, config.dtype, dataset.targets,
-                         pairs=getattr(dataset, "pairs", None))
-
-    with StoreWriter(out, layout, attrs, resume_key) as writer:
-        start = writer.num_done
-        if start:
-            log.info("resuming %s at sample %d/%d", out, start, len(dataset))
-        began = time.perf_counter()
-        loader = DataLoader(
-            Subset(dataset, range(start, len(dataset))),
-            batch_size=config.batch_size, shuffle=False, num_workers=default_workers(config.workers),
-            collate_fn=Collate(config.image_size, backbone.preprocessing.interpolation, list(dataset.targets)),
-            pin_memory=device.type == "cuda", persistent_workers=False,
-        )
-        bar = progress_bar(len(dataset), f"extract {backbone.name}", "img", enabled=progress, initial=start)
-        position = start
-        for batch in loader:
-            features = _forward(backbone, batch["images"].to(device, non_blocking=True), layers,
-                                config.norm, use_amp, config.dtype)
-            writer.write(position, batch["ids"], features, batch["targets"])
-            position += len(batch["ids"])
-            bar.update(len(batch["ids"]))
-        bar.close()
-        elapsed = time.perf_counter() - began
-        writer.finish({"finished": utc_now(), "extract_seconds": round(elapsed, 3),
-                       "images_per_second": round((len(dataset) - start) / max(elapsed, 1e-9), 3)})
-    return out
+    same = existing.get("resume_key") == resume_key
+    if existing.get("complete") and same and not overwrite:
+        return False
+    if out.exists() and not overwrite:
+        if same and not existing.get("complete"):  # interrupted in place by an older probekit: resume it
+            os.replace(out, partial)
+        else:
+            raise StoreError(f"{out} exists with other settings (or data, or is not a readable store); "
+                             f"pass --overwrite to replace it or choose another --out")
+    stored = _stored_attrs(partial)
+    if partial.exists() and stored.get("resume_key") != resume_key:
+        if not overwrite:
+            raise StoreError(f"{partial} is an interrupted extraction with other settings: re-run that command to "
+                             f"finish it, or pass --overwrite to start this one instead")
+        partial.unlink()  # an unfinished store of other settings, replaced as asked
+    return True
 
 
 def _forward(backbone: Backbone, images: torch.Tensor, layers: list[int], norm: bool, amp: bool,

@@ -1,10 +1,11 @@
 """The HDF5 feature store: one file per (backbone, dataset split, resolution).
 
-Layout (see DESIGN.md):
+Layout:
     /ids                    (N,)          str
-    /layers/<k>/cls         (N, D)        float16 | float32
+    /layers/<k>/cls         (N, D)        float16 | float32, chunks of 1024 rows
     /layers/<k>/mean        (N, D)
     /layers/<k>/patch       (N, h, w, D)  one sample per chunk, uncompressed
+    (every numeric dataset carries HDF5 Fletcher-32 chunk checksums, verified on every read)
     /targets/<name>         (N, ...)      label, mask, depth, camera ... with their attrs
     /pairs/...              (P, ...)      correspondence datasets: image pairs and keypoints (data/pairs.py)
     attrs                   provenance; `complete` is set only when every sample is written
@@ -26,12 +27,25 @@ import numpy as np
 
 from probekit.data.base import TargetSpec
 from probekit.data.pairs import PairTable, read_pairs, write_pairs
-from probekit.errors import StoreError
+from probekit.errors import DiskFullError, StoreError
 from probekit.features.attrs import read_attrs, write_attrs
+from probekit.files import partial_path
+from probekit.features.space import (
+    METADATA_MARGIN,
+    disk_full_message,
+    free_bytes,
+    is_disk_full,
+    sample_bytes,
+)
 from probekit.provenance import short_hash
 
 FORMAT = "probekit-features/1"
 FIELDS = ("cls", "mean", "patch")
+CHECKSUMS = "fletcher32"  # per chunk, on every numeric dataset (ids are variable-length strings: not covered)
+ROWS_PER_CHUNK = 1024     # chunk height of the (N, D) and (N,) datasets
+# Feature rows that were all zeros when written. A chunk zeroed together with its checksum passes the
+# Fletcher-32 test, so a store that wrote none but reads some is damaged.
+ZERO_ROWS = "zero_feature_rows"
 # Attributes that decide what the feature vectors are: stores to be used together must agree on them.
 FEATURE_KEYS = (
     "backbone", "backbone_model", "weights_sha256", "image_size", "grid", "layers", "norm", "dtype",
@@ -58,16 +72,25 @@ class StoreLayout:
 
 
 class StoreWriter:
-    """Creates a store (or reopens an interrupted one) and appends batches in order."""
+    """Creates a store (or reopens an interrupted one) and appends batches in order.
+
+    Every numeric dataset is chunked with HDF5's Fletcher-32 checksum, which HDF5 checks on every
+    read: a zeroed or overwritten region of the file raises instead of being read as features.
+    Before each batch the free disk space is checked, so a full disk stops the run with the store
+    still valid and resumable (probekit.features.space).
+    """
 
     def __init__(self, path: Path, layout: StoreLayout, attrs: Mapping[str, Any], resume_key: str):
         self.path = Path(path)
         self.layout = layout
+        self.sample_bytes = sample_bytes(layout.layers, layout.grid, layout.dim, layout.dtype,
+                                         {name: (spec.shape, spec.dtype) for name, spec in layout.targets.items()})
         if self.path.exists():
             self.file = self._reopen(resume_key)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.file = self._create(attrs, resume_key)
+        self._datasets = self._open_datasets()
 
     @property
     def num_done(self) -> int:
@@ -76,22 +99,26 @@ class StoreWriter:
     def _create(self, attrs: Mapping[str, Any], resume_key: str) -> h5py.File:
         layout = self.layout
         N, (h, w), D = layout.num_samples, layout.grid, layout.dim
+        rows = max(1, min(N, ROWS_PER_CHUNK))
         f = h5py.File(self.path, "w")
         try:
             f.create_dataset("ids", shape=(N,), dtype=h5py.string_dtype())
             for layer in layout.layers:
                 group = f.create_group(f"layers/{layer}")
-                group.create_dataset("cls", shape=(N, D), dtype=layout.dtype)
-                group.create_dataset("mean", shape=(N, D), dtype=layout.dtype)
-                group.create_dataset("patch", shape=(N, h, w, D), dtype=layout.dtype, chunks=(1, h, w, D))
+                for field in ("cls", "mean"):
+                    group.create_dataset(field, shape=(N, D), dtype=layout.dtype, chunks=(rows, D), fletcher32=True)
+                group.create_dataset("patch", shape=(N, h, w, D), dtype=layout.dtype, chunks=(1, h, w, D),
+                                     fletcher32=True)
             for name, spec in layout.targets.items():
-                chunks = (1, *spec.shape) if spec.shape else None
-                dataset = f.create_dataset(f"targets/{name}", shape=(N, *spec.shape), dtype=spec.dtype, chunks=chunks)
+                chunks = (1, *spec.shape) if spec.shape else (rows,)
+                dataset = f.create_dataset(f"targets/{name}", shape=(N, *spec.shape), dtype=spec.dtype, chunks=chunks,
+                                           fletcher32=True)
                 write_attrs(dataset, spec.attrs)
             if layout.pairs is not None:
                 write_pairs(f, layout.pairs)
             write_attrs(f, dict(attrs, format=FORMAT, complete=False, num_done=0, resume_key=resume_key,
-                                features_fingerprint=features_fingerprint(attrs)))
+                                features_fingerprint=features_fingerprint(attrs), checksums=CHECKSUMS,
+                                **{ZERO_ROWS: 0}))
             f.flush()
         except BaseException:
             f.close()
@@ -103,7 +130,8 @@ class StoreWriter:
         try:
             f = h5py.File(self.path, "r+")
         except OSError as error:
-            raise StoreError(f"{self.path} exists but cannot be opened ({error}); delete it or pass --overwrite") from None
+            raise StoreError(f"{self.path} exists but cannot be opened ({_first_line(error)}); "
+                             f"delete it or pass --overwrite") from None
         stored = read_attrs(f)
         if stored.get("format") != FORMAT or stored.get("resume_key") != resume_key:
             f.close()
@@ -112,32 +140,61 @@ class StoreWriter:
             )
         return f
 
+    def _open_datasets(self) -> dict[str, h5py.Dataset]:
+        """Handles kept open while writing: HDF5 then reports write errors at `flush`, not silently at handle close."""
+        names = ["ids", *(f"layers/{k}/{field}" for k in self.layout.layers for field in FIELDS),
+                 *(f"targets/{name}" for name in self.layout.targets)]
+        return {name: self.file[name] for name in names}
+
     def write(self, start: int, ids: Sequence[str], features: Mapping[int, Mapping[str, np.ndarray]],
               targets: Mapping[str, np.ndarray]) -> None:
         """Write samples [start, start + len(ids)) and record the progress once the data is on disk."""
         if start != self.num_done:
             raise StoreError(f"{self.path}: batches must be written in order (expected start {self.num_done}, got {start})")
         stop = start + len(ids)
-        f = self.file
-        f["ids"][start:stop] = np.asarray(ids, dtype=object)
-        for layer, fields in features.items():
-            for field, values in fields.items():
-                f[f"layers/{layer}/{field}"][start:stop] = values
-        for name, values in targets.items():
-            f[f"targets/{name}"][start:stop] = values
-        f.flush()
-        f.attrs["num_done"] = stop
-        f.flush()
+        if free_bytes(self.path) < len(ids) * self.sample_bytes + METADATA_MARGIN:  # stop while the file is valid
+            raise DiskFullError(disk_full_message(self.path, (self.layout.num_samples - start) * self.sample_bytes))
+        datasets = self._datasets
+        try:
+            datasets["ids"][start:stop] = np.asarray(ids, dtype=object)
+            for layer, fields in features.items():
+                for field, values in fields.items():
+                    datasets[f"layers/{layer}/{field}"][start:stop] = values
+            for name, values in targets.items():
+                datasets[f"targets/{name}"][start:stop] = values
+            self.file.flush()
+            zero_rows = sum(int(_zero_rows(values).sum()) for fields in features.values() for values in fields.values())
+            self.file.attrs[ZERO_ROWS] = int(self.file.attrs.get(ZERO_ROWS, 0)) + zero_rows
+            self.file.attrs["num_done"] = stop
+            self.file.flush()
+        except (OSError, RuntimeError) as error:
+            raise self._write_failed(error, (self.layout.num_samples - start) * self.sample_bytes) from None
 
     def finish(self, attrs: Mapping[str, Any]) -> None:
         if self.num_done != self.layout.num_samples:
             raise StoreError(f"{self.path}: finishing with {self.num_done}/{self.layout.num_samples} samples written")
-        write_attrs(self.file, dict(attrs, complete=True))
-        self.file.flush()
+        try:
+            write_attrs(self.file, dict(attrs, complete=True))
+            self.file.flush()
+        except (OSError, RuntimeError) as error:
+            raise self._write_failed(error, METADATA_MARGIN) from None
+
+    def _write_failed(self, error: BaseException, needed: int) -> StoreError:
+        """The error to raise after HDF5 failed to write. HDF5 cannot close such a file cleanly (it crashes
+        when it retries at exit), so the error asks the CLI to exit at once; the samples counted in
+        `num_done` were flushed before, so the same command resumes from there."""
+        failure = (DiskFullError(disk_full_message(self.path, needed)) if is_disk_full(error)
+                   else StoreError(f"cannot write {self.path}: {_first_line(error)}"))
+        failure.exit_now = True  # type: ignore[attr-defined]
+        return failure
 
     def close(self) -> None:
+        self._datasets = {}
         if self.file.id.valid:
-            self.file.close()
+            try:
+                self.file.close()
+            except (OSError, RuntimeError):  # a failed write was reported already; the next run re-checks the file
+                pass
 
     def __enter__(self) -> StoreWriter:
         return self
@@ -154,6 +211,12 @@ class FeatureStore:
 
     def __init__(self, path: str | Path, allow_incomplete: bool = False):
         self.path = Path(path)
+        partial = partial_path(self.path)
+        if not self.path.is_file() and partial.is_file():
+            if not allow_incomplete:
+                raise StoreError(f"{self.path} is incomplete ({_progress(partial)} samples, interrupted while written as "
+                                 f"{partial.name}): re-run the same `probekit extract` command to resume it")
+            self.path = partial  # what is there so far (`probekit info`, resume checks)
         if not self.path.is_file():
             raise StoreError(f"feature store {self.path} does not exist: create it with `probekit extract ... --out {self.path}`")
         self._file: h5py.File | None = None
@@ -171,6 +234,19 @@ class FeatureStore:
             )
         self.layers: list[int] = [int(k) for k in sorted(f["layers"], key=int)]
         self.targets: list[str] = sorted(f["targets"]) if "targets" in f else []
+        self._target_maps: dict[str, np.ndarray] = {}
+        self._check_structure(f)
+
+    def _check_structure(self, f: h5py.File) -> None:
+        """Cheap checks on open: every per-sample dataset has one row per sample (a damaged or edited file)."""
+        n = self.attrs.get("num_samples")
+        rows = {key: f[key].shape[0] for key in ("ids", *(f"layers/{k}/{field}" for k in self.layers for field in FIELDS),
+                                                 *(f"targets/{t}" for t in self.targets)) if key in f}
+        wrong = {key: count for key, count in rows.items() if count != n}
+        if not isinstance(n, int) or wrong:
+            key, count = next(iter(wrong.items())) if wrong else ("num_samples", n)
+            raise StoreError(f"{self.path} is damaged: /{key} has {count} rows but the store says {n} samples; "
+                             f"re-extract it with --overwrite")
 
     # -- file handle -----------------------------------------------------------------------
     @property
@@ -210,6 +286,11 @@ class FeatureStore:
         return [_text(i) for i in self.file["ids"][:]]
 
     @property
+    def has_checksums(self) -> bool:
+        """Whether HDF5 checks chunk checksums on read (stores written before checksums were added do not)."""
+        return self.attrs.get("checksums") == CHECKSUMS
+
+    @property
     def has_pairs(self) -> bool:
         return "pairs" in self.file
 
@@ -247,10 +328,59 @@ class FeatureStore:
         """Samples [start, stop) of a feature field ('cls' | 'mean' | 'patch') of one layer (default: last)."""
         if field not in FIELDS:
             raise StoreError(f"unknown feature field {field!r}: use one of {', '.join(FIELDS)}")
-        return self._dataset(f"layers/{self.resolve_layer(layer)}/{field}")[start:stop]
+        key = f"layers/{self.resolve_layer(layer)}/{field}"
+        values = self._slice(key, start, stop)
+        if self.attrs.get(ZERO_ROWS) == 0:
+            _refuse_zero_rows(values, key, start, self.path)
+        return values
 
     def read_target(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
-        return self._dataset(f"targets/{name}")[start:stop]
+        values = self._slice(f"targets/{name}", start, stop)
+        table = self._target_maps.get(name)
+        if table is None:
+            return values
+        mapped = values.copy()
+        inside = (values >= 0) & (values < len(table))  # the ignore index and out-of-scheme ids stay as stored
+        mapped[inside] = table[values[inside]]
+        return mapped
+
+    def _slice(self, key: str, start: int, stop: int | None) -> np.ndarray:
+        """Rows [start, stop) of a dataset; a checksum or read failure is a StoreError naming the store."""
+        dataset = self._dataset(key)
+        try:
+            return dataset[start:stop]
+        except OSError as error:
+            end = len(dataset) if stop is None else min(stop, len(dataset))
+            raise StoreError(f"{self.path} is corrupt: reading /{key} rows {start}:{end} failed "
+                             f"({_first_line(error)}); re-extract it with --overwrite") from None
+
+    def verify(self, block_bytes: int = 64 * 2**20) -> list[str]:
+        """Read every dataset whole, in blocks, and return the damage found (empty when there is none).
+
+        HDF5 checks each chunk's Fletcher-32 checksum as it reads; a chunk zeroed together with its
+        checksum passes that test, so feature rows that read as zeros in a store that wrote none are
+        reported too.
+        """
+        problems: list[str] = []
+        names: list[str] = []
+        self.file.visititems(lambda name, node: names.append(name) if isinstance(node, h5py.Dataset) else None)
+        for name in names:
+            dataset = self.file[name]
+            row_bytes = max(1, dataset.dtype.itemsize * int(np.prod(dataset.shape[1:], dtype=np.int64)))
+            step = max(1, block_bytes // row_bytes)
+            for begin in range(0, dataset.shape[0] if dataset.shape else 1, step):
+                try:
+                    values = self._slice(name, begin, begin + step) if dataset.shape else dataset[()]
+                    if name.startswith("layers/") and self.attrs.get(ZERO_ROWS) == 0:
+                        _refuse_zero_rows(values, name, begin, self.path)
+                except StoreError as error:
+                    problems.append(str(error))
+                    break
+        return problems
+
+    def remap_target(self, name: str, table: np.ndarray) -> None:
+        """Read target `name` through a lookup table (stored value -> value used), e.g. another store's class ids."""
+        self._target_maps[name] = np.asarray(table)
 
     def sample(self, index: int) -> dict[str, Any]:
         """Everything stored for one sample: id, every layer's fields, every target."""
@@ -301,3 +431,33 @@ class FeatureStore:
 def _text(value: bytes | str) -> str:
     """h5py returns variable-length strings as bytes."""
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _first_line(error: BaseException) -> str:
+    """HDF5 messages run over several lines (with timestamps); the first says what failed."""
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _progress(path: Path) -> str:
+    """'done/total' of a store being written, or '?' when it cannot be read."""
+    try:
+        with h5py.File(path, "r") as f:
+            return f"{int(f.attrs['num_done'])}/{int(f.attrs['num_samples'])}"
+    except (OSError, KeyError):
+        return "?"
+
+
+def _zero_rows(values: np.ndarray) -> np.ndarray:
+    """(n,) True where a sample's values are all zeros."""
+    if values.ndim == 0 or len(values) == 0:
+        return np.zeros(0, dtype=bool)
+    return ~values.reshape(len(values), -1).any(axis=1)
+
+
+def _refuse_zero_rows(values: np.ndarray, key: str, start: int, path: Path) -> None:
+    """Raise if a feature row is all zeros in a store that wrote none: a zeroed region of the file."""
+    zero = _zero_rows(values)
+    if zero.any():
+        row = start + int(np.argmax(zero))
+        raise StoreError(f"{path} is corrupt: sample {row} of /{key} is all zeros but was not when written "
+                         f"(a zeroed region of the file?); re-extract it with --overwrite")

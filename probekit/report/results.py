@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from probekit.features.store import FeatureStore
+from probekit.files import atomic_write_text
 from probekit.provenance import short_hash
 
 RESULTS_FORMAT = "probekit-result/1"
@@ -60,11 +61,8 @@ def json_safe(value: Any) -> Any:
 
 
 def write_result(path: Path, result: dict[str, Any]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(json_safe(result), indent=2, sort_keys=False) + "\n")
-    tmp.replace(path)  # never a half-written JSON
-    return path
+    """Write the results JSON whole or not at all (never a half-written file)."""
+    return atomic_write_text(path, json.dumps(json_safe(result), indent=2, sort_keys=False) + "\n")
 
 
 def load_results(directory: str | Path) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from probekit.report.results import load_results
+from probekit.files import atomic_write_text
 
 # Columns per task, in order: (metric key, header, higher is better). Percentages for fractions.
 COLUMNS: dict[str, list[tuple[str, str, bool]]] = {
@@ -91,6 +92,5 @@ def write_tables(directory: str | Path) -> tuple[str, list[Path]]:
                "table.tex": to_latex(header, rows) + "\n"}
     paths = []
     for name, text in outputs.items():
-        (directory / name).write_text(text)
-        paths.append(directory / name)
+        paths.append(atomic_write_text(directory / name, text))
     return to_markdown(header, rows), paths

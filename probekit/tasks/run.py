@@ -11,6 +11,7 @@ from typing import Any
 from safetensors.torch import save_file
 
 from probekit.features.store import FeatureStore
+from probekit.files import atomic_path
 from probekit.probes.trainer import TrainConfig
 from probekit.provenance import git_sha, utc_now, versions
 from probekit.report.results import (
@@ -35,29 +36,33 @@ def run_probe(
     train_config: TrainConfig = TrainConfig(),
     overwrite: bool = False,
     progress: bool = True,
+    label_map: str = "none",
 ) -> Path:
     """Train the task's grid of linear heads on `train`, select on `val`, evaluate on `test`; write the JSON.
 
     A run whose JSON exists already (same task, stores and settings) is skipped unless `overwrite`.
+    `label_map='names'` matches val/test class ids to train's by class name where the stores' schemes differ.
     """
     runner = TASKS.get(task)
     options = {k: v for k, v in (options or {}).items() if v is not None}
     runner.check_options(options)  # bad options fail before any store is opened
     stores = {name: FeatureStore(path) for name, path in (("train", train), ("val", val), ("test", test)) if path}
     fingerprints = {name: store.fingerprint for name, store in stores.items()}
-    digest = settings_hash(task, fingerprints, options, asdict(train_config))
+    remap = {"label_map": label_map} if label_map != "none" else {}  # the default keeps existing run names
+    digest = settings_hash(task, fingerprints, {**options, **remap}, asdict(train_config))
     path = Path(out_dir) / f"{run_name(task, stores['train'].attrs, digest)}.json"
     if path.exists() and not overwrite:
         log.info("%s exists: skipping (pass --overwrite to run again)", path)
         return path
 
-    splits = make_splits(stores["train"], stores.get("val"), stores.get("test"))
+    splits = make_splits(stores["train"], stores.get("val"), stores.get("test"), label_map)
     began = time.perf_counter()
     output = runner.run(splits, options, train_config, progress)
     wall = time.perf_counter() - began
     weights_path = path.with_suffix(".safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in output.head_state.items()}, str(weights_path))
+    with atomic_path(weights_path) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in output.head_state.items()}, str(tmp))
     result = {
         "format": RESULTS_FORMAT,
         "task": task,
@@ -70,7 +75,8 @@ def run_probe(
         "split_sizes": {"train": len(splits.train), "val": len(splits.val),
                         "test": len(splits.test) if splits.test is not None else None},
         "store_fingerprints": fingerprints,
-        "probe": {"settings": output.settings, "options": options, "chosen": output.chosen, "grid": output.grid},
+        "probe": {"settings": output.settings, "options": options, "chosen": output.chosen, "grid": output.grid,
+                  "label_map": label_map},
         "seed": train_config.seed,
         "head_weights": weights_path.name,
         "history": output.history,
