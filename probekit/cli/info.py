@@ -1,4 +1,4 @@
-"""`probekit info FILE.h5`: what a feature store holds and how it was made."""
+"""`probekit info FILE.h5`: what a feature store holds and how it was made (and, with --verify, whether it is intact)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,25 @@ from typing import Annotated
 import typer
 
 from probekit.cli.common import fails_cleanly
+from probekit.errors import StoreError
 
 
 @fails_cleanly
 def info_command(
     path: Annotated[Path, typer.Argument(help="A feature store written by `probekit extract`.")],
+    verify: Annotated[bool, typer.Option("--verify", help="Read every dataset whole: chunk checksums and zeroed rows (exit 2 if damaged).")] = False,
 ) -> None:
     """Print a feature store's provenance and the shape of everything in it."""
+    from probekit.features.store import FeatureStore
     from probekit.features.summary import store_summary
 
     typer.echo(store_summary(path))
+    if verify:
+        with FeatureStore(path, allow_incomplete=True) as store:
+            problems, checksums = store.verify(), store.has_checksums
+        if problems:
+            raise StoreError(f"{path} failed verification: " + "; ".join(problems))
+        if not checksums:
+            typer.echo(f"probekit: warning: {path} has no chunk checksums (written by an older probekit): only its "
+                       f"readability was checked; re-extract with --overwrite to add them", err=True)
+        typer.echo(f"verified {path}: every dataset read back" + (", checksums intact" if checksums else ""))

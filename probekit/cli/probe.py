@@ -68,6 +68,7 @@ def probe_command(
     pck_reference: Annotated[Optional[str], typer.Option(help="Correspondence: bbox (SPair) | image (PF-PASCAL) (default: the dataset's).")] = None,
     pck_comparison: Annotated[str, typer.Option(help="Correspondence: '<=' (DIFT, SD-DINO, CATs) or '<' (GeoAware-SC).")] = "<=",
     convention: Annotated[str, typer.Option(help="Correspondence: cell -> pixel: centre | sd-dino | corner.")] = "centre",
+    label_map: Annotated[str, typer.Option(help="When val/test stores name their classes differently from train: none (refuse) | names (match class ids by name).")] = "none",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Run again even if the results JSON exists.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or log lines.")] = False,
 ) -> None:
@@ -105,7 +106,7 @@ def probe_command(
         if projection == "none" and val is None and test is None:
             val = test = features  # zero-shot on --features alone: evaluate that whole store (no hold-out)
     path = run_probe(task, features, out, val=val, test=test, options=options, train_config=train,
-                     overwrite=overwrite, progress=not quiet)
+                     overwrite=overwrite, progress=not quiet, label_map=label_map)
     import json
 
     result = json.loads(path.read_text())

@@ -13,7 +13,7 @@ _PROVENANCE = (
     "depth", "num_registers", "image_size", "grid", "layers", "norm", "dtype", "pixel_mean", "pixel_std",
     "interpolation", "pos_embed_resample", "dataset", "split", "root", "dataset_fingerprint", "limit",
     "subset_seed", "num_samples", "batch_size", "device", "amp", "probekit_version", "git_sha", "created",
-    "finished", "extract_seconds", "images_per_second", "features_fingerprint",
+    "finished", "extract_seconds", "images_per_second", "features_fingerprint", "checksums",
 )
 
 

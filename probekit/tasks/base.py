@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import torch
 
 from probekit.errors import ProbekitError
+from probekit.features.schemes import check_target_schemes
 from probekit.features.store import FeatureStore
 from probekit.probes.stream import Reader, StoreView, count_batches, iterate_batches
 from probekit.probes.trainer import TrainConfig
@@ -37,11 +38,14 @@ class Splits:
                 "selected_on": "val", "evaluated_on": self.evaluated_on}
 
 
-def make_splits(train: FeatureStore, val: FeatureStore | None, test: FeatureStore | None) -> Splits:
-    """Validate the stores against each other; hold out part of train when there is no val store."""
+def make_splits(train: FeatureStore, val: FeatureStore | None, test: FeatureStore | None,
+                label_map: str = "none") -> Splits:
+    """Validate the stores against each other (features and label schemes); hold out part of train when
+    there is no val store. `label_map='names'` reads val/test class ids through train's class names."""
     for other in (val, test):
         if other is not None:
             train.check_compatible(other)
+            check_target_schemes(train, other, label_map)
     if val is None:
         log.info("no --val store: selecting hyper-parameters on every %dth training sample (held out)", HOLDOUT_EVERY)
         if len(train) < 2 * HOLDOUT_EVERY:
