@@ -45,7 +45,7 @@ def resolve_under(root: Path, relative: str, where: str) -> Path:
     """
     normalised = Path(os.path.normpath(relative))  # 'a/../b' -> 'b', 'a/../../b' -> '../b'
     if normalised.is_absolute() or normalised.parts[:1] == ("..",):
-        raise DatasetError(f"{where}: path {relative!r} is outside the dataset root {root}; "
+        raise DatasetError(f"{where}: path {relative!r} is outside {root}; "
                            f"list paths relative to it, without '..'")
     return root / normalised
 
