@@ -69,6 +69,7 @@ def run_suite(suite: Suite, out: str | Path | None = None, progress: bool = True
     """Extract, probe, tabulate; returns the markdown table."""
     from probekit.features import ExtractConfig, extract
     from probekit.probes.trainer import TrainConfig
+    from probekit.report.results import file_safe
     from probekit.report.table import write_tables
     from probekit.tasks import TASKS, run_probe
 
@@ -91,7 +92,8 @@ def run_suite(suite: Suite, out: str | Path | None = None, progress: bool = True
                 )
                 log.info("extract %s / %s %s", tag, dataset, split)
                 size_tag = "" if limit is None else f"-n{limit}"  # other split sizes get their own store
-                stores[split] = extract(config, out / "features" / f"{tag}-{dataset}-{split}{size_tag}.h5",
+                store = file_safe(f"{tag}-{dataset}-{split}{size_tag}")  # 'hf:org/model' names no subfolder
+                stores[split] = extract(config, out / "features" / f"{store}.h5",
                                         progress=progress)
             for task, options in tasks:
                 train = TrainConfig(**{k: v for k, v in options.items() if k in train_keys})

@@ -24,7 +24,7 @@ import numpy as np
 from probekit.data.crop_window import Window, centre_window, fit_to_window
 from probekit.data.depth_targets import check_split, depth_targets, garg_box
 from probekit.data.image_files import read_png16, read_rgb, require_listed
-from probekit.data.layout import require_files, require_root
+from probekit.data.layout import read_list_text, require_files, require_root, resolve_under
 from probekit.data.registry import DatasetEntry, register_dataset
 from probekit.errors import DatasetError
 from probekit.provenance import short_hash
@@ -88,7 +88,8 @@ class KittiEigen:
 
     def _read_listing(self, listing: Path) -> tuple[list[tuple[Path, Path]], int]:
         samples, skipped, drives = [], 0, {}
-        for number, line in enumerate(listing.read_text().splitlines(), start=1):
+        gt = self.root / GT_DIR
+        for number, line in enumerate(read_list_text(listing).splitlines(), start=1):
             try:
                 parsed = parse_line(line)
             except ValueError:
@@ -99,11 +100,12 @@ class KittiEigen:
             if depth is None:
                 skipped += 1
                 continue
-            drive = depth.split("/")[0]
+            image_path = resolve_under(self.root, image, f"{listing}:{number}")
+            depth_file = resolve_under(gt, depth, f"{listing}:{number}").relative_to(gt)
+            drive = depth_file.as_posix().split("/")[0]
             if drive not in drives:  # which of data_depth_annotated/, train/ or val/ holds this drive
-                drives[drive] = next((self.root / GT_DIR / sub for sub in GT_SUBDIRS
-                                      if (self.root / GT_DIR / sub / drive).is_dir()), self.root / GT_DIR)
-            samples.append((self.root / image, drives[drive] / depth))
+                drives[drive] = next((gt / sub for sub in GT_SUBDIRS if (gt / sub / drive).is_dir()), gt)
+            samples.append((image_path, drives[drive] / depth_file))
         return samples, skipped
 
     def __len__(self) -> int:

@@ -21,7 +21,7 @@ import numpy as np
 from probekit.data.crop_window import centre_window, fit_to_window
 from probekit.data.depth_targets import EIGEN_BOX_480x640, check_split, depth_targets
 from probekit.data.image_files import read_png16, read_rgb, require_listed
-from probekit.data.layout import require_files, require_root
+from probekit.data.layout import read_list_text, require_files, require_root, resolve_under
 from probekit.data.registry import DatasetEntry, register_dataset
 from probekit.errors import DatasetError
 from probekit.provenance import short_hash
@@ -42,13 +42,14 @@ def list_pairs(root: Path, split: str) -> tuple[list[tuple[Path, Path]], str]:
     listing, folder = root / list_name, root / folder_name
     if listing.is_file():
         pairs = []
-        for number, line in enumerate(listing.read_text().splitlines(), start=1):
+        for number, line in enumerate(read_list_text(listing).splitlines(), start=1):
             fields = line.split()
             if not fields:
                 continue
             if len(fields) < 2:
                 raise DatasetError(f"{listing}:{number}: expected 'rgb depth [focal]', got {line!r}")
-            pairs.append((folder / fields[0].lstrip("/"), folder / fields[1].lstrip("/")))
+            rgb, depth = (resolve_under(folder, field.lstrip("/"), f"{listing}:{number}") for field in fields[:2])
+            pairs.append((rgb, depth))
         return pairs, list_name
     if folder.is_dir():
         rgbs = sorted(folder.glob("*/rgb_*.jpg"))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from probekit.data.layout import require_root
+from probekit.data.layout import require_root, resolve_under
 from probekit.data.pair_images import FIT_MODES, PairImages, register_pair_images, require_images  # noqa: F401
 from probekit.data.pairs import PairTable, pad_keypoints
 from probekit.errors import DatasetError
@@ -128,6 +128,8 @@ def read_split(root: Path, split: str) -> tuple[Path, list[str], PairTable]:
             raise DatasetError(f"{NAME}: {listing} line {line}: class {row['class']!r} is not 1..{len(CLASSES)}")
         category = CLASSES[label - 1]
         src, trg = Path(row["source_image"]).name, Path(row["target_image"]).name
+        for name in (src, trg):  # only the file name is used; '..' alone would still leave JPEGImages
+            resolve_under(base / "JPEGImages", name, f"{listing}:{line}")
         mats = [mat(annotations / category / f"{Path(name).stem}.mat") for name in (src, trg)] \
             if annotations.is_dir() else None
         if from_csv:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from probekit.data.layout import missing_paths, require_paths, require_root
+from probekit.data.layout import missing_paths, read_list_text, require_paths, require_root, resolve_under
 from probekit.data.pair_images import FIT_MODES, PairImages, register_pair_images, require_images  # noqa: F401
 from probekit.data.pairs import PairTable, pad_keypoints
 from probekit.errors import DatasetError
@@ -48,7 +48,11 @@ def pair_names(root: Path, split: str) -> tuple[list[str], str]:
     """The split's pair names and where they were listed (the official Layout file, else the JSON folder)."""
     listing = root / "Layout" / "large" / f"{split}.txt"
     if listing.is_file():
-        names = [line.strip().removesuffix(".json") for line in listing.read_text().splitlines() if line.strip()]
+        names = [line.strip().removesuffix(".json") for line in read_list_text(listing).splitlines()]
+        for number, name in enumerate(names, start=1):  # each names a JSON file in PairAnnotation/<split>/
+            if name:
+                resolve_under(root / "PairAnnotation" / split, f"{name}.json", f"{listing}:{number}")
+        names = [name for name in names if name]
         source = f"Layout/large/{split}.txt"
     else:
         names = sorted(p.stem for p in (root / "PairAnnotation" / split).glob("*.json"))
@@ -89,6 +93,7 @@ def read_split(root: Path, split: str) -> tuple[list[str], list[tuple[int, int]]
     for name, ann in zip(names, annotations):
         for side in ("src", "trg"):
             image = f"{ann['category']}/{ann[f'{side}_imname']}"
+            resolve_under(root / "JPEGImages", image, f"{root / 'PairAnnotation' / split / name}.json")
             w, h = (int(v) for v in ann[f"{side}_imsize"][:2])  # [w, h, c]
             if sizes.setdefault(image, (h, w)) != (h, w):
                 raise DatasetError(f"{NAME}: pair {name} gives {image} the size {w}x{h}, another pair "

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from probekit.data.label_maps import LabelledImage, LabelMapDataset, LabelTable
-from probekit.data.layout import missing_paths, raise_missing, require_root
+from probekit.data.layout import missing_paths, raise_missing, read_list_text, require_root, resolve_under
 from probekit.data.registry import DatasetEntry, register_dataset
 from probekit.errors import DatasetError
 
@@ -51,7 +51,14 @@ def aug_list(root: Path) -> str | None:
 
 
 def _read_ids(path: Path) -> list[str]:
-    return [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
+    """The first field of each line of root/ImageSets/Segmentation/<list>; an id must stay in JPEGImages."""
+    images = path.parents[2] / "JPEGImages"
+    ids = []
+    for number, line in enumerate(read_list_text(path).splitlines(), start=1):
+        if line.strip():
+            ids.append(line.split()[0])
+            resolve_under(images, f"{ids[-1]}.jpg", f"{path}:{number}")  # '../../x' is refused, not looked up
+    return ids
 
 
 def split_ids(root: Path, split: str) -> tuple[list[tuple[str, str]], list[str]]:

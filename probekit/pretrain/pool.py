@@ -57,7 +57,11 @@ def load_or_render_pool(
     if cache is not None:
         cache = Path(cache)
         if cache.is_file():
-            images = np.load(cache, mmap_mode="r")  # the header first: a wrong cache fails before reading it all
+            try:  # the header first: a wrong cache fails before reading it all; never unpickles (allow_pickle off)
+                images = np.load(cache, mmap_mode="r", allow_pickle=False)
+            except (ValueError, OSError) as error:
+                raise DatasetError(f"pool cache {cache} is not a plain .npy array ({str(error).split('.')[0]}): "
+                                   f"delete it or pass another path") from None
             if images.shape != (size, image_size, image_size, 3) or images.dtype != np.uint8:
                 raise DatasetError(f"pool cache {cache} holds {images.shape} {images.dtype}, expected "
                                    f"({size}, {image_size}, {image_size}, 3) uint8: delete it or pass another path")

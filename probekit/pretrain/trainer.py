@@ -21,7 +21,7 @@ from probekit.device import resolve_device
 from probekit.progress import progress_bar
 from probekit.provenance import git_sha, utc_now, versions
 from probekit.pretrain.augment import MultiCropConfig
-from probekit.pretrain.checkpoint import load_checkpoint, save_checkpoint
+from probekit.pretrain.checkpoint import load_checkpoint, python_rng_state, save_checkpoint, set_python_rng_state
 from probekit.pretrain.config import PretrainConfig, PretrainError
 from probekit.pretrain.export import export_backbone
 from probekit.pretrain.model import build_student_teacher
@@ -162,7 +162,7 @@ def _state(step_fn: DINOStep, config: PretrainConfig, step: int, total: int) -> 
         "student": step_fn.student.state_dict(), "teacher": step_fn.teacher.state_dict(),
         "optimizer": step_fn.optimizer.state_dict(), "dino_loss": step_fn.dino_loss.state_dict(),
         "ibot_loss": step_fn.ibot_loss.state_dict() if step_fn.ibot_loss is not None else None,
-        "generator": step_fn.generator.get_state(), "mask_rng": step_fn.mask_rng.getstate(),
+        "generator": step_fn.generator.get_state(), "mask_rng": python_rng_state(step_fn.mask_rng),
     }
 
 
@@ -174,4 +174,4 @@ def _restore(step_fn: DINOStep, state: dict) -> None:
     if step_fn.ibot_loss is not None:
         step_fn.ibot_loss.load_state_dict(state["ibot_loss"])
     step_fn.generator.set_state(state["generator"])
-    step_fn.mask_rng.setstate(state["mask_rng"])
+    set_python_rng_state(step_fn.mask_rng, state["mask_rng"])

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from probekit.data.layout import resolve_under
 from probekit.errors import ProbekitError, StoreError
 from probekit.features.store import FeatureStore
 from probekit.probes.heads import SegmentationHead
@@ -107,7 +108,8 @@ def load_head(path: str | Path) -> SavedHead:
     task = result["task"]
     predictor = PREDICTORS.get(task)
     settings = result["probe"]["settings"]
-    weights = path.parent / result.get("head_weights", path.with_suffix(".safetensors").name)
+    name = str(result.get("head_weights", path.with_suffix(".safetensors").name))
+    weights = resolve_under(path.parent, name, f"{path} head_weights")  # beside the JSON, never elsewhere
     if not weights.is_file():
         raise ProbekitError(f"head weights {weights} are missing: keep the .safetensors file beside {path.name}")
     state = load_file(str(weights))

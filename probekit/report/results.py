@@ -36,9 +36,14 @@ def store_provenance(store: FeatureStore) -> dict[str, Any]:
     }
 
 
+def file_safe(text: Any) -> str:
+    """`text` as part of a file name: every character but letters, digits and '-._' becomes '-', so
+    names such as 'hf:org/model' or '../x' cannot make folders or leave the output folder."""
+    return "".join(c if c.isalnum() or c in "-._" else "-" for c in str(text))
+
+
 def run_name(task: str, attrs: dict[str, Any], settings_hash: str) -> str:
-    safe = lambda text: "".join(c if c.isalnum() or c in "-._" else "-" for c in str(text))  # noqa: E731
-    return f"{task}__{safe(attrs.get('backbone'))}__{safe(attrs.get('dataset'))}__{settings_hash}"
+    return f"{task}__{file_safe(attrs.get('backbone'))}__{file_safe(attrs.get('dataset'))}__{settings_hash}"
 
 
 def settings_hash(task: str, fingerprints: dict[str, str | None], options: dict[str, Any], train: dict[str, Any]) -> str:
