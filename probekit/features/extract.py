@@ -124,7 +124,7 @@ def extract(
         log.info("%s is complete already with these settings; pass --overwrite to extract again", out)
         return out
     layout = StoreLayout(len(dataset), layers, grid, backbone.embed_dim, config.dtype, dataset.targets,
-                         pairs=getattr(dataset, "pairs", None))
+                         pairs=getattr(dataset, "pair_table", None))
 
     with StoreWriter(out, layout, attrs, resume_key) as writer:
         start = writer.num_done
