@@ -37,6 +37,8 @@ OFFICIAL: Mapping[str, Mapping[str, Official]] = {
     "nyuv2": {"train": Official(795, "NYU v2 splits.mat trainNdxs"), "test": Official(654, "NYU v2 splits.mat testNdxs")},
     "nyuv2-raw": {"train": Official(795, "NYU v2 splits.mat trainNdxs"),
                   "test": Official(654, "NYU v2 splits.mat testNdxs")},
+    "nyuv2-13": {"train": Official(795, "NYU v2 splits.mat trainNdxs"),
+                 "test": Official(654, "NYU v2 splits.mat testNdxs")},
     "nyuv2-sync": {"train": Official(24231, "BTS nyudepthv2_train_files_with_gt.txt"),
                    "test": Official(654, "BTS nyudepthv2_test_files_with_gt.txt")},
     "kitti": {"train": Official(23158, "BTS eigen_train_files_with_gt.txt"),

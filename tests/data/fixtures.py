@@ -74,10 +74,23 @@ def _csv(root: Path) -> Expected:
     return Expected({"train/cat/a.png": {"label": 0}, "train/dog/c.png": {"label": 1}, "train/cat/sub/b.PNG": {"label": 0}})
 
 
-def _nyuv2(root: Path, raw: bool = False) -> Expected:
+# raw NYU label -> (NYU-40 id, NYU-13 id), by name: 0 unlabeled, 21 wall, 11 floor, 157 bed, 4 ceiling
+NYU_CLASSES = {0: (255, 255), 21: (0, 11), 11: (1, 4), 157: (3, 0), 4: (21, 2)}
+
+
+def _nyuv2(root: Path, raw: bool = False, classes: int = 40) -> Expected:
+    """The labeled .mat with a `labels` array of raw NYU classes (stored transposed, as MATLAB does)."""
+    import h5py
+
     _, depth, raw_depth = test_nyuv2.write_nyuv2(root)
+    n, h, w = depth.shape
+    labels = np.random.default_rng(0).choice(list(NYU_CLASSES), size=(n, h, w)).astype(np.uint16)
+    with h5py.File(root / "nyu_depth_v2_labeled.mat", "a") as f:
+        f["labels"] = labels.transpose(0, 2, 1)  # (N, W, H)
+    column = 0 if classes == 40 else 1
+    mapped = np.vectorize(lambda v: NYU_CLASSES[int(v)][column])(labels).astype(np.uint8)
     source = raw_depth if raw else depth
-    return Expected({f"nyuv2-{n:04d}": {"depth": source[n - 1]} for n in test_nyuv2.TRAIN})
+    return Expected({f"nyuv2-{i:04d}": {"depth": source[i - 1], "mask": mapped[i - 1]} for i in test_nyuv2.TRAIN})
 
 
 def _nyuv2_sync(root: Path) -> Expected:
@@ -155,7 +168,8 @@ FIXTURES: dict[str, Fixture] = {
     "imagefolder-crop0.875": Fixture(_imagefolder, "classification", "train", (28, 28)),
     "csv": Fixture(_csv, "classification", "train", (28, 28)),
     "csv-crop0.875": Fixture(_csv, "classification", "train", (28, 28)),
-    "nyuv2": Fixture(_nyuv2, "depth", "train", (42, 56)),
+    "nyuv2": Fixture(_nyuv2, "segmentation", "train", (42, 56)),
+    "nyuv2-13": Fixture(lambda root: _nyuv2(root, classes=13), "segmentation", "train", (42, 56)),
     "nyuv2-raw": Fixture(lambda root: _nyuv2(root, raw=True), "depth", "train", (42, 56)),
     "nyuv2-sync": Fixture(_nyuv2_sync, "depth", "train", (42, 56)),
     "kitti": Fixture(_kitti, "depth", "test", (154, 532)),
