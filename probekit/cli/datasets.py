@@ -71,11 +71,23 @@ def _check(name: str, root: Path) -> int:
     problems = entry.check_layout(path)
     if not problems:
         typer.echo(f"{name}: layout under {path} is complete")
-        return 0
-    typer.echo(f"{name}: layout under {path} is incomplete ({len(problems)} missing or wrong; "
-               f"expected layout: {entry.readme}):")
-    for problem in problems[:SHOWN_PROBLEMS]:
-        typer.echo(f"  - {problem}")
-    if len(problems) > SHOWN_PROBLEMS:
-        typer.echo(f"  ... and {len(problems) - SHOWN_PROBLEMS} more")
-    return 1
+    else:
+        typer.echo(f"{name}: layout under {path} is incomplete ({len(problems)} missing or wrong; "
+                   f"expected layout: {entry.readme}):")
+        for problem in problems[:SHOWN_PROBLEMS]:
+            typer.echo(f"  - {problem}")
+        if len(problems) > SHOWN_PROBLEMS:
+            typer.echo(f"  ... and {len(problems) - SHOWN_PROBLEMS} more")
+    return 1 if _report_counts(name, path) or problems else 0
+
+
+def _report_counts(name: str, path: Path) -> bool:
+    """Print samples found per split against the official counts; True if a split falls short."""
+    from probekit.data.completeness import count_splits
+
+    counts = count_splits(name, path)
+    if counts:
+        typer.echo("samples per split (found of official):")
+    for count in counts:
+        typer.echo(f"  {'ok' if count.complete else '!!'} {count.line()}")
+    return not all(count.complete for count in counts)

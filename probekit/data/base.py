@@ -8,6 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from probekit.data.pairs import PairTable
 from probekit.provenance import short_hash
 
 
@@ -29,8 +30,8 @@ class ImageDataset(Protocol):
     """A map-style dataset of images and targets, deterministic and in a fixed order.
 
     `dataset[i]` returns {"id": str, "image": uint8 (H, W, 3) RGB, <target name>: np.ndarray | int}.
-    Correspondence datasets also have `pairs`, a `probekit.data.pairs.PairTable` over these images,
-    and a `pixel_map` target (probekit.data.geometry.PixelMap) per image.
+    Correspondence datasets are `CorrespondenceDataset`s as well. Adapters keep their own bookkeeping
+    (file lists and the like) under names that are not protocol attributes: `pair_table`, `limit_unit`.
     """
 
     name: str
@@ -50,6 +51,18 @@ class ImageDataset(Protocol):
         ...
 
 
+@runtime_checkable
+class CorrespondenceDataset(ImageDataset, Protocol):
+    """Images with a pair table: `pair_table`, a `probekit.data.pairs.PairTable` indexing these images, and
+    a `pixel_map` target (probekit.data.geometry.PixelMap) per image; the extractor stores the table.
+
+    Optional: `limit_unit = "pairs"` (--limit counts pairs, see SubsetDataset) and
+    `pair_table_among(images)`, the pairs among `images` built without the whole table.
+    """
+
+    pair_table: PairTable
+
+
 class SubsetDataset:
     """The first `limit` samples, or a seeded random `limit` of them kept in dataset order (`--limit`).
 
@@ -62,7 +75,7 @@ class SubsetDataset:
         if limit <= 0:
             raise ValueError(f"--limit must be positive, got {limit}")
         self.limit_unit = getattr(dataset, "limit_unit", "images")
-        table = dataset.pairs if self.limit_unit == "pairs" else None
+        table = dataset.pair_table if self.limit_unit == "pairs" else None
         chosen = _choose(len(dataset) if table is None else len(table), limit, subset_seed)
         self._pair_rows = None if table is None else chosen
         self.indices = chosen if table is None else np.unique(np.concatenate([table.src[chosen], table.trg[chosen]]))
@@ -78,17 +91,17 @@ class SubsetDataset:
         return self.dataset[int(self.indices[index])]
 
     @property
-    def pairs(self):
+    def pair_table(self):
         """A correspondence dataset's pairs among the kept images (None for other datasets)."""
-        among = getattr(self.dataset, "pairs_among", None)
+        among = getattr(self.dataset, "pair_table_among", None)
         if among is not None and self._pair_rows is None:  # the dataset can build just these pairs
             return among(self.indices)
-        pairs = getattr(self.dataset, "pairs", None)
-        if pairs is None:
+        table = getattr(self.dataset, "pair_table", None)
+        if table is None:
             return None
         if self._pair_rows is not None:
-            pairs = _take_pairs(pairs, self._pair_rows)
-        return pairs.restrict(self.indices)
+            table = _take_pairs(table, self._pair_rows)
+        return table.restrict(self.indices)
 
     def fingerprint(self) -> str:
         return short_hash(self.dataset.fingerprint(), self.limit, self.subset_seed)

@@ -9,6 +9,11 @@ and testNdxs (654); there is no val split (probekit probe holds out every 10th t
 projected sensor depth, 0 = missing), which is what BTS's `official_splits/test` PNGs, and hence the
 DINOv2/toolbox NYU test numbers, are made from. Samples are read one at a time; the file is opened
 lazily in each DataLoader worker, so `--limit 8` reads 8 images, not the 2.8 GB file.
+
+Segmentation: the .mat's `labels` (1449, 640, 480) uint16 hold the 894 raw NYU classes (0 = unlabeled).
+`nyuv2` stores them as the NYU-40 classes (`classMapping40`, 40 ids 0..39), `nyuv2-13` as the 13-class
+variant (`class13Mapping` over the 40); unlabeled becomes 255 (ignored). The tables ship in nyu40.json
+with their source. Masks, like depth, keep the original resolution cut to the image's window.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from probekit.data.base import TargetSpec
 from probekit.data.crop_window import Window, centre_window, fit_to_window
 from probekit.data.depth_targets import EIGEN_BOX_480x640, check_split, depth_targets
 from probekit.data.layout import missing_paths, require_paths, require_root
@@ -31,7 +37,24 @@ README = "datasets/nyuv2/README.md"
 MAT, SPLITS_MAT = "nyu_depth_v2_labeled.mat", "splits.mat"
 SPLIT_KEYS = {"train": "trainNdxs", "test": "testNdxs"}
 MAX_DEPTH = 10.0
-DEPTH_KEYS = {"nyuv2": "depths", "nyuv2-raw": "rawDepths"}
+VARIANTS = {"nyuv2": ("depths", 40), "nyuv2-raw": ("rawDepths", 40), "nyuv2-13": ("depths", 13)}  # depth, classes
+MAPPING = Path(__file__).with_name("nyu40.json")
+IGNORE_INDEX = 255
+
+
+def class_table(num_classes: int) -> tuple[np.ndarray, list[str]]:
+    """(895,) uint8 raw NYU label -> class id 0..K-1 (0 unlabeled -> 255), and the K class names."""
+    import json
+
+    mapping = json.loads(MAPPING.read_text())
+    to40 = np.asarray(mapping["map_894_to_40"], dtype=np.int64)  # (894,) 1..40
+    if num_classes == 40:
+        ids, names = to40, mapping["class_names_40"]
+    else:
+        ids, names = np.asarray(mapping["map_40_to_13"], dtype=np.int64)[to40 - 1], mapping["class_names_13"]
+    table = np.full(len(ids) + 1, IGNORE_INDEX, dtype=np.uint8)  # (895,): index 0 is unlabeled
+    table[1:] = ids - 1
+    return table, list(names)
 
 
 def read_split_indices(path: Path, split: str) -> np.ndarray:
@@ -52,7 +75,7 @@ class NYUv2Labeled:
     """The 1449 labeled frames: RGB fitted to the size by a centred crop window, depth at 480x640 resolution."""
 
     def __init__(self, split: str, root: str | None, image_size: tuple[int, int], name: str = "nyuv2",
-                 depth_key: str = "depths"):
+                 depth_key: str = "depths", num_classes: int = 40):
         check_split(name, split, SPLIT_KEYS)
         self.name, self.split, self.depth_key = name, split, depth_key
         self.root = require_root(root, name, README)
@@ -71,6 +94,14 @@ class NYUv2Labeled:
                                                  right * w0 // 640), dtype=np.int32)
         self.targets = depth_targets(self.window, self.image_size, MAX_DEPTH, "eigen", source=f"{MAT}:{depth_key}",
                                      eval_box=self.eval_box.tolist())
+        self.classes: np.ndarray | None = None  # raw label -> class id, when the file has `labels`
+        if self.has_labels:
+            self.classes, names = class_table(num_classes)
+            self.targets["mask"] = TargetSpec(self.window.shape, "uint8", {
+                "num_classes": num_classes, "class_names": names, "ignore_index": IGNORE_INDEX,
+                "label_mapping": f"{MAT}:labels (894 raw classes) -> NYU-{num_classes} "
+                                 f"(classMapping40{'' if num_classes == 40 else ' + class13Mapping'}); 0 unlabeled -> 255",
+                "resize": "none: the original resolution cut to the image's window, like depth"})
         self._file: h5py.File | None = None
 
     def _check_file(self) -> tuple[int, tuple[int, int]]:
@@ -81,6 +112,7 @@ class NYUv2Labeled:
                 if missing:
                     raise DatasetError(f"{self.path} has no {missing[0]!r}; expected the NYU v2 labeled .mat")
                 images, depths = f["images"].shape, f[self.depth_key].shape
+                self.has_labels = "labels" in f and f["labels"].shape == depths
         except OSError as error:
             raise DatasetError(f"cannot open {self.path} as MATLAB v7.3 (HDF5): {error}") from None
         if len(images) != 4 or images[1] != 3 or depths != (images[0], images[2], images[3]):
@@ -104,8 +136,18 @@ class NYUv2Labeled:
         f = self._h5()
         image = np.ascontiguousarray(f["images"][n].transpose(2, 1, 0))  # (3, W, H) -> (H, W, 3)
         depth = f[self.depth_key][n].T.astype(np.float32)  # (W, H) -> (H, W) metres
-        return {"id": f"nyuv2-{n + 1:04d}", "image": fit_to_window(image, self.window, self.image_size),
-                "depth": np.ascontiguousarray(self.window.cut(depth)), "eval_crop": self.eval_box.copy()}
+        sample = {"id": f"nyuv2-{n + 1:04d}", "image": fit_to_window(image, self.window, self.image_size),
+                  "depth": np.ascontiguousarray(self.window.cut(depth)), "eval_crop": self.eval_box.copy()}
+        if self.classes is not None:
+            sample["mask"] = self._mask(f["labels"][n].T, n)
+        return sample
+
+    def _mask(self, raw: np.ndarray, n: int) -> np.ndarray:
+        """(H, W) raw NYU labels 0..894 -> class ids in the window, uint8; another value names the frame."""
+        if raw.max(initial=0) >= len(self.classes):
+            raise DatasetError(f"{self.path}: labels of frame {n + 1} hold {int(raw.max())}, beyond the 894 NYU classes; "
+                               f"expected the NYU v2 labeled .mat")
+        return np.ascontiguousarray(self.window.cut(self.classes[raw]))
 
     def describe(self) -> dict[str, Any]:
         return {"dataset": self.name, "split": self.split, "root": str(self.root), "source": f"{MAT}:{self.depth_key}",
@@ -120,11 +162,12 @@ def check_nyuv2(root: Path) -> list[str]:
     return [f"{root / rel} is missing" for rel in missing_paths(root, [MAT, SPLITS_MAT])]
 
 
-for _name, _key in DEPTH_KEYS.items():
+for _name, (_key, _classes) in VARIANTS.items():
     register_dataset(_name, DatasetEntry(
-        factory=partial(NYUv2Labeled, name=_name, depth_key=_key),
-        description=f"NYU Depth v2 labeled .mat ({_key}), official 795/654 split; depth 0-10 m, Eigen crop",
-        tasks=("depth",),
+        factory=partial(NYUv2Labeled, name=_name, depth_key=_key, num_classes=_classes),
+        description=f"NYU Depth v2 labeled .mat ({_key}), official 795/654 split; depth 0-10 m, Eigen crop; "
+                    f"NYU-{_classes} segmentation",
+        tasks=("depth", "segmentation"),
         splits=tuple(SPLIT_KEYS),
         readme=README,
         check_layout=check_nyuv2,

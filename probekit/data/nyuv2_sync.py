@@ -68,22 +68,22 @@ class NYUv2Sync:
         self.split, self.image_size = split, tuple(image_size)
         self.root = require_root(root, NAME, README)
         pairs, self.source = list_pairs(self.root, split)
-        self.pairs = require_files(pairs, f"rgb/depth pairs in {self.source}", NAME, README)
-        require_listed([path for pair in self.pairs for path in pair], self.source, NAME, README)
+        self.files = require_files(pairs, f"rgb/depth pairs in {self.source}", NAME, README)
+        require_listed([path for pair in self.files for path in pair], self.source, NAME, README)
         self.window = centre_window(FRAME, self.image_size)
         self.eval_box = np.array(self.window.box(*EIGEN_BOX_480x640), dtype=np.int32)
         self.targets = depth_targets(self.window, self.image_size, MAX_DEPTH, "eigen", source=self.source,
                                      depth_png_scale=DEPTH_SCALE, eval_box=self.eval_box.tolist())
 
     def __len__(self) -> int:
-        return len(self.pairs)
+        return len(self.files)
 
     def sample_id(self, index: int) -> str:
-        rgb = self.pairs[index][0]
+        rgb = self.files[index][0]
         return f"{rgb.parent.name}/{rgb.stem}"
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        rgb_path, depth_path = self.pairs[index]
+        rgb_path, depth_path = self.files[index]
         image, raw = read_rgb(rgb_path), read_png16(depth_path)  # (480, 640, 3), (480, 640) mm
         for path, shape in ((rgb_path, image.shape[:2]), (depth_path, raw.shape)):
             if shape != FRAME:

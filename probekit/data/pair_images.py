@@ -1,7 +1,7 @@
 """What the correspondence adapters read from disk share: one split's images, fitted, with their pair table.
 
 Subclasses set `name`, `splits` and `split_aliases`, call `_set_options` before reading anything, then
-set `root`, `image_dir` (the folder `images` are relative to), `images` and `pairs` (a PairTable).
+set `root`, `image_dir` (the folder `images` are relative to), `images` and `pair_table` (a PairTable).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class PairImages:
     root: Path
     image_dir: Path
     images: list[str]
-    pairs: PairTable
+    pair_table: PairTable  # the correspondence protocol attribute (probekit.data.base.CorrespondenceDataset)
 
     def _set_options(self, split: str, image_size: tuple[int, int], fit: str) -> None:
         """Check the split (aliases resolved) and the fit; set `split`, `image_size`, `fit` and `targets`."""
@@ -68,11 +68,11 @@ class PairImages:
 
     def describe(self) -> dict[str, Any]:
         return {"dataset": self.name, "split": self.split, "root": str(self.root), "fit": self.fit,
-                "pair_list": self.pairs.attrs["pair_list"], "num_pairs": len(self.pairs)}
+                "pair_list": self.pair_table.attrs["pair_list"], "num_pairs": len(self.pair_table)}
 
     def fingerprint_contents(self) -> tuple:
         """What besides describe() identifies the stored samples."""
-        return self.images, self.pairs.digest()
+        return self.images, self.pair_table.digest()
 
     def fingerprint(self) -> str:
         described = {k: v for k, v in self.describe().items() if k != "root"}  # moving the tree keeps the stores

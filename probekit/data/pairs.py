@@ -1,7 +1,7 @@
 """Image pairs with annotated keypoints: the dataset-level table the correspondence task reads.
 
 A correspondence dataset yields each image once (SPair-71k reuses an image in many pairs) and
-exposes `dataset.pairs`, a `PairTable` that indexes those images. Keypoints and boxes are in
+exposes `dataset.pair_table`, a `PairTable` that indexes those images. Keypoints and boxes are in
 *original* image pixels (continuous coordinates, x right, y down); each image's `pixel_map` target
 (probekit.data.geometry) maps them onto the stored, resized image. PCK thresholds are measured in
 original target pixels, as the benchmarks define them.

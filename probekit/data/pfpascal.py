@@ -181,7 +181,7 @@ class PFPascal(PairImages):
     def __init__(self, root: str | Path, split: str, image_size: tuple[int, int], fit: str = "stretch"):
         self._set_options(split, image_size, fit)
         self.root = require_root(root, NAME, README)
-        self.base, self.images, self.pairs = read_split(self.root, self.split)
+        self.base, self.images, self.pair_table = read_split(self.root, self.split)
         self.image_dir = self.base / "JPEGImages"
 
 

@@ -3,7 +3,7 @@
 Layout (datasets/spair/README.md): JPEGImages/<category>/<image>.jpg and one JSON per pair in
 PairAnnotation/<split>/<id>-<src>-<trg>:<category>.json. The split's pairs are the names listed in the
 official Layout/large/<split>.txt when it exists, else every JSON file of PairAnnotation/<split>/ in
-name order. Each image the pairs use is yielded once (sorted by category/name) and `pairs` indexes them.
+name order. Each image the pairs use is yielded once (sorted by category/name) and `pair_table` indexes them.
 PCK is normalised by the target object's box (`pck_reference = "bbox"`), as the benchmark defines it.
 """
 
@@ -140,7 +140,7 @@ class SPair71k(PairImages):
         self.root = resolve_root(root)
         require_paths(self.root, ["JPEGImages", f"PairAnnotation/{self.split}"], NAME, README)
         self.image_dir = self.root / "JPEGImages"
-        self.images, self.original_sizes, self.pairs = read_split(self.root, self.split)
+        self.images, self.original_sizes, self.pair_table = read_split(self.root, self.split)
 
     def read_image(self, index: int) -> np.ndarray:
         """The image, checked against the size its pairs give."""
@@ -152,7 +152,7 @@ class SPair71k(PairImages):
         return image
 
     def fingerprint_contents(self) -> tuple:
-        return self.images, self.original_sizes, self.pairs.digest()
+        return self.images, self.original_sizes, self.pair_table.digest()
 
 
 register_pair_images(

@@ -66,11 +66,11 @@ class SyntheticPairs:
                 "label": view.label, "pixel_map": PixelMap.identity().as_array()}
 
     @cached_property
-    def pairs(self) -> PairTable:
+    def pair_table(self) -> PairTable:
         """The pair table (renders every pair once; the renders are kept for the images)."""
         return self._table(range(self.num_pairs))
 
-    def pairs_among(self, images: np.ndarray) -> PairTable:
+    def pair_table_among(self, images: np.ndarray) -> PairTable:
         """The pairs whose two views are both in `images`, re-indexed to them; renders only those pairs
         (`--limit N` keeps the first N images, so N / 2 pairs)."""
         kept = {int(i) for i in images}

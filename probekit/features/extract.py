@@ -131,7 +131,7 @@ def extract(
             log.info("%s is complete already with these settings; pass --overwrite to extract again", out)
             return out
         layout = StoreLayout(len(dataset), layers, grid, backbone.embed_dim, config.dtype, dataset.targets,
-                             pairs=getattr(dataset, "pairs", None))
+                             pairs=getattr(dataset, "pair_table", None))
         if check_space:
             done = int(_stored_attrs(partial).get("num_done", 0))
             per_sample = sample_bytes(layers, grid, backbone.embed_dim, config.dtype,

@@ -28,11 +28,15 @@ def test_lists_every_adapter_with_tasks_splits_root_and_readme():
         assert rows[name][-1] == f"datasets/{name}/README.md" and (REPO / rows[name][-1]).is_file()
 
 
-def test_complete_tree_passes(tmp_path):
+def test_complete_tree_passes(tmp_path, monkeypatch):
+    from probekit.data.completeness import OFFICIAL, Official
+
     write_voc(tmp_path, aug="mmseg")
+    sizes = {"train": 2, "val": 1, "train_aug": 4}  # the tiny tree's sizes stand in for the official counts
+    monkeypatch.setitem(OFFICIAL, "voc", {split: Official(size, "fixture") for split, size in sizes.items()})
     result = runner.invoke(app, ["datasets", "voc", "--root", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "is complete" in result.output
+    assert "is complete" in result.output and "train_aug: 4 of 4 images" in result.output
 
 
 def test_incomplete_tree_lists_what_is_missing_and_exits_1(tmp_path):

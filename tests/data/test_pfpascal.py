@@ -89,7 +89,7 @@ def root(tmp_path) -> Path:
 
 def test_pair_table_is_exactly_the_csv(root):
     dataset = PFPascal(root, "test", (56, 56))
-    table = dataset.pairs
+    table = dataset.pair_table
     assert dataset.images == ["2007_000584.jpg", "2010_003379.jpg", "2010_004184.jpg", "2011_001407.jpg"]
     assert list(table.ids) == ["0000-2011_001407-2010_004184:aeroplane", "0001-2007_000584-2010_003379:bicycle",
                                "0002-2010_004184-2011_001407:aeroplane"]
@@ -108,7 +108,7 @@ def test_pair_table_is_exactly_the_csv(root):
 
 def test_without_annotations_the_boxes_are_unknown(root):
     shutil.rmtree(root / "PF-dataset-PASCAL" / "Annotations")
-    table = PFPascal(root / "PF-dataset-PASCAL", "test", (28, 28)).pairs  # root may be the inner folder too
+    table = PFPascal(root / "PF-dataset-PASCAL", "test", (28, 28)).pair_table  # root may be the inner folder too
     assert np.isnan(table.src_bbox).all() and np.isnan(table.trg_bbox).all()
     assert table.attrs["bbox"].startswith("unknown")
 
@@ -116,7 +116,7 @@ def test_without_annotations_the_boxes_are_unknown(root):
 def test_ncnet_layout_reads_keypoints_from_the_annotations(root):
     (root / "image_pairs").mkdir()
     write_flip_csv(root / "image_pairs" / "train_pairs.csv", "PF-dataset-PASCAL/JPEGImages/")
-    table = PFPascal(root, "train", (28, 28)).pairs
+    table = PFPascal(root, "train", (28, 28)).pair_table
     assert table.attrs["pair_list"] == "image_pairs/train_pairs.csv"
     assert table.attrs["pair_annotations"] == {"ids": list(table.ids), "flip": [0, 1, 1]}
     # slots visible in both images only, in slot order (slot 1 and 2 are missing in one image each)
@@ -134,13 +134,13 @@ def test_dhpf_layout_and_trn_alias(tmp_path):
     write_annotations(base / "Annotations")
     write_flip_csv(base / "trn_pairs.csv", "JPEGImages/")
     dataset = open_dataset("pfpascal", "trn", str(tmp_path), (28, 28))
-    assert dataset.split == "train" and len(dataset.pairs) == 3 and dataset.pairs.attrs["pair_list"] == "PF-PASCAL/trn_pairs.csv"
+    assert dataset.split == "train" and len(dataset.pair_table) == 3 and dataset.pair_table.attrs["pair_list"] == "PF-PASCAL/trn_pairs.csv"
 
 
 @pytest.mark.parametrize("fit", ["stretch", "pad"])
 def test_a_keypoint_maps_onto_its_painted_pixel(root, fit):
     dataset = PFPascal(root, "test", (56, 70), fit=fit)
-    table = dataset.pairs
+    table = dataset.pair_table
     for row in (0, 1):
         name = dataset.images[table.src[row]].removesuffix(".jpg")
         sample = dataset[int(table.src[row])]
@@ -152,9 +152,9 @@ def test_a_keypoint_maps_onto_its_painted_pixel(root, fit):
 
 def test_limit_keeps_whole_pairs(root):
     subset = open_dataset("pfpascal", "test", str(root), (28, 28), limit=1)
-    assert len(subset.pairs) == 1 and len(subset) == 2
+    assert len(subset.pair_table) == 1 and len(subset) == 2
     np.testing.assert_array_equal(subset.indices, [2, 3])
-    np.testing.assert_array_equal(subset.pairs.src, [1]) and np.testing.assert_array_equal(subset.pairs.trg, [0])
+    np.testing.assert_array_equal(subset.pair_table.src, [1]) and np.testing.assert_array_equal(subset.pair_table.trg, [0])
 
 
 def test_check_layout(root, tmp_path):
@@ -215,7 +215,7 @@ def test_extract_stores_the_table(root, tmp_path):
         table = store.read_pairs()
         assert store.ids == [Path(i).stem for i in expected.images]
         for name in ("src", "trg", "src_kps", "trg_kps", "src_bbox", "trg_bbox"):
-            np.testing.assert_array_equal(getattr(table, name), getattr(expected.pairs, name))
-        assert list(table.ids) == list(expected.pairs.ids) and list(table.categories) == list(expected.pairs.categories)
-        assert table.pck_reference == "image" and table.attrs == expected.pairs.attrs
+            np.testing.assert_array_equal(getattr(table, name), getattr(expected.pair_table, name))
+        assert list(table.ids) == list(expected.pair_table.ids) and list(table.categories) == list(expected.pair_table.categories)
+        assert table.pck_reference == "image" and table.attrs == expected.pair_table.attrs
         np.testing.assert_array_equal(store.read_target("original_size"), [[40, 30], [34, 50], [48, 36], [30, 40]])

@@ -91,7 +91,7 @@ def root(tmp_path) -> Path:
 
 def test_pair_table_is_exactly_the_json_annotations(root):
     dataset = SPair71k(root, "test", (56, 56))
-    table = dataset.pairs
+    table = dataset.pair_table
     assert dataset.images == ["aeroplane/2008_000585.jpg", "aeroplane/2008_002221.jpg", "aeroplane/2009_004203.jpg",
                               "bicycle/2007_005262.jpg", "bicycle/2008_000725.jpg"]
     assert list(table.ids) == LAYOUT_TEST and table.pck_reference == "bbox"
@@ -117,13 +117,13 @@ def test_pair_table_is_exactly_the_json_annotations(root):
 
 def test_without_layout_every_json_of_the_split_folder_in_name_order(tmp_path):
     root = make_spair(tmp_path / "spair", layout=False)
-    table = SPair71k(root, "test", (28, 28)).pairs
+    table = SPair71k(root, "test", (28, 28)).pair_table
     assert list(table.ids) == sorted(PAIRS["test"]) and table.attrs["pair_list"] == "PairAnnotation/test/*.json"
 
 
 def test_train_is_trn_and_splits_stay_apart(root):
     train = open_dataset("spair", "train", str(root), (28, 28))
-    assert train.split == "trn" and list(train.pairs.ids) == list(PAIRS["trn"])
+    assert train.split == "trn" and list(train.pair_table.ids) == list(PAIRS["trn"])
     assert train.images == ["bicycle/2007_005262.jpg", "bicycle/2008_000725.jpg"]
 
 
@@ -134,7 +134,7 @@ def test_root_may_be_the_folder_the_archive_was_unpacked_into(root):
 @pytest.mark.parametrize("fit", ["stretch", "pad"])
 def test_a_keypoint_maps_onto_its_painted_pixel(root, fit):
     dataset = SPair71k(root, "test", (56, 70), fit=fit)
-    table = dataset.pairs
+    table = dataset.pair_table
     for row in range(len(table)):
         key = tuple(dataset.images[table.src[row]].removesuffix(".jpg").split("/"))
         if key not in PAINTED:
@@ -161,9 +161,9 @@ def test_crop_is_refused(root):
 
 
 def test_limit_keeps_whole_pairs_and_their_images(root):
-    full = SPair71k(root, "test", (28, 28)).pairs
+    full = SPair71k(root, "test", (28, 28)).pair_table
     first = open_dataset("spair", "test", str(root), (28, 28), limit=2)
-    table = first.pairs
+    table = first.pair_table
     assert len(table) == 2 and list(table.ids) == LAYOUT_TEST[:2]
     np.testing.assert_array_equal(first.indices, [0, 1, 3, 4])
     np.testing.assert_array_equal(table.src, [2, 0]) and np.testing.assert_array_equal(table.trg, [3, 1])
@@ -172,7 +172,7 @@ def test_limit_keeps_whole_pairs_and_their_images(root):
                                                            "bicycle/2007_005262", "bicycle/2008_000725"]
     assert first.describe()["limit_unit"] == "pairs"
     seeded = open_dataset("spair", "test", str(root), (28, 28), limit=1, subset_seed=3)
-    assert len(seeded.pairs) == 1 and len(seeded) == 2
+    assert len(seeded.pair_table) == 1 and len(seeded) == 2
 
 
 def test_check_layout_names_what_is_missing(root):
@@ -229,7 +229,7 @@ def test_extract_stores_the_table(root, tmp_path):
         table = store.read_pairs()
         assert store.ids == [Path(i).with_suffix("").as_posix() for i in expected.images]
         for name in ("src", "trg", "src_kps", "trg_kps", "src_bbox", "trg_bbox"):
-            np.testing.assert_array_equal(getattr(table, name), getattr(expected.pairs, name))
-        assert list(table.ids) == list(expected.pairs.ids) and list(table.categories) == list(expected.pairs.categories)
-        assert table.pck_reference == "bbox" and table.attrs == expected.pairs.attrs
+            np.testing.assert_array_equal(getattr(table, name), getattr(expected.pair_table, name))
+        assert list(table.ids) == list(expected.pair_table.ids) and list(table.categories) == list(expected.pair_table.categories)
+        assert table.pck_reference == "bbox" and table.attrs == expected.pair_table.attrs
         np.testing.assert_array_equal(store.read_target("pixel_map")[0], expected[0]["pixel_map"])

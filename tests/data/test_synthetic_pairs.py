@@ -16,7 +16,7 @@ def test_images_are_the_two_views_and_table_holds_the_renderer_matches():
     first = render_pair(dataset.pair_seed(0), dataset.config, dataset.num_points)
     np.testing.assert_array_equal(dataset[0]["image"], first.view_a.image)
     np.testing.assert_array_equal(dataset[1]["image"], first.view_b.image)
-    table = dataset.pairs
+    table = dataset.pair_table
     assert len(table) == 64 and table.pck_reference == "image"
     np.testing.assert_array_equal(table.src_kps[0, :len(first.points_a)], first.points_a)
     np.testing.assert_array_equal(table.trg_kps[0, :len(first.points_b)], first.points_b)
@@ -45,5 +45,5 @@ def test_limit_renders_only_the_kept_pairs(monkeypatch):
     rendered = []
     original = type(dataset.dataset).pair
     monkeypatch.setattr(type(dataset.dataset), "pair", lambda self, i: rendered.append(i) or original(self, i))
-    table = dataset.pairs
+    table = dataset.pair_table
     assert len(table) == 2 and sorted(set(rendered)) == [0, 1]
