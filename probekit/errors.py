@@ -19,3 +19,7 @@ class DatasetError(ProbekitError):
 
 class StoreError(ProbekitError):
     """A feature store is missing, incomplete, corrupt or mismatched."""
+
+
+class UnreadableFileError(DatasetError):
+    """A dataset file is missing, truncated or corrupt: `extract --on-error skip` may leave its sample out."""
