@@ -19,6 +19,7 @@ from probekit.data import ImageDataset, open_dataset
 from probekit.device import resolve_device
 from probekit.errors import ProbekitError, StoreError
 from probekit.features.preprocess import Collate, normalise
+from probekit.features.skips import Guarded, check_on_error, skip_summary, unreadable_entries
 from probekit.features.store import FeatureStore, StoreLayout, StoreWriter, features_fingerprint
 from probekit.progress import progress_bar
 from probekit.provenance import git_sha, short_hash, utc_now, versions
@@ -49,6 +50,7 @@ class ExtractConfig:
     device: str = "auto"
     amp: bool = True
     impl: str = "timm"  # who runs the weights: 'timm' (the building library) or 'reference' (probekit.models.vit)
+    on_error: str = "raise"  # an unreadable image: 'raise' (naming it) or 'skip' (left out, listed in the store)
 
 
 def default_workers(workers: int | None) -> int:
@@ -101,6 +103,7 @@ def extract(
     _check_image_size(config.image_size, backbone.patch_size)
     dataset = dataset or open_dataset(config.dataset, config.split, config.root, config.image_size,
                                       config.limit, config.subset_seed)
+    check_on_error(config.on_error, dataset)
     layers = resolve_layers(config.layers, backbone.depth)
     device = resolve_device(config.device)
     use_amp = config.amp and device.type == "cuda"
@@ -118,37 +121,40 @@ def extract(
     # Resuming must reproduce an uninterrupted run, so everything that changes the numbers must match.
     # The impl is not in the fingerprint (its features agree within float32 rounding) but is in the resume key.
     resume_key = short_hash(features_fingerprint(attrs), attrs["dataset_fingerprint"], len(dataset),
-                            config.batch_size, use_amp, device.type, *_impl_key(attrs))
+                            config.batch_size, use_amp, device.type, *_impl_key(attrs), *_on_error_key(config))
     existing = _stored_attrs(out)
     if existing.get("resume_key") == resume_key and existing.get("complete"):
         log.info("%s is complete already with these settings; pass --overwrite to extract again", out)
         return out
     layout = StoreLayout(len(dataset), layers, grid, backbone.embed_dim, config.dtype, dataset.targets,
-                         pairs=getattr(dataset, "pairs", None))
+                         pairs=getattr(dataset, "pairs", None), resizable=config.on_error == "skip")
 
     with StoreWriter(out, layout, attrs, resume_key) as writer:
-        start = writer.num_done
+        start = writer.cursor
         if start:
             log.info("resuming %s at sample %d/%d", out, start, len(dataset))
         began = time.perf_counter()
         loader = DataLoader(
-            Subset(dataset, range(start, len(dataset))),
+            Subset(Guarded(dataset), range(start, len(dataset))),
             batch_size=config.batch_size, shuffle=False, num_workers=default_workers(config.workers),
             collate_fn=Collate(config.image_size, backbone.preprocessing.interpolation, list(dataset.targets)),
             pin_memory=device.type == "cuda", persistent_workers=False,
         )
         bar = progress_bar(len(dataset), f"extract {backbone.name}", "img", enabled=progress, initial=start)
-        position = start
+        position = writer.num_done
         for batch in loader:
+            skipped = unreadable_entries(batch["unreadable"], config.on_error)
             features = _forward(backbone, batch["images"].to(device, non_blocking=True), layers,
-                                config.norm, use_amp, config.dtype)
-            writer.write(position, batch["ids"], features, batch["targets"])
+                                config.norm, use_amp, config.dtype) if batch["ids"] else {}
+            writer.write(position, batch["ids"], features, batch["targets"], skipped=skipped)
             position += len(batch["ids"])
-            bar.update(len(batch["ids"]))
+            bar.update(len(batch["ids"]) + len(skipped))
         bar.close()
         elapsed = time.perf_counter() - began
         writer.finish({"finished": utc_now(), "extract_seconds": round(elapsed, 3),
                        "images_per_second": round((len(dataset) - start) / max(elapsed, 1e-9), 3)})
+        if writer.skipped:
+            log.warning(skip_summary(writer.skipped, len(dataset), out))
     return out
 
 
@@ -171,6 +177,11 @@ def _impl_key(attrs: dict) -> tuple:
     """What a non-default impl adds to the resume key; nothing for timm, so existing stores still resume."""
     impl = attrs.get("impl", "timm")
     return () if impl == "timm" else (impl,)
+
+
+def _on_error_key(config: ExtractConfig) -> tuple:
+    """What --on-error skip adds to the resume key (a store with skips is not a complete raise-mode store)."""
+    return () if config.on_error == "raise" else (config.on_error,)
 
 
 def _check_image_size(image_size: tuple[int, int], patch_size: int) -> None:
