@@ -27,3 +27,7 @@ class DiskFullError(StoreError):
 
 class StoreBusyError(StoreError):
     """Another process is writing the same store."""
+
+
+class UnreadableFileError(DatasetError):
+    """A dataset file is missing, truncated or corrupt: `extract --on-error skip` may leave its sample out."""

@@ -40,6 +40,7 @@ def extract_command(
     device: Annotated[str, typer.Option(help="'auto', 'cpu', 'cuda', 'cuda:1', ...")] = "auto",
     amp: Annotated[bool, typer.Option("--amp/--no-amp", help="bfloat16 autocast on GPU (ignored on CPU).")] = True,
     impl: Annotated[str, typer.Option(help="Who runs the weights: 'timm' (the library that built them; transformers for hf:) or 'reference' (probekit's from-scratch ViT, same features within 1e-5).")] = "timm",
+    on_error: Annotated[str, typer.Option(help="An unreadable (missing, truncated, corrupt) image: 'raise' stops naming it; 'skip' leaves it out of the store and lists it (see `probekit info`).")] = "raise",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing store (only once the new one is complete) instead of resuming/skipping.")] = False,
     no_space_check: Annotated[bool, typer.Option("--no-space-check", help="Start even when the estimated store size exceeds the free disk space.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or log lines.")] = False,
@@ -50,7 +51,7 @@ def extract_command(
         backbone=backbone, dataset=dataset, split=split, root=root, weights=str(weights) if weights else None,
         random_init=random_init, seed=seed, image_size=parse_size(image_size), layers=layers, norm=norm,
         dtype=dtype, batch_size=batch_size, workers=workers, limit=limit, subset_seed=subset_seed,
-        device=device, amp=amp, impl=impl,
+        device=device, amp=amp, impl=impl, on_error=on_error,
     )
     if config is not None:
         from probekit.features.extract import load_config_file

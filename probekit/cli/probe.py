@@ -49,6 +49,7 @@ def probe_command(
     device: Annotated[str, typer.Option(help="'auto', 'cpu', 'cuda', ...")] = "auto",
     ignore_index: Annotated[Optional[int], typer.Option(help="Segmentation: label to ignore (default: from the store, 255).")] = None,
     reduce_zero_label: Annotated[bool, typer.Option("--reduce-zero-label", help="Segmentation: 0 -> ignore, k -> k-1 (ADE20K).")] = False,
+    unknown_ids: Annotated[str, typer.Option(help="Segmentation: mask ids that are neither a class nor the ignore index: raise (default) | ignore.")] = "raise",
     head: Annotated[str, typer.Option(help="Depth head: bins (DINOv2) | regression (log depth).")] = "bins",
     min_depth: Annotated[Optional[float], typer.Option(help="Depth range minimum in metres (default: from the store).")] = None,
     max_depth: Annotated[Optional[float], typer.Option(help="Depth range maximum in metres (default: from the store).")] = None,
@@ -88,6 +89,7 @@ def probe_command(
         "layers": _ints(layers), "lrs": _floats(lrs), "weight_decays": _floats(weight_decays),
         "pooling": tuple(pooling.split(",")), "n_blocks": _ints(n_blocks),
         "ignore_index": ignore_index, "reduce_zero_label": reduce_zero_label, "head": head,
+        "unknown_ids": unknown_ids if unknown_ids != "raise" else None,  # the default stays out of the settings hash
         "min_depth": min_depth, "max_depth": max_depth, "n_bins": n_bins, "bin_spacing": bin_spacing,
         "with_cls": with_cls, "gradient_weight": gradient_weight, "crop": crop,
     }
@@ -97,7 +99,7 @@ def probe_command(
         options = {k: v for k, v in options.items()
                    if k not in ("head", "min_depth", "max_depth", "n_bins", "bin_spacing", "with_cls", "gradient_weight", "crop")}
     if task != "segmentation":
-        options = {k: v for k, v in options.items() if k not in ("ignore_index", "reduce_zero_label")}
+        options = {k: v for k, v in options.items() if k not in ("ignore_index", "reduce_zero_label", "unknown_ids")}
     if task == "correspondence":
         options.update(projection=projection, projection_dim=projection_dim, temperature=temperature, mutual=mutual,
                        soft_argmax=soft_argmax, window=window, upsample=upsample, alphas=_floats(alphas),

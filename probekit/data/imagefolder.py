@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -63,13 +63,23 @@ class LabelledImages:
 
 
 def class_folders(folder: Path) -> list[str]:
-    return sorted(entry.name for entry in os.scandir(folder) if entry.is_dir() and not entry.name.startswith("."))
+    try:
+        with os.scandir(folder) as entries:
+            return sorted(entry.name for entry in entries if entry.is_dir() and not entry.name.startswith("."))
+    except OSError as error:
+        _unreadable_folder(error, folder)
+
+
+def _unreadable_folder(error: OSError, folder: Path | str) -> NoReturn:
+    """A folder that cannot be listed is an error naming it, never a class silently left out."""
+    raise DatasetError(f"cannot list folder {error.filename or folder} ({error.strerror or error}): "
+                       "fix its permissions (chmod a+rx) or move it out of the dataset") from None
 
 
 def scan_images(folder: Path) -> list[Path]:
     """Image files under `folder` (recursively, links followed), in sorted order."""
     found = []
-    for directory, subdirs, names in os.walk(folder, followlinks=True):
+    for directory, subdirs, names in os.walk(folder, followlinks=True, onerror=lambda e: _unreadable_folder(e, folder)):
         subdirs.sort()
         found.extend(Path(directory) / name for name in sorted(names) if is_image_file(Path(name)))
     return found

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from probekit.data.base import TargetSpec
 from probekit.data.geometry import FIT_MODES, fit_image, fit_mask
+from probekit.data.image_files import read_rgb
 from probekit.data.layout import raise_missing  # noqa: F401 (kept importable from here)
-from probekit.errors import DatasetError
+from probekit.errors import DatasetError, UnreadableFileError
 from probekit.provenance import short_hash
 
 # Default fit for segmentation. Pick another per dataset object (`ADE20K(..., fit="pad")`, then
@@ -76,10 +76,7 @@ class LabelledImage:
 
 def read_image(path: Path, dataset: str) -> np.ndarray:
     """uint8 (H, W, 3) RGB. EXIF orientation is ignored: labels are drawn on the pixels as stored."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    if image is None:
-        raise DatasetError(f"{dataset}: cannot read image {path} (missing or corrupt); re-extract the archive")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return read_rgb(path, dataset)
 
 
 def read_label(path: Path, dataset: str) -> np.ndarray:
@@ -96,7 +93,7 @@ def read_label(path: Path, dataset: str) -> np.ndarray:
                                    "greyscale PNGs of class indices (colour-coded masks are not labels)")
             return np.array(label)
     except OSError as error:
-        raise DatasetError(f"{dataset}: cannot read label {path} ({error}); re-extract the archive") from None
+        raise UnreadableFileError(f"{dataset}: cannot read label {path} ({error}); re-extract the archive") from None
 
 
 class LabelMapDataset:

@@ -20,6 +20,7 @@ from probekit.device import resolve_device
 from probekit.errors import DatasetError, DiskFullError, ProbekitError, StoreError
 from probekit.features.preprocess import Collate, normalise
 from probekit.features.space import METADATA_MARGIN, free_bytes, human_bytes, sample_bytes
+from probekit.features.skips import Guarded, check_on_error, skip_summary, unreadable_entries
 from probekit.features.store import FeatureStore, StoreLayout, StoreWriter, features_fingerprint
 from probekit.files import exclusive_lock, partial_path
 from probekit.progress import progress_bar
@@ -51,6 +52,7 @@ class ExtractConfig:
     device: str = "auto"
     amp: bool = True
     impl: str = "timm"  # who runs the weights: 'timm' (the building library) or 'reference' (probekit.models.vit)
+    on_error: str = "raise"  # an unreadable image: 'raise' (naming it) or 'skip' (left out, listed in the store)
 
 
 def default_workers(workers: int | None) -> int:
@@ -109,6 +111,7 @@ def extract(
                                           config.limit, config.subset_seed)
         if len(dataset) == 0:
             raise DatasetError(f"{config.dataset} split {config.split!r} has no samples: nothing to extract")
+        check_on_error(config.on_error, dataset)
         layers = resolve_layers(config.layers, backbone.depth)
         device = resolve_device(config.device)
         use_amp = config.amp and device.type == "cuda"
@@ -125,15 +128,16 @@ def extract(
         # Resuming must reproduce an uninterrupted run, so everything that changes the numbers must match.
         # The impl is not in the fingerprint (its features agree within float32 rounding) but is in the resume key.
         resume_key = short_hash(features_fingerprint(attrs), attrs["dataset_fingerprint"], len(dataset),
-                                config.batch_size, use_amp, device.type, *_impl_key(attrs))
+                                config.batch_size, use_amp, device.type, *_impl_key(attrs), *_on_error_key(config))
         partial = partial_path(out)
         if not _prepare_paths(out, partial, resume_key, overwrite):
             log.info("%s is complete already with these settings; pass --overwrite to extract again", out)
             return out
         layout = StoreLayout(len(dataset), layers, grid, backbone.embed_dim, config.dtype, dataset.targets,
-                             pairs=getattr(dataset, "pair_table", None))
+                             pairs=getattr(dataset, "pair_table", None), resizable=config.on_error == "skip")
         if check_space:
-            done = int(_stored_attrs(partial).get("num_done", 0))
+            stored = _stored_attrs(partial)
+            done = int(stored.get("num_done", 0)) + len(stored.get("skipped") or [])
             per_sample = sample_bytes(layers, grid, backbone.embed_dim, config.dtype,
                                       {name: (spec.shape, spec.dtype) for name, spec in dataset.targets.items()})
             if free_bytes(out) < (len(dataset) - done) * per_sample + METADATA_MARGIN:
@@ -144,29 +148,33 @@ def extract(
 
         backbone.to(device)
         with StoreWriter(partial, layout, attrs, resume_key) as writer:
-            start = writer.num_done
+            start = writer.cursor
             if start:
                 log.info("resuming %s at sample %d/%d", partial, start, len(dataset))
             began = time.perf_counter()
             loader = DataLoader(
-                Subset(dataset, range(start, len(dataset))),
+                Subset(Guarded(dataset), range(start, len(dataset))),
                 batch_size=config.batch_size, shuffle=False, num_workers=default_workers(config.workers),
                 collate_fn=Collate(config.image_size, backbone.preprocessing.interpolation, list(dataset.targets)),
                 pin_memory=device.type == "cuda", persistent_workers=False,
             )
             bar = progress_bar(len(dataset), f"extract {backbone.name}", "img", enabled=progress, initial=start)
-            position = start
+            position = writer.num_done
             for batch in loader:
+                skipped = unreadable_entries(batch["unreadable"], config.on_error)
                 features = _forward(backbone, batch["images"].to(device, non_blocking=True), layers,
-                                    config.norm, use_amp, config.dtype)
-                writer.write(position, batch["ids"], features, batch["targets"])
+                                    config.norm, use_amp, config.dtype) if batch["ids"] else {}
+                writer.write(position, batch["ids"], features, batch["targets"], skipped=skipped)
                 position += len(batch["ids"])
-                bar.update(len(batch["ids"]))
+                bar.update(len(batch["ids"]) + len(skipped))
             bar.close()
             elapsed = time.perf_counter() - began
             writer.finish({"finished": utc_now(), "extract_seconds": round(elapsed, 3),
                            "images_per_second": round((len(dataset) - start) / max(elapsed, 1e-9), 3)})
+            skipped = writer.skipped
         os.replace(partial, out)  # the complete store takes the name (and replaces an old one) in one step
+        if skipped:
+            log.warning(skip_summary(skipped, len(dataset), out))
     return out
 
 
@@ -233,6 +241,11 @@ def _impl_key(attrs: dict) -> tuple:
     """What a non-default impl adds to the resume key; nothing for timm, so existing stores still resume."""
     impl = attrs.get("impl", "timm")
     return () if impl == "timm" else (impl,)
+
+
+def _on_error_key(config: ExtractConfig) -> tuple:
+    """What --on-error skip adds to the resume key (a store with skips is not a complete raise-mode store)."""
+    return () if config.on_error == "raise" else (config.on_error,)
 
 
 def _check_image_size(image_size: tuple[int, int], patch_size: int) -> None:

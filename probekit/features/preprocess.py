@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from probekit.backbones.base import Preprocessing
+from probekit.features.skips import Unreadable
 
 _CV2_INTERPOLATION = {"bicubic": cv2.INTER_CUBIC, "bilinear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
 
@@ -26,12 +27,18 @@ class Collate:
     interpolation: str
     target_names: Sequence[str]
 
-    def __call__(self, samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    def __call__(self, samples: Sequence[Mapping[str, Any] | Unreadable]) -> dict[str, Any]:
+        """{"ids", "images", "targets"} of the readable samples, and "unreadable": the markers left out."""
+        unreadable = [s for s in samples if isinstance(s, Unreadable)]
+        samples = [s for s in samples if not isinstance(s, Unreadable)]
+        if not samples:
+            return {"ids": [], "images": None, "targets": {}, "unreadable": unreadable}
         images = np.stack([self._resize(s["image"]) for s in samples])  # (B, H, W, 3) uint8
         return {
             "ids": [str(s["id"]) for s in samples],
             "images": torch.from_numpy(images),
             "targets": {name: np.stack([np.asarray(s[name]) for s in samples]) for name in self.target_names},
+            "unreadable": unreadable,
         }
 
     def _resize(self, image: np.ndarray) -> np.ndarray:

@@ -69,6 +69,7 @@ class StoreLayout:
     dtype: str
     targets: Mapping[str, TargetSpec]
     pairs: PairTable | None = None  # correspondence datasets: the image pairs and their keypoints
+    resizable: bool = False  # --on-error skip: rows may be fewer than samples, trimmed by `finish`
 
 
 class StoreWriter:
@@ -94,25 +95,37 @@ class StoreWriter:
 
     @property
     def num_done(self) -> int:
+        """Rows written."""
         return int(self.file.attrs["num_done"])
+
+    @property
+    def skipped(self) -> list[dict[str, Any]]:
+        """Samples left out by --on-error skip: [{"index", "id", "error"}]."""
+        return read_attrs(self.file).get("skipped") or []
+
+    @property
+    def cursor(self) -> int:
+        """Dataset samples done: rows written plus samples skipped (where a resumed run starts reading)."""
+        return self.num_done + len(self.skipped)
 
     def _create(self, attrs: Mapping[str, Any], resume_key: str) -> h5py.File:
         layout = self.layout
         N, (h, w), D = layout.num_samples, layout.grid, layout.dim
         rows = max(1, min(N, ROWS_PER_CHUNK))
+        shape = resizable_rows if layout.resizable else fixed_rows
         f = h5py.File(self.path, "w")
         try:
-            f.create_dataset("ids", shape=(N,), dtype=h5py.string_dtype())
+            f.create_dataset("ids", dtype=h5py.string_dtype(), **shape(N))
             for layer in layout.layers:
                 group = f.create_group(f"layers/{layer}")
                 for field in ("cls", "mean"):
-                    group.create_dataset(field, shape=(N, D), dtype=layout.dtype, chunks=(rows, D), fletcher32=True)
-                group.create_dataset("patch", shape=(N, h, w, D), dtype=layout.dtype, chunks=(1, h, w, D),
-                                     fletcher32=True)
+                    group.create_dataset(field, dtype=layout.dtype, fletcher32=True, **shape(N, D, chunks=(rows, D)))
+                group.create_dataset("patch", dtype=layout.dtype, fletcher32=True,
+                                     **shape(N, h, w, D, chunks=(1, h, w, D)))
             for name, spec in layout.targets.items():
                 chunks = (1, *spec.shape) if spec.shape else (rows,)
-                dataset = f.create_dataset(f"targets/{name}", shape=(N, *spec.shape), dtype=spec.dtype, chunks=chunks,
-                                           fletcher32=True)
+                dataset = f.create_dataset(f"targets/{name}", dtype=spec.dtype, fletcher32=True,
+                                           **shape(N, *spec.shape, chunks=chunks))
                 write_attrs(dataset, spec.attrs)
             if layout.pairs is not None:
                 write_pairs(f, layout.pairs)
@@ -147,33 +160,44 @@ class StoreWriter:
         return {name: self.file[name] for name in names}
 
     def write(self, start: int, ids: Sequence[str], features: Mapping[int, Mapping[str, np.ndarray]],
-              targets: Mapping[str, np.ndarray]) -> None:
-        """Write samples [start, start + len(ids)) and record the progress once the data is on disk."""
+              targets: Mapping[str, np.ndarray], skipped: Sequence[Mapping[str, Any]] = ()) -> None:
+        """Write samples [start, start + len(ids)) and record the progress once the data is on disk.
+
+        `skipped`: the batch's samples left out (--on-error skip), recorded with the progress in one step.
+        """
         if start != self.num_done:
             raise StoreError(f"{self.path}: batches must be written in order (expected start {self.num_done}, got {start})")
+        if skipped and not self.layout.resizable:
+            raise StoreError(f"{self.path}: samples can only be skipped in a store created for --on-error skip")
         stop = start + len(ids)
-        if free_bytes(self.path) < len(ids) * self.sample_bytes + METADATA_MARGIN:  # stop while the file is valid
+        if ids and free_bytes(self.path) < len(ids) * self.sample_bytes + METADATA_MARGIN:  # stop while the file is valid
             raise DiskFullError(disk_full_message(self.path, (self.layout.num_samples - start) * self.sample_bytes))
         datasets = self._datasets
         try:
-            datasets["ids"][start:stop] = np.asarray(ids, dtype=object)
-            for layer, fields in features.items():
-                for field, values in fields.items():
-                    datasets[f"layers/{layer}/{field}"][start:stop] = values
-            for name, values in targets.items():
-                datasets[f"targets/{name}"][start:stop] = values
+            if ids:
+                datasets["ids"][start:stop] = np.asarray(ids, dtype=object)
+                for layer, fields in features.items():
+                    for field, values in fields.items():
+                        datasets[f"layers/{layer}/{field}"][start:stop] = values
+                for name, values in targets.items():
+                    datasets[f"targets/{name}"][start:stop] = values
             self.file.flush()
             zero_rows = sum(int(_zero_rows(values).sum()) for fields in features.values() for values in fields.values())
             self.file.attrs[ZERO_ROWS] = int(self.file.attrs.get(ZERO_ROWS, 0)) + zero_rows
+            if skipped:
+                write_attrs(self.file, {"skipped": [*self.skipped, *skipped]})
             self.file.attrs["num_done"] = stop
             self.file.flush()
         except (OSError, RuntimeError) as error:
             raise self._write_failed(error, (self.layout.num_samples - start) * self.sample_bytes) from None
 
     def finish(self, attrs: Mapping[str, Any]) -> None:
-        if self.num_done != self.layout.num_samples:
+        if self.cursor != self.layout.num_samples:
             raise StoreError(f"{self.path}: finishing with {self.num_done}/{self.layout.num_samples} samples written")
         try:
+            if self.layout.resizable:  # rows are the samples read; num_samples counts them, the skipped are listed
+                trim_rows(self.file, self.num_done)
+                attrs = dict(attrs, num_samples=self.num_done, skipped=self.skipped)
             write_attrs(self.file, dict(attrs, complete=True))
             self.file.flush()
         except (OSError, RuntimeError) as error:
@@ -426,6 +450,24 @@ class FeatureStore:
                 f"{self.path.name} and {other.path.name} were extracted differently ({details}): "
                 f"re-extract one of them with the other's settings"
             )
+
+
+def fixed_rows(*shape: int, chunks: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """create_dataset arguments of a dataset with exactly shape[0] rows."""
+    return {"shape": shape, "chunks": chunks}
+
+
+def resizable_rows(*shape: int, chunks: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """create_dataset arguments of a dataset of at most shape[0] rows, trimmed by `trim_rows` (--on-error skip)."""
+    return {"shape": shape, "maxshape": (None, *shape[1:]), "chunks": chunks or True}
+
+
+def trim_rows(f: h5py.File, rows: int) -> None:
+    """Cut every per-sample dataset (ids, layers, targets) of a resizable store to `rows` rows."""
+    def visit(name: str, node) -> None:
+        if isinstance(node, h5py.Dataset) and node.maxshape[0] is None:
+            node.resize(rows, axis=0)
+    f.visititems(visit)
 
 
 def _text(value: bytes | str) -> str:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import h5py
 
+from probekit.features.skips import describe_skipped
 from probekit.features.store import FeatureStore
 
 _PROVENANCE = (
@@ -24,6 +25,7 @@ def store_summary(path: str | Path) -> str:
         lines = [f"{store.path}  [{status}]", ""]
         width = max(len(k) for k in _PROVENANCE)
         lines += [f"  {key:<{width}}  {attrs[key]}" for key in _PROVENANCE if key in attrs and attrs[key] not in ("", None)]
+        lines += describe_skipped(attrs.get("skipped") or [])
         lines += ["", "  datasets:"]
 
         def visit(name: str, node) -> None:

@@ -71,7 +71,7 @@ def valid_depth_mask(target: torch.Tensor, min_depth: float = 1e-3, max_depth: f
     if valid_mode == "range":
         mask = (target > min_depth) & (target < max_depth)
     elif valid_mode == "positive":
-        mask = target > 0
+        mask = (target > 0) & torch.isfinite(target)  # inf is not a depth
     else:
         raise ValueError(f"unknown valid_mode {valid_mode!r}; use 'range' or 'positive'")
     return mask & crop_mask(target.shape[-2], target.shape[-1], crop, target.device)
@@ -100,7 +100,7 @@ def align_depth(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, al
                 out[b] = pred[b] * (_median(target[b][m]) / _median(pred[b][m]))
         return out
     m = mask.double()
-    p, g = pred.double(), target.double()
+    p, g = pred.double(), torch.where(mask, target.double(), 0.0)  # off-mask NaN would spoil the sums
     a00 = (m * p * p).sum(dim=(1, 2))  # (B,)
     b0 = (m * p * g).sum(dim=(1, 2))
     if alignment == "lstsq_scale":

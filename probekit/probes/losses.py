@@ -28,11 +28,12 @@ def silog_loss(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | N
     `sig_loss`), since Var_biased(g) + 0.15 mean(g)**2 = mean(g**2) - 0.85 mean(g)**2.
     `warm_up=True` gives the references' warm-up form, sqrt(lambd * mean(g)**2), which they use for the first
     `warm_iter` (100) steps when `warm_up` is configured; the caller counts the steps.
-    `valid` defaults to target > 0 (the references' `valid_mask=True`). The loss weight (DINOv2 and Probe3D: 10)
-    is the caller's. With fewer than two valid pixels the loss is 0 (the references give NaN).
+    `valid` defaults to finite target > 0 (the references' `valid_mask=True`; NaN and inf are missing depths).
+    The loss weight (DINOv2 and Probe3D: 10) is the caller's. With fewer than two valid pixels the loss is 0
+    (the references give NaN).
     """
     if valid is None:
-        valid = target > 0
+        valid = (target > 0) & torch.isfinite(target)  # NaN and inf are missing depths
     p, t = pred[valid], target[valid]  # (N,)
     if p.numel() < (2 if unbiased and not warm_up else 1):
         return pred.sum() * 0.0
@@ -55,7 +56,7 @@ def gradient_loss(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor 
     only the shape of the depth map is penalised. The weight (DINOv2, Probe3D: 0.5) is the caller's.
 
     pred, target: (H, W), (B, H, W) or (B, 1, H, W); the valid pixels of the batch are pooled in N_s.
-    `valid` defaults to target > 0. A stride without valid pixels adds 0 (the references give NaN).
+    `valid` defaults to finite target > 0. A stride without valid pixels adds 0 (the references give NaN).
 
     `as_shipped=True` reproduces what DINOv2 and Probe3D actually compute: their code indexes dims 0 and 1,
     which are (batch, channel) for the (B, 1, H, W) tensors they pass, so the "downscaling" strides over the
@@ -63,7 +64,7 @@ def gradient_loss(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor 
     term. Pass (B, 1, H, W) tensors then.
     """
     if valid is None:
-        valid = target > 0
+        valid = (target > 0) & torch.isfinite(target)  # NaN and inf are missing depths
     if as_shipped:
         if pred.ndim != 4:
             raise ValueError(f"as_shipped=True expects (B, 1, H, W) tensors as DINOv2 passes, got {tuple(pred.shape)}")

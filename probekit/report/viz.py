@@ -29,6 +29,7 @@ from probekit.correspondence.matching import (
     pixel_to_cell,
     similarity_map,
 )
+from probekit.data.image_files import read_rgb
 from probekit.errors import ProbekitError
 from probekit.registry import Registry
 
@@ -70,10 +71,7 @@ def read_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise ProbekitError(f"image {path} does not exist: check the path")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ProbekitError(f"{path} is not an image OpenCV can read: convert it to PNG or JPEG")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return read_rgb(path, apply_orientation=True)  # a truncated or corrupt file is an error naming it
 
 
 def write_png(path: str | Path, image: np.ndarray) -> Path:

@@ -86,6 +86,7 @@ class DepthTask:
         metric_crop = None if boxes else crop
         layers = choose_layers(store, o.get("layers") or [-1])
         valid_range = (o["min_depth"], o["max_depth"])
+        fractions = valid_fractions(splits, valid_range, train.batch_size)
 
         def read(s: FeatureStore, begin: int, end: int) -> dict[str, np.ndarray]:
             arrays = {"x": read_patch_grid(s, begin, end, layers), "depth": s.read_target("depth", begin, end)}
@@ -137,7 +138,7 @@ class DepthTask:
         return TaskOutput(
             trivial=_mean_depth_baseline(splits.train, final, o, metric_crop, boxes, train.batch_size),
             metrics=plain.compute(),
-            extra_metrics={"scale_invariant": median_aligned.compute()},
+            extra_metrics={"scale_invariant": median_aligned.compute(), "valid_fraction": fractions},
             chosen={**specs[chosen].describe(), "val_rmse": -result.best_scores[chosen]},
             grid=grid_table(specs, result.best_scores, result.best_epochs),
             head_state=dict(grid.heads[chosen].state_dict()),
@@ -149,6 +150,31 @@ class DepthTask:
                       "train": asdict(train)},
             history=result.history,
         )
+
+
+def valid_fractions(splits: Splits, valid_range: tuple[float, float], batch_size: int) -> dict[str, float]:
+    """Per split, the fraction of target pixels inside (min_depth, max_depth) (NaN and inf never are).
+
+    A split without one valid pixel would train on a zero loss or select on no images at all: refused.
+    """
+    def read(store: FeatureStore, begin: int, end: int) -> dict[str, np.ndarray]:  # targets only
+        return {"depth": store.read_target("depth", begin, end)}
+
+    low, high = valid_range
+    fractions = {}
+    for name, view in (("train", splits.train), ("val", splits.val), ("test", splits.test)):
+        if view is None:
+            continue
+        valid = total = 0
+        for arrays in iterate_batches(view, read, batch_size):
+            depth = arrays["depth"]
+            valid += int(((depth > low) & (depth < high)).sum())  # NaN compares False
+            total += depth.size
+        if not valid:
+            raise ProbekitError(f"{view.store.path}: the {name} split has no valid depth pixels (all NaN, inf, <= 0 "
+                                f"or outside {low:g}..{high:g} m): check its depth targets, or set --min-depth/--max-depth")
+        fractions[name] = valid / total
+    return fractions
 
 
 def _mean_depth_baseline(train: StoreView, final: StoreView, o: dict[str, Any], crop, boxes: bool,

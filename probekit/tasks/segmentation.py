@@ -55,7 +55,8 @@ class SegmentationTask:
     main_metrics = ("mIoU", "pixel_accuracy")
 
     def check_options(self, options: dict[str, Any]) -> None:
-        pass
+        if options.get("unknown_ids", "raise") not in ("raise", "ignore"):
+            raise ProbekitError(f"--unknown-ids must be raise or ignore, not {options['unknown_ids']!r}")
 
     def run(self, splits: Splits, options: dict[str, Any], train: TrainConfig, progress: bool) -> TaskOutput:
         store = splits.train.store
@@ -71,11 +72,13 @@ class SegmentationTask:
         if num_classes <= 1:
             raise ProbekitError(f"{store.path}: mask target has no usable num_classes attribute; pass --num-classes")
 
+        unknown_ids = options.get("unknown_ids", "raise")
+
         def read_mask(s: FeatureStore, begin: int, end: int) -> dict[str, np.ndarray]:
             mask = s.read_target("mask", begin, end).astype(np.int64)
             if zero_label:
                 mask = reduce_zero_label(torch.from_numpy(mask)).numpy()
-            return {"mask": mask}
+            return {"mask": outside_scheme(mask, num_classes, ignore_index, unknown_ids, s)}
 
         def read(s: FeatureStore, begin: int, end: int) -> dict[str, np.ndarray]:
             return {"x": read_patch_grid(s, begin, end, layers), **read_mask(s, begin, end)}
@@ -118,10 +121,25 @@ class SegmentationTask:
             grid=grid_table(specs, result.best_scores, result.best_epochs),
             head_state=dict(grid.heads[chosen].state_dict()),
             settings={"layers": layers, "head": "bn+conv1x1", "num_classes": num_classes,
-                      "ignore_index": ignore_index, "reduce_zero_label": zero_label,
+                      "ignore_index": ignore_index, "reduce_zero_label": zero_label, "unknown_ids": unknown_ids,
                       "upsampling": "bilinear logits to label size", "train": asdict(train)},
             history=result.history,
         )
+
+
+def outside_scheme(mask: np.ndarray, num_classes: int, ignore_index: int, unknown_ids: str,
+                   store: FeatureStore) -> np.ndarray:
+    """The mask with ids that are neither a class (< num_classes) nor the ignore index refused, or (`ignore`)
+    set to the ignore index.  # (B, H, W) int64"""
+    unknown = (mask >= num_classes) & (mask != ignore_index) | (mask < 0)
+    if not unknown.any():
+        return mask
+    if unknown_ids == "ignore":
+        return np.where(unknown, ignore_index, mask)
+    found = np.unique(mask[unknown])
+    raise ProbekitError(f"{store.path}: masks hold ids {found[:8].tolist()} outside the {num_classes} classes and the "
+                        f"ignore index {ignore_index}: check --ignore-index/--reduce-zero-label, or pass "
+                        f"--unknown-ids ignore to ignore those pixels")
 
 
 def _majority_baseline(train: StoreView, final: StoreView, read, num_classes: int, ignore_index: int,
