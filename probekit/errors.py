@@ -19,3 +19,7 @@ class DatasetError(ProbekitError):
 
 class StoreError(ProbekitError):
     """A feature store is missing, incomplete, corrupt or mismatched."""
+
+
+class MetricError(ProbekitError, ValueError):
+    """Metric inputs of the wrong shape, dtype or values (also a ValueError, as these checks were before)."""
