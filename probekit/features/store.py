@@ -266,8 +266,8 @@ class FeatureStore:
 
     def sample(self, index: int) -> dict[str, Any]:
         """Everything stored for one sample: id, every layer's fields, every target."""
-        if not -len(self) <= index < len(self):
-            raise StoreError(f"{self.path}: sample {index} is out of range for its {len(self)} samples")
+        if not (_is_index(index) and -len(self) <= index < len(self)):
+            raise StoreError(f"{self.path}: sample {index!r} is out of range for its {len(self)} samples")
         index %= len(self)
         return {
             "id": _text(self.file["ids"][index]),  # one id, not the whole column
@@ -291,7 +291,7 @@ class FeatureStore:
         if not _is_index(batch_size) or batch_size < 1:
             raise StoreError(f"batch size must be a positive integer, got {batch_size!r}")
         layers = [self.resolve_layer(k) for k in (layers if layers is not None else self.layers)]
-        start, stop = self._span(start, len(self) if stop is None else min(stop, len(self)))
+        start, stop = self._span(start, min(stop, len(self)) if _is_index(stop) else stop)  # a stop past the end is clipped
         for begin in range(start, stop, batch_size):
             end = min(begin + batch_size, stop)
             yield {
