@@ -291,7 +291,7 @@ class FeatureStore:
         if not _is_index(batch_size) or batch_size < 1:
             raise StoreError(f"batch size must be a positive integer, got {batch_size!r}")
         layers = [self.resolve_layer(k) for k in (layers if layers is not None else self.layers)]
-        start, stop = self._span(start, min(stop, len(self)) if _is_index(stop) else stop)  # a stop past the end is clipped
+        start, stop = self._span(start, min(stop, len(self)) if _is_index(stop) else stop)  # a stop past the end: N
         for begin in range(start, stop, batch_size):
             end = min(begin + batch_size, stop)
             yield {
