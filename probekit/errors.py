@@ -31,3 +31,7 @@ class StoreBusyError(StoreError):
 
 class UnreadableFileError(DatasetError):
     """A dataset file is missing, truncated or corrupt: `extract --on-error skip` may leave its sample out."""
+
+
+class MetricError(ProbekitError, ValueError):
+    """Metric inputs of the wrong shape, dtype or values (also a ValueError, as these checks were before)."""

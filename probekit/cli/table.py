@@ -7,17 +7,22 @@ from typing import Annotated
 
 import typer
 
-from probekit.cli.common import fails_cleanly
+from probekit.cli.common import fails_cleanly, setup_logging
 from probekit.errors import ProbekitError
 
 
 @fails_cleanly
 def table_command(
     directory: Annotated[Path, typer.Argument(help="Directory of results JSONs (probekit probe --out).")],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No info lines (warnings about results files stay).")]
+    = False,
 ) -> None:
-    """Print a backbone x task-metric table and write table.md, table.csv and table.tex beside the JSONs."""
+    """Print a backbone x task-metric table and write table.md, table.csv and table.tex beside the JSONs.
+
+    A results file that cannot be read is named in a warning and in a footnote under the table."""
     from probekit.report.table import write_tables
 
+    setup_logging(quiet)
     if not directory.is_dir():
         raise ProbekitError(f"{directory} is not a directory of results: run `probekit probe ... --out {directory}` first")
     markdown, paths = write_tables(directory)

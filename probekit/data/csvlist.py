@@ -88,6 +88,8 @@ def _class_count(path: Path, rows: list[tuple[int, str, str]]) -> int:
 
 def label_scheme(path: Path, rows: list[tuple[int, str, str]]) -> tuple[list[str], bool]:
     """(class names, numeric): '0'..'K-1' for integer labels (K = max + 1), else the sorted distinct names."""
+    if not rows:
+        raise DatasetError(f"{path}: no data rows; list the split's images as 'path,label' rows")
     numeric = [_is_int(label) for _, _, label in rows]
     if any(numeric) and not all(numeric):
         number, _, label = rows[numeric.index(not numeric[0])]

@@ -45,6 +45,9 @@ class LabelTable:
     def from_mapping(cls, mapping: Mapping[int, int], source: str, expected: str) -> LabelTable:
         values = np.full(256, -1, dtype=np.int16)
         for raw, class_id in mapping.items():
+            if not (0 <= raw <= 255 and -1 <= class_id <= 255):
+                raise DatasetError(f"label table for {source}: raw value {raw} -> class {class_id}; raw values "
+                                   "are 0..255 and class ids 0..255 (uint8 masks), -1 for a forbidden value")
             values[raw] = class_id
         return cls(values, source, expected)
 
@@ -56,6 +59,10 @@ class LabelTable:
 
     def apply(self, raw: np.ndarray, path: Path, dataset: str) -> np.ndarray:
         """(H, W) raw values -> (H, W) uint8 class ids; an unexpected value is an error naming the file."""
+        if raw.dtype.kind not in "ui" or (raw.size and (int(raw.min()) < 0 or int(raw.max()) > 255)):
+            span = f" in [{raw.min()}, {raw.max()}]" if raw.size else ""
+            raise DatasetError(f"{dataset}: {path} holds {raw.dtype} label values{span}, expected 8-bit class "
+                               f"indices {self.expected} ({self.source}); is this the right annotation file?")
         mapped = self.values[raw]
         if (mapped < 0).any():
             bad = np.unique(raw[mapped < 0])[:5].tolist()

@@ -342,6 +342,9 @@ class FeatureStore:
         """A stored layer index: None = the last stored layer; negative = counted from the end of the network."""
         if layer is None:
             return self.layers[-1]
+        if not _is_index(layer):
+            raise StoreError(f"{self.path}: layer must be an integer, got {layer!r} (layers: {self.layers})")
+        layer = int(layer)
         if layer < 0:
             layer += int(self.attrs["depth"])
         if layer not in self.layers:
@@ -352,6 +355,7 @@ class FeatureStore:
         """Samples [start, stop) of a feature field ('cls' | 'mean' | 'patch') of one layer (default: last)."""
         if field not in FIELDS:
             raise StoreError(f"unknown feature field {field!r}: use one of {', '.join(FIELDS)}")
+        start, stop = self._span(start, stop)
         key = f"layers/{self.resolve_layer(layer)}/{field}"
         values = self._slice(key, start, stop)
         if self.attrs.get(ZERO_ROWS) == 0:
@@ -359,6 +363,7 @@ class FeatureStore:
         return values
 
     def read_target(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        start, stop = self._span(start, stop)
         values = self._slice(f"targets/{name}", start, stop)
         table = self._target_maps.get(name)
         if table is None:
@@ -406,10 +411,17 @@ class FeatureStore:
         """Read target `name` through a lookup table (stored value -> value used), e.g. another store's class ids."""
         self._target_maps[name] = np.asarray(table)
 
+    def _span(self, start: int, stop: int | None) -> tuple[int, int]:
+        """[start, stop) checked against the store: a slice past the end would silently return fewer rows."""
+        stop = len(self) if stop is None else stop
+        if not (_is_index(start) and _is_index(stop) and 0 <= start <= stop <= len(self)):
+            raise StoreError(f"{self.path}: samples [{start}, {stop}) are out of range for its {len(self)} samples")
+        return int(start), int(stop)
+
     def sample(self, index: int) -> dict[str, Any]:
         """Everything stored for one sample: id, every layer's fields, every target."""
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"sample {index} out of range for {len(self)} samples")
+        if not (_is_index(index) and -len(self) <= index < len(self)):
+            raise StoreError(f"{self.path}: sample {index!r} is out of range for its {len(self)} samples")
         index %= len(self)
         return {
             "id": _text(self.file["ids"][index]),  # one id, not the whole column
@@ -430,8 +442,10 @@ class FeatureStore:
 
         Yields {"start": i, "layers": {layer: {field: array}}, "targets": {name: array}}.
         """
+        if not _is_index(batch_size) or batch_size < 1:
+            raise StoreError(f"batch size must be a positive integer, got {batch_size!r}")
         layers = [self.resolve_layer(k) for k in (layers if layers is not None else self.layers)]
-        stop = len(self) if stop is None else min(stop, len(self))
+        start, stop = self._span(start, min(stop, len(self)) if _is_index(stop) else stop)  # a stop past the end: N
         for begin in range(start, stop, batch_size):
             end = min(begin + batch_size, stop)
             yield {
@@ -468,6 +482,11 @@ def trim_rows(f: h5py.File, rows: int) -> None:
         if isinstance(node, h5py.Dataset) and node.maxshape[0] is None:
             node.resize(rows, axis=0)
     f.visititems(visit)
+
+
+def _is_index(value: Any) -> bool:
+    """An int or numpy integer (not a bool, float or string): what h5py slicing and layer names accept."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _text(value: bytes | str) -> str:

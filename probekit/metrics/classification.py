@@ -10,7 +10,8 @@ import math
 
 import torch
 
-from probekit.metrics.common import nan_to_none
+from probekit.errors import MetricError
+from probekit.metrics.common import nan_to_none, require_no_nan, require_tensor
 
 __all__ = [
     "ClassificationMetrics",
@@ -24,19 +25,24 @@ __all__ = [
 
 
 def _check_inputs(logits: torch.Tensor, target: torch.Tensor, num_classes: int, head_dim: bool) -> None:
+    require_tensor(logits, "logits")
+    require_tensor(target, "target")
     want = 3 if head_dim else 2
     shape = "(H, B, C)" if head_dim else "(B, C)"
     if logits.ndim != want:
         hint = " For a stack of heads use MultiHeadTop1." if logits.ndim == 3 and not head_dim else ""
-        raise ValueError(f"logits must be {shape}, got shape {tuple(logits.shape)}.{hint}")
+        raise MetricError(f"logits must be {shape}, got shape {tuple(logits.shape)}.{hint}")
     if logits.shape[-1] != num_classes:
-        raise ValueError(f"logits have {logits.shape[-1]} classes, the metric was built for {num_classes}")
+        raise MetricError(f"logits have {logits.shape[-1]} classes, the metric was built for {num_classes}")
     if target.ndim != 1 or target.shape[0] != logits.shape[-2]:
-        raise ValueError(f"target must be (B,) with B = {logits.shape[-2]}, got shape {tuple(target.shape)}")
-    if target.is_floating_point():
-        raise ValueError("target must hold integer class indices, got a floating-point tensor")
+        raise MetricError(f"target must be (B,) with B = {logits.shape[-2]}, got shape {tuple(target.shape)}")
+    if target.is_floating_point() or target.is_complex():
+        raise MetricError(f"target must hold integer class indices, got {target.dtype}")
+    if logits.dtype == torch.bool or logits.is_complex():
+        raise MetricError(f"logits must be real scores, got {logits.dtype}")
+    require_no_nan(logits, "logits")
     if target.numel() and (int(target.min()) < 0 or int(target.max()) >= num_classes):
-        raise ValueError(f"target values must lie in [0, {num_classes}), got [{int(target.min())}, {int(target.max())}]")
+        raise MetricError(f"target values must lie in [0, {num_classes}), got [{int(target.min())}, {int(target.max())}]")
 
 
 def topk_correct(logits: torch.Tensor, target: torch.Tensor, ks: tuple[int, ...]) -> torch.Tensor:
@@ -44,6 +50,8 @@ def topk_correct(logits: torch.Tensor, target: torch.Tensor, ks: tuple[int, ...]
 
     Ties between logits are broken by `torch.topk` (irrelevant for continuous scores).
     """
+    if not ks or min(ks) < 1 or max(ks) > logits.shape[-1]:
+        raise MetricError(f"top-k needs 1 <= k <= {logits.shape[-1]} classes, got ks={tuple(ks)}")
     kmax = max(ks)
     top = logits.topk(kmax, dim=-1).indices  # (B, kmax)
     hit = top == target[:, None]  # (B, kmax)
@@ -53,6 +61,12 @@ def topk_correct(logits: torch.Tensor, target: torch.Tensor, ks: tuple[int, ...]
 
 def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> torch.Tensor:
     """Counts [true, pred] for integer labels.  # (C, C) int64"""
+    if pred.shape != target.shape or pred.is_floating_point() or target.is_floating_point():
+        raise MetricError(f"pred and target must be integer labels of one shape, got {pred.dtype} {tuple(pred.shape)}"
+                          f" and {target.dtype} {tuple(target.shape)}")
+    if pred.numel() and (min(int(pred.min()), int(target.min())) < 0
+                         or max(int(pred.max()), int(target.max())) >= num_classes):
+        raise MetricError(f"labels must lie in [0, {num_classes})")
     flat = target.long() * num_classes + pred.long()  # (N,)
     return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
@@ -62,6 +76,8 @@ def mean_per_class_recall(correct: torch.Tensor, support: torch.Tensor) -> float
 
     Classes absent from the targets are left out, as in sklearn's `balanced_accuracy_score`. NaN if no sample.
     """
+    if correct.shape != support.shape:
+        raise MetricError(f"correct and support must have one shape, got {tuple(correct.shape)}, {tuple(support.shape)}")
     present = support > 0
     if not bool(present.any()):
         return math.nan
@@ -79,11 +95,11 @@ class ClassificationMetrics:
 
     def __init__(self, num_classes: int, top_k: tuple[int, ...] = (1, 5), keep_confusion: bool = True):
         if num_classes < 1:
-            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+            raise MetricError(f"num_classes must be >= 1, got {num_classes}")
         self.num_classes = num_classes
         self.top_k = tuple(k for k in top_k if k <= num_classes)
         if any(k < 1 for k in self.top_k):
-            raise ValueError(f"top_k values must be >= 1, got {top_k}")
+            raise MetricError(f"top_k values must be >= 1, got {top_k}")
         self.keep_confusion = keep_confusion
         self.reset()
 
@@ -148,6 +164,8 @@ class MultiHeadTop1:
     """
 
     def __init__(self, num_heads: int, num_classes: int):
+        if num_heads < 1 or num_classes < 1:
+            raise MetricError(f"need num_heads >= 1 and num_classes >= 1, got {num_heads}, {num_classes}")
         self.num_heads = num_heads
         self.num_classes = num_classes
         self.reset()
@@ -161,7 +179,7 @@ class MultiHeadTop1:
     def update(self, logits: torch.Tensor, target: torch.Tensor) -> None:
         _check_inputs(logits, target, self.num_classes, head_dim=True)
         if logits.shape[0] != self.num_heads:
-            raise ValueError(f"logits have {logits.shape[0]} heads, the metric was built for {self.num_heads}")
+            raise MetricError(f"logits have {logits.shape[0]} heads, the metric was built for {self.num_heads}")
         device = logits.device
         self._correct, self._support = self._correct.to(device), self._support.to(device)
         target = target.to(device).long()
@@ -181,6 +199,8 @@ class MultiHeadTop1:
 
 def multihead_top1(logits: torch.Tensor, target: torch.Tensor) -> list[float]:
     """Functional form of `MultiHeadTop1`: top-1 per head for logits (H, B, C)."""
+    if require_tensor(logits, "logits").ndim != 3:
+        raise MetricError(f"logits must be (H, B, C), got shape {tuple(logits.shape)}")
     metric = MultiHeadTop1(logits.shape[0], logits.shape[-1])
     metric.update(logits, target)
     return metric.compute()

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from probekit.errors import ProbekitError
+from probekit.errors import MetricError, ProbekitError
 
 __all__ = ["PCK_ALPHAS", "PCK_COMPARISONS", "PCKMetrics", "pck_correct", "pck_key", "pck_metrics"]
 
@@ -35,8 +35,16 @@ def pck_key(kind: str, alpha: float) -> str:
 
 
 def _array(x, ndim: int) -> np.ndarray:
-    a = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64)
+    try:
+        a = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise MetricError(f"PCK inputs must be numeric arrays ({error})") from None
     return a[None] if a.ndim == ndim - 1 else a
+
+
+def _check_alphas(alphas: Sequence[float]) -> None:
+    if not len(alphas) or not all(math.isfinite(a) and a > 0 for a in alphas):
+        raise ProbekitError(f"PCK alphas must be positive, got {tuple(alphas)}")
 
 
 def pck_correct(pred, target, reference, alphas: Sequence[float] = PCK_ALPHAS, comparison: str = "<="
@@ -47,11 +55,12 @@ def pck_correct(pred, target, reference, alphas: Sequence[float] = PCK_ALPHAS, c
     """
     if comparison not in PCK_COMPARISONS:
         raise ProbekitError(f"PCK comparison {comparison!r} is not one of {', '.join(PCK_COMPARISONS)}")
+    _check_alphas(alphas)
     pred, target = _array(pred, 3), _array(target, 3)
-    reference = np.atleast_1d(np.asarray(reference, dtype=np.float64))       # (B,)
-    if pred.shape != target.shape or pred.shape[-1] != 2 or reference.shape != pred.shape[:1]:
-        raise ValueError(f"want pred and target (B, K, 2) and reference (B,), got {pred.shape}, {target.shape}, "
-                         f"{reference.shape}")
+    reference = np.atleast_1d(_array(reference, 1))                           # (B,)
+    if pred.ndim != 3 or pred.shape != target.shape or pred.shape[-1] != 2 or reference.shape != pred.shape[:1]:
+        raise MetricError(f"want pred and target (B, K, 2) and reference (B,), got {pred.shape}, {target.shape}, "
+                          f"{reference.shape}")
     if not np.all(np.isfinite(reference) & (reference > 0)):
         raise ProbekitError("PCK reference sizes must be positive: check the target boxes or use --pck-reference image")
     valid = ~np.isnan(target).any(-1)                                         # (B, K)
@@ -100,8 +109,7 @@ class PCKMetrics:
     def __init__(self, alphas: Sequence[float] = PCK_ALPHAS, comparison: str = "<="):
         if comparison not in PCK_COMPARISONS:
             raise ProbekitError(f"PCK comparison {comparison!r} is not one of {', '.join(PCK_COMPARISONS)}")
-        if not alphas or any(a <= 0 for a in alphas):
-            raise ProbekitError(f"PCK alphas must be positive, got {tuple(alphas)}")
+        _check_alphas(alphas)
         self.alphas, self.comparison = tuple(float(a) for a in alphas), comparison
         self.reset()
 
@@ -115,6 +123,8 @@ class PCKMetrics:
         correct, valid = pck_correct(pred, target, reference, self.alphas, self.comparison)
         if isinstance(categories, str):
             categories = [categories]
+        if categories is not None and len(categories) != valid.shape[0]:
+            raise MetricError(f"got {len(categories)} categories for {valid.shape[0]} pairs")
         for b in range(valid.shape[0]):
             if not valid[b].any():
                 self.num_skipped += 1

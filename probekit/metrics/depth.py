@@ -27,6 +27,9 @@ from typing import Literal
 
 import torch
 
+from probekit.errors import MetricError
+from probekit.metrics.common import require_no_nan, require_tensor
+
 __all__ = ["DEPTH_METRIC_KEYS", "DepthMetrics", "box_masks", "EIGEN_CROP", "GARG_CROP", "align_depth", "crop_mask",
            "depth_metrics", "per_image_depth_metrics", "valid_depth_mask"]
 
@@ -48,7 +51,7 @@ def crop_mask(height: int, width: int, crop: Crop, device: torch.device | str | 
     if crop is None:
         return mask.fill_(True)
     if crop not in _CROPS:
-        raise ValueError(f"unknown depth crop {crop!r}; use None, 'eigen' (NYU) or 'garg' (KITTI)")
+        raise MetricError(f"unknown depth crop {crop!r}; use None, 'eigen' (NYU) or 'garg' (KITTI)")
     top, bottom, left, right = _CROPS[crop]
     mask[int(top * height):int(bottom * height), int(left * width):int(right * width)] = True
     return mask
@@ -57,7 +60,10 @@ def crop_mask(height: int, width: int, crop: Crop, device: torch.device | str | 
 def box_masks(boxes: torch.Tensor, size: tuple[int, int], device: torch.device | str | None = None) -> torch.Tensor:
     """(B, 4) [top, bottom, left, right) boxes -> (B, H, W) bool masks that are True inside each box."""
     H, W = size
-    boxes = torch.as_tensor(boxes, device=device).long().view(-1, 4)
+    boxes = torch.as_tensor(boxes, device=device)
+    if boxes.ndim != 2 or boxes.shape[1] != 4 or boxes.is_complex():
+        raise MetricError(f"boxes must be (B, 4) [top, bottom, left, right), got shape {tuple(boxes.shape)}")
+    boxes = boxes.long()
     rows = torch.arange(H, device=device).view(1, H, 1)
     cols = torch.arange(W, device=device).view(1, 1, W)
     top, bottom, left, right = (boxes[:, i].view(-1, 1, 1) for i in range(4))
@@ -66,14 +72,14 @@ def box_masks(boxes: torch.Tensor, size: tuple[int, int], device: torch.device |
 
 def valid_depth_mask(target: torch.Tensor, min_depth: float = 1e-3, max_depth: float = 10.0, crop: Crop = None,
                      valid_mode: ValidMode = "range") -> torch.Tensor:
-    """Pixels that count: min_depth < g < max_depth ("range", the toolbox) or g > 0 ("positive", Probe3D),
+    """Pixels that count: min_depth < g < max_depth ("range", the toolbox) or finite g > 0 ("positive", Probe3D),
     inside the crop.  # (B, H, W) bool"""
     if valid_mode == "range":
         mask = (target > min_depth) & (target < max_depth)
     elif valid_mode == "positive":
         mask = (target > 0) & torch.isfinite(target)  # inf is not a depth
     else:
-        raise ValueError(f"unknown valid_mode {valid_mode!r}; use 'range' or 'positive'")
+        raise MetricError(f"unknown valid_mode {valid_mode!r}; use 'range' or 'positive'")
     return mask & crop_mask(target.shape[-2], target.shape[-1], crop, target.device)
 
 
@@ -89,6 +95,7 @@ def align_depth(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, al
 
     "median": p *= median(g) / median(p) (Monodepth2). "lstsq": p = s p + t minimising sum (s p + t - g)**2
     (Probe3D `match_scale_and_shift`; a singular system leaves the image as is). "lstsq_scale": p = s p only.
+    An image whose scale (or shift) is not finite (median(p) = 0, sums that overflow) is left as is too.
     """
     if alignment is None:
         return pred
@@ -96,18 +103,20 @@ def align_depth(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, al
         out = pred.clone()
         for b in range(pred.shape[0]):
             m = mask[b]
-            if m.any():
-                out[b] = pred[b] * (_median(target[b][m]) / _median(pred[b][m]))
+            scale = _median(target[b][m]) / _median(pred[b][m]) if m.any() else None
+            if scale is not None and torch.isfinite(scale):
+                out[b] = pred[b] * scale
         return out
     m = mask.double()
-    p, g = pred.double(), torch.where(mask, target.double(), 0.0)  # off-mask NaN would spoil the sums
+    p = torch.where(mask, pred.double(), 0.0)  # (B, H, W); off-mask values (even NaN) must not enter the sums
+    g = torch.where(mask, target.double(), 0.0)
     a00 = (m * p * p).sum(dim=(1, 2))  # (B,)
     b0 = (m * p * g).sum(dim=(1, 2))
     if alignment == "lstsq_scale":
-        scale = torch.where(a00 > 0, b0 / a00, torch.ones_like(a00))
-        return (p * scale[:, None, None]).to(pred.dtype)
+        scale = _finite_or(torch.where(a00 > 0, b0 / a00, torch.ones_like(a00)), 1.0)
+        return (pred.double() * scale[:, None, None]).to(pred.dtype)
     if alignment != "lstsq":
-        raise ValueError(f"unknown alignment {alignment!r}; use None, 'median', 'lstsq' or 'lstsq_scale'")
+        raise MetricError(f"unknown alignment {alignment!r}; use None, 'median', 'lstsq' or 'lstsq_scale'")
     a01 = (m * p).sum(dim=(1, 2))
     a11 = m.sum(dim=(1, 2))
     b1 = (m * g).sum(dim=(1, 2))
@@ -116,16 +125,24 @@ def align_depth(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, al
     safe = torch.where(ok, det, torch.ones_like(det))
     scale = torch.where(ok, (a11 * b0 - a01 * b1) / safe, torch.ones_like(det))
     shift = torch.where(ok, (-a01 * b0 + a00 * b1) / safe, torch.zeros_like(det))
-    return (p * scale[:, None, None] + shift[:, None, None]).to(pred.dtype)
+    fits = torch.isfinite(scale) & torch.isfinite(shift)  # (B,)
+    scale, shift = torch.where(fits, scale, 1.0), torch.where(fits, shift, 0.0)
+    return (pred.double() * scale[:, None, None] + shift[:, None, None]).to(pred.dtype)
+
+
+def _finite_or(x: torch.Tensor, default: float) -> torch.Tensor:
+    return torch.where(torch.isfinite(x), x, default)
 
 
 def _as_batch(x: torch.Tensor, name: str) -> torch.Tensor:
+    if require_tensor(x, name).dtype == torch.bool or x.is_complex():
+        raise MetricError(f"{name} must hold real depths, got {x.dtype}")
     if x.ndim == 4 and x.shape[1] == 1:
         x = x[:, 0]  # (B, 1, H, W) -> (B, H, W)
     elif x.ndim == 2:
         x = x[None]  # (H, W) -> (1, H, W)
     if x.ndim != 3:
-        raise ValueError(f"{name} must be (B, H, W), (B, 1, H, W) or (H, W), got shape {tuple(x.shape)}")
+        raise MetricError(f"{name} must be (B, H, W), (B, 1, H, W) or (H, W), got shape {tuple(x.shape)}")
     return x
 
 
@@ -167,13 +184,13 @@ class DepthMetrics:
     def __init__(self, min_depth: float = 1e-3, max_depth: float = 10.0, crop: Crop = None,
                  valid_mode: ValidMode = "range", alignment: Alignment = None, clamp_pred: bool = True):
         if valid_mode not in ("range", "positive"):
-            raise ValueError(f"unknown valid_mode {valid_mode!r}; use 'range' or 'positive'")
+            raise MetricError(f"unknown valid_mode {valid_mode!r}; use 'range' or 'positive'")
         if crop is not None and crop not in _CROPS:
-            raise ValueError(f"unknown depth crop {crop!r}; use None, 'eigen' (NYU) or 'garg' (KITTI)")
+            raise MetricError(f"unknown depth crop {crop!r}; use None, 'eigen' (NYU) or 'garg' (KITTI)")
         if alignment not in (None, "median", "lstsq", "lstsq_scale"):
-            raise ValueError(f"unknown alignment {alignment!r}; use None, 'median', 'lstsq' or 'lstsq_scale'")
+            raise MetricError(f"unknown alignment {alignment!r}; use None, 'median', 'lstsq' or 'lstsq_scale'")
         if not 0 <= min_depth < max_depth:
-            raise ValueError(f"need 0 <= min_depth < max_depth, got {min_depth}, {max_depth}")
+            raise MetricError(f"need 0 <= min_depth < max_depth, got {min_depth}, {max_depth}")
         self.min_depth, self.max_depth = min_depth, max_depth
         self.crop, self.valid_mode, self.alignment, self.clamp_pred = crop, valid_mode, alignment, clamp_pred
         self.reset()
@@ -189,14 +206,20 @@ class DepthMetrics:
         `eval_crop` target, exact where a named crop's fractions are not), applied beside `crop`."""
         pred, target = _as_batch(pred, "pred"), _as_batch(target, "target").to(pred.device)
         if pred.shape != target.shape:
-            raise ValueError(f"pred and target must have the same shape (resize pred to the ground truth first), "
-                             f"got {tuple(pred.shape)} and {tuple(target.shape)}")
+            raise MetricError(f"pred and target must have the same shape (resize pred to the ground truth first), "
+                              f"got {tuple(pred.shape)} and {tuple(target.shape)}")
         mask = valid_depth_mask(target, self.min_depth, self.max_depth, self.crop, self.valid_mode)  # (B, H, W)
         if boxes is not None:
-            mask = mask & box_masks(boxes, target.shape[-2:], target.device)
+            inside = box_masks(boxes, target.shape[-2:], target.device)  # (B', H, W)
+            if inside.shape[0] != pred.shape[0]:
+                raise MetricError(f"got {inside.shape[0]} boxes for {pred.shape[0]} images")
+            mask = mask & inside
+        require_no_nan(pred[mask], "pred (on valid pixels)")
         pred = align_depth(pred, target, mask, self.alignment)
         if self.clamp_pred:
             pred = pred.clamp(self.min_depth, self.max_depth)
+        elif not bool(((pred[mask] > 0) & torch.isfinite(pred[mask])).all()):
+            raise MetricError("pred must be finite and positive on valid pixels for log metrics: use clamp_pred=True")
         values, n = per_image_depth_metrics(pred, target, mask)
         used = n > 0  # (B,)
         stacked = torch.stack([values[k] for k in DEPTH_METRIC_KEYS], dim=1)[used]  # (B_used, 9)

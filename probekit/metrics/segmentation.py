@@ -17,7 +17,8 @@ import math
 
 import torch
 
-from probekit.metrics.common import nan_to_none
+from probekit.errors import MetricError
+from probekit.metrics.common import nan_to_none, require_tensor
 
 __all__ = ["SegmentationMetrics", "metrics_from_confusion", "reduce_zero_label", "segmentation_confusion",
            "segmentation_metrics"]
@@ -34,13 +35,14 @@ def segmentation_confusion(pred: torch.Tensor, target: torch.Tensor, num_classes
                            ignore_index: int = 255) -> torch.Tensor:
     """Counts [true, pred] over the pixels whose target is not `ignore_index`.  # (C, C) int64
 
-    Raises ValueError for target (or prediction) values outside [0, num_classes) other than `ignore_index`;
+    Raises MetricError for target (or prediction) values outside [0, num_classes) other than `ignore_index`;
     mmseg's `torch.histc` would drop them silently and bias the areas.
     """
-    if pred.shape != target.shape:
-        raise ValueError(f"pred and target must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}")
+    _check_classes(num_classes, ignore_index)
+    if require_tensor(pred, "pred").shape != require_tensor(target, "target").shape:
+        raise MetricError(f"pred and target must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}")
     if pred.is_floating_point() or target.is_floating_point():
-        raise ValueError("pred and target must hold integer labels (take logits.argmax(dim=1) first)")
+        raise MetricError("pred and target must hold integer labels (take logits.argmax(dim=1) first)")
     target = target.to(pred.device)
     keep = target != ignore_index
     t = target[keep].long()  # (N,)
@@ -48,13 +50,20 @@ def segmentation_confusion(pred: torch.Tensor, target: torch.Tensor, num_classes
     if t.numel():
         lo, hi = int(t.min()), int(t.max())
         if lo < 0 or hi >= num_classes:
-            raise ValueError(f"target labels must lie in [0, {num_classes}) or equal ignore_index={ignore_index}, "
+            raise MetricError(f"target labels must lie in [0, {num_classes}) or equal ignore_index={ignore_index}, "
                              f"got values in [{lo}, {hi}] (ADE20K raw labels need reduce_zero_label)")
         lo, hi = int(p.min()), int(p.max())
         if lo < 0 or hi >= num_classes:
-            raise ValueError(f"predicted labels must lie in [0, {num_classes}), got values in [{lo}, {hi}]")
+            raise MetricError(f"predicted labels must lie in [0, {num_classes}), got values in [{lo}, {hi}]")
     flat = t * num_classes + p  # (N,)
     return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def _check_classes(num_classes: int, ignore_index: int) -> None:
+    if num_classes < 1:
+        raise MetricError(f"num_classes must be >= 1, got {num_classes}")
+    if 0 <= ignore_index < num_classes:
+        raise MetricError(f"ignore_index={ignore_index} collides with a class index in [0, {num_classes})")
 
 
 def _nanmean(x: torch.Tensor) -> float:
@@ -64,6 +73,10 @@ def _nanmean(x: torch.Tensor) -> float:
 
 def metrics_from_confusion(confmat: torch.Tensor) -> dict:
     """mIoU, aAcc, mAcc and per-class values from a dataset-wide [true, pred] confusion matrix."""
+    if require_tensor(confmat, "confmat").ndim != 2 or confmat.shape[0] != confmat.shape[1] or confmat.numel() == 0:
+        raise MetricError(f"confmat must be a non-empty square (C, C) matrix, got shape {tuple(confmat.shape)}")
+    if confmat.is_floating_point() or bool((confmat < 0).any()):
+        raise MetricError("confmat must hold non-negative integer counts")
     cm = confmat.double()  # (C, C)
     intersect = cm.diagonal()  # (C,)
     area_label = cm.sum(dim=1)  # (C,) ground-truth pixels per class
@@ -92,10 +105,7 @@ class SegmentationMetrics:
     """
 
     def __init__(self, num_classes: int, ignore_index: int = 255):
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-        if 0 <= ignore_index < num_classes:
-            raise ValueError(f"ignore_index={ignore_index} collides with a class index in [0, {num_classes})")
+        _check_classes(num_classes, ignore_index)
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.reset()

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
+import math
 from pathlib import Path
 from typing import Any
 
-from probekit.report.results import load_results
+from probekit.errors import ProbekitError
 from probekit.files import atomic_write_text
+from probekit.report.results import scan_results
+
+log = logging.getLogger(__name__)
 
 # Columns per task, in order: (metric key, header, higher is better). Percentages for fractions.
 COLUMNS: dict[str, list[tuple[str, str, bool]]] = {
@@ -82,15 +87,61 @@ def to_latex(header: list[str], rows: list[list[str]]) -> str:
                       r"\end{tabular}"])
 
 
+def table_problem(result: dict[str, Any]) -> str | None:
+    """Why a (well-formed) result cannot enter the table: an unknown task or a column value that is not a number."""
+    task = result["task"]
+    if task not in COLUMNS:
+        return f"has task {task!r}, not one of {', '.join(COLUMNS)}"
+    for where in ("metrics", "trivial_baseline"):
+        values = result.get(where) or {}
+        for key, _, _ in COLUMNS[task]:
+            value = values.get(key)
+            if value is not None and not _is_number(value):
+                return f"has {where}.{key} = {repr(value)[:40]}, not a finite number"
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def read_table_results(directory: Path) -> tuple[list[dict[str, Any]], list[tuple[Path, str]]]:
+    """The results that can enter the table, and the results files that cannot (file, why), each logged."""
+    scan = scan_results(directory)
+    results, problems = [], list(scan.unreadable)
+    for result in scan.results:
+        problem = table_problem(result)
+        if problem:
+            problems.append((Path(result["_path"]), problem))
+        else:
+            results.append(result)
+    for path, problem in sorted(problems):
+        log.warning("warning: %s %s; it is left out of the table", path, problem)
+    if problems and not results:
+        first, why = problems[0]
+        raise ProbekitError(f"no readable probekit results in {directory}: {len(problems)} results file(s) could not "
+                            f"be read (e.g. {first.name} {why}); re-run `probekit probe ... --out {directory}`")
+    return results, sorted(problems)
+
+
+def footnote(problems: list[tuple[Path, str]]) -> str:
+    """One line under the table naming the results files left out, so a missing row is never a silent one."""
+    listed = "; ".join(f"{path.name} {why}" for path, why in problems)
+    return f"{len(problems)} results file(s) could not be read and are not in the table: {listed}"
+
+
 def write_tables(directory: str | Path) -> tuple[str, list[Path]]:
-    """Markdown of the table for `directory`, and the .md/.csv/.tex files written next to the JSONs."""
+    """Markdown of the table for `directory` (with a footnote naming unreadable results files), and the
+    .md/.csv/.tex files written next to the JSONs."""
     directory = Path(directory)
-    header, rows = build_table(load_results(directory))
+    results, problems = read_table_results(directory)
+    header, rows = build_table(results)
     if not rows:
         return "", []
-    outputs = {"table.md": to_markdown(header, rows) + "\n", "table.csv": to_csv(header, rows),
+    markdown = to_markdown(header, rows) + (f"\n\n{footnote(problems)}" if problems else "")
+    outputs = {"table.md": markdown + "\n", "table.csv": to_csv(header, rows),
                "table.tex": to_latex(header, rows) + "\n"}
     paths = []
     for name, text in outputs.items():
         paths.append(atomic_write_text(directory / name, text))
-    return to_markdown(header, rows), paths
+    return markdown, paths
