@@ -67,7 +67,7 @@ def check_on_error(on_error: str, dataset: Any) -> None:
     """Raise unless `on_error` is known and usable with this dataset."""
     if on_error not in ON_ERROR:
         raise ProbekitError(f"--on-error must be raise or skip, not {on_error!r}")
-    if on_error == "skip" and getattr(dataset, "pairs", None) is not None:
+    if on_error == "skip" and getattr(dataset, "pair_table", None) is not None:
         raise ProbekitError("--on-error skip cannot be used with a correspondence dataset (its pairs refer to every "
                             "image): fix or remove the unreadable files and use --on-error raise")
 

@@ -200,3 +200,10 @@ def test_good_files_decode_to_the_old_readers_pixels(tmp_path):
         new = read_rgb(tmp_path / name)
         assert new.dtype == np.uint8 and new.shape == (48, 64, 3) and new.flags.writeable, name
         np.testing.assert_array_equal(new, _old_read_rgb(tmp_path / name), err_msg=name)
+
+
+def test_skip_is_refused_for_correspondence_datasets(tmp_path):
+    result = RUNNER.invoke(app, ["extract", "--backbone", "test-dinov2", "--random-init", "--dataset", "synthetic-pairs",
+                                 "--image-size", "28", "--limit", "2", "--workers", "0", "--on-error", "skip",
+                                 "--out", str(tmp_path / "p.h5")])
+    assert result.exit_code == 2 and "correspondence dataset" in result.output, result.output
