@@ -7,7 +7,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from probekit.cli.common import fails_cleanly, parse_size, setup_logging
+from probekit.cli.common import (
+    check_output,
+    choice,
+    device_option,
+    fails_cleanly,
+    parse_size,
+    setup_logging,
+)
 from probekit.errors import ProbekitError
 
 
@@ -28,23 +35,24 @@ def extract_command(
     root: Annotated[Optional[str], typer.Option(help="Dataset root directory (real datasets).")] = None,
     weights: Annotated[Optional[Path], typer.Option(help="Local .pth/.safetensors checkpoint (timm or Meta DINOv2 layout); no network.")] = None,
     random_init: Annotated[bool, typer.Option("--random-init", help="Seeded random weights: the untrained baseline.")] = False,
-    seed: Annotated[int, typer.Option(help="Seed for --random-init.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed for --random-init.")] = 0,
     image_size: Annotated[str, typer.Option(help="Input size, '224' or 'HxW' like '224x320'; multiple of the patch.")] = "224",
     layers: Annotated[str, typer.Option(help="Blocks to store: '-1', 'last4', 'quarters', 'all' or '0,5,11'.")] = "-1",
     norm: Annotated[bool, typer.Option("--norm/--no-norm", help="Apply the final norm to every stored layer (DINOv2 protocol).")] = True,
-    dtype: Annotated[str, typer.Option(help="Storage dtype: float16 or float32.")] = "float16",
-    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 32,
-    workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes (0 = main process; default: cores - 1, at most 8).")] = None,
-    limit: Annotated[Optional[int], typer.Option(help="Use only N samples of the split.")] = None,
-    subset_seed: Annotated[Optional[int], typer.Option(help="With --limit: a seeded random subset instead of the first N.")] = None,
-    device: Annotated[str, typer.Option(help="'auto', 'cpu', 'cuda', 'cuda:1', ...")] = "auto",
+    dtype: Annotated[str, typer.Option(callback=choice("float16", "float32"), help="Storage dtype: float16 or float32.")] = "float16",
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 32,
+    workers: Annotated[Optional[int], typer.Option(min=0, help="DataLoader worker processes (0 = main process; default: cores - 1, at most 8).")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Use only N samples of the split.")] = None,
+    subset_seed: Annotated[Optional[int], typer.Option(min=0, help="With --limit: a seeded random subset instead of the first N.")] = None,
+    device: Annotated[str, typer.Option(callback=device_option, help="'auto', 'cpu', 'cuda', 'cuda:1', ...")] = "auto",
     amp: Annotated[bool, typer.Option("--amp/--no-amp", help="bfloat16 autocast on GPU (ignored on CPU).")] = True,
-    impl: Annotated[str, typer.Option(help="Who runs the weights: 'timm' (the library that built them; transformers for hf:) or 'reference' (probekit's from-scratch ViT, same features within 1e-5).")] = "timm",
+    impl: Annotated[str, typer.Option(callback=choice("timm", "reference"), help="Who runs the weights: 'timm' (the library that built them; transformers for hf:) or 'reference' (probekit's from-scratch ViT, same features within 1e-5).")] = "timm",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing store instead of resuming/skipping.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or log lines.")] = False,
 ) -> None:
     """Extract features of one dataset split with a frozen backbone into an HDF5 feature store."""
     setup_logging(quiet)
+    check_output(out, "--out", directory=False)
     settings = dict(
         backbone=backbone, dataset=dataset, split=split, root=root, weights=str(weights) if weights else None,
         random_init=random_init, seed=seed, image_size=parse_size(image_size), layers=layers, norm=norm,
