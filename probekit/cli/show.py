@@ -324,11 +324,12 @@ def similarity_command(
 ) -> None:
     """Cosine similarity of the patch under --point in the first image with every patch of the second, as a heat map."""
     check_output(out, "--out", directory=False)
+    source_point = parse_point(point)  # a typo fails before any image is encoded
     from probekit.report.viz import similarity_figure
 
     a, b = load_views(Source(images or [], backbone, weights, random_init, seed, image_size, fit, layer, norm,
                              features, index, synthetic), count=2)
-    figure = similarity_figure(a.image, b.image, a.grid, b.grid, to_drawn(a, parse_point(point)), a.patch, cmap,
+    figure = similarity_figure(a.image, b.image, a.grid, b.grid, to_drawn(a, source_point), a.patch, cmap,
                                alpha, gap=gap)
     _write(figure, out, f"best match at {figure.info['best_xy'][0]:g},{figure.info['best_xy'][1]:g}")
 
