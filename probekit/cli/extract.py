@@ -24,6 +24,18 @@ def _is_default(ctx: typer.Context, name: str) -> bool:
     return source is None or source.name in {"DEFAULT", "DEFAULT_MAP"}
 
 
+# Counts a --config preset may set, and their least value (the command-line flags have typer's min=).
+PRESET_MINIMUM = {"batch_size": 1, "limit": 1, "workers": 0, "seed": 0, "subset_seed": 0}
+
+
+def _check_preset(path: Path, preset: dict) -> None:
+    """The preset's counts are checked like the flags, naming the file (not a DataLoader error later)."""
+    for key, low in PRESET_MINIMUM.items():
+        value = preset.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
+            raise ProbekitError(f"{path}: {key} must be an integer of at least {low}, not {value!r}")
+
+
 @fails_cleanly
 def extract_command(
     ctx: typer.Context,
@@ -63,6 +75,7 @@ def extract_command(
         from probekit.features.extract import load_config_file
 
         preset = load_config_file(config)
+        _check_preset(config, preset)
         settings.update({k: v for k, v in preset.items() if _is_default(ctx, k)})
     if not settings["backbone"]:
         raise ProbekitError("no backbone: pass --backbone NAME (see `probekit backbones`) or a --config that sets one")

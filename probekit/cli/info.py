@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from probekit.cli.common import fails_cleanly
+from probekit.errors import ProbekitError
 
 
 @fails_cleanly
@@ -17,4 +18,6 @@ def info_command(
     """Print a feature store's provenance and the shape of everything in it."""
     from probekit.features.summary import store_summary
 
+    if path.is_dir():
+        raise ProbekitError(f"{path} is a directory: pass a feature store file (.h5) written by `probekit extract`")
     typer.echo(store_summary(path))

@@ -46,6 +46,7 @@ CASES = [
     ("extract-impl-unknown", EXTRACT + ["--impl", "jax"], "--impl"),
     ("extract-config-malformed", EXTRACT + ["--config", "{tmp}/bad.yaml"], "bad.yaml:3:1: not valid YAML"),
     ("extract-config-missing", EXTRACT + ["--config", "{tmp}/none.yaml"], "none.yaml does not exist"),
+    ("extract-config-batch-size-0", EXTRACT + ["--config", "{tmp}/batch0.yaml"], "batch0.yaml: batch_size must be"),
     ("extract-out-under-a-file", EXTRACT[:-1] + ["{tmp}/afile/o.h5"], "afile is a file"),
     ("extract-out-is-a-directory", EXTRACT[:-1] + ["{tmp}/adir"], "is a directory"),
     ("extract-missing-out", ["extract", "--backbone", "test-dinov2"], "--out"),
@@ -54,6 +55,7 @@ CASES = [
     ("info-missing", ["info", "{tmp}/none.h5"], "does not exist"),
     ("info-text-file", ["info", "{tmp}/text.h5"], "not a readable HDF5 file"),
     ("info-empty-file", ["info", "{tmp}/empty.h5"], "not a readable HDF5 file"),
+    ("info-directory", ["info", "{tmp}/adir"], "adir is a directory"),
     # probe
     ("probe-task-unknown", PROBE[:2] + ["captioning"] + PROBE[3:], "unknown task"),
     ("probe-epochs-0", PROBE + ["--epochs", "0"], "--epochs"),
@@ -158,6 +160,7 @@ def files(tmp_path_factory) -> dict[str, str]:
         "unktask.yaml": suite + "tasks: {clasification: {}}\n",
         "epochs0.yaml": suite + "tasks: {classification: {epochs: 0}}\n",
         "list.yaml": "- a\n- b\n",
+        "batch0.yaml": "backbone: test-dinov2\nbatch_size: 0\n",
         "good.yaml": GOOD_SUITE,
     }
     for name, text in texts.items():
