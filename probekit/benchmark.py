@@ -39,16 +39,107 @@ class Suite:
 
     @classmethod
     def load(cls, path: str | Path) -> Suite:
+        """The suite in `path`, its keys and value types checked: every problem is one line naming the file."""
+        from probekit.yamlfile import read_yaml
+
         path = Path(path)
         if not path.is_file():
             raise ProbekitError(f"suite file {path} does not exist (see configs/suites/)")
-        data = yaml.safe_load(path.read_text()) or {}
-        known = {f.name for f in fields(cls)}
-        if not isinstance(data, dict) or set(data) - known or not {"name", "backbones", "tasks"} <= set(data):
-            raise ProbekitError(f"{path}: a suite needs name, backbones and tasks; allowed keys: {', '.join(sorted(known))}")
-        if "train" not in data.get("splits", {"train": None}):
-            raise ProbekitError(f"{path}: splits must include train")
+        data = read_yaml(path, "suite file")
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ProbekitError(f"{path}: a suite is a mapping (name:, backbones:, tasks:, ...), not a {type(data).__name__}")
+        known = sorted(f.name for f in fields(cls))
+        if unknown := sorted(set(map(str, data)) - set(known)):
+            raise ProbekitError(f"{path}: unknown suite keys {', '.join(unknown)}; allowed keys: {', '.join(known)}")
+        if missing := [key for key in ("name", "backbones", "tasks") if key not in data]:
+            raise ProbekitError(f"{path}: missing {', '.join(missing)}: a suite needs name, backbones and tasks "
+                                f"(see configs/suites/)")
+        try:
+            check_suite(data)
+        except ProbekitError as error:
+            raise ProbekitError(f"{path}: {error}") from None
         return cls(**data)
+
+
+BACKBONE_KEYS = ("backbone", "random_init", "weights", "seed", "layers")
+
+
+def _is_int(value: Any, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def _check_splits(where: str, splits: Any) -> None:
+    """splits: {name: limit}, limit a positive sample count or null (all), train among them."""
+    if not isinstance(splits, dict) or "train" not in splits:
+        raise ProbekitError(f"{where} must be a mapping of split -> sample limit that includes train, e.g. "
+                            f"{{train: 256, val: 128}}; got {splits!r}")
+    for split, limit in splits.items():
+        if limit is not None and not _is_int(limit, 1):
+            raise ProbekitError(f"{where}: {split}: {limit!r} is not a positive number of samples (or null for all)")
+
+
+def _check_backbones(backbones: Any) -> None:
+    if not isinstance(backbones, list) or not backbones:
+        raise ProbekitError(f"backbones must be a list like [{{backbone: vit-s16, random_init: true}}], got {backbones!r}")
+    for entry in backbones:
+        if not isinstance(entry, dict) or not isinstance(entry.get("backbone"), str):
+            raise ProbekitError(f"backbones: {entry!r} must be a mapping with a backbone name, e.g. {{backbone: {entry}}}")
+        if unknown := sorted(set(map(str, entry)) - set(BACKBONE_KEYS)):
+            raise ProbekitError(f"backbones: {entry['backbone']}: unknown keys {', '.join(unknown)}; "
+                                f"allowed: {', '.join(BACKBONE_KEYS)}")
+        if not isinstance(entry.get("random_init", False), bool) or not _is_int(entry.get("seed", 0), 0):
+            raise ProbekitError(f"backbones: {entry['backbone']}: random_init must be true/false and seed an integer >= 0")
+
+
+def _check_tasks(tasks: Any) -> None:
+    from probekit.tasks import TASKS
+
+    if not isinstance(tasks, dict) or not tasks:
+        raise ProbekitError(f"tasks must be a mapping of task -> probe options, e.g. {{classification: {{epochs: 10}}}}; "
+                            f"got {tasks!r}")
+    for task, options in tasks.items():
+        TASKS.get(task)  # unknown task names: one line with the known ones
+        if options is not None and not isinstance(options, dict):
+            raise ProbekitError(f"tasks: {task}: options must be a mapping (e.g. {{epochs: 10}}) or empty, not {options!r}")
+        if options and "splits" in options:
+            _check_splits(f"tasks: {task}: splits", options["splits"])
+        _check_task_options(task, options or {})
+
+
+def _check_task_options(task: str, options: dict[str, Any]) -> None:
+    """A task's training settings and lr / weight-decay grids, checked before any store is extracted."""
+    from probekit.probes.trainer import TrainConfig
+    from probekit.tasks.run import check_grid
+
+    train_keys = {f.name for f in fields(TrainConfig)}
+    try:
+        TrainConfig(**{k: v for k, v in options.items() if k in train_keys})
+        check_grid(options)
+    except ProbekitError as error:
+        raise ProbekitError(f"tasks: {task}: {error}") from None
+
+
+def check_suite(data: dict[str, Any]) -> None:
+    """The value types of a suite's keys (the keys themselves are checked by Suite.load)."""
+    if not isinstance(data["name"], str):
+        raise ProbekitError(f"name must be a string, not {data['name']!r}")
+    _check_backbones(data["backbones"])
+    _check_tasks(data["tasks"])
+    _check_splits("splits", data.get("splits", {"train": None}))
+    size = data.get("image_size", 224)
+    if not (_is_int(size, 1) or (isinstance(size, list) and len(size) == 2 and all(_is_int(s, 1) for s in size))):
+        raise ProbekitError(f"image_size must be a positive integer or [height, width], not {size!r}")
+    if not _is_int(data.get("batch_size", 1), 1):
+        raise ProbekitError(f"batch_size must be a positive integer, not {data['batch_size']!r}")
+    if data.get("workers") is not None and not _is_int(data["workers"], 0):
+        raise ProbekitError(f"workers must be an integer >= 0 or null, not {data['workers']!r}")
+    for key in ("dataset", "layers", "out"):
+        if key in data and not isinstance(data[key], str):
+            raise ProbekitError(f"{key} must be a string, not {data[key]!r} (quote it: {key}: \"{data[key]}\")")
+    if data.get("root") is not None and not isinstance(data["root"], str):
+        raise ProbekitError(f"root must be a directory path, not {data['root']!r}")
 
 
 def _tasks_by_data(suite: Suite) -> dict[tuple, list[tuple[str, dict[str, Any]]]]:

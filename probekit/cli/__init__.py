@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Annotated
+
 import typer
 
 from probekit.cli.backbones import backbones_command
 from probekit.cli.benchmark import benchmark_command
+from probekit.cli.common import DEBUG_ENV, INTERRUPTED, CleanGroup
 from probekit.cli.datasets import datasets_command
 from probekit.cli.extract import extract_command
 from probekit.cli.info import info_command
@@ -20,7 +24,17 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=CleanGroup,
 )
+
+
+@app.callback()
+def _global_options(
+    debug: Annotated[bool, typer.Option("--debug", help=f"Show the full traceback of a failure (also {DEBUG_ENV}=1).")] = False,
+) -> None:
+    """Options before the command name, for every command (read back by probekit.cli.common.debug_enabled)."""
+
+
 app.command("extract")(extract_command)
 app.command("info")(info_command)
 app.command("probe")(probe_command)
@@ -33,4 +47,9 @@ app.command("pretrain")(pretrain_command)
 
 
 def main() -> None:
-    app()
+    """The `probekit` entry point; Ctrl-C outside a command (say, while importing) is one line too."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        print("probekit: interrupted", file=sys.stderr)
+        sys.exit(INTERRUPTED)

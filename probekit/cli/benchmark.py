@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from probekit.cli.common import fails_cleanly, setup_logging
+from probekit.cli.common import check_output, fails_cleanly, setup_logging
 
 
 @fails_cleanly
@@ -21,5 +21,6 @@ def benchmark_command(
     from probekit.benchmark import Suite, run_suite
 
     loaded = Suite.load(suite)
+    check_output(out or Path(loaded.out), "--out" if out else f"{suite}: out", directory=True)
     typer.echo(f"\n{loaded.name}\n")
     typer.echo(run_suite(loaded, out, progress=not quiet))

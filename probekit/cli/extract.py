@@ -7,7 +7,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from probekit.cli.common import fails_cleanly, parse_size, setup_logging
+from probekit.cli.common import (
+    check_output,
+    choice,
+    device_option,
+    fails_cleanly,
+    parse_size,
+    setup_logging,
+)
 from probekit.errors import ProbekitError
 
 
@@ -15,6 +22,18 @@ def _is_default(ctx: typer.Context, name: str) -> bool:
     """True when option `name` was not given on the command line (so a --config preset may set it)."""
     source = ctx.get_parameter_source(name)
     return source is None or source.name in {"DEFAULT", "DEFAULT_MAP"}
+
+
+# Counts a --config preset may set, and their least value (the command-line flags have typer's min=).
+PRESET_MINIMUM = {"batch_size": 1, "limit": 1, "workers": 0, "seed": 0, "subset_seed": 0}
+
+
+def _check_preset(path: Path, preset: dict) -> None:
+    """The preset's counts are checked like the flags, naming the file (not a DataLoader error later)."""
+    for key, low in PRESET_MINIMUM.items():
+        value = preset.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
+            raise ProbekitError(f"{path}: {key} must be an integer of at least {low}, not {value!r}")
 
 
 @fails_cleanly
@@ -28,25 +47,26 @@ def extract_command(
     root: Annotated[Optional[str], typer.Option(help="Dataset root directory (real datasets).")] = None,
     weights: Annotated[Optional[Path], typer.Option(help="Local .pth/.safetensors checkpoint (timm or Meta DINOv2 layout); no network.")] = None,
     random_init: Annotated[bool, typer.Option("--random-init", help="Seeded random weights: the untrained baseline.")] = False,
-    seed: Annotated[int, typer.Option(help="Seed for --random-init.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed for --random-init.")] = 0,
     image_size: Annotated[str, typer.Option(help="Input size, '224' or 'HxW' like '224x320'; multiple of the patch.")] = "224",
     layers: Annotated[str, typer.Option(help="Blocks to store: '-1', 'last4', 'quarters', 'all' or '0,5,11'.")] = "-1",
     norm: Annotated[bool, typer.Option("--norm/--no-norm", help="Apply the final norm to every stored layer (DINOv2 protocol).")] = True,
-    dtype: Annotated[str, typer.Option(help="Storage dtype: float16 or float32.")] = "float16",
-    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 32,
-    workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes (0 = main process; default: cores - 1, at most 8).")] = None,
-    limit: Annotated[Optional[int], typer.Option(help="Use only N samples of the split.")] = None,
-    subset_seed: Annotated[Optional[int], typer.Option(help="With --limit: a seeded random subset instead of the first N.")] = None,
-    device: Annotated[str, typer.Option(help="'auto', 'cpu', 'cuda', 'cuda:1', ...")] = "auto",
+    dtype: Annotated[str, typer.Option(callback=choice("float16", "float32"), help="Storage dtype: float16 or float32.")] = "float16",
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 32,
+    workers: Annotated[Optional[int], typer.Option(min=0, help="DataLoader worker processes (0 = main process; default: cores - 1, at most 8).")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Use only N samples of the split.")] = None,
+    subset_seed: Annotated[Optional[int], typer.Option(min=0, help="With --limit: a seeded random subset instead of the first N.")] = None,
+    device: Annotated[str, typer.Option(callback=device_option, help="'auto', 'cpu', 'cuda', 'cuda:1', ...")] = "auto",
     amp: Annotated[bool, typer.Option("--amp/--no-amp", help="bfloat16 autocast on GPU (ignored on CPU).")] = True,
-    impl: Annotated[str, typer.Option(help="Who runs the weights: 'timm' (the library that built them; transformers for hf:) or 'reference' (probekit's from-scratch ViT, same features within 1e-5).")] = "timm",
-    on_error: Annotated[str, typer.Option(help="An unreadable (missing, truncated, corrupt) image: 'raise' stops naming it; 'skip' leaves it out of the store and lists it (see `probekit info`).")] = "raise",
+    impl: Annotated[str, typer.Option(callback=choice("timm", "reference"), help="Who runs the weights: 'timm' (the library that built them; transformers for hf:) or 'reference' (probekit's from-scratch ViT, same features within 1e-5).")] = "timm",
+    on_error: Annotated[str, typer.Option(callback=choice("raise", "skip"), help="An unreadable (missing, truncated, corrupt) image: 'raise' stops naming it; 'skip' leaves it out of the store and lists it (see `probekit info`).")] = "raise",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing store (only once the new one is complete) instead of resuming/skipping.")] = False,
     no_space_check: Annotated[bool, typer.Option("--no-space-check", help="Start even when the estimated store size exceeds the free disk space.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or log lines.")] = False,
 ) -> None:
     """Extract features of one dataset split with a frozen backbone into an HDF5 feature store."""
     setup_logging(quiet)
+    check_output(out, "--out", directory=False)
     settings = dict(
         backbone=backbone, dataset=dataset, split=split, root=root, weights=str(weights) if weights else None,
         random_init=random_init, seed=seed, image_size=parse_size(image_size), layers=layers, norm=norm,
@@ -57,6 +77,7 @@ def extract_command(
         from probekit.features.extract import load_config_file
 
         preset = load_config_file(config)
+        _check_preset(config, preset)
         settings.update({k: v for k, v in preset.items() if _is_default(ctx, k)})
     if not settings["backbone"]:
         raise ProbekitError("no backbone: pass --backbone NAME (see `probekit backbones`) or a --config that sets one")

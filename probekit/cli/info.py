@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from probekit.cli.common import fails_cleanly
-from probekit.errors import StoreError
+from probekit.errors import ProbekitError, StoreError
 
 
 @fails_cleanly
@@ -20,6 +20,8 @@ def info_command(
     from probekit.features.store import FeatureStore
     from probekit.features.summary import store_summary
 
+    if path.is_dir():
+        raise ProbekitError(f"{path} is a directory: pass a feature store file (.h5) written by `probekit extract`")
     typer.echo(store_summary(path))
     if verify:
         with FeatureStore(path, allow_incomplete=True) as store:

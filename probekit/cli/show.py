@@ -18,7 +18,7 @@ from typing import Annotated, Any, Optional
 import numpy as np
 import typer
 
-from probekit.cli.common import fails_cleanly, parse_size
+from probekit.cli.common import check_output, choice, fails_cleanly, in_range, parse_size, size_option
 from probekit.errors import ProbekitError
 
 
@@ -32,15 +32,15 @@ Images = Annotated[Optional[list[Path]], typer.Argument(help="Image files (PNG, 
 Backbone = Annotated[Optional[str], typer.Option(help="Backbone alias (see `probekit backbones`) or timm name that encodes the images.")]
 Weights = Annotated[Optional[Path], typer.Option(help="Local .pth/.safetensors checkpoint for --backbone; no network.")]
 RandomInit = Annotated[bool, typer.Option("--random-init", help="Seeded random weights for --backbone (the untrained baseline).")]
-Seed = Annotated[int, typer.Option(help="Seed for --random-init.")]
-ImageSize = Annotated[str, typer.Option(help="Size the images are fitted to before encoding: '224' or 'HxW'; a multiple of the patch size.")]
-Fit = Annotated[str, typer.Option(help="How images of another shape are fitted: stretch, crop (centre) or pad.")]
+Seed = Annotated[int, typer.Option(min=0, help="Seed for --random-init.")]
+ImageSize = Annotated[str, typer.Option(callback=size_option, help="Size the images are fitted to before encoding: '224' or 'HxW'; a multiple of the patch size.")]
+Fit = Annotated[str, typer.Option(callback=choice("stretch", "crop", "pad"), help="How images of another shape are fitted: stretch, crop (centre) or pad.")]
 Layer = Annotated[Optional[int], typer.Option(help="Block whose patch features are shown (negative counts from the end); default: the last (stored) one.")]
 Norm = Annotated[bool, typer.Option("--norm/--no-norm", help="Apply the backbone's final norm to the features (DINOv2 protocol).")]
 Features = Annotated[Optional[Path], typer.Option(help="Read the features from this store instead of running a backbone.")]
 Index = Annotated[Optional[list[int]], typer.Option("--index", help="Sample index in --features (repeat for a second image).")]
-Synthetic = Annotated[Optional[int], typer.Option(help="Render the synthetic pair with this seed instead of reading images.")]
-Gap = Annotated[int, typer.Option(help="Pixels between the panels.")]
+Synthetic = Annotated[Optional[int], typer.Option(min=0, help="Render the synthetic pair with this seed instead of reading images.")]
+Gap = Annotated[int, typer.Option(min=0, help="Pixels between the panels.")]
 
 
 @dataclass(frozen=True)
@@ -268,13 +268,14 @@ def _write(figure, out: Path, what: str) -> None:
 def correspondence_command(
     images: Images = None,
     points: Annotated[Optional[list[str]], typer.Option("--points", help="Source points x,y in original pixels of the first image (repeat, or 'x,y x,y'); default: automatic confident matches.")] = None,
-    num_matches: Annotated[int, typer.Option(help="Automatic matches: mutual nearest neighbours, best score per region of the first image.")] = 12,
+    num_matches: Annotated[int, typer.Option(min=1, help="Automatic matches: mutual nearest neighbours, best score per region of the first image.")] = 12,
     backbone: Backbone = None, weights: Weights = None, random_init: RandomInit = False, seed: Seed = 0,
     image_size: ImageSize = "224", fit: Fit = "stretch", layer: Layer = None, norm: Norm = True,
     features: Features = None, index: Index = None, synthetic: Synthetic = None, gap: Gap = 8,
     out: Annotated[Path, typer.Option(help="PNG to write.")] = Path("correspondence.png"),
 ) -> None:
     """Two images side by side with lines between matched patches (cosine nearest neighbours)."""
+    check_output(out, "--out", directory=False)
     from probekit.report.viz import confident_matches, correspondence_figure, match_points
 
     a, b = load_views(Source(images or [], backbone, weights, random_init, seed, image_size, fit, layer, norm,
@@ -283,8 +284,6 @@ def correspondence_command(
         src = np.array([to_drawn(a, p) for p in parse_points(points)])
         matches = match_points(a.grid, b.grid, src, a.patch)
     else:
-        if num_matches < 1:
-            raise ProbekitError(f"--num-matches must be at least 1, not {num_matches}")
         matches = confident_matches(a.grid, b.grid, a.patch, num_matches)
     figure = correspondence_figure(a.image, b.image, matches, gap)
     _write(figure, out, f"{len(matches)} matches, {int(matches.mutual.sum())} mutual")
@@ -302,6 +301,7 @@ def pca_command(
     out: Annotated[Path, typer.Option(help="PNG to write.")] = Path("pca.png"),
 ) -> None:
     """The first three PCA components of the patch features (one fit over all images) as RGB, under the images."""
+    check_output(out, "--out", directory=False)
     from probekit.report.viz import pca_figure
 
     views = load_views(Source(images or [], backbone, weights, random_init, seed, image_size, fit, layer, norm,
@@ -316,18 +316,20 @@ def similarity_command(
     point: Annotated[str, typer.Option(help="Source point x,y in original pixels of the first image.")],
     images: Images = None,
     cmap: Annotated[str, typer.Option(help="Colour map: turbo, viridis, magma, inferno, plasma or gray.")] = "turbo",
-    alpha: Annotated[float, typer.Option(help="Opacity of the heat map over the second image (0..1).")] = 0.6,
+    alpha: Annotated[float, typer.Option(callback=in_range(0.0, 1.0), help="Opacity of the heat map over the second image (0..1).")] = 0.6,
     backbone: Backbone = None, weights: Weights = None, random_init: RandomInit = False, seed: Seed = 0,
     image_size: ImageSize = "224", fit: Fit = "stretch", layer: Layer = None, norm: Norm = True,
     features: Features = None, index: Index = None, synthetic: Synthetic = None, gap: Gap = 8,
     out: Annotated[Path, typer.Option(help="PNG to write.")] = Path("similarity.png"),
 ) -> None:
     """Cosine similarity of the patch under --point in the first image with every patch of the second, as a heat map."""
+    check_output(out, "--out", directory=False)
+    source_point = parse_point(point)  # a typo fails before any image is encoded
     from probekit.report.viz import similarity_figure
 
     a, b = load_views(Source(images or [], backbone, weights, random_init, seed, image_size, fit, layer, norm,
                              features, index, synthetic), count=2)
-    figure = similarity_figure(a.image, b.image, a.grid, b.grid, to_drawn(a, parse_point(point)), a.patch, cmap,
+    figure = similarity_figure(a.image, b.image, a.grid, b.grid, to_drawn(a, source_point), a.patch, cmap,
                                alpha, gap=gap)
     _write(figure, out, f"best match at {figure.info['best_xy'][0]:g},{figure.info['best_xy'][1]:g}")
 
@@ -432,11 +434,12 @@ def prediction_command(
     weights: Weights = None, random_init: RandomInit = False, seed: Seed = 0,
     fit: Fit = "stretch", features: Features = None, index: Index = None, synthetic: Synthetic = None,
     cmap: Annotated[str, typer.Option(help="Colour map of depth: turbo, viridis, magma, inferno, plasma or gray.")] = "turbo",
-    alpha: Annotated[float, typer.Option(help="Opacity of the colour maps over the image (0..1; 1 = colours only).")] = 0.7,
+    alpha: Annotated[float, typer.Option(callback=in_range(0.0, 1.0), help="Opacity of the colour maps over the image (0..1; 1 = colours only).")] = 0.7,
     gap: Gap = 8,
     out: Annotated[Path, typer.Option(help="PNG to write.")] = Path("prediction.png"),
 ) -> None:
     """A probe's depth / segmentation predictions over the image, beside the truth (when known)."""
+    check_output(out, "--out", directory=False)
     from probekit.report.predict import load_head
     from probekit.report.viz import prediction_figure
 

@@ -64,12 +64,10 @@ def default_workers(workers: int | None) -> int:
 
 def load_config_file(path: str | Path) -> dict:
     """Settings from a YAML preset (configs/extract/*.yaml): a mapping of ExtractConfig fields."""
-    import yaml
+    from probekit.yamlfile import read_yaml
 
     path = Path(path)
-    if not path.is_file():
-        raise ProbekitError(f"config file {path} does not exist")
-    values = yaml.safe_load(path.read_text()) or {}
+    values = read_yaml(path, "config file") or {}
     known = set(ExtractConfig.__dataclass_fields__)
     if not isinstance(values, dict) or set(values) - known:
         unknown = sorted(set(values) - known) if isinstance(values, dict) else values

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,10 @@ class PretrainConfig:
             raise PretrainError("need local_size <= global_size <= pool_image_size")
         if self.batch_size < 2 or self.pool_size < 1 or self.local_crops < 0:
             raise PretrainError("need batch_size >= 2, pool_size >= 1 and local_crops >= 0")
+        if not (math.isfinite(self.max_minutes) and self.max_minutes > 0):
+            raise PretrainError(f"max_minutes={self.max_minutes}; use a positive number of minutes")
+        if self.workers is not None and self.workers < 0:
+            raise PretrainError(f"workers={self.workers}; use 0 or more, or leave it unset for all cores")
         if self.steps is not None and self.steps < 1:
             raise PretrainError(f"steps={self.steps}; use a positive number or leave it unset for max_minutes")
         if self.embed_dim % self.num_heads:
@@ -127,12 +132,10 @@ def load_pretrain_config(path: str | Path | None) -> PretrainConfig:
     """PretrainConfig from a YAML file of its fields (defaults for missing ones); None gives the defaults."""
     if path is None:
         return PretrainConfig()
-    import yaml
+    from probekit.yamlfile import read_yaml
 
     path = Path(path)
-    if not path.is_file():
-        raise PretrainError(f"config file {path} does not exist")
-    values = yaml.safe_load(path.read_text()) or {}
+    values = read_yaml(path, "config file") or {}
     known = {f.name for f in dataclasses.fields(PretrainConfig)}
     if not isinstance(values, dict) or set(values) - known:
         unknown = sorted(set(values) - known) if isinstance(values, dict) else values

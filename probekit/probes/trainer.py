@@ -36,6 +36,15 @@ class TrainConfig:
     early_stopping: int | None = None  # stop after this many evaluations without improvement of any head
     eval_every: int = 1                # epochs between validation passes (when a validation is given)
 
+    def __post_init__(self) -> None:
+        """Counts that must be positive fail here, before any store is read (suites and the API alike)."""
+        for name in ("epochs", "batch_size", "eval_every", "early_stopping"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ProbekitError(f"{name} must be a positive integer, not {value!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ProbekitError(f"seed must be a non-negative integer, not {self.seed!r}")
+
 
 @dataclass(frozen=True)
 class HeadSpec:

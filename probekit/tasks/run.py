@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 from safetensors.torch import save_file
 
+from probekit.errors import ProbekitError
 from probekit.features.store import FeatureStore
 from probekit.files import atomic_path
 from probekit.probes.trainer import TrainConfig
@@ -24,6 +26,20 @@ from probekit.report.results import (
 from probekit.tasks.base import TASKS, make_splits
 
 log = logging.getLogger("probekit.probe")
+
+
+def check_grid(options: dict[str, Any]) -> None:
+    """The learning-rate and weight-decay grids every task shares: finite, lrs > 0, weight decays >= 0."""
+    for name, low_open in (("lrs", True), ("weight_decays", False)):
+        values = options.get(name)
+        if values is None:
+            continue
+        if isinstance(values, (str, int, float)) or not values:
+            raise ProbekitError(f"{name} must be a non-empty list of numbers, not {values!r}")
+        for value in values:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            if not ok or value < 0 or (low_open and value == 0):
+                raise ProbekitError(f"{name} holds {value!r}: use finite numbers {'> 0' if low_open else '>= 0'}")
 
 
 def run_probe(
@@ -45,6 +61,7 @@ def run_probe(
     """
     runner = TASKS.get(task)
     options = {k: v for k, v in (options or {}).items() if v is not None}
+    check_grid(options)
     runner.check_options(options)  # bad options fail before any store is opened
     stores = {name: FeatureStore(path) for name, path in (("train", train), ("val", val), ("test", test)) if path}
     fingerprints = {name: store.fingerprint for name, store in stores.items()}

@@ -131,7 +131,7 @@ def test_raise_and_skip_stores_do_not_resume_each_other(tmp_path):
 
 def test_unknown_on_error_value(tmp_path):
     result = _extract(_tree(tmp_path / "data"), tmp_path / "s.h5", "--on-error", "ignore")
-    assert result.exit_code == 2 and "--on-error must be raise or skip, not 'ignore'" in result.output
+    assert result.exit_code == 2 and "'--on-error': 'ignore' is not one of raise, skip" in result.output
 
 
 def test_unlistable_class_folder_is_an_error(tmp_path, monkeypatch):
