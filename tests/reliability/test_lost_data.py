@@ -34,6 +34,19 @@ def good(tmp_path):
     return path, _digest(path)
 
 
+def _interrupt_at_batch(batch: int, monkeypatch) -> None:
+    """Make extraction stop with Ctrl-C when it reaches batch number `batch` (1-based)."""
+    forward, calls = extract_module._forward, {"n": 0}
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == batch:
+            raise KeyboardInterrupt
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(extract_module, "_forward", interrupted)
+
+
 def _one_error_line(result) -> str:
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2, result.output
@@ -53,16 +66,7 @@ def test_overwrite_with_bad_arguments_keeps_the_good_store(good, bad):
 
 def test_overwrite_failing_midway_keeps_the_good_store_and_a_resumable_partial(good, monkeypatch):
     path, digest = good
-    forward = extract_module._forward
-    calls = {"n": 0}
-
-    def failing(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return forward(*args, **kwargs)
-
-    monkeypatch.setattr(extract_module, "_forward", failing)
+    _interrupt_at_batch(2, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         extract(ExtractConfig(**{**CONFIG.__dict__, "seed": 1}), path, overwrite=True, progress=False)
     assert _digest(path) == digest  # the good store is untouched while its successor is unfinished
@@ -105,11 +109,10 @@ def test_lock_is_exclusive_and_released():
 
 def test_unfinished_store_of_other_settings_is_refused_then_replaced_with_overwrite(tmp_path, monkeypatch):
     path = tmp_path / "s.h5"
-    forward = extract_module._forward
-    monkeypatch.setattr(extract_module, "_forward", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    _interrupt_at_batch(1, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         extract(CONFIG, path, progress=False)
-    monkeypatch.setattr(extract_module, "_forward", forward)
+    monkeypatch.undo()
     other = ExtractConfig(**{**CONFIG.__dict__, "seed": 3})
     with pytest.raises(StoreError, match="interrupted extraction with other settings"):
         extract(other, path, progress=False)
@@ -120,19 +123,10 @@ def test_unfinished_store_of_other_settings_is_refused_then_replaced_with_overwr
 
 def test_store_interrupted_in_place_by_an_older_probekit_resumes(tmp_path, monkeypatch):
     path = tmp_path / "s.h5"
-    forward = extract_module._forward
-    calls = {"n": 0}
-
-    def failing(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return forward(*args, **kwargs)
-
-    monkeypatch.setattr(extract_module, "_forward", failing)
+    _interrupt_at_batch(2, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         extract(CONFIG, path, progress=False)
-    monkeypatch.setattr(extract_module, "_forward", forward)
+    monkeypatch.undo()
     os.replace(partial_path(path), path)  # where probekit <= 0.1 left an interrupted store
     extract(CONFIG, path, progress=False)
     reference = extract(CONFIG, tmp_path / "reference.h5", progress=False)
