@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from probekit.device import resolve_device
+from probekit.files import atomic_write_text
 from probekit.progress import progress_bar
 from probekit.provenance import git_sha, utc_now, versions
 from probekit.pretrain.augment import MultiCropConfig
@@ -86,7 +87,7 @@ def pretrain(config: PretrainConfig, out: str | Path, resume: bool = True, progr
         "mean": list(crops.mean), "std": list(crops.std), "weights": WEIGHTS_NAME,
         "versions": versions(), "git_sha": git_sha(), "created": utc_now(), "resumed_from_step": first or None,
     }
-    (out / RUN_NAME).write_text(json.dumps(run_info, indent=2) + "\n")
+    atomic_write_text(out / RUN_NAME, json.dumps(run_info, indent=2) + "\n")
 
     last_save, done, truncated = time.monotonic(), first, False
     # A guard only: the total was sized to fit; a much slower machine than measured stops here.
@@ -118,7 +119,7 @@ def pretrain(config: PretrainConfig, out: str | Path, resume: bool = True, progr
     save_checkpoint(checkpoint_path, _state(step_fn, config, done, total))
     weights = export_backbone(teacher.backbone.vit, config, out / WEIGHTS_NAME, done)
     run_info.update(steps_done=done, truncated=truncated, wall_s=round(time.monotonic() - start, 1), finished=utc_now())
-    (out / RUN_NAME).write_text(json.dumps(run_info, indent=2) + "\n")
+    atomic_write_text(out / RUN_NAME, json.dumps(run_info, indent=2) + "\n")
     log.info("pretrain: %d steps in %.1f min -> %s", done, (time.monotonic() - start) / 60, weights)
     return weights
 
