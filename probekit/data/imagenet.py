@@ -7,6 +7,7 @@ Layout (docs/datasets/imagenet.md), under the root:
   of image k, mapped to a wnid by `ILSVRC2012_devkit_t12/data/meta.mat`) OR Kaggle's `LOC_val_solution.csv`
   (`ImageId,PredictionString`, the prediction string starting with the wnid); or val/ already sorted into
   wnid folders (the "valprep.sh" layout).
+Kaggle's download works as it unpacks: a root holding `ILSVRC/Data/CLS-LOC/{train,val}` and the LOC files.
 Class k is the k-th wnid in sorted order (torchvision's `find_classes` sorts folder names, timm's
 ImageNetInfo lists the synsets sorted), NOT ILSVRC2012_ID - 1. Class names are the synset words of
 `LOC_synset_mapping.txt` or meta.mat ("tench, Tinca tinca": the whole string, as some first names repeat).
@@ -36,7 +37,14 @@ GROUND_TRUTH = f"{DEVKIT}/ILSVRC2012_validation_ground_truth.txt"
 META = f"{DEVKIT}/meta.mat"
 LOC_SOLUTION = "LOC_val_solution.csv"
 SYNSET_MAPPING = "LOC_synset_mapping.txt"
+KAGGLE_IMAGES = "ILSVRC/Data/CLS-LOC"  # Kaggle's train/ and val/, below the folder holding the LOC files
 WNID = re.compile(r"n[0-9]{8}")
+
+
+def image_root(root: Path) -> Path:
+    """The folder holding train/ and val/: root itself, or Kaggle's ILSVRC/Data/CLS-LOC below it."""
+    kaggle = root / KAGGLE_IMAGES
+    return kaggle if not (root / "train").is_dir() and not (root / "val").is_dir() and kaggle.is_dir() else root
 
 
 def _check_wnids(folders: list[str], parent: Path) -> list[str]:
@@ -116,13 +124,13 @@ def read_loc_solution(path: Path) -> list[tuple[int, str, str]]:
     return sorted(rows, key=lambda row: row[1])
 
 
-def _class_wnids(base: Path, synsets: dict[str, str] | None) -> tuple[list[str], str]:
+def _class_wnids(images: Path, synsets: dict[str, str] | None) -> tuple[list[str], str]:
     """The sorted wnids (from train/'s folders, else from the synset list) and where they came from."""
-    if (base / "train").is_dir():
-        folders = _check_wnids(class_folders(base / "train"), base / "train")
+    if (images / "train").is_dir():
+        folders = _check_wnids(class_folders(images / "train"), images / "train")
         return require_files(folders, "wnid class folders in train/", NAME, README), "train/"
     if synsets is None:
-        raise DatasetError(f"{NAME}: {base / 'train'} is missing and no {SYNSET_MAPPING} or {META} lists the "
+        raise DatasetError(f"{NAME}: {images / 'train'} is missing and no {SYNSET_MAPPING} or {META} lists the "
                            f"classes; layout: {README}")
     return sorted(synsets), "the synset list"
 
@@ -143,9 +151,8 @@ def _label(wnid: str, index: dict[str, int], where: str, reference: str) -> int:
     return index[wnid]
 
 
-def _sorted_val(base: Path, index: dict[str, int], reference: str) -> tuple[list[Path], list[int], str]:
+def _sorted_val(val: Path, index: dict[str, int], reference: str) -> tuple[list[Path], list[int], str]:
     """val/<wnid>/*.JPEG (valprep.sh): labels from the folder names; loose images beside them are an error."""
-    val = base / "val"
     loose = [path for path in val.iterdir() if path.is_file() and not path.name.startswith(".")]
     if loose:
         raise DatasetError(f"{NAME}: {loose[0]} lies beside the wnid folders of {val}; "
@@ -159,37 +166,37 @@ def _sorted_val(base: Path, index: dict[str, int], reference: str) -> tuple[list
     return files, labels, "val/<wnid> folders"
 
 
-def _devkit_val(base: Path, index: dict[str, int], reference: str) -> tuple[list[Path], list[int], str]:
+def _devkit_val(base: Path, val: Path, index: dict[str, int], reference: str) -> tuple[list[Path], list[int], str]:
     """Flat val/ labelled by the devkit: line k of the ground truth is ILSVRC2012_val_{k:08d}.JPEG."""
     if not (base / META).is_file():
         raise DatasetError(f"{NAME}: {base / META} is missing; it maps {GROUND_TRUTH}'s ILSVRC2012_IDs to "
                            f"wnids (unpack the whole ILSVRC2012_devkit_t12.tar.gz); layout: {README}")
     wnids = read_ground_truth(base / GROUND_TRUTH, read_meta_mat(base / META)[0])
-    files = [base / "val" / f"ILSVRC2012_val_{k:08d}.JPEG" for k in range(1, len(wnids) + 1)]
+    files = [val / f"ILSVRC2012_val_{k:08d}.JPEG" for k in range(1, len(wnids) + 1)]
     labels = [_label(wnid, index, f"{base / GROUND_TRUTH}:{k}", reference) for k, wnid in enumerate(wnids, start=1)]
     require_listed(files, str(base / GROUND_TRUTH), NAME, README)
     return files, labels, GROUND_TRUTH
 
 
-def _loc_val(base: Path, index: dict[str, int], reference: str) -> tuple[list[Path], list[int], str]:
+def _loc_val(base: Path, val: Path, index: dict[str, int], reference: str) -> tuple[list[Path], list[int], str]:
     """Flat val/ labelled by Kaggle's LOC_val_solution.csv (the first token of PredictionString is the wnid)."""
     path = base / LOC_SOLUTION
     rows = require_files(read_loc_solution(path), f"rows in {path}", NAME, README)
-    files = [resolve_under(base / "val", f"{image_id}.JPEG", f"{path}:{number}") for number, image_id, _ in rows]
+    files = [resolve_under(val, f"{image_id}.JPEG", f"{path}:{number}") for number, image_id, _ in rows]
     labels = [_label(wnid, index, f"{path}:{number}", reference) for number, _, wnid in rows]
     require_listed(files, str(path), NAME, README)
     return files, labels, LOC_SOLUTION
 
 
-def _val_files(base: Path, index: dict[str, int], reference: str) -> tuple[list[Path], list[int], str]:
-    """(files, labels, label source) of val/, from whichever of the three layouts the tree has."""
-    if class_folders(base / "val"):
-        return _sorted_val(base, index, reference)
+def _val_files(base: Path, val: Path, index: dict[str, int], reference: str) -> tuple[list[Path], list[int], str]:
+    """(files, labels, label source) of `val`, from whichever of the three layouts the tree has."""
+    if class_folders(val):
+        return _sorted_val(val, index, reference)
     if (base / GROUND_TRUTH).is_file():
-        return _devkit_val(base, index, reference)
+        return _devkit_val(base, val, index, reference)
     if (base / LOC_SOLUTION).is_file():
-        return _loc_val(base, index, reference)
-    raise DatasetError(f"{NAME}: {base / 'val'} is flat but neither {base / GROUND_TRUTH} nor {base / LOC_SOLUTION} "
+        return _loc_val(base, val, index, reference)
+    raise DatasetError(f"{NAME}: {val} is flat but neither {base / GROUND_TRUTH} nor {base / LOC_SOLUTION} "
                        f"labels it; unpack the devkit or the Kaggle csv there, or sort val/ into wnid folders; "
                        f"layout: {README}")
 
@@ -197,33 +204,36 @@ def _val_files(base: Path, index: dict[str, int], reference: str) -> tuple[list[
 def open_imagenet(split: str, root: str | None, image_size: tuple[int, int]) -> LabelledImages:
     """One split of ILSVRC-2012 in its official layout, classes = sorted wnids, 'resize 256, crop 224' fit."""
     base = require_root(root, NAME, README)
-    if not (base / split).is_dir():
-        raise DatasetError(f"{NAME}: {base / split} is missing (expected {base}/train/<wnid>/*.JPEG and "
-                           f"{base}/val/); layout: {README}")
+    images = image_root(base)
+    if not (images / split).is_dir():
+        raise DatasetError(f"{NAME}: {images / split} is missing (expected {images}/train/<wnid>/*.JPEG and "
+                           f"{images}/val/); layout: {README}")
     synsets = _synsets(base)
-    wnids, reference = _class_wnids(base, synsets)
+    wnids, reference = _class_wnids(images, synsets)
     index = {wnid: k for k, wnid in enumerate(wnids)}
     if split == "train":
         files, labels = [], []
         for label, wnid in enumerate(wnids):
-            images = scan_images(base / "train" / wnid)
-            files += images
-            labels += [label] * len(images)
+            found = scan_images(images / "train" / wnid)
+            files += found
+            labels += [label] * len(found)
         source = "train/<wnid> folders"
     else:
-        files, labels, source = _val_files(base, index, reference)
-    require_files(files, f"images in {base / split}", NAME, README)
+        files, labels, source = _val_files(base, images / "val", index, reference)
+    require_files(files, f"images in {images / split}", NAME, README)
     names = [synsets.get(wnid, wnid) if synsets else wnid for wnid in wnids]
-    return LabelledImages(NAME, split, base, files, labels, names, image_size, CROP_FRACTION,
+    return LabelledImages(NAME, split, images, files, labels, names, image_size, CROP_FRACTION,
                           source=f"{source}, classes = sorted wnids of {reference}")
 
 
 def check_layout(root: Path) -> list[str]:
     """What the tree lacks (paths relative to root): the split folders and, for a flat val/, its labels."""
-    problems = [split for split in SPLITS if not (root / split).is_dir()]
-    if (root / "train").is_dir() and not class_folders(root / "train"):
-        problems.append("train/<wnid>/ class folders")
-    if (root / "val").is_dir() and not class_folders(root / "val"):
+    images = image_root(root)
+    prefix = "" if images == root else f"{KAGGLE_IMAGES}/"
+    problems = [prefix + split for split in SPLITS if not (images / split).is_dir()]
+    if (images / "train").is_dir() and not class_folders(images / "train"):
+        problems.append(f"{prefix}train/<wnid>/ class folders")
+    if (images / "val").is_dir() and not class_folders(images / "val"):
         if (root / GROUND_TRUTH).is_file():
             problems += [] if (root / META).is_file() else [META]
         elif not (root / LOC_SOLUTION).is_file():

@@ -189,3 +189,16 @@ def test_missing_split_and_layout_check(tmp_path):
     shutil.rmtree(tmp_path / "val")
     _fails(tmp_path, "val", r"val is missing .*docs/datasets/imagenet.md")
     assert check_layout(tmp_path) == ["val"]
+
+
+def test_kaggle_download_as_unpacked(tmp_path):
+    """Kaggle's images sit in ILSVRC/Data/CLS-LOC/{train,val}, the LOC files two levels above: --root is the top."""
+    images = tmp_path / "ILSVRC/Data/CLS-LOC"
+    expected = write_imagenet(images, "loc")
+    for name in (LOC_SOLUTION, SYNSET_MAPPING):
+        (images / name).rename(tmp_path / name)
+    val = open_dataset("imagenet", "val", str(tmp_path), image_size=(14, 14))
+    assert _labels(val) == {name: k for name, k in expected.items() if name.startswith("val/")}
+    assert check_layout(tmp_path) == []
+    shutil.rmtree(images / "val")
+    assert check_layout(tmp_path) == ["ILSVRC/Data/CLS-LOC/val"]
