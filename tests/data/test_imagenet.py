@@ -202,3 +202,20 @@ def test_kaggle_download_as_unpacked(tmp_path):
     assert check_layout(tmp_path) == []
     shutil.rmtree(images / "val")
     assert check_layout(tmp_path) == ["ILSVRC/Data/CLS-LOC/val"]
+
+
+def test_datasets_command_checks_the_tree(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from probekit.cli import app
+    from probekit.data.completeness import OFFICIAL, Official
+
+    write_imagenet(tmp_path, "devkit")
+    monkeypatch.setitem(OFFICIAL, "imagenet", {"train": Official(6, "fixture"), "val": Official(4, "fixture")})
+    result = CliRunner().invoke(app, ["datasets", "imagenet", "--root", str(tmp_path)])
+    assert result.exit_code == 0 and "is complete" in result.output and "val: 4 of 4 images" in result.output
+    (tmp_path / GROUND_TRUTH).unlink()
+    result = CliRunner().invoke(app, ["datasets", "imagenet", "--root", str(tmp_path)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"  - {GROUND_TRUTH} (or {LOC_SOLUTION}) labelling the flat val/" in result.output
+    assert "val: not readable: imagenet:" in result.output and "train: 6 of 6 images" in result.output
