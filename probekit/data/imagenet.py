@@ -128,7 +128,7 @@ def _class_wnids(images: Path, synsets: dict[str, str] | None) -> tuple[list[str
     """The sorted wnids (from train/'s folders, else from the synset list) and where they came from."""
     if (images / "train").is_dir():
         folders = _check_wnids(class_folders(images / "train"), images / "train")
-        return require_files(folders, "wnid class folders in train/", NAME, README), "train/"
+        return require_files(folders, f"wnid class folders in {images / 'train'}", NAME, README), "train/"
     if synsets is None:
         raise DatasetError(f"{NAME}: {images / 'train'} is missing and no {SYNSET_MAPPING} or {META} lists the "
                            f"classes; layout: {README}")
@@ -215,6 +215,9 @@ def open_imagenet(split: str, root: str | None, image_size: tuple[int, int]) -> 
         files, labels = [], []
         for label, wnid in enumerate(wnids):
             found = scan_images(images / "train" / wnid)
+            if not found:  # a per-class tar that was never unpacked: the class would have no training images
+                raise DatasetError(f"{NAME}: {images / 'train' / wnid} holds no images; untar {wnid}.tar into it "
+                                   "or remove the folder")
             files += found
             labels += [label] * len(found)
         source = "train/<wnid> folders"

@@ -183,6 +183,13 @@ def test_folders_that_are_not_wnids(tmp_path):
     _fails(tmp_path, "val", r"ILSVRC2012_val_00000009.JPEG lies beside the wnid folders")
 
 
+def test_empty_class_folder_in_train(tmp_path):
+    write_imagenet(tmp_path, "sorted")
+    for image in (tmp_path / "train/n01443537").iterdir():
+        image.unlink()
+    _fails(tmp_path, "train", r"train/n01443537 holds no images; untar n01443537.tar")
+
+
 def test_missing_split_and_layout_check(tmp_path):
     write_imagenet(tmp_path, "devkit")
     assert check_layout(tmp_path) == []
