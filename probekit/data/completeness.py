@@ -47,6 +47,8 @@ OFFICIAL: Mapping[str, Mapping[str, Official]] = {
               "val": Official(5384, "SPair-71k Layout/large/val.txt", "pairs"),
               "test": Official(12234, "SPair-71k Layout/large/test.txt", "pairs")},
     "pfpascal": {"test": Official(300, "weakalign test_pairs_pf_pascal.csv", "pairs")},
+    "imagenet": {"train": Official(1281167, "ILSVRC2012 train (dinov2 ImageNet _Split.length)"),
+                 "val": Official(50000, "ILSVRC2012 val (dinov2 ImageNet _Split.length)")},
 }
 
 

@@ -84,4 +84,4 @@ def _register_builtin() -> None:
 
 
 # Adapter modules under probekit/data/ that register datasets when imported.
-_BUILTIN: list[str] = ["synthetic_adapter", "synthetic_pairs", "ade20k", "voc", "cityscapes", "spair", "pfpascal", "imagefolder", "csvlist", "nyuv2", "nyuv2_sync", "kitti"]
+_BUILTIN: list[str] = ["synthetic_adapter", "synthetic_pairs", "ade20k", "voc", "cityscapes", "spair", "pfpascal", "imagefolder", "csvlist", "imagenet", "nyuv2", "nyuv2_sync", "kitti"]

@@ -69,7 +69,7 @@ def test_bad_requests_are_one_line_errors(args, message):
     assert len(lines) == 1 and lines[0].startswith("probekit: error:") and message in lines[0]
 
 
-@pytest.mark.parametrize("preset", ["ade20k", "voc", "voc-aug", "cityscapes"])
+@pytest.mark.parametrize("preset", ["ade20k", "voc", "voc-aug", "cityscapes", "imagenet"])
 def test_dataset_presets_are_extract_settings_of_a_registered_split(preset):
     settings = load_config_file(REPO / "configs" / "datasets" / f"{preset}.yaml")
     config = ExtractConfig(backbone="test-dinov2", **settings)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from tests.data import test_ade20k, test_cityscapes, test_imagefolder, test_kitti, test_nyuv2, test_pfpascal
-from tests.data import test_spair, test_voc
+from tests.data import test_imagenet, test_spair, test_voc
 
 
 @dataclass
@@ -72,6 +72,12 @@ def _csv(root: Path) -> Expected:
     test_imagefolder.write_folders(root)
     (root / "train.csv").write_text("path,label\ntrain/cat/a.png,cat\ntrain/dog/c.png,dog\ntrain/cat/sub/b.PNG,cat\n")
     return Expected({"train/cat/a.png": {"label": 0}, "train/dog/c.png": {"label": 1}, "train/cat/sub/b.PNG": {"label": 0}})
+
+
+def _imagenet(root: Path) -> Expected:
+    """The devkit variant (ground truth ids through meta.mat); the LOC csv and sorted val/ are in test_imagenet."""
+    labels = test_imagenet.write_imagenet(root, "devkit")
+    return Expected({name: {"label": label} for name, label in labels.items() if name.startswith("val/")})
 
 
 # raw NYU label -> (NYU-40 id, NYU-13 id), by name: 0 unlabeled, 21 wall, 11 floor, 157 bed, 4 ceiling
@@ -166,6 +172,7 @@ FIXTURES: dict[str, Fixture] = {
     "voc": Fixture(_voc, "segmentation", "train", (70, 98)),
     "imagefolder": Fixture(_imagefolder, "classification", "train", (28, 28)),
     "imagefolder-crop0.875": Fixture(_imagefolder, "classification", "train", (28, 28)),
+    "imagenet": Fixture(_imagenet, "classification", "val", (28, 28)),
     "csv": Fixture(_csv, "classification", "train", (28, 28)),
     "csv-crop0.875": Fixture(_csv, "classification", "train", (28, 28)),
     "nyuv2": Fixture(_nyuv2, "segmentation", "train", (42, 56)),
