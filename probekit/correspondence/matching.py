@@ -2,7 +2,7 @@
 
 Points move between three frames: stored-image pixels (x, y), patch cells (row, col) of the grid
 and back. Pixel -> cell is floor(coordinate / patch), as the correspondence papers do; cell -> pixel
-has three published conventions (PROTOCOLS.md), named in every result:
+has three published conventions (docs/protocols/correspondence.md), named in every result:
     centre:  p * P + P / 2        (GeoAware-SC; the default)
     sd-dino: p * P + (P - 1) / 2  (SD-DINO)
     corner:  p * P                (Probe3D)

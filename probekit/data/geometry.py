@@ -1,6 +1,6 @@
 """Fitting images of any size to the extraction size, and the map from original to stored pixels.
 
-Policies (PROTOCOLS.md): classification may `stretch`; segmentation and depth keep the aspect ratio,
+Policies (docs/concepts.md): classification may `stretch`; segmentation and depth keep the aspect ratio,
 either `crop` (scale so the image covers the size, centre crop) or `pad` (scale so it fits, pad the
 rest: zeros in the image, the ignore index in masks, 0 = invalid in depth). Every fit returns a
 `PixelMap`, so keypoints and predictions can be carried between original and stored pixels.

@@ -2,7 +2,7 @@
 
 Each adapter lists its (image, label) files and says how raw label values become the probe's class ids
 (a `LabelTable`); this module reads, checks, maps and fits them. Resizing keeps the aspect ratio
-(PROTOCOLS.md): `crop` (default) scales the shorter side to the extraction size and centre-crops,
+(docs/concepts.md): `crop` (default) scales the shorter side to the extraction size and centre-crops,
 `pad` scales the longer side and pads, the mask with the ignore index. Masks are resized with nearest
 neighbour, so every stored value is one of the written class ids or the ignore index.
 """

@@ -5,7 +5,7 @@ is within α times the pair's reference size: max(w, h) of the target object's b
 target image (PF-PASCAL). The comparison differs between public evaluations:
     "<=" (default): DIFT `eval_spair.py` (dist / threshold <= α), SD-DINO, CATs/HPF (`torch.le`)
     "<":            GeoAware-SC `pck_train.py` (err < α · bbox size)
-Averages (PROTOCOLS.md; they differ a lot, both are reported):
+Averages (docs/protocols/correspondence.md; they differ a lot, both are reported):
     per point: correct / annotated keypoints, all pairs pooled
     per image: mean over pairs of each pair's PCK (pairs without an annotated keypoint are skipped)
 Keypoints are NaN-padded: a NaN ground-truth row is not a keypoint; a NaN prediction for an annotated
