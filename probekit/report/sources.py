@@ -206,7 +206,7 @@ def stored_dataset(store: FeatureStore) -> Any:
     """The dataset a store was extracted from, re-opened when it is generated (no files needed)."""
     from probekit.data import dataset_entry, open_dataset
 
-    name = store.attrs.get("dataset")
+    name = str(store.attrs.get("dataset", ""))
     try:
         needs_root = dataset_entry(name).needs_root
     except ProbekitError:
