@@ -7,7 +7,7 @@ heavy imports); the torch parts load on first use.
 from importlib import import_module
 
 from probekit.backbones import aliases as _aliases  # noqa: F401 - registers the aliases
-from probekit.backbones.spec import BACKBONES, BackboneSpec, register_backbone, resolve_spec
+from probekit.backbones.spec import BACKBONES, BackboneRecipe, BackboneSpec, register_backbone, resolve_spec
 
 _LAZY = {
     "Backbone": "probekit.backbones.base",
@@ -17,7 +17,7 @@ _LAZY = {
     "resolve_layers": "probekit.backbones.layers",
 }
 
-__all__ = ["BACKBONES", "BackboneSpec", "register_backbone", "resolve_spec", *_LAZY]
+__all__ = ["BACKBONES", "BackboneRecipe", "BackboneSpec", "register_backbone", "resolve_spec", *_LAZY]
 
 
 def __getattr__(name: str):

@@ -18,7 +18,7 @@ from torch import nn
 
 from probekit.backbones.base import Backbone, LayerFeatures, Preprocessing
 from probekit.backbones.hub import HF_WEIGHT_FILES, hf_cached, preflight_hf_model
-from probekit.backbones.spec import BackboneSpec
+from probekit.backbones.spec import RANDOM_INIT, BackboneSpec, random_init_id
 from probekit.backbones.weights import sha256_file
 from probekit.errors import BackboneError, ProbekitError, WeightsError
 from probekit.models.configs import hf_family, hf_num_prefix
@@ -153,7 +153,7 @@ def build_hf_backbone(
         raise WeightsError(f"cannot load {spec.name}: {type(error).__name__}: {reason}") from None
     model = model.float()
     if random_init:
-        weights_id, weights_source = f"random-init(seed={seed})", "random-init"
+        weights_id, weights_source = random_init_id(seed), RANDOM_INIT
     else:
         file = next((folder / f for f in HF_WEIGHT_FILES if (folder / f).is_file()), None) if local else hf_cached(source)
         weights_id = sha256_file(file) if file is not None else "unknown"

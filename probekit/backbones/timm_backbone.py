@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from probekit.backbones.base import Backbone, LayerFeatures, Preprocessing
-from probekit.backbones.spec import BackboneSpec
+from probekit.backbones.spec import RANDOM_INIT, BackboneSpec, random_init_id
 from probekit.backbones.hub import hub_cached_file, offline_error, preflight_hub_weights
 from probekit.backbones.weights import load_weights_file, sha256_file
 from probekit.errors import BackboneError, ProbekitError
@@ -97,7 +97,7 @@ def build_timm_backbone(
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG state
             torch.manual_seed(seed)
             model = _create(timm, spec, kwargs, pretrained=False)
-        return TimmBackbone(spec.name, spec.model, model, f"random-init(seed={seed})", "random-init")
+        return TimmBackbone(spec.name, spec.model, model, random_init_id(seed), RANDOM_INIT)
     if not spec.has_weights:
         raise BackboneError(f"{spec.name} is a config without pretrained weights: add --random-init or --weights FILE")
     if spec.bundled_weights:

@@ -6,16 +6,15 @@ Inputs come from one of three places:
                                                     synthetic datasets, otherwise given as IMG ...
     a synthetic pair --synthetic SEED --backbone NAME  both views of the synthetic pair SEED
 Points are given in original image pixels (x,y) and mapped onto the fitted image.
+This module only parses options and prints: the pictures are made by probekit.report.show.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
-import numpy as np
 import typer
 
 from probekit.cli.common import check_output, choice, fails_cleanly, in_range, parse_size, size_option
@@ -43,37 +42,7 @@ Synthetic = Annotated[Optional[int], typer.Option(min=0, help="Render the synthe
 Gap = Annotated[int, typer.Option(min=0, help="Pixels between the panels.")]
 
 
-@dataclass(frozen=True)
-class View:
-    """One image as drawn and its patch features: image (H, W, 3) uint8 at the features' size."""
-
-    image: Any            # np.ndarray (H, W, 3) uint8
-    grid: Any             # torch.Tensor (h, w, D)
-    patch: int
-    pixel_map: Any        # probekit.data.geometry.PixelMap: original -> drawn pixels
-    original_size: tuple[int, int]  # (H0, W0)
-    name: str
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a command's images and features come from (the options every command shares)."""
-
-    images: list[Path]
-    backbone: str | None = None
-    weights: Path | None = None
-    random_init: bool = False
-    seed: int = 0
-    image_size: str = "224"
-    fit: str = "stretch"
-    layer: int | None = None
-    norm: bool = True
-    features: Path | None = None
-    indices: list[int] | None = None
-    synthetic: int | None = None
-
-
-# -- parsing ---------------------------------------------------------------------------------------
+# -- parsing and printing --------------------------------------------------------------------------
 
 
 def parse_point(text: str) -> tuple[float, float]:
@@ -90,174 +59,22 @@ def parse_points(texts: list[str]) -> list[tuple[float, float]]:
     return [parse_point(part) for text in texts for part in re.split(r"[;\s]+", text.strip()) if part]
 
 
-def to_drawn(view: View, point: tuple[float, float]) -> tuple[float, float]:
-    """An original-pixel point on the drawn (fitted) image; error when it is outside either."""
-    H0, W0 = view.original_size
-    x, y = point
-    if not (0 <= x < W0 and 0 <= y < H0):
-        raise ProbekitError(f"point {x:g},{y:g} is outside {view.name} ({W0}x{H0} pixels, x < {W0}, y < {H0})")
-    xs, ys = view.pixel_map.to_stored(np.array([x, y]))
-    H, W = view.image.shape[:2]
-    if not (0 <= xs < W and 0 <= ys < H):
-        raise ProbekitError(f"point {x:g},{y:g} of {view.name} is cropped away by --fit crop: use --fit stretch or pad")
-    return float(xs), float(ys)
+def _source(images: list[Path] | None, backbone: str | None, weights: Path | None, random_init: bool, seed: int,
+            image_size: str, fit: str, layer: int | None, norm: bool, features: Path | None, index: list[int] | None,
+            synthetic: int | None) -> Any:
+    """The library's Source of the options every command shares."""
+    from probekit.report.sources import Source
+
+    return Source(tuple(images or ()), backbone, weights, random_init, seed, parse_size(image_size), fit, layer, norm,
+                  features, tuple(index or ()), synthetic)
 
 
-# -- loading views ---------------------------------------------------------------------------------
-
-
-def load_views(source: Source, count: int | None) -> list[View]:
-    """The views a command draws: `count` of them (None = any number, at least one)."""
-    chosen = [name for name, given in (("image files", bool(source.images)), ("--features", source.features),
-                                       ("--synthetic", source.synthetic is not None)) if given]
-    if len(chosen) > 1 and chosen != ["image files", "--features"]:
-        raise ProbekitError(f"choose one input: {' or '.join(chosen)} (image files go with --features only)")
-    if source.features is not None:
-        views = _store_views(source)
-    elif source.synthetic is not None:
-        views = _synthetic_views(source)
-    elif source.images:
-        views = _image_views(source)
-    else:
-        raise ProbekitError("nothing to show: pass image files, --features STORE --index I, or --synthetic SEED")
-    if count is not None and len(views) != count:
-        raise ProbekitError(f"this picture needs {count} images, got {len(views)}: "
-                            f"pass {count} image files or --index {count} times")
-    return views
-
-
-def _backbone(source: Source):
-    if not source.backbone:
-        raise ProbekitError("no backbone: pass --backbone NAME (see `probekit backbones`) or --features STORE")
-    from probekit.backbones.hub import preflight_backbone_weights
-
-    preflight_backbone_weights(source.backbone, str(source.weights) if source.weights else None, source.random_init)
-    from probekit.backbones import build_backbone
-
-    return build_backbone(source.backbone, source.weights, source.random_init, source.seed)
-
-
-def forward(backbone, images: list[np.ndarray], layers: list[int], norm: bool) -> dict:
-    """Per layer, the backbone's LayerFeatures of images of one size (uint8 (H, W, 3) each)."""
-    import torch
-
-    from probekit.features.preprocess import normalise
-
-    x = normalise(torch.from_numpy(np.stack(images)), backbone.preprocessing)  # (B, 3, H, W)
-    with torch.no_grad():
-        return backbone.forward_layers(x, layers, norm)
-
-
-def encode(backbone, images: list[np.ndarray], layer: int | None, norm: bool) -> list:
-    """Patch grids (h, w, D) of one layer (default: the last) for images of one size."""
-    from probekit.backbones import resolve_layers
-
-    k = resolve_layers(str(-1 if layer is None else layer), backbone.depth)[0]
-    return list(forward(backbone, images, [k], norm)[k].patch.float())  # B x (h, w, D)
-
-
-def _check_size(size: tuple[int, int], patch: int) -> None:
-    if size[0] % patch or size[1] % patch:
-        fix = "x".join(str(max(patch, round(s / patch) * patch)) for s in size)
-        raise ProbekitError(f"--image-size {size[0]}x{size[1]} is not a multiple of the patch size {patch}: try {fix}")
-
-
-def _image_views(source: Source) -> list[View]:
-    from probekit.data.geometry import fit_image
-    from probekit.report.viz import read_image
-
-    originals = [read_image(path) for path in source.images]
-    backbone = _backbone(source)
-    size = parse_size(source.image_size)
-    _check_size(size, backbone.patch_size)
-    fitted = [fit_image(image, size, source.fit, backbone.preprocessing.interpolation) for image in originals]
-    grids = encode(backbone, [image for image, _ in fitted], source.layer, source.norm)
-    return [View(image, grid, backbone.patch_size, pixel_map, original.shape[:2], path.name)
-            for (image, pixel_map), grid, original, path in zip(fitted, grids, originals, source.images)]
-
-
-def _synthetic_views(source: Source) -> list[View]:
-    from probekit.data.geometry import PixelMap
-    from probekit.data.synthetic import SceneConfig, render_pair
-
-    backbone = _backbone(source)
-    size = parse_size(source.image_size)
-    _check_size(size, backbone.patch_size)
-    pair = render_pair(source.synthetic, SceneConfig(image_size=size))
-    images = [pair.view_a.image, pair.view_b.image]
-    grids = encode(backbone, images, source.layer, source.norm)
-    return [View(image, grid, backbone.patch_size, PixelMap.identity(), size, f"synthetic pair {source.synthetic} view {v}")
-            for image, grid, v in zip(images, grids, "ab")]
-
-
-def _store_views(source: Source) -> list[View]:
-    import torch
-
-    from probekit.data.geometry import PixelMap, fit_image
-    from probekit.features.store import FeatureStore
-    from probekit.report.viz import read_image
-
-    store = FeatureStore(source.features)
-    indices = source.indices or []
-    if not indices:
-        raise ProbekitError(f"which samples of {source.features}? pass --index I (repeat it for a second image)")
-    layer = store.resolve_layer(source.layer)
-    size = tuple(store.attrs["image_size"])
-    if source.images:
-        if len(source.images) != len(indices):
-            raise ProbekitError(f"{len(source.images)} image files for {len(indices)} --index values: give one per index")
-        originals = [read_image(path) for path in source.images]
-        fitted = [fit_image(image, size, source.fit, store.attrs.get("interpolation", "bicubic")) for image in originals]
-        names = [path.name for path in source.images]
-    else:
-        images = stored_images(store, indices)
-        fitted = [(image, PixelMap.identity()) for image in images]
-        originals = images
-        names = [f"{store.path.name}[{i}]" for i in indices]
-    patch = int(store.attrs["patch_size"])
-    return [View(image, torch.from_numpy(store.read("patch", i, i + 1, layer)[0]).float(), patch, pixel_map,
-                 original.shape[:2], name)
-            for i, (image, pixel_map), original, name in zip(indices, fitted, originals, names)]
-
-
-def stored_dataset(store):
-    """The dataset a store was extracted from, re-opened when it is generated (no files needed)."""
-    from probekit.data import dataset_entry, open_dataset
-
-    name = store.attrs.get("dataset")
-    try:
-        needs_root = dataset_entry(name).needs_root
-    except ProbekitError:
-        needs_root = True
-    if needs_root:
-        raise ProbekitError(f"{store.path.name} holds features, not images, of dataset {name!r}: pass the image files too "
-                            f"(probekit show ... IMG ... --features {store.path.name} --index I)")
-    return open_dataset(name, store.attrs["split"], image_size=tuple(store.attrs["image_size"]),
-                        limit=store.attrs.get("limit"), subset_seed=store.attrs.get("subset_seed"))
-
-
-def stored_images(store, indices: list[int]) -> list[np.ndarray]:
-    """Images of the store's samples, re-rendered from its recorded dataset settings (ids checked)."""
-    dataset = stored_dataset(store)
-    ids = store.ids
-    images = []
-    for i in indices:
-        if not 0 <= i < len(store):
-            raise ProbekitError(f"--index {i} is out of range: {store.path.name} holds {len(store)} samples")
-        sample = dataset[i]
-        if str(sample["id"]) != ids[i]:
-            raise ProbekitError(f"{store.path.name}[{i}] is {ids[i]!r} but the dataset now gives {sample['id']!r}: "
-                                f"re-extract the store")
-        images.append(sample["image"])
-    return images
-
-
-def _write(figure, out: Path, what: str) -> None:
+def _write(figure: Any, out: Path) -> None:
     from probekit.report.viz import write_png
 
     write_png(out, figure.image)
     H, W = figure.image.shape[:2]
-    typer.echo(f"wrote {out} ({W}x{H}, {what})", err=True)
+    typer.echo(f"wrote {out} ({W}x{H}, {figure.info['summary']})", err=True)
 
 
 # -- commands --------------------------------------------------------------------------------------
@@ -276,17 +93,12 @@ def correspondence_command(
 ) -> None:
     """Two images side by side with lines between matched patches (cosine nearest neighbours)."""
     check_output(out, "--out", directory=False)
-    from probekit.report.viz import confident_matches, correspondence_figure, match_points
+    source_points = parse_points(points) if points else None
+    from probekit.report.show import show_correspondence
 
-    a, b = load_views(Source(images or [], backbone, weights, random_init, seed, image_size, fit, layer, norm,
-                             features, index, synthetic), count=2)
-    if points:
-        src = np.array([to_drawn(a, p) for p in parse_points(points)])
-        matches = match_points(a.grid, b.grid, src, a.patch)
-    else:
-        matches = confident_matches(a.grid, b.grid, a.patch, num_matches)
-    figure = correspondence_figure(a.image, b.image, matches, gap)
-    _write(figure, out, f"{len(matches)} matches, {int(matches.mutual.sum())} mutual")
+    source = _source(images, backbone, weights, random_init, seed, image_size, fit, layer, norm, features, index,
+                     synthetic)
+    _write(show_correspondence(source, source_points, num_matches, gap), out)
 
 
 @show_app.command("pca")
@@ -302,12 +114,11 @@ def pca_command(
 ) -> None:
     """The first three PCA components of the patch features (one fit over all images) as RGB, under the images."""
     check_output(out, "--out", directory=False)
-    from probekit.report.viz import pca_figure
+    from probekit.report.show import show_pca
 
-    views = load_views(Source(images or [], backbone, weights, random_init, seed, image_size, fit, layer, norm,
-                              features, index, synthetic), count=None)
-    figure = pca_figure([v.image for v in views], [v.grid for v in views], foreground_threshold, upsample, gap)
-    _write(figure, out, f"{len(views)} image(s)")
+    source = _source(images, backbone, weights, random_init, seed, image_size, fit, layer, norm, features, index,
+                     synthetic)
+    _write(show_pca(source, foreground_threshold, upsample, gap), out)
 
 
 @show_app.command("similarity")
@@ -325,104 +136,11 @@ def similarity_command(
     """Cosine similarity of the patch under --point in the first image with every patch of the second, as a heat map."""
     check_output(out, "--out", directory=False)
     source_point = parse_point(point)  # a typo fails before any image is encoded
-    from probekit.report.viz import similarity_figure
+    from probekit.report.show import show_similarity
 
-    a, b = load_views(Source(images or [], backbone, weights, random_init, seed, image_size, fit, layer, norm,
-                             features, index, synthetic), count=2)
-    figure = similarity_figure(a.image, b.image, a.grid, b.grid, to_drawn(a, source_point), a.patch, cmap,
-                               alpha, gap=gap)
-    _write(figure, out, f"best match at {figure.info['best_xy'][0]:g},{figure.info['best_xy'][1]:g}")
-
-
-# -- prediction ------------------------------------------------------------------------------------
-
-def _task_prediction(head, prediction: np.ndarray, truth: np.ndarray | None, cmap: str):
-    from probekit.report.viz import TaskPrediction
-
-    settings = head.settings
-    num_classes = int(settings.get("num_classes", 0)) + int(bool(settings.get("reduce_zero_label")))
-    return TaskPrediction(head.task, prediction, truth, num_classes=num_classes,
-                          ignore_index=settings.get("ignore_index"), cmap=cmap)
-
-
-def backbone_source(result: dict[str, Any], source: Source) -> Source:
-    """Image size and norm of the probe's features; the backbone too (name, weights, seed) unless one is given."""
-    features = result.get("features", {})
-    size = "x".join(str(s) for s in features.get("image_size") or [224, 224])
-    norm = bool(features.get("norm", True))
-    if source.backbone:
-        return replace(source, image_size=size, norm=norm)
-    info = result["backbone"]
-    origin = str(info.get("weights_source") or "")
-    seed = re.search(r"seed=(\d+)", str(info.get("weights_sha256")))
-    return replace(source, backbone=info["backbone"], weights=Path(origin[5:]) if origin.startswith("file:") else None,
-                   random_init=origin == "random-init", seed=int(seed.group(1)) if seed else 0, image_size=size, norm=norm)
-
-
-def _check_backbone(head, backbone) -> None:
-    trained = head.result["backbone"]
-    if (backbone.name, backbone.weights_id) != (trained.get("backbone"), trained.get("weights_sha256")):
-        raise ProbekitError(f"the {head.task} probe was trained on {head.result['label']} features, not "
-                            f"{backbone.name} ({backbone.weights_id}): drop --backbone or pass the one it was trained on")
-
-
-def _predict_images(heads, source: Source) -> list[tuple[np.ndarray, list]]:
-    """Rows (image, [(head, prediction, truth)]) from image files or a synthetic scene, encoded here."""
-    from probekit.data.geometry import fit_image
-    from probekit.data.synthetic import SceneConfig, render_scene
-    from probekit.report.predict import predict, truth_target
-    from probekit.report.viz import read_image
-
-    source = backbone_source(heads[0].result, source)
-    backbone = _backbone(source)
-    for head in heads:
-        _check_backbone(head, backbone)
-    size = parse_size(source.image_size)
-    _check_size(size, backbone.patch_size)
-    if source.synthetic is not None:
-        scene = render_scene(source.synthetic, SceneConfig(image_size=size))
-        samples = [(scene.image, {"depth": scene.depth, "mask": scene.mask})]
-    else:
-        samples = [(fit_image(read_image(p), size, source.fit, backbone.preprocessing.interpolation)[0], {})
-                   for p in source.images]
-    layers = sorted({k for head in heads for k in head.layers})
-    out = forward(backbone, [image for image, _ in samples], layers, source.norm)
-    rows = []
-    for b, (image, truths) in enumerate(samples):
-        patch = {k: out[k].patch[b].float() for k in layers}
-        cls = {k: out[k].cls[b].float() for k in layers}
-        rows.append((image, [(head, predict(head, patch, cls, size), truths.get(truth_target(head)))
-                             for head in heads]))
-    return rows
-
-
-def _predict_store(heads, source: Source) -> list[tuple[np.ndarray, list]]:
-    """Rows (image, [(head, prediction, truth)]) for --index samples of a store; truth from its targets."""
-    from probekit.data.geometry import fit_image
-    from probekit.features.store import FeatureStore
-    from probekit.report.predict import predict_store, truth_target
-    from probekit.report.viz import read_image
-
-    store = FeatureStore(source.features)
-    indices = source.indices or []
-    if not indices:
-        raise ProbekitError(f"which samples of {source.features}? pass --index I (repeat it for more rows)")
-    if source.images:
-        if len(source.images) != len(indices):
-            raise ProbekitError(f"{len(source.images)} image files for {len(indices)} --index values: give one per index")
-        size = tuple(store.attrs["image_size"])
-        images = [fit_image(read_image(p), size, source.fit)[0] for p in source.images]
-    else:
-        images = stored_images(store, indices)
-    rows = []
-    for i, image in zip(indices, images):
-        predictions = []
-        for head in heads:
-            target = truth_target(head)
-            truth = store.read_target(target, i, i + 1)[0] if target in store.targets else None
-            predictions.append((head, predict_store(head, store, i), truth))
-        rows.append((image, predictions))
-    return rows
+    source = _source(images, backbone, weights, random_init, seed, image_size, fit, layer, norm, features, index,
+                     synthetic)
+    _write(show_similarity(source, source_point, cmap, alpha, gap), out)
 
 
 @show_app.command("prediction")
@@ -440,15 +158,8 @@ def prediction_command(
 ) -> None:
     """A probe's depth / segmentation predictions over the image, beside the truth (when known)."""
     check_output(out, "--out", directory=False)
-    from probekit.report.predict import load_head
-    from probekit.report.viz import prediction_figure
+    from probekit.report.show import show_prediction
 
-    heads = [load_head(path) for path in results]
-    source = Source(images or [], backbone, weights, random_init, seed, "224", fit, None, True, features, index, synthetic)
-    given = [name for name, on in (("--features", features), ("--synthetic", synthetic is not None)) if on]
-    if len(given) > 1 or not (given or images):
-        raise ProbekitError("choose one input: --features STORE --index I, --synthetic SEED, or image files")
-    rows = _predict_store(heads, source) if features is not None else _predict_images(heads, source)
-    figure = prediction_figure([(image, [_task_prediction(h, p, t, cmap) for h, p, t in preds]) for image, preds in rows],
-                               alpha, gap=gap)
-    _write(figure, out, f"{len(rows)} image(s), {', '.join(h.task for h in heads)}")
+    # image size, layer and norm are the probe's (read from its results JSON)
+    source = _source(images, backbone, weights, random_init, seed, "224", fit, None, True, features, index, synthetic)
+    _write(show_prediction(results, source, cmap, alpha, gap), out)
