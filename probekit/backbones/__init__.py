@@ -7,7 +7,8 @@ heavy imports); the torch parts load on first use.
 from importlib import import_module
 
 from probekit.backbones import aliases as _aliases  # noqa: F401 - registers the aliases
-from probekit.backbones.spec import BACKBONES, BackboneRecipe, BackboneSpec, register_backbone, resolve_spec
+from probekit.backbones.recipe import BackboneRecipe
+from probekit.backbones.spec import BACKBONES, BackboneSpec, register_backbone, resolve_spec
 
 _LAZY = {
     "Backbone": "probekit.backbones.base",

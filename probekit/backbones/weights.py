@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from probekit.errors import WeightsError
+from probekit.models.state_dict import state_dict_mismatch
 
 # Containers that training scripts wrap a backbone's state dict in, most specific first.
 _CONTAINER_KEYS = ("teacher", "model", "state_dict", "module")
@@ -73,13 +74,3 @@ def load_weights_file(model: nn.Module, path: Path) -> None:
     if problems:
         raise WeightsError(f"{path} does not fit {type(model).__name__}: {problems}; is it the right architecture?")
     model.load_state_dict(state)
-
-
-def state_dict_mismatch(model: nn.Module, state: dict[str, torch.Tensor]) -> str:
-    """What keeps `state` from loading strictly into `model` (shapes, missing, unexpected keys), or ''."""
-    expected = model.state_dict()
-    problems = [f"{k} has shape {tuple(v.shape)}, expected {tuple(expected[k].shape)}"
-                for k, v in state.items() if k in expected and v.shape != expected[k].shape]
-    problems += [f"missing {k}" for k in expected if k not in state]
-    problems += [f"unexpected {k}" for k in state if k not in expected]
-    return ", ".join(problems[:4]) + (f" (+{len(problems) - 4} more)" if len(problems) > 4 else "")

@@ -97,8 +97,3 @@ def fit_mask(mask: np.ndarray, size_hw: tuple[int, int], mode: str = "crop", ign
              ) -> tuple[np.ndarray, PixelMap]:
     """Label map (H0, W0) -> (H, W) with nearest neighbour; padding gets `ignore_index`."""
     return fit_array(mask, size_hw, mode, "nearest", fill=ignore_index)
-
-
-def fit_depth(depth: np.ndarray, size_hw: tuple[int, int], mode: str = "crop") -> tuple[np.ndarray, PixelMap]:
-    """Depth (H0, W0) metres -> (H, W) with nearest neighbour (no mixing across edges); padding = 0 (invalid)."""
-    return fit_array(depth, size_hw, mode, "nearest", fill=0)

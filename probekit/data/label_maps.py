@@ -18,9 +18,9 @@ import numpy as np
 
 from probekit.data.base import TargetSpec
 from probekit.data.geometry import FIT_MODES, fit_image, fit_mask
-from probekit.data.image_files import read_rgb
+from probekit.data.image_files import load_image, read_rgb
 from probekit.data.layout import raise_missing  # noqa: F401 (kept importable from here)
-from probekit.errors import DatasetError, UnreadableFileError
+from probekit.errors import DatasetError
 from probekit.provenance import short_hash
 
 # Default fit for segmentation. Pick another per dataset object (`ADE20K(..., fit="pad")`, then
@@ -87,20 +87,15 @@ def read_image(path: Path, dataset: str) -> np.ndarray:
 
 
 def read_label(path: Path, dataset: str) -> np.ndarray:
-    """uint8 (H, W) class indices of a palette (P) or greyscale (L) PNG, via Pillow.
+    """uint8 (H, W) class indices of a palette (P) or greyscale (L) PNG.
 
-    OpenCV would turn a palette PNG into its colours; Pillow keeps the indices (VOC's SegmentationClass).
+    Pillow keeps a palette PNG's indices (VOC's SegmentationClass) where OpenCV would give its colours.
     """
-    from PIL import Image
-
-    try:
-        with Image.open(path) as label:
-            if label.mode not in ("P", "L"):
-                raise DatasetError(f"{dataset}: {path} is a {label.mode} image; labels must be palette or "
-                                   "greyscale PNGs of class indices (colour-coded masks are not labels)")
-            return np.array(label)
-    except OSError as error:
-        raise UnreadableFileError(f"{dataset}: cannot read label {path} ({error}); re-extract the archive") from None
+    label = load_image(path, "label", "re-extract the archive", dataset)
+    if label.mode not in ("P", "L"):
+        raise DatasetError(f"{dataset}: {path} is a {label.mode} image; labels must be palette or "
+                           "greyscale PNGs of class indices (colour-coded masks are not labels)")
+    return np.array(label)
 
 
 class LabelMapDataset:

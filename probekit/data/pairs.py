@@ -19,6 +19,7 @@ import h5py
 import numpy as np
 
 from probekit.errors import DatasetError, StoreError
+from probekit.h5attrs import read_attrs, write_attrs
 
 PCK_REFERENCES = ("bbox", "image")  # SPair-71k: max side of the target box; PF-PASCAL: max image side
 _ARRAYS = ("src", "trg", "src_kps", "trg_kps", "src_bbox", "trg_bbox")
@@ -99,8 +100,6 @@ def pad_keypoints(points: Sequence[np.ndarray]) -> np.ndarray:
 
 def write_pairs(f: h5py.File, table: PairTable) -> None:
     """Store `table` under /pairs of an open store file."""
-    from probekit.features.attrs import write_attrs  # lazy: probekit.features imports this module
-
     group = f.create_group("pairs")
     group.create_dataset("ids", data=np.asarray(table.ids, dtype=object), dtype=h5py.string_dtype())
     group.create_dataset("categories", data=np.asarray(table.categories, dtype=object), dtype=h5py.string_dtype())
@@ -114,8 +113,6 @@ def read_pairs(f: h5py.File, path: str = "store") -> PairTable:
     if "pairs" not in f:
         raise StoreError(f"{path} has no image pairs: extract a correspondence dataset "
                          f"(e.g. --dataset synthetic-pairs, spair, pfpascal)")
-    from probekit.features.attrs import read_attrs
-
     group = f["pairs"]
     attrs = read_attrs(group)
     text = lambda values: [v.decode() if isinstance(v, bytes) else str(v) for v in values]  # noqa: E731

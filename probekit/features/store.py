@@ -28,7 +28,7 @@ import numpy as np
 from probekit.data.base import TargetSpec
 from probekit.data.pairs import PairTable, read_pairs, write_pairs
 from probekit.errors import DiskFullError, StoreError
-from probekit.features.attrs import read_attrs, write_attrs
+from probekit.h5attrs import read_attrs, write_attrs
 from probekit.files import partial_path
 from probekit.features.space import (
     METADATA_MARGIN,

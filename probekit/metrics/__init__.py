@@ -2,9 +2,7 @@
 
 from probekit.metrics.classification import (
     ClassificationMetrics,
-    MultiHeadTop1,
     classification_metrics,
-    multihead_top1,
 )
 from probekit.metrics.depth import (
     DEPTH_METRIC_KEYS,
@@ -27,14 +25,12 @@ __all__ = [
     "DEPTH_METRIC_KEYS",
     "ClassificationMetrics",
     "DepthMetrics",
-    "MultiHeadTop1",
     "SegmentationMetrics",
     "align_depth",
     "classification_metrics",
     "crop_mask",
     "depth_metrics",
     "metrics_from_confusion",
-    "multihead_top1",
     "per_image_depth_metrics",
     "reduce_zero_label",
     "segmentation_confusion",

@@ -15,23 +15,18 @@ from probekit.metrics.common import nan_to_none, require_no_nan, require_tensor
 
 __all__ = [
     "ClassificationMetrics",
-    "MultiHeadTop1",
     "classification_metrics",
     "confusion_matrix",
     "mean_per_class_recall",
-    "multihead_top1",
     "topk_correct",
 ]
 
 
-def _check_inputs(logits: torch.Tensor, target: torch.Tensor, num_classes: int, head_dim: bool) -> None:
+def _check_inputs(logits: torch.Tensor, target: torch.Tensor, num_classes: int) -> None:
     require_tensor(logits, "logits")
     require_tensor(target, "target")
-    want = 3 if head_dim else 2
-    shape = "(H, B, C)" if head_dim else "(B, C)"
-    if logits.ndim != want:
-        hint = " For a stack of heads use MultiHeadTop1." if logits.ndim == 3 and not head_dim else ""
-        raise MetricError(f"logits must be {shape}, got shape {tuple(logits.shape)}.{hint}")
+    if logits.ndim != 2:
+        raise MetricError(f"logits must be (B, C), got shape {tuple(logits.shape)}; score a stack of heads one by one")
     if logits.shape[-1] != num_classes:
         raise MetricError(f"logits have {logits.shape[-1]} classes, the metric was built for {num_classes}")
     if target.ndim != 1 or target.shape[0] != logits.shape[-2]:
@@ -123,7 +118,7 @@ class ClassificationMetrics:
     @torch.no_grad()
     def update(self, logits: torch.Tensor, target: torch.Tensor) -> None:
         """logits (B, C) scores of any kind (argmax/top-k only); target (B,) class indices."""
-        _check_inputs(logits, target, self.num_classes, head_dim=False)
+        _check_inputs(logits, target, self.num_classes)
         self._to(logits.device)
         target = target.to(logits.device).long()
         if self.top_k:
@@ -155,52 +150,3 @@ def classification_metrics(logits: torch.Tensor, target: torch.Tensor, num_class
     metric.update(logits, target)
     return metric.compute()
 
-
-class MultiHeadTop1:
-    """Top-1 accuracy of a stack of heads (e.g. a learning-rate grid) evaluated in one pass.
-
-    `update(logits (H, B, C), target (B,))`; `compute()` -> top-1 per head (list of H floats).
-    `mean_per_class_recall()` gives balanced accuracy per head from (H, C) per-class hit counts.
-    """
-
-    def __init__(self, num_heads: int, num_classes: int):
-        if num_heads < 1 or num_classes < 1:
-            raise MetricError(f"need num_heads >= 1 and num_classes >= 1, got {num_heads}, {num_classes}")
-        self.num_heads = num_heads
-        self.num_classes = num_classes
-        self.reset()
-
-    def reset(self) -> None:
-        self._correct = torch.zeros(self.num_heads, self.num_classes, dtype=torch.long)  # (H, C)
-        self._support = torch.zeros(self.num_classes, dtype=torch.long)  # (C,)
-        self.num_samples = 0
-
-    @torch.no_grad()
-    def update(self, logits: torch.Tensor, target: torch.Tensor) -> None:
-        _check_inputs(logits, target, self.num_classes, head_dim=True)
-        if logits.shape[0] != self.num_heads:
-            raise MetricError(f"logits have {logits.shape[0]} heads, the metric was built for {self.num_heads}")
-        device = logits.device
-        self._correct, self._support = self._correct.to(device), self._support.to(device)
-        target = target.to(device).long()
-        hit = (logits.argmax(dim=-1) == target[None]).long()  # (H, B)
-        self._correct.index_add_(1, target, hit)  # per head, per true class
-        self._support += torch.bincount(target, minlength=self.num_classes)
-        self.num_samples += target.shape[0]
-
-    def compute(self) -> list[float]:
-        if not self.num_samples:
-            return [math.nan] * self.num_heads
-        return (self._correct.sum(dim=1).double() / self.num_samples).tolist()
-
-    def mean_per_class_recall(self) -> list[float]:
-        return [mean_per_class_recall(c, self._support) for c in self._correct]
-
-
-def multihead_top1(logits: torch.Tensor, target: torch.Tensor) -> list[float]:
-    """Functional form of `MultiHeadTop1`: top-1 per head for logits (H, B, C)."""
-    if require_tensor(logits, "logits").ndim != 3:
-        raise MetricError(f"logits must be (H, B, C), got shape {tuple(logits.shape)}")
-    metric = MultiHeadTop1(logits.shape[0], logits.shape[-1])
-    metric.update(logits, target)
-    return metric.compute()

@@ -17,9 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from probekit.backbones.weights import state_dict_mismatch
 from probekit.errors import BackboneError, WeightsError
 from probekit.models.configs import hf_family, hf_vision_config, vit_config_from_timm
+from probekit.models.state_dict import state_dict_mismatch
 from probekit.models.vit import POS_RESAMPLERS, ViT, ViTConfig, resample_pos_embed
 
 # timm keys the reference ViT has no use for: the classifier and what sits between pool and classifier.

@@ -144,12 +144,6 @@ def blend(image: np.ndarray, colours: np.ndarray, alpha: float, keep: np.ndarray
 # ----------------------------------------------------------------------------- layout
 
 
-def pad_to(image: np.ndarray, height: int, width: int, fill: tuple[int, int, int] = WHITE) -> np.ndarray:
-    """Pad bottom and right to (height, width)."""
-    H, W = image.shape[:2]
-    return cv2.copyMakeBorder(image, 0, height - H, 0, width - W, cv2.BORDER_CONSTANT, value=fill)
-
-
 def caption(panel: np.ndarray, text: str) -> np.ndarray:
     """The panel with a white strip above it holding `text` (clipped to the panel's width)."""
     strip = np.full((CAPTION_HEIGHT, panel.shape[1], 3), 255, dtype=np.uint8)

@@ -16,7 +16,7 @@ from probekit.features.store import FeatureStore
 from probekit.files import atomic_path
 from probekit.probes.trainer import TrainConfig
 from probekit.provenance import git_sha, utc_now, versions
-from probekit.report.results import (
+from probekit.tasks.results import (
     RESULTS_FORMAT,
     run_name,
     settings_hash,

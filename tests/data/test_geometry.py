@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from probekit.data.geometry import PixelMap, fit_depth, fit_image, fit_mask, plan_fit
+from probekit.data.geometry import PixelMap, fit_image, fit_mask, plan_fit
 from probekit.errors import DatasetError
 
 
@@ -31,8 +31,6 @@ def test_pad_fills_image_with_zero_and_mask_with_ignore():
     out, pixel_map = fit_mask(mask, (20, 20), mode="pad", ignore_index=255)
     assert pixel_map.oy == 7.0 and pixel_map.ox == 0.0  # 10x40 -> 5x20 centred in 20 rows
     assert (out[:7] == 255).all() and (out[7:12] == 1).all() and (out[12:] == 255).all()
-    depth, _ = fit_depth(np.full((10, 40), 3.5, np.float32), (20, 20), mode="pad")
-    assert depth[0, 0] == 0.0 and depth[9, 10] == 3.5
 
 
 def test_mask_keeps_label_values_nearest():

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from probekit.data import synthetic as syn
+from probekit.data.scenes import render as scene_render
+from probekit.data.scenes import world as scene_world
 from probekit.data.synthetic import (
     Camera,
     SceneConfig,
@@ -181,7 +183,7 @@ def test_bottom_centre_floor_pixels_unproject_to_the_floor():
         np.testing.assert_allclose(world[:, 1], 0.0, atol=1e-3)
 
 
-def _surface_distance(world: syn._World, ids: np.ndarray, points: np.ndarray) -> np.ndarray:
+def _surface_distance(world: scene_world._World, ids: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Distance (N,) of world points to the surface their instance id names (internal ids)."""
     out = np.full(len(points), np.inf)
     room_lo, room_hi = np.array(world.room.lo), np.array(world.room.hi)
@@ -198,7 +200,7 @@ def _surface_distance(world: syn._World, ids: np.ndarray, points: np.ndarray) ->
         }[obj.shape]()
         out[sel] = np.abs(sdf)
     for face in range(6):
-        sel = ids == syn._ROOM_ID + face
+        sel = ids == scene_render._ROOM_ID + face
         axis, high = divmod(face, 2)
         plane = (room_hi if high else room_lo)[axis]
         out[sel] = np.abs(points[sel, axis] - plane)
@@ -209,10 +211,10 @@ def test_every_pixel_unprojects_onto_its_surface():
     """Uses the renderer's internal instance ids: objects by signed distance, room faces by plane."""
     for seed in SEEDS:
         config = SceneConfig(image_size=(120, 160))
-        world = syn._sample_world(seed, config)
-        sample, ids = syn._render_view(world, world.camera_a, config, np.random.default_rng(0))
+        world = scene_world._sample_world(seed, config)
+        sample, ids = scene_render._render_view(world, world.camera_a, config, np.random.default_rng(0))
         valid = sample.depth.ravel() > 0
-        np.testing.assert_array_equal(valid, ids.ravel() != syn._SKY_ID)
+        np.testing.assert_array_equal(valid, ids.ravel() != scene_render._SKY_ID)
         xy = _pixel_centres(120, 160)[valid]
         points = sample.camera.unproject(xy, sample.depth.ravel()[valid])
         dist = _surface_distance(world, ids.ravel()[valid], points)
@@ -222,7 +224,7 @@ def test_every_pixel_unprojects_onto_its_surface():
 
 def test_objects_rest_on_the_floor_without_overlap():
     for seed in SEEDS:
-        world = syn._sample_world(seed, SceneConfig())
+        world = scene_world._sample_world(seed, SceneConfig())
         for obj in world.objects:
             assert obj.center[1] == pytest.approx(obj.half[1])
         feet = [(o.center[0], o.center[2], math.hypot(o.half[0], o.half[2])) for o in world.objects]
@@ -237,7 +239,7 @@ def test_objects_rest_on_the_floor_without_overlap():
 def test_label_is_the_majority_class():
     config = SceneConfig()
     for seed in range(40):
-        world = syn._sample_world(seed, config)
+        world = scene_world._sample_world(seed, config)
         classes = [o.class_id for o in world.objects]
         counts = np.bincount(classes, minlength=config.num_classes)
         assert counts[world.label] > len(classes) / 2
@@ -328,7 +330,7 @@ def test_class_hue_bands_overlap_pairwise(num_classes):
 def test_object_colours_lie_in_their_class_hue_band(num_classes):
     config = SceneConfig(num_classes=num_classes)
     for seed in range(20):
-        for obj in syn._sample_world(seed, config).objects:
+        for obj in scene_world._sample_world(seed, config).objects:
             hsv = _hsv_of(obj.colours)
             band = syn.class_hue_band(obj.class_id, num_classes)
             assert all(_in_band(h, band) for h in hsv[:, 0]), (seed, obj.class_id, hsv)
@@ -339,7 +341,7 @@ def test_object_colours_lie_in_their_class_hue_band(num_classes):
 def test_room_is_less_saturated_than_objects():
     room, objects = [], []
     for seed in range(40):
-        world = syn._sample_world(seed, SceneConfig())
+        world = scene_world._sample_world(seed, SceneConfig())
         room.append(np.concatenate([world.room.floor[1]["colours"], world.room.wall[1]["colours"]]))
         objects.append(np.concatenate([o.colours for o in world.objects]))
     room_sat, object_sat = _hsv_of(np.concatenate(room))[:, 1], _hsv_of(np.concatenate(objects))[:, 1]
@@ -352,7 +354,7 @@ def test_colour_narrows_the_class_down_but_does_not_decide_it():
     config = SceneConfig()
     hits = []
     for seed in range(150):
-        for obj in syn._sample_world(seed, config).objects:
+        for obj in scene_world._sample_world(seed, config).objects:
             hue = _hsv_of(obj.colours[:1])[0, 0]
             hits.append(round(hue * config.num_classes) % config.num_classes == obj.class_id)
     assert 0.3 < np.mean(hits) < 0.85
@@ -364,7 +366,7 @@ def test_fog_blends_towards_the_fog_colour_with_distance():
     clear_cfg = SceneConfig(image_size=(96, 128), noise_sigma=0.0, fog_probability=0.0)
     foggy_cfg = SceneConfig(image_size=(96, 128), noise_sigma=0.0, fog_probability=1.0)
     for seed in range(4):
-        world = syn._sample_world(seed, foggy_cfg)
+        world = scene_world._sample_world(seed, foggy_cfg)
         clear, foggy = render_scene(seed, clear_cfg), render_scene(seed, foggy_cfg)
         assert clear.depth.tobytes() == foggy.depth.tobytes()
         assert clear.mask.tobytes() == foggy.mask.tobytes()
@@ -386,17 +388,17 @@ def test_fog_blends_towards_the_fog_colour_with_distance():
 
 def test_fog_is_greyish_and_brighter_than_its_absence():
     for seed in range(10):
-        world = syn._sample_world(seed, SceneConfig())
+        world = scene_world._sample_world(seed, SceneConfig())
         hsv = _hsv_of(world.fog[None])[0]
         assert hsv[1] <= 0.1 and hsv[2] >= 0.5
         lo, hi = SceneConfig().fog_distance
         assert lo <= world.fog_distance <= hi
-    assert math.isinf(syn._sample_world(0, SceneConfig(fog_probability=0.0)).fog_distance)
+    assert math.isinf(scene_world._sample_world(0, SceneConfig(fog_probability=0.0)).fog_distance)
 
 
 def test_fog_settings_do_not_change_the_scene():
-    a = syn._sample_world(3, SceneConfig())
-    b = syn._sample_world(3, SceneConfig(fog_probability=0.0, fog_distance=(5.0, 6.0)))
+    a = scene_world._sample_world(3, SceneConfig())
+    b = scene_world._sample_world(3, SceneConfig(fog_probability=0.0, fog_distance=(5.0, 6.0)))
     assert [o.center for o in a.objects] == [o.center for o in b.objects]
     for oa, ob in zip(a.objects, b.objects):
         np.testing.assert_array_equal(oa.colours, ob.colours)

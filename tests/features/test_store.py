@@ -8,7 +8,7 @@ import pytest
 
 from probekit.errors import StoreError
 from probekit.features import ExtractConfig, FeatureStore, extract
-from probekit.features.attrs import from_attr, to_attr
+from probekit.h5attrs import from_attr, to_attr
 
 
 def test_layout_matches_the_contract(tiny_store):

@@ -7,8 +7,7 @@ import pytest
 import torch
 from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix, top_k_accuracy_score)
 
-from probekit.metrics.classification import (ClassificationMetrics, MultiHeadTop1, classification_metrics,
-                                             multihead_top1)
+from probekit.metrics.classification import ClassificationMetrics, classification_metrics
 
 
 def _batches(num_classes: int, sizes: tuple[int, ...], seed: int = 0, skip_class: int | None = None):
@@ -79,38 +78,12 @@ def test_empty_and_reset():
 
 def test_bad_inputs():
     metric = ClassificationMetrics(4)
-    with pytest.raises(ValueError, match="MultiHeadTop1"):
+    with pytest.raises(ValueError, match="one by one"):
         metric.update(torch.randn(2, 6, 4), torch.zeros(6, dtype=torch.long))
     with pytest.raises(ValueError, match=r"\[0, 4\)"):
         metric.update(torch.randn(6, 4), torch.tensor([0, 1, 2, 3, 4, 0]))
     with pytest.raises(ValueError, match="classes"):
         metric.update(torch.randn(6, 5), torch.zeros(6, dtype=torch.long))
-
-
-def test_multihead_top1_matches_single_heads():
-    h, c = 4, 7
-    g = torch.Generator().manual_seed(1)
-    metric = MultiHeadTop1(h, c)
-    singles = [ClassificationMetrics(c, top_k=(1,)) for _ in range(h)]
-    for n in (9, 20, 3):
-        logits = torch.randn(h, n, c, generator=g)
-        target = torch.randint(0, c, (n,), generator=g)
-        metric.update(logits, target)
-        for i, s in enumerate(singles):
-            s.update(logits[i], target)
-    top1 = metric.compute()
-    assert len(top1) == h
-    for i, s in enumerate(singles):
-        out = s.compute()
-        assert top1[i] == pytest.approx(out["top1"])
-        assert metric.mean_per_class_recall()[i] == pytest.approx(out["mean_per_class_recall"])
-    expected = (logits.argmax(-1) == target).double().mean(dim=1).tolist()  # last batch only, by hand
-    assert multihead_top1(logits, target) == pytest.approx(expected)
-
-
-def test_multihead_head_count_checked():
-    with pytest.raises(ValueError, match="heads"):
-        MultiHeadTop1(3, 5).update(torch.randn(2, 4, 5), torch.zeros(4, dtype=torch.long))
 
 
 @pytest.mark.gpu

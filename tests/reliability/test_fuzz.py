@@ -40,12 +40,10 @@ from probekit.metrics import (
     DEPTH_METRIC_KEYS,
     ClassificationMetrics,
     DepthMetrics,
-    MultiHeadTop1,
     SegmentationMetrics,
     classification_metrics,
     depth_metrics,
     metrics_from_confusion,
-    multihead_top1,
     reduce_zero_label,
     segmentation_metrics,
 )
@@ -161,23 +159,6 @@ def test_streaming_classification_equals_functional_over_random_batches(data):
         logits = torch.cat([b[0] for b in batches])
         target = torch.from_numpy(np.concatenate([b[1] for b in batches]))
         assert classification_metrics(logits, target, num_classes) == out
-
-
-@fuzz()
-@given(st.data())
-def test_multihead_top1_returns_fractions_or_refuses(data):
-    heads, batch, num_classes = (data.draw(st.integers(0, 3), "H"), data.draw(st.integers(0, 6), "B"),
-                                 data.draw(st.integers(0, 4), "C"))
-    logits = data.draw(scores((heads, batch, num_classes)), "logits")
-    target = data.draw(labels((batch,), max(num_classes, 1)), "target")
-    out = outcome(lambda: multihead_top1(logits, target))
-    if out is None:
-        return
-    assert len(out) == heads and heads >= 1 and num_classes >= 1
-    assert all(math.isnan(v) if batch == 0 else 0.0 <= v <= 1.0 for v in out)
-    metric = MultiHeadTop1(heads, num_classes)
-    metric.update(logits, target)
-    assert all(math.isnan(v) if batch == 0 else 0.0 <= v <= 1.0 for v in metric.mean_per_class_recall())
 
 
 # -- segmentation ------------------------------------------------------------------------------------

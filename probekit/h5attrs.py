@@ -1,4 +1,7 @@
-"""HDF5 attributes to and from plain Python values (dicts and None travel as JSON strings)."""
+"""HDF5 attributes to and from plain Python values (dicts and None travel as JSON strings).
+
+A utility below data/ and features/: both the store and the pair table write their attributes with it.
+"""
 
 from __future__ import annotations
 
