@@ -53,8 +53,10 @@ def run_name(task: str, attrs: dict[str, Any], settings_hash: str) -> str:
     return f"{task}__{file_safe(attrs.get('backbone'))}__{file_safe(attrs.get('dataset'))}__{settings_hash}"
 
 
-def settings_hash(task: str, fingerprints: dict[str, str | None], options: dict[str, Any], train: dict[str, Any]) -> str:
-    return short_hash(task, fingerprints, options, train, length=12)
+def settings_hash(task: str, fingerprints: dict[str, str | None], options: dict[str, Any]) -> str:
+    """A run's identity: the task, the stores' fingerprints (backbone, weights, dataset, split, size, layers
+    stored) and every option of the task (layers used, grid, training), so other settings never share a name."""
+    return short_hash(task, fingerprints, options, length=12)
 
 
 def json_safe(value: Any) -> Any:

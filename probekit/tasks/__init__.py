@@ -1,6 +1,8 @@
-"""Probe tasks, one module each; importing this package registers them in TASKS."""
+"""Probe tasks, one module each; importing this package registers them in TASKS (in this order: the table's)."""
 
-from probekit.tasks import classification, correspondence, depth, segmentation  # noqa: F401 - register the tasks
+# isort: off
+from probekit.tasks import classification, segmentation, depth, correspondence  # noqa: F401, I001 - register, in order
+# isort: on
 from probekit.tasks.base import TASKS
 from probekit.tasks.run import run_probe
 
