@@ -19,7 +19,7 @@ from probekit.report.results import (
     store_provenance,
     write_result,
 )
-from probekit.tasks.base import TASKS, ProbeOptions, make_splits
+from probekit.tasks.base import TASKS, ProbeOptions, choose_layers, make_splits
 
 log = logging.getLogger("probekit.probe")
 
@@ -58,6 +58,7 @@ def run_probe(
         log.info("%s exists: skipping (pass --overwrite to run again)", path)
         return path
 
+    choose_layers(stores["train"], options.layers)  # layers the store lacks: one line naming the stored ones, first
     splits = make_splits(stores["train"], stores.get("val"), stores.get("test"), label_map)
     began = time.perf_counter()
     output = runner.run(splits, options, device, progress)
