@@ -23,7 +23,7 @@ from probekit.cli.common import (
 from probekit.errors import ProbekitError
 
 # The command's own options; every other option is a task option, passed to the task's parse function by name.
-OWN = {"ctx", "task", "features", "out", "val", "test", "device", "label_map", "overwrite", "quiet"}
+OWN = {"ctx", "task", "features", "out", "val", "test", "device", "label_map", "overwrite", "quiet", "opt"}
 
 
 def _given(ctx: typer.Context, name: str) -> bool:
@@ -50,6 +50,20 @@ def _help(name: str) -> str:
 def task_values(ctx: typer.Context, given: dict[str, object]) -> dict[str, object]:
     """The task options the user set, by the task's option names (those left at their default stay out)."""
     return {name: value for name, value in given.items() if name not in OWN and _given(ctx, name)}
+
+
+def _opt_values(opts: list[str] | None, flags: dict[str, object]) -> dict[str, object]:
+    """--opt KEY=VALUE pairs: any task option, including those without a flag of their own (new tasks)."""
+    values: dict[str, object] = {}
+    for item in opts or []:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ProbekitError(f"--opt {item!r}: write KEY=VALUE, e.g. --opt n_bins=64")
+        if key in flags or key in values:
+            raise ProbekitError(f"--opt {item!r}: {key} is set twice")
+        values[key] = value
+    return values
 
 
 def _check_n_blocks(features: Path, layers: tuple[int, ...] | None, n_blocks: tuple[int, ...]) -> None:
@@ -105,12 +119,15 @@ def probe_command(
     pck_reference: Annotated[Optional[str], typer.Option(help=_help("pck_reference"))] = None,
     pck_comparison: Annotated[Optional[str], typer.Option(help=_help("pck_comparison"))] = None,
     convention: Annotated[Optional[str], typer.Option(help=_help("convention"))] = None,
+    opt: Annotated[Optional[list[str]], typer.Option("--opt", help="Any task option as KEY=VALUE (repeatable), e.g. "
+                                                     "--opt n_bins=64; for options without a flag of their own.")] = None,
     label_map: Annotated[str, typer.Option(help="When val/test stores name their classes differently from train: none (refuse) | names (match class ids by name).")] = "none",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Run again even if the results JSON exists.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors (no progress bar, log or result lines).")] = False,
 ) -> None:
     """Train a grid of linear heads on cached features, pick the best on val, and write a results JSON."""
     values = task_values(ctx, dict(locals()))
+    values.update(_opt_values(opt, values))
     setup_logging(quiet)
     from probekit.tasks import TASKS, run_probe
 

@@ -47,3 +47,18 @@ def test_a_task_from_outside_probekit_runs_and_tabulates(tmp_path, monkeypatch):
     assert markdown.splitlines()[0] == "| backbone | mean-reg MSE |"
     assert markdown.splitlines()[2].startswith("| no features (training mean) |")
     assert markdown.splitlines()[3].startswith("| fake |")
+
+
+def test_the_cli_runs_a_new_task_through_opt(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from probekit.cli import app
+
+    _register(monkeypatch)
+    train, val = _store(tmp_path / "train.h5", 0), _store(tmp_path / "val.h5", 1)
+    args = ["probe", "--task", "mean-regression", "--features", str(train), "--val", str(val),
+            "--out", str(tmp_path / "out"), "--opt", "epochs=3", "--opt", "lrs=0.1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0 and result.stdout.startswith("mean-regression on val: mse="), result.output
+    bad = CliRunner().invoke(app, [*args, "--pooling", "cls"])
+    assert bad.exit_code == 2 and "--pooling is not an option of the mean-regression task" in bad.output
