@@ -33,18 +33,31 @@ def _given(ctx: typer.Context, name: str) -> bool:
 
 
 def _help(name: str) -> str:
-    """An option's help, from the first task that has it (the `help` metadata of its options field)."""
-    from dataclasses import fields
+    """An option's help from the tasks' options fields: the shared text and each task's default where they
+    differ, or the one task's (or tasks') own text."""
+    from dataclasses import MISSING, fields
 
     from probekit.tasks import TASKS
+    from probekit.tasks.base import ProbeOptions
 
-    for task, runner in TASKS.items():
-        for f in fields(runner.options_type):
-            if f.name == name:
-                users = [t for t, r in TASKS.items() if name in {g.name for g in fields(r.options_type)}]
-                scope = "" if len(users) == len(TASKS.items()) else f"{', '.join(users).capitalize()}: "
-                return scope + f.metadata["help"]
-    raise KeyError(name)
+    found = {task: f for task, runner in TASKS.items() for f in fields(runner.options_type) if f.name == name}
+    if not found:
+        raise KeyError(name)
+    shared = {f.name: f for f in fields(ProbeOptions)}.get(name)
+    if shared is None:
+        return f"{', '.join(found).capitalize()}: {next(iter(found.values())).metadata['help']}"
+    defaults = {task: f.default for task, f in found.items() if f.default is not MISSING}
+    if len({repr(v) for v in defaults.values()}) <= 1:
+        return shared.metadata["help"]
+    listed = "; ".join(f"{task} {_shown(value)}" for task, value in defaults.items())
+    return f"{shared.metadata['help']} Default: {listed}."
+
+
+def _shown(value: object) -> str:
+    """A default as the command line writes it."""
+    if isinstance(value, tuple):
+        return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+    return "all/last stored" if value is None else str(value)
 
 
 def task_values(ctx: typer.Context, given: dict[str, object]) -> dict[str, object]:
