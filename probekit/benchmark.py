@@ -108,17 +108,23 @@ def _check_tasks(tasks: Any) -> None:
         _check_task_options(task, options or {})
 
 
-def _check_task_options(task: str, options: dict[str, Any]) -> None:
-    """A task's training settings and lr / weight-decay grids, checked before any store is extracted."""
-    from probekit.probes.trainer import TrainConfig
-    from probekit.tasks.run import check_grid
+DATA_KEYS = ("dataset", "splits")  # a task's own data; every other key of its mapping is a task option
 
-    train_keys = {f.name for f in fields(TrainConfig)}
+
+def task_options(task: str, options: dict[str, Any] | None) -> Any:
+    """The task's typed options from its suite mapping, through the same parse function as `probekit probe`."""
+    from probekit.tasks import TASKS
+
+    values = {k: v for k, v in (options or {}).items() if k not in DATA_KEYS}
     try:
-        TrainConfig(**{k: v for k, v in options.items() if k in train_keys})
-        check_grid(options)
+        return TASKS.get(task).parse_options(values)
     except ProbekitError as error:
         raise ProbekitError(f"tasks: {task}: {error}") from None
+
+
+def _check_task_options(task: str, options: dict[str, Any]) -> None:
+    """A task's options (names, values, training settings, grids), checked before any store is extracted."""
+    task_options(task, options)
 
 
 def check_suite(data: dict[str, Any]) -> None:
@@ -156,10 +162,25 @@ def _tasks_by_data(suite: Suite) -> dict[tuple, list[tuple[str, dict[str, Any]]]
     return groups
 
 
+def backbone_tag(entry: dict[str, Any]) -> str:
+    """How a suite names a backbone's stores: the alias, plus `random<seed>` for random init or the first 8 hex
+    digits of a weights file's SHA-256, so two initialisations never share (and reuse) a store."""
+    name = entry["backbone"]
+    if entry.get("random_init"):
+        return f"{name}-random{int(entry.get('seed', 0))}"
+    if entry.get("weights"):
+        from probekit.backbones.weights import sha256_file
+
+        weights = Path(entry["weights"])
+        if not weights.is_file():
+            raise ProbekitError(f"backbones: {name}: weights file {weights} does not exist")
+        return f"{name}-{sha256_file(weights)[:8]}"
+    return name
+
+
 def run_suite(suite: Suite, out: str | Path | None = None, progress: bool = True) -> str:
     """Extract, probe, tabulate; returns the markdown table."""
     from probekit.features import ExtractConfig, extract
-    from probekit.probes.trainer import TrainConfig
     from probekit.report.results import file_safe
     from probekit.report.table import write_tables
     from probekit.tasks import TASKS, run_probe
@@ -168,10 +189,9 @@ def run_suite(suite: Suite, out: str | Path | None = None, progress: bool = True
     for task in suite.tasks:
         TASKS.get(task)  # unknown task names fail before any work
     size = suite.image_size if isinstance(suite.image_size, list) else [suite.image_size] * 2
-    train_keys = {f.name for f in fields(TrainConfig)}
     for entry in suite.backbones:
         name = entry["backbone"]
-        tag = name + ("-random" if entry.get("random_init") else "")
+        tag = backbone_tag(entry)
         for (dataset, splits), tasks in _tasks_by_data(suite).items():
             stores = {}
             for split, limit in splits:
@@ -183,14 +203,13 @@ def run_suite(suite: Suite, out: str | Path | None = None, progress: bool = True
                 )
                 log.info("extract %s / %s %s", tag, dataset, split)
                 size_tag = "" if limit is None else f"-n{limit}"  # other split sizes get their own store
-                store = file_safe(f"{tag}-{dataset}-{split}{size_tag}")  # 'hf:org/model' names no subfolder
+                # 'hf:org/model' names no subfolder; other weights, seeds and sizes get their own store
+                store = file_safe(f"{tag}-{dataset}-{split}-{size[0]}x{size[1]}{size_tag}")
                 stores[split] = extract(config, out / "features" / f"{store}.h5",
                                         progress=progress)
             for task, options in tasks:
-                train = TrainConfig(**{k: v for k, v in options.items() if k in train_keys})
                 log.info("probe %s / %s", tag, task)
                 run_probe(task, stores["train"], out / "results", val=stores.get("val"), test=stores.get("test"),
-                          options={k: v for k, v in options.items() if k not in train_keys}, train_config=train,
-                          progress=progress)
+                          options=task_options(task, options), progress=progress)
     markdown, _ = write_tables(out / "results")
     return markdown

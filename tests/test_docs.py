@@ -133,3 +133,14 @@ def test_relative_links_resolve(page: Path) -> None:
 
 def test_readme_is_short() -> None:
     assert len((REPO / "README.md").read_text().splitlines()) <= 150
+
+
+def test_task_option_tables_are_current() -> None:
+    """Each task page's generated "Every option" table is what tools/gen_cli_docs.py writes today."""
+    from probekit.tasks import TASKS
+
+    generator = _generator()
+    for task in TASKS:
+        page = REPO / "docs" / "protocols" / f"{task}.md"
+        assert page.read_text() == generator.with_options(page.read_text(), task), \
+            f"{page} options table is stale: run `python tools/gen_cli_docs.py` and commit it"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -20,23 +22,8 @@ from probekit.cli.common import (
 )
 from probekit.errors import ProbekitError
 
-# Defaults per task where the protocols differ: epochs, batch size, optimiser.
-TASK_DEFAULTS = {
-    "classification": {"epochs": 10, "batch_size": 128, "optimizer": "sgd"},
-    "segmentation": {"epochs": 10, "batch_size": 16, "optimizer": "adamw"},
-    "depth": {"epochs": 10, "batch_size": 16, "optimizer": "adamw"},
-    "correspondence": {"epochs": 10, "batch_size": 8, "optimizer": "adamw"},  # batch = pairs; unused zero-shot
-}
-CORRESPONDENCE_OPTIONS = ("projection", "projection_dim", "temperature", "mutual", "soft_argmax", "window", "upsample",
-                          "alphas", "pck_reference", "pck_comparison", "convention")
-
-
-def _floats(text: Optional[str]) -> Optional[tuple[float, ...]]:
-    return tuple(float(v) for v in text.split(",")) if text else None
-
-
-def _ints(text: Optional[str]) -> Optional[tuple[int, ...]]:
-    return tuple(int(v) for v in text.split(",")) if text else None
+# The command's own options; every other option is a task option, passed to the task's parse function by name.
+OWN = {"ctx", "task", "features", "out", "val", "test", "device", "label_map", "overwrite", "quiet", "opt"}
 
 
 def _given(ctx: typer.Context, name: str) -> bool:
@@ -45,7 +32,54 @@ def _given(ctx: typer.Context, name: str) -> bool:
     return source is not None and source.name not in {"DEFAULT", "DEFAULT_MAP"}
 
 
-def _check_n_blocks(features: Path, layers: Optional[tuple[int, ...]], n_blocks: tuple[int, ...]) -> None:
+def _help(name: str) -> str:
+    """An option's help from the tasks' options fields: the shared text and each task's default where they
+    differ, or the one task's (or tasks') own text."""
+    from dataclasses import MISSING, fields
+
+    from probekit.tasks import TASKS
+    from probekit.tasks.base import ProbeOptions
+
+    found = {task: f for task, runner in TASKS.items() for f in fields(runner.options_type) if f.name == name}
+    if not found:
+        raise KeyError(name)
+    shared = {f.name: f for f in fields(ProbeOptions)}.get(name)
+    if shared is None:
+        return f"{', '.join(found).capitalize()}: {next(iter(found.values())).metadata['help']}"
+    defaults = {task: f.default for task, f in found.items() if f.default is not MISSING}
+    if len({repr(v) for v in defaults.values()}) <= 1:
+        return shared.metadata["help"]
+    listed = "; ".join(f"{task} {_shown(value)}" for task, value in defaults.items())
+    return f"{shared.metadata['help']} Default: {listed}."
+
+
+def _shown(value: object) -> str:
+    """A default as the command line writes it."""
+    if isinstance(value, tuple):
+        return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+    return "all/last stored" if value is None else str(value)
+
+
+def task_values(ctx: typer.Context, given: dict[str, object]) -> dict[str, object]:
+    """The task options the user set, by the task's option names (those left at their default stay out)."""
+    return {name: value for name, value in given.items() if name not in OWN and _given(ctx, name)}
+
+
+def _opt_values(opts: list[str] | None, flags: dict[str, object]) -> dict[str, object]:
+    """--opt KEY=VALUE pairs: any task option, including those without a flag of their own (new tasks)."""
+    values: dict[str, object] = {}
+    for item in opts or []:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ProbekitError(f"--opt {item!r}: write KEY=VALUE, e.g. --opt n_bins=64")
+        if key in flags or key in values:
+            raise ProbekitError(f"--opt {item!r}: {key} is set twice")
+        values[key] = value
+    return values
+
+
+def _check_n_blocks(features: Path, layers: tuple[int, ...] | None, n_blocks: tuple[int, ...]) -> None:
     """--n-blocks given explicitly may not ask for more blocks than the layers used (--layers, else all stored)."""
     from probekit.features.store import FeatureStore
 
@@ -64,87 +98,68 @@ def probe_command(
     out: Annotated[Path, typer.Option(help="Directory for the results JSON and the head's weights.")] = Path("runs/results"),
     val: Annotated[Optional[Path], typer.Option(help="Validation store for the grid selection (default: every 10th training sample).")] = None,
     test: Annotated[Optional[Path], typer.Option(help="Test store for the final numbers (default: report on val).")] = None,
-    layers: Annotated[Optional[str], typer.Option(callback=int_list(), help="Stored layers to use, e.g. '-1' or '8,9,10,11' (default: classification all, dense tasks the last).")] = None,
-    pooling: Annotated[str, typer.Option(help="Classification inputs, a grid: cls, cls+mean, mean (comma-separated).")] = "cls,cls+mean",
-    n_blocks: Annotated[str, typer.Option(callback=int_list(low=1), help="Classification: use the last n stored blocks, a grid (DINOv2: 1,4).")] = "1,4",
-    lrs: Annotated[Optional[str], typer.Option(callback=float_list(0.0), help="Learning-rate grid, comma-separated (default: the task's).")] = None,
-    weight_decays: Annotated[Optional[str], typer.Option(callback=float_list(0.0, low_open=False), help="Weight-decay grid (default: classification 0, dense 1e-4).")] = None,
-    epochs: Annotated[Optional[int], typer.Option(min=1, help="Passes over the training features (default: 10).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Batch size (default: classification 128, dense 16).")] = None,
-    optimizer: Annotated[Optional[str], typer.Option(callback=choice("sgd", "adamw"), help="sgd | adamw (default: classification sgd, dense adamw).")] = None,
-    early_stopping: Annotated[Optional[int], typer.Option(min=1, help="Stop after N validations without improvement.")] = None,
-    seed: Annotated[int, typer.Option(min=0, help="Seed for head init and batch order.")] = 0,
+    layers: Annotated[Optional[str], typer.Option(callback=int_list(), help=_help("layers"))] = None,
+    pooling: Annotated[Optional[str], typer.Option(help=_help("pooling"))] = None,
+    n_blocks: Annotated[Optional[str], typer.Option(callback=int_list(low=1), help=_help("n_blocks"))] = None,
+    lrs: Annotated[Optional[str], typer.Option(callback=float_list(0.0), help=_help("lrs"))] = None,
+    weight_decays: Annotated[Optional[str], typer.Option(callback=float_list(0.0, low_open=False), help=_help("weight_decays"))] = None,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help=_help("epochs"))] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help=_help("batch_size"))] = None,
+    optimizer: Annotated[Optional[str], typer.Option(callback=choice("sgd", "adamw"), help=_help("optimizer"))] = None,
+    early_stopping: Annotated[Optional[int], typer.Option(min=1, help=_help("early_stopping"))] = None,
+    seed: Annotated[Optional[int], typer.Option(min=0, help=_help("seed"))] = None,
     device: Annotated[str, typer.Option(callback=device_option, help="'auto', 'cpu', 'cuda', ...")] = "auto",
-    ignore_index: Annotated[Optional[int], typer.Option(help="Segmentation: label to ignore (default: from the store, 255).")] = None,
-    reduce_zero_label: Annotated[bool, typer.Option("--reduce-zero-label", help="Segmentation: 0 -> ignore, k -> k-1 (ADE20K).")] = False,
-    unknown_ids: Annotated[str, typer.Option(help="Segmentation: mask ids that are neither a class nor the ignore index: raise (default) | ignore.")] = "raise",
-    head: Annotated[str, typer.Option(help="Depth head: bins (DINOv2) | regression (log depth).")] = "bins",
-    min_depth: Annotated[Optional[float], typer.Option(callback=in_range(0.0), help="Depth range minimum in metres (default: from the store).")] = None,
-    max_depth: Annotated[Optional[float], typer.Option(callback=above(0.0), help="Depth range maximum in metres (default: from the store).")] = None,
-    n_bins: Annotated[int, typer.Option(min=1, help="Depth bins.")] = 256,
-    bin_spacing: Annotated[str, typer.Option(help="Depth bin spacing: linear | log.")] = "linear",
-    with_cls: Annotated[bool, typer.Option("--with-cls/--no-cls", help="Depth: concatenate the CLS token to every patch (DINOv2).")] = True,
-    gradient_weight: Annotated[float, typer.Option(callback=in_range(0.0), help="Depth: weight of the gradient loss beside SILog.")] = 0.5,
-    crop: Annotated[Optional[str], typer.Option(help="Depth evaluation crop: eigen (NYU) | garg (KITTI) | none (default: the dataset's protocol crop, exact per-sample boxes where stored).")] = None,
-    projection: Annotated[str, typer.Option(help="Correspondence: none (zero-shot) | infonce | sigmoid (trained linear projection).")] = "none",
-    projection_dim: Annotated[Optional[int], typer.Option(min=1, help="Correspondence: projection output size (default: the feature size).")] = None,
-    temperature: Annotated[Optional[float], typer.Option(callback=above(0.0), help="Correspondence: InfoNCE temperature (default 0.07).")] = None,
-    mutual: Annotated[bool, typer.Option("--mutual", help="Correspondence: also report PCK over mutual nearest neighbours only.")] = False,
-    soft_argmax: Annotated[Optional[float], typer.Option(callback=above(0.0), help="Correspondence: soft-argmax refinement with this temperature (default: arg-max).")] = None,
-    window: Annotated[int, typer.Option(help="Correspondence: soft-argmax window side, in cells (odd).")] = 3,
-    upsample: Annotated[int, typer.Option(min=1, help="Correspondence: bilinear upsampling factor of the patch grids.")] = 1,
-    alphas: Annotated[Optional[str], typer.Option(callback=float_list(0.0, 1.0), help="Correspondence: PCK thresholds (default 0.01,0.05,0.1,0.15).")] = None,
-    pck_reference: Annotated[Optional[str], typer.Option(help="Correspondence: bbox (SPair) | image (PF-PASCAL) (default: the dataset's).")] = None,
-    pck_comparison: Annotated[str, typer.Option(help="Correspondence: '<=' (DIFT, SD-DINO, CATs) or '<' (GeoAware-SC).")] = "<=",
-    convention: Annotated[str, typer.Option(help="Correspondence: cell -> pixel: centre | sd-dino | corner.")] = "centre",
+    ignore_index: Annotated[Optional[int], typer.Option(help=_help("ignore_index"))] = None,
+    num_classes: Annotated[Optional[int], typer.Option(min=2, help=_help("num_classes"))] = None,
+    reduce_zero_label: Annotated[bool, typer.Option("--reduce-zero-label", help=_help("reduce_zero_label"))] = False,
+    unknown_ids: Annotated[Optional[str], typer.Option(help=_help("unknown_ids"))] = None,
+    head: Annotated[Optional[str], typer.Option(help=_help("head"))] = None,
+    min_depth: Annotated[Optional[float], typer.Option(callback=in_range(0.0), help=_help("min_depth"))] = None,
+    max_depth: Annotated[Optional[float], typer.Option(callback=above(0.0), help=_help("max_depth"))] = None,
+    n_bins: Annotated[Optional[int], typer.Option(min=1, help=_help("n_bins"))] = None,
+    bin_spacing: Annotated[Optional[str], typer.Option(help=_help("bin_spacing"))] = None,
+    with_cls: Annotated[bool, typer.Option("--with-cls/--no-cls", help=_help("with_cls"))] = True,
+    gradient_weight: Annotated[Optional[float], typer.Option(callback=in_range(0.0), help=_help("gradient_weight"))] = None,
+    crop: Annotated[Optional[str], typer.Option(help=_help("crop"))] = None,
+    projection: Annotated[Optional[str], typer.Option(help=_help("projection"))] = None,
+    projection_dim: Annotated[Optional[int], typer.Option(min=1, help=_help("projection_dim"))] = None,
+    temperature: Annotated[Optional[float], typer.Option(callback=above(0.0), help=_help("temperature"))] = None,
+    mutual: Annotated[bool, typer.Option("--mutual", help=_help("mutual"))] = False,
+    soft_argmax: Annotated[Optional[float], typer.Option(callback=above(0.0), help=_help("soft_argmax"))] = None,
+    window: Annotated[Optional[int], typer.Option(help=_help("window"))] = None,
+    upsample: Annotated[Optional[int], typer.Option(min=1, help=_help("upsample"))] = None,
+    alphas: Annotated[Optional[str], typer.Option(callback=float_list(0.0, 1.0), help=_help("alphas"))] = None,
+    pck_reference: Annotated[Optional[str], typer.Option(help=_help("pck_reference"))] = None,
+    pck_comparison: Annotated[Optional[str], typer.Option(help=_help("pck_comparison"))] = None,
+    convention: Annotated[Optional[str], typer.Option(help=_help("convention"))] = None,
+    opt: Annotated[Optional[list[str]], typer.Option("--opt", help="Any task option as KEY=VALUE (repeatable), e.g. "
+                                                     "--opt n_bins=64; for options without a flag of their own.")] = None,
     label_map: Annotated[str, typer.Option(help="When val/test stores name their classes differently from train: none (refuse) | names (match class ids by name).")] = "none",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Run again even if the results JSON exists.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or log lines.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors (no progress bar, log or result lines).")] = False,
 ) -> None:
     """Train a grid of linear heads on cached features, pick the best on val, and write a results JSON."""
+    values = task_values(ctx, dict(locals()))
+    values.update(_opt_values(opt, values))
     setup_logging(quiet)
-    if task not in TASK_DEFAULTS:
-        raise ProbekitError(f"unknown task {task!r}: use one of {', '.join(TASK_DEFAULTS)}")
+    from probekit.tasks import TASKS, run_probe
+
+    runner = TASKS.get(task)  # unknown tasks: one line naming the known ones
     check_output(out, "--out", directory=True)
-    if min_depth is not None and max_depth is not None and min_depth >= max_depth:
-        raise ProbekitError(f"--min-depth {min_depth:g} must be below --max-depth {max_depth:g}")
-    if task == "classification" and _given(ctx, "n_blocks"):
-        _check_n_blocks(features, _ints(layers), _ints(n_blocks))
-    from probekit.probes.trainer import TrainConfig
-    from probekit.tasks import run_probe
-
-    defaults = TASK_DEFAULTS[task]
-    train = TrainConfig(
-        epochs=epochs or defaults["epochs"], batch_size=batch_size or defaults["batch_size"],
-        optimizer=optimizer or defaults["optimizer"], seed=seed, device=device, early_stopping=early_stopping,
-    )
-    options = {
-        "layers": _ints(layers), "lrs": _floats(lrs), "weight_decays": _floats(weight_decays),
-        "pooling": tuple(pooling.split(",")), "n_blocks": _ints(n_blocks),
-        "ignore_index": ignore_index, "reduce_zero_label": reduce_zero_label, "head": head,
-        "unknown_ids": unknown_ids if unknown_ids != "raise" else None,  # the default stays out of the settings hash
-        "min_depth": min_depth, "max_depth": max_depth, "n_bins": n_bins, "bin_spacing": bin_spacing,
-        "with_cls": with_cls, "gradient_weight": gradient_weight, "crop": crop,
-    }
-    if task != "classification":
-        options = {k: v for k, v in options.items() if k not in ("pooling", "n_blocks")}
-    if task != "depth":
-        options = {k: v for k, v in options.items()
-                   if k not in ("head", "min_depth", "max_depth", "n_bins", "bin_spacing", "with_cls", "gradient_weight", "crop")}
-    if task != "segmentation":
-        options = {k: v for k, v in options.items() if k not in ("ignore_index", "reduce_zero_label", "unknown_ids")}
-    if task == "correspondence":
-        options.update(projection=projection, projection_dim=projection_dim, temperature=temperature, mutual=mutual,
-                       soft_argmax=soft_argmax, window=window, upsample=upsample, alphas=_floats(alphas),
-                       pck_reference=pck_reference, pck_comparison=pck_comparison, convention=convention)
-        options = {k: v for k, v in options.items() if k in ("layers", "lrs", "weight_decays", *CORRESPONDENCE_OPTIONS)}
-        if projection == "none" and val is None and test is None:
-            val = test = features  # zero-shot on --features alone: evaluate that whole store (no hold-out)
-    path = run_probe(task, features, out, val=val, test=test, options=options, train_config=train,
+    known = {f.name for f in fields(runner.options_type)}
+    if foreign := [name for name in values if name not in known]:
+        flags = ", ".join("--" + name.replace("_", "-") for name in foreign)
+        raise ProbekitError(f"{flags} is not an option of the {task} task (its options: "
+                            f"{', '.join('--' + k.replace('_', '-') for k in sorted(known))})")
+    options = runner.parse_options(values)
+    if "n_blocks" in values:
+        _check_n_blocks(features, options.layers, options.n_blocks)
+    if getattr(options, "projection", None) == "none" and val is None and test is None:
+        val = test = features  # zero-shot correspondence on --features alone: evaluate that whole store (no hold-out)
+    path = run_probe(task, features, out, val=val, test=test, options=options, device=device,
                      overwrite=overwrite, progress=not quiet, label_map=label_map)
-    import json
-
+    if quiet:
+        return
     result = json.loads(path.read_text())
     shown = {k: v for k, v in result["metrics"].items() if isinstance(v, (int, float))}
     typer.echo(f"{task} on {result['evaluated_on']}: " + ", ".join(f"{k}={v:.4g}" for k, v in shown.items()))
-    typer.echo(f"wrote {path}", err=True)

@@ -1,7 +1,7 @@
 """Predictions of a saved probe head: rebuild it from a results JSON + its .safetensors, apply it to features.
 
-The head is rebuilt and applied exactly as the task trained and evaluated it (the tasks' own head
-factories, input builders and upsampling are reused here), so a picture shows what the metrics measured:
+The task rebuilds and applies its head (`Task.build_head`, `Task.predict`) exactly as it trained and
+evaluated it, so a picture shows what the metrics measured:
     segmentation: patch grids of the chosen layers concatenated on channels -> BN + 1x1 conv ->
                   logits bilinearly upsampled to the label size -> arg-max
     depth:        the same grids (+ CLS on every patch when `with_cls`) -> bins / regression head ->
@@ -11,7 +11,7 @@ factories, input builders and upsampling are reused here), so a picture shows wh
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,11 +23,8 @@ from torch import nn
 from probekit.data.layout import resolve_under
 from probekit.errors import ProbekitError, StoreError
 from probekit.features.store import FeatureStore
-from probekit.probes.heads import SegmentationHead
-from probekit.registry import Registry
 from probekit.report.results import RESULTS_FORMAT
-from probekit.tasks import depth as depth_task
-from probekit.tasks import segmentation as segmentation_task
+from probekit.tasks import TASKS
 
 
 @dataclass(frozen=True)
@@ -46,43 +43,6 @@ class SavedHead:
     @property
     def needs_cls(self) -> bool:
         return bool(self.settings.get("with_cls", False))
-
-
-@dataclass(frozen=True)
-class Predictor:
-    """How one task rebuilds its head and turns features into a per-pixel prediction."""
-
-    build: Callable[[int, dict[str, Any]], nn.Module]  # (input channels, settings) -> head
-    input_dim: Callable[[int, dict[str, Any]], int]     # (feature dim of one layer, settings) -> channels
-    apply: Callable[[nn.Module, dict[str, torch.Tensor], dict[str, Any], tuple[int, int]], torch.Tensor]
-    target: str                                         # the store target holding the truth (and its size)
-
-
-def _segmentation_apply(head: nn.Module, batch: dict[str, torch.Tensor], settings: dict[str, Any],
-                        size: tuple[int, int]) -> torch.Tensor:
-    x = segmentation_task.head_input(batch, None)                                  # (B, C, h, w)
-    labels = segmentation_task.upsampled_logits(head(x), size).argmax(1)      # (B, H, W) in the head's classes
-    return labels + 1 if settings.get("reduce_zero_label") else labels         # back to the dataset's labels
-
-
-def _depth_apply(head: nn.Module, batch: dict[str, torch.Tensor], settings: dict[str, Any],
-                 size: tuple[int, int]) -> torch.Tensor:
-    return depth_task.upsampled_depth(head(depth_task.head_input(batch, None)), size)  # (B, H, W) metres
-
-
-PREDICTORS: Registry[Predictor] = Registry("probe task with pictures", ProbekitError)
-PREDICTORS.register("segmentation", Predictor(
-    build=lambda dim, s: SegmentationHead(dim, int(s["num_classes"])),
-    input_dim=lambda dim, s: dim * len(s["layers"]),
-    apply=_segmentation_apply,
-    target="mask",
-))
-PREDICTORS.register("depth", Predictor(
-    build=lambda dim, s: depth_task.HEADS.get(s["head"])(dim, s),
-    input_dim=lambda dim, s: dim * len(s["layers"]) * (2 if s.get("with_cls") else 1),
-    apply=_depth_apply,
-    target="depth",
-))
 
 
 def read_result(path: str | Path) -> dict[str, Any]:
@@ -106,7 +66,7 @@ def load_head(path: str | Path) -> SavedHead:
     path = Path(path)
     result = read_result(path)
     task = result["task"]
-    predictor = PREDICTORS.get(task)
+    runner = TASKS.get(str(task))
     settings = result["probe"]["settings"]
     name = str(result.get("head_weights", path.with_suffix(".safetensors").name))
     weights = resolve_under(path.parent, name, f"{path} head_weights")  # beside the JSON, never elsewhere
@@ -114,7 +74,7 @@ def load_head(path: str | Path) -> SavedHead:
         raise ProbekitError(f"head weights {weights} are missing: keep the .safetensors file beside {path.name}")
     state = load_file(str(weights))
     dim = int(result["backbone"]["embed_dim"])
-    module = predictor.build(predictor.input_dim(dim, settings), settings)
+    module = runner.build_head(settings, dim)
     try:
         module.load_state_dict(state)
     except RuntimeError as error:
@@ -145,13 +105,16 @@ def predict(head: SavedHead, patch: Mapping[int, np.ndarray | torch.Tensor],
     batch = {"x": torch.cat([tensor(patch[k]) for k in head.layers], dim=-1)[None]}  # (1, h, w, L*D)
     if head.needs_cls:
         batch["cls"] = torch.cat([tensor(cls[k]) for k in head.layers], dim=-1)[None]  # (1, L*D)
-    out = PREDICTORS.get(head.task).apply(head.module, batch, head.settings, size)  # (1, H, W)
+    out = TASKS.get(head.task).predict(head.module, head.settings, batch, size)  # (1, H, W)
     return out[0].cpu().numpy()
 
 
 def truth_target(head: SavedHead) -> str:
     """The target name that holds the truth of the head's predictions ('mask', 'depth')."""
-    return PREDICTORS.get(head.task).target
+    target = TASKS.get(head.task).truth_target
+    if target is None:
+        raise ProbekitError(f"the {head.task} task has no per-pixel predictions to show")
+    return target
 
 
 def predict_store(head: SavedHead, store: FeatureStore, index: int) -> np.ndarray:

@@ -124,7 +124,10 @@ def probe_recipe(result: dict[str, Any], source: Source) -> BackboneRecipe:
     """The backbone that encodes images for a probe: the one given in `source`, else the one it was trained on."""
     if source.backbone:
         return source.recipe()
-    return BackboneRecipe.from_provenance(result["backbone"], f"results of the {result.get('task')} probe")
+    where = f"results of the {result.get('task')} probe"
+    if "extract_config" in result["backbone"]:  # recorded since results carry it: rebuilt exactly (impl included)
+        return BackboneRecipe.from_store_attrs(result["backbone"], where)
+    return BackboneRecipe.from_provenance(result["backbone"], where)
 
 
 def probe_features(result: dict[str, Any]) -> tuple[tuple[int, int], bool]:

@@ -15,46 +15,97 @@ from probekit.report.results import scan_results
 
 log = logging.getLogger(__name__)
 
-# Columns per task, in order: (metric key, header, higher is better). Percentages for fractions.
-COLUMNS: dict[str, list[tuple[str, str, bool]]] = {
-    "classification": [("top1", "cls top-1", True), ("mean_per_class_recall", "cls mean-recall", True)],
-    "segmentation": [("mIoU", "seg mIoU", True), ("pixel_accuracy", "seg pix-acc", True)],
-    "depth": [("d1", "depth δ1", True), ("abs_rel", "depth AbsRel", False), ("rmse", "depth RMSE", False)],
-    "correspondence": [("pck_image@0.1", "corr PCK@0.1", True)],  # per image (mean over pairs)
-}
-PERCENT = {"top1", "mean_per_class_recall", "mIoU", "pixel_accuracy", "d1", "pck_image@0.1"}
+# What a table row can be; the other keys, where they vary within a task, name the column groups.
+GROUP_KEYS = ("backbone", "dataset", "image_size", "layers", "split")
 
 
-def build_table(results: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows; the newest run wins when a (backbone, task) pair appears twice."""
-    latest: dict[tuple[str, str], dict[str, Any]] = {}
-    for result in sorted(results, key=lambda r: r.get("created", "")):
-        latest[(result["label"], result["task"])] = result
-    tasks = [t for t in COLUMNS if any(task == t for _, task in latest)]
-    columns = [(t, key, header) for t in tasks for key, header, _ in COLUMNS[t]]
-    labels = sorted({label for label, _ in latest}, key=_row_order)
+def identity(result: dict[str, Any]) -> dict[str, str]:
+    """What tells runs of one task apart in a table: backbone (weights and init in its label), dataset,
+    image size, layers used and the split evaluated."""
+    size = (result.get("features") or {}).get("image_size")
+    layers = ((result.get("probe") or {}).get("settings") or {}).get("layers")
+    return {
+        "backbone": str(result["label"]),
+        "dataset": str((result.get("dataset") or {}).get("dataset", "?")),
+        "image_size": "x".join(map(str, size)) if isinstance(size, list) else str(size),
+        "layers": ",".join(map(str, layers)) if isinstance(layers, list) else str(layers),
+        "split": str(result.get("evaluated_on")),
+    }
+
+
+def _columns(task: str) -> tuple[Any, ...]:
+    from probekit.tasks import TASKS
+
+    return TASKS.get(task).columns if task in TASKS else ()
+
+
+def build_table(results: list[dict[str, Any]], group_by: str = "backbone",
+                collisions: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: one row per value of `group_by`, one column group per task (and per value of the other
+    identity keys that vary within the task). Runs sharing a cell are appended to `collisions`, never dropped
+    silently: the newest is shown, marked '*'."""
+    from probekit.tasks import TASKS
+
+    if group_by not in GROUP_KEYS:
+        raise ProbekitError(f"--group-by {group_by!r}: use one of {', '.join(GROUP_KEYS)}")
+    ids = [identity(r) for r in results]
+    varying = {task: [k for k in GROUP_KEYS if k != group_by and _splits_a_row(k, task, group_by, results, ids)]
+               for task in {r["task"] for r in results}}
+    cells: dict[tuple[str, str, tuple[str, ...]], list[dict[str, Any]]] = {}
+    for result, ident in sorted(zip(results, ids), key=lambda pair: pair[0].get("created", "")):
+        group = tuple(f"{k}={ident[k]}" for k in varying[result["task"]])
+        cells.setdefault((ident[group_by], result["task"], group), []).append(result)
+    tasks = [t for t in TASKS if any(task == t for _, task, _ in cells)]
+    groups = {t: sorted({g for _, task, g in cells if task == t}) for t in tasks}
+    columns = [(t, g, c) for t in tasks for g in groups[t] for c in TASKS.get(t).columns]
+    labels = sorted({row for row, _, _ in cells}, key=_row_order)
+    latest = {key: runs[-1] for key, runs in cells.items()}
     rows = [_trivial_row(latest, columns)] if any(r.get("trivial_baseline") for r in latest.values()) else []
     for label in labels:
         row = [label]
-        for task, key, _ in columns:
-            value = latest.get((label, task), {}).get("metrics", {}).get(key)
-            row.append(_format(key, value))
+        for task, group, column in columns:
+            runs = cells.get((label, task, group), [])
+            value = runs[-1].get("metrics", {}).get(column.key) if runs else None
+            row.append(_format(column, value) + ("*" if len(runs) > 1 else ""))
         rows.append(row)
-    return ["backbone"] + [header for _, _, header in columns], rows
+    if collisions is not None:
+        collisions.extend(_collision_lines(cells))
+    header = [group_by] + [column.header + (f" ({', '.join(g)})" if g else "") for _, g, column in columns]
+    return header, rows
 
 
-# What each task's no-features baseline predicts (segmentation's is the majority class per pixel).
-TRIVIAL_NAMES = {"classification": "majority class", "depth": "mean depth", "correspondence": "identity map"}
+def _splits_a_row(key: str, task: str, group_by: str, results: list[dict[str, Any]], ids: list[dict[str, str]]) -> bool:
+    """True when some row holds runs of `task` that differ in `key`: then `key` gets its own columns (a value
+    that only differs between rows, such as each backbone's own last layer, does not)."""
+    seen: dict[str, set[str]] = {}
+    for result, ident in zip(results, ids):
+        if result["task"] == task:
+            seen.setdefault(ident[group_by], set()).add(ident[key])
+    return any(len(values) > 1 for values in seen.values())
 
 
-def _trivial_row(latest: dict[tuple[str, str], dict[str, Any]], columns) -> list[str]:
+def _collision_lines(cells: dict[tuple[str, str, tuple[str, ...]], list[dict[str, Any]]]) -> list[str]:
+    """One line per cell that several runs share, naming every file (the newest, shown, last)."""
+    lines = []
+    for (row, task, group), runs in sorted(cells.items()):
+        if len(runs) > 1:
+            names = ", ".join(Path(r.get("_path", "?")).name for r in runs)
+            lines.append(f"{row} / {task}{' ' + ', '.join(group) if group else ''}: {len(runs)} runs share this cell "
+                         f"({names}); the newest is shown, marked *")
+    return lines
+
+
+def _trivial_row(latest: dict[tuple[str, str, tuple[str, ...]], dict[str, Any]], columns: list[Any]) -> list[str]:
     """The trivial predictors of each task (same for every backbone on the same data): the floor to beat."""
-    by_task: dict[str, dict[str, Any]] = {}
-    for (_, task), result in latest.items():
-        by_task[task] = by_task.get(task) or result.get("trivial_baseline") or {}
+    from probekit.tasks import TASKS
+
+    by_cell: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {}
+    for (_, task, group), result in latest.items():
+        by_cell[(task, group)] = by_cell.get((task, group)) or result.get("trivial_baseline") or {}
     tasks = dict.fromkeys(task for task, _, _ in columns)
-    names = [TRIVIAL_NAMES[t] for t in tasks if t in TRIVIAL_NAMES] or ["majority class"]
-    return [f"no features ({' / '.join(names)})"] + [_format(key, by_task.get(task, {}).get(key)) for task, key, _ in columns]
+    names = list(dict.fromkeys(TASKS.get(t).trivial_name for t in tasks if t != "segmentation")) or ["majority class"]
+    return [f"no features ({' / '.join(names)})"] + [_format(column, by_cell.get((task, group), {}).get(column.key))
+                                                     for task, group, column in columns]
 
 
 def _row_order(label: str) -> tuple[int, str]:
@@ -62,10 +113,10 @@ def _row_order(label: str) -> tuple[int, str]:
     return (0 if label.startswith("pixels") else 1 if "random init" in label else 2, label)
 
 
-def _format(key: str, value: Any) -> str:
+def _format(column: Any, value: Any) -> str:
     if value is None:
         return "–"
-    return f"{100 * value:.1f}" if key in PERCENT else f"{value:.3f}"
+    return f"{100 * value:.1f}" if column.percent else f"{value:.3f}"
 
 
 def to_markdown(header: list[str], rows: list[list[str]]) -> str:
@@ -89,15 +140,17 @@ def to_latex(header: list[str], rows: list[list[str]]) -> str:
 
 def table_problem(result: dict[str, Any]) -> str | None:
     """Why a (well-formed) result cannot enter the table: an unknown task or a column value that is not a number."""
+    from probekit.tasks import TASKS
+
     task = result["task"]
-    if task not in COLUMNS:
-        return f"has task {task!r}, not one of {', '.join(COLUMNS)}"
+    if task not in TASKS:
+        return f"has task {task!r}, not one of {', '.join(TASKS)}"
     for where in ("metrics", "trivial_baseline"):
         values = result.get(where) or {}
-        for key, _, _ in COLUMNS[task]:
-            value = values.get(key)
+        for column in _columns(task):
+            value = values.get(column.key)
             if value is not None and not _is_number(value):
-                return f"has {where}.{key} = {repr(value)[:40]}, not a finite number"
+                return f"has {where}.{column.key} = {repr(value)[:40]}, not a finite number"
     return None
 
 
@@ -130,15 +183,19 @@ def footnote(problems: list[tuple[Path, str]]) -> str:
     return f"{len(problems)} results file(s) could not be read and are not in the table: {listed}"
 
 
-def write_tables(directory: str | Path) -> tuple[str, list[Path]]:
-    """Markdown of the table for `directory` (with a footnote naming unreadable results files), and the
-    .md/.csv/.tex files written next to the JSONs."""
+def write_tables(directory: str | Path, group_by: str = "backbone") -> tuple[str, list[Path]]:
+    """Markdown of the table for `directory` (with footnotes naming unreadable results files and runs that
+    share a cell), and the .md/.csv/.tex files written next to the JSONs."""
     directory = Path(directory)
     results, problems = read_table_results(directory)
-    header, rows = build_table(results)
+    collisions: list[str] = []
+    header, rows = build_table(results, group_by, collisions)
     if not rows:
         return "", []
-    markdown = to_markdown(header, rows) + (f"\n\n{footnote(problems)}" if problems else "")
+    for line in collisions:
+        log.warning("warning: %s", line)
+    notes = ([footnote(problems)] if problems else []) + [f"* {line}" for line in collisions]
+    markdown = to_markdown(header, rows) + "".join(f"\n\n{note}" for note in notes)
     outputs = {"table.md": markdown + "\n", "table.csv": to_csv(header, rows),
                "table.tex": to_latex(header, rows) + "\n"}
     paths = []

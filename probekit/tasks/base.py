@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+import math
+import types
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import torch
 
@@ -74,14 +77,137 @@ class TaskOutput:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Column:
+    """One column of a comparison table: a metric of the results JSON, its header and its direction."""
+
+    key: str
+    header: str
+    higher_is_better: bool
+    percent: bool
+
+
+def option(default: Any, help: str, choices: tuple[str, ...] = ()) -> Any:
+    """A documented options field: `help` is the one line the CLI help and the docs show; `choices` the
+    allowed values of a string (or of every item of a tuple of strings)."""
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    """What every task's options hold: the layers, the lr / weight-decay grid and the training schedule.
+
+    A task subclasses it (`<Task>Options`), re-declaring the fields whose defaults its protocol sets and
+    adding its own; `check` raises a one-line ProbekitError for a bad value. Build them with `parse_options`.
+    """
+
+    layers: tuple[int, ...] | None = option(None, "Stored layers to use, e.g. -1 or 8,9,10,11 (default: the task's).")
+    lrs: tuple[float, ...] = option((1e-3,), "Learning-rate grid.")
+    weight_decays: tuple[float, ...] = option((0.0,), "Weight-decay grid.")
+    epochs: int = option(10, "Passes over the training features.")
+    batch_size: int = option(128, "Training (and evaluation) batch size.")
+    optimizer: str = option("sgd", "Optimiser of the heads.", choices=("sgd", "adamw"))
+    early_stopping: int | None = option(None, "Stop after N validations without improvement (default: never).")
+    seed: int = option(0, "Seed for head init and batch order.")
+
+    def __post_init__(self) -> None:
+        _check_grid(self.lrs, "lrs", low_open=True)
+        _check_grid(self.weight_decays, "weight_decays", low_open=False)
+        self.train_config()  # counts (epochs, batch size, ...) and the seed are checked by TrainConfig
+        self.check()
+
+    def check(self) -> None:
+        """Raise ProbekitError naming the first bad task-specific value (tasks override)."""
+
+    def train_config(self, device: str = "auto") -> TrainConfig:
+        """The training loop's settings; `device` says where, not what, so it is not an option."""
+        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, optimizer=self.optimizer,
+                           seed=self.seed, device=device, early_stopping=self.early_stopping)
+
+    def describe(self) -> dict[str, Any]:
+        """Every option as plain JSON values (the results JSON's `probe.options`, and the settings hash)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+O = TypeVar("O", bound=ProbeOptions)
+
+
+def _check_grid(values: tuple[float, ...], name: str, low_open: bool) -> None:
+    """A learning-rate or weight-decay grid: non-empty, finite, lrs > 0 and weight decays >= 0."""
+    if not values:
+        raise ProbekitError(f"{name} must be a non-empty list of numbers")
+    for value in values:
+        if not math.isfinite(value) or value < 0 or (low_open and value == 0):
+            raise ProbekitError(f"{name} holds {value!r}: use finite numbers {'> 0' if low_open else '>= 0'}")
+
+
+def parse_options(kind: type[O], values: Mapping[str, Any], task: str = "") -> O:
+    """`kind` from CLI strings or YAML values (None = the default): unknown names and bad values are one
+    ProbekitError line naming the option and the valid names or values."""
+    known = {f.name: f for f in fields(kind)}
+    if unknown := sorted(set(map(str, values)) - set(known)):
+        raise ProbekitError(f"{task or kind.__name__} has no option(s) {', '.join(unknown)}; "
+                            f"valid: {', '.join(known)}")
+    hints = typing.get_type_hints(kind)
+    parsed = {}
+    for name, value in values.items():
+        if value is None:
+            continue
+        parsed[name] = _coerce(name, value, hints[name], known[name].metadata.get("choices", ()))
+    return kind(**parsed)
+
+
+def _coerce(name: str, value: Any, hint: Any, choices: tuple[str, ...]) -> Any:
+    """One option value as the type `hint` says (int, float, str, bool, tuple[X, ...], X | None)."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        hint = next(a for a in args if a is not type(None))
+        args = typing.get_args(hint)
+    if typing.get_origin(hint) is tuple:
+        items = value.split(",") if isinstance(value, str) else value if isinstance(value, (list, tuple)) else [value]
+        result = tuple(_scalar(name, item, args[0], choices) for item in items)
+        if not result:
+            raise ProbekitError(f"option {name} needs at least one value")
+        return result
+    return _scalar(name, value, hint, choices)
+
+
+def _scalar(name: str, value: Any, kind: Any, choices: tuple[str, ...]) -> Any:
+    """One value of type `kind`: YAML gives it typed, the CLI as text."""
+    text = value.strip() if isinstance(value, str) else value
+    try:
+        if kind is bool:
+            if isinstance(text, str) and text.lower() in ("true", "false", "yes", "no", "1", "0"):
+                return text.lower() in ("true", "yes", "1")
+            if not isinstance(text, bool):
+                raise ValueError
+            return text
+        if isinstance(text, bool) or kind not in (int, float, str):
+            raise ValueError
+        if kind is int and isinstance(text, float):
+            raise ValueError
+        result = kind(text)
+    except ValueError:
+        raise ProbekitError(f"option {name}: {value!r} is not {'an' if kind is int else 'a'} "
+                            f"{getattr(kind, '__name__', kind)}") from None
+    if choices and result not in choices:
+        allowed = f"{', '.join(choices[:-1])} or {choices[-1]}" if len(choices) > 1 else choices[0]
+        raise ProbekitError(f"unknown {name} {result!r}: use {allowed}")
+    return result
+
+
 class Task(Protocol):
+    """A probe task: its options, how it trains and evaluates, predicts, and how tables show it."""
+
     name: str
-    main_metrics: tuple[str, ...]  # the columns a comparison table shows
+    options_type: type[ProbeOptions]
+    main_metrics: tuple[str, ...]      # the headline metrics of the results (the table columns' keys)
+    columns: tuple[Column, ...]         # the comparison table's columns, in order
+    trivial_name: str                   # the no-features baseline, as the table's first row names it
 
-    def check_options(self, options: dict[str, Any]) -> None:
-        """Raise ProbekitError naming the first bad option."""
+    def parse_options(self, values: Mapping[str, Any]) -> ProbeOptions: ...
 
-    def run(self, splits: Splits, options: dict[str, Any], train: TrainConfig, progress: bool) -> TaskOutput: ...
+    def run(self, splits: Splits, options: Any, device: str, progress: bool) -> TaskOutput: ...
 
 
 TASKS: Registry[Task] = Registry("task", ProbekitError)
@@ -95,10 +221,11 @@ def training_stream(view: StoreView, read: Reader, train: TrainConfig) -> tuple[
     return batches, count_batches(view, train.batch_size)
 
 
-def choose_layers(store: FeatureStore, layers: list[int] | None) -> list[int]:
-    """Stored layers to use, in block order (negative = from the end of the network); default: all stored."""
+def choose_layers(store: FeatureStore, layers: tuple[int, ...] | list[int] | None, default: str = "all") -> list[int]:
+    """Stored layers to use, in block order (negative = from the end of the network). Without `layers`:
+    every stored layer (`default='all'`) or the last stored one (`'last'`, dense tasks): always what the store has."""
     if not layers:
-        return list(store.layers)
+        return list(store.layers) if default == "all" else [store.layers[-1]]
     return sorted({store.resolve_layer(k) for k in layers})
 
 
@@ -110,3 +237,28 @@ def grid_table(specs, scores, epochs) -> list[dict[str, Any]]:
 def best_index(scores: list[float]) -> int:
     """The head with the best validation score; ties go to the first (smallest lr in grid order)."""
     return max(range(len(scores)), key=lambda i: (scores[i], -i))
+
+
+class TaskBase:
+    """What a task inherits: option parsing through its `options_type`, and no pictures unless it defines them."""
+
+    name: ClassVar[str]
+    options_type: ClassVar[type[ProbeOptions]]
+    main_metrics: ClassVar[tuple[str, ...]]
+    columns: ClassVar[tuple[Column, ...]]
+    trivial_name: ClassVar[str]
+    truth_target: ClassVar[str | None] = None  # the store target a per-pixel prediction is compared with
+
+    def parse_options(self, values: Mapping[str, Any]) -> Any:
+        """This task's options from CLI strings or YAML values (see `parse_options`)."""
+        return parse_options(self.options_type, values, f"the {self.name} task")
+
+    def build_head(self, settings: Mapping[str, Any], embed_dim: int) -> torch.nn.Module:
+        """The chosen head, untrained, as the results JSON's `probe.settings` describe it (load its weights next)."""
+        raise ProbekitError(f"the {self.name} task has no per-pixel predictions to show: use a segmentation or "
+                            f"depth results JSON")
+
+    def predict(self, head: torch.nn.Module, settings: Mapping[str, Any], batch: Mapping[str, torch.Tensor],
+                size: tuple[int, int]) -> torch.Tensor:
+        """(B, H, W) predictions at `size` from batch {"x": (B, h, w, L*D) patch grids, "cls": (B, L*D)}."""
+        raise ProbekitError(f"the {self.name} task has no per-pixel predictions to show")

@@ -11,7 +11,7 @@ cosine schedule, weight decay 0. Selection: top-1 on val.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -24,20 +24,42 @@ from probekit.metrics.classification import ClassificationMetrics
 from probekit.probes.heads import LinearClassifier
 from probekit.probes.stream import StoreView, iterate_batches
 from probekit.device import resolve_device
-from probekit.probes.trainer import HeadGrid, HeadSpec, TrainConfig, fit, to_device
+from probekit.probes.trainer import HeadGrid, HeadSpec, fit, to_device
 from probekit.tasks.base import (
     TASKS,
+    Column,
+    ProbeOptions,
     Splits,
+    TaskBase,
     TaskOutput,
     best_index,
     choose_layers,
     grid_table,
+    option,
     require_target,
     training_stream,
 )
 
 DINOV2_LRS = (1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1)
 POOLINGS = ("cls", "cls+mean", "mean")
+
+
+@dataclass(frozen=True)
+class ClassificationOptions(ProbeOptions):
+    """Linear classification: DINOv2's linear evaluation (dinov2/eval/linear.py) on cached features."""
+
+    layers: tuple[int, ...] | None = option(None, "Stored layers to use (default: every stored layer).")
+    lrs: tuple[float, ...] = option(DINOV2_LRS, "Learning-rate grid, scaled by batch_size / 256 (DINOv2's 13 values).")
+    weight_decays: tuple[float, ...] = option((0.0,), "Weight-decay grid (DINOv2: 0).")
+    batch_size: int = option(128, "Training batch size (the learning rates scale with it).")
+    optimizer: str = option("sgd", "Optimiser: SGD with momentum 0.9 (DINOv2) or AdamW.", choices=("sgd", "adamw"))
+    pooling: tuple[str, ...] = option(("cls", "cls+mean"), "Head inputs, a grid: cls, cls+mean (DINOv2 avgpool), mean.",
+                                      choices=POOLINGS)
+    n_blocks: tuple[int, ...] = option((1, 4), "Use the last n chosen blocks, a grid (DINOv2: 1 and 4).")
+
+    def check(self) -> None:
+        if any(n < 1 for n in self.n_blocks):
+            raise ProbekitError(f"n_blocks must be positive integers, not {list(self.n_blocks)}")
 
 
 def _reader(layers: list[int]):
@@ -63,34 +85,33 @@ def _in_dim(spec: HeadSpec, dim: int) -> int:
     return n * dim + (dim if pooling == "cls+mean" else 0)
 
 
-class ClassificationTask:
+class ClassificationTask(TaskBase):
     name = "classification"
+    options_type = ClassificationOptions
     main_metrics = ("top1", "mean_per_class_recall")
+    columns = (Column("top1", "cls top-1", True, True), Column("mean_per_class_recall", "cls mean-recall", True, True))
+    trivial_name = "majority class"
 
-    def check_options(self, options: dict[str, Any]) -> None:
-        if bad := [p for p in options.get("pooling", ()) if p not in POOLINGS]:
-            raise ProbekitError(f"unknown pooling {bad}: use {', '.join(POOLINGS)}")
-
-    def run(self, splits: Splits, options: dict[str, Any], train: TrainConfig, progress: bool) -> TaskOutput:
+    def run(self, splits: Splits, options: ClassificationOptions, device: str, progress: bool) -> TaskOutput:
         store = splits.train.store
+        train = options.train_config(device)
         require_target(store, "label", self.name)
-        layers = choose_layers(store, options.get("layers"))
-        n_blocks = sorted({n for n in options.get("n_blocks", (1, 4)) if n <= len(layers)}) or [1]
-        poolings = options.get("pooling", ("cls", "cls+mean"))
+        layers = choose_layers(store, options.layers)
+        n_blocks = sorted({n for n in options.n_blocks if n <= len(layers)}) or [1]
         num_classes = int(store.target_attrs("label").get("num_classes") or store.read_target("label").max() + 1)
         scale = train.batch_size / 256.0  # DINOv2 scales its learning rates by the batch size
-        lrs = [lr * scale for lr in options.get("lrs") or DINOV2_LRS]
+        lrs = [lr * scale for lr in options.lrs]
         specs = [HeadSpec(lr, wd, {"n_blocks": n, "pooling": p})
-                 for n in n_blocks for p in poolings for lr in lrs for wd in options.get("weight_decays", (0.0,))]
+                 for n in n_blocks for p in options.pooling for lr in lrs for wd in options.weight_decays]
         torch.manual_seed(train.seed)
         grid = HeadGrid([LinearClassifier(_in_dim(s, store.dim), num_classes) for s in specs], specs, _input)
         read = _reader(layers)
-        device = resolve_device(train.device)
+        torch_device = resolve_device(train.device)
 
         def evaluate_views(view: StoreView, heads: list[int]) -> list[ClassificationMetrics]:
             metrics = [ClassificationMetrics(num_classes) for _ in heads]
             for arrays in iterate_batches(view, read, 1024):
-                batch = to_device(arrays, device)
+                batch = to_device(arrays, torch_device)
                 for metric, i in zip(metrics, heads):
                     metric.update(grid.heads[i](_input(batch, grid.specs[i])), batch["label"])
             return metrics
@@ -111,7 +132,7 @@ class ClassificationTask:
             grid=grid_table(specs, result.best_scores, result.best_epochs),
             head_state=dict(grid.heads[chosen].state_dict()),
             settings={"layers": layers, "head": "linear", "num_classes": num_classes, "lr_scale": scale,
-                      "train": asdict(train), "lrs_unscaled": list(options.get("lrs") or DINOV2_LRS)},
+                      "train": asdict(train), "lrs_unscaled": list(options.lrs)},
             history=result.history,
         )
 

@@ -41,7 +41,19 @@ from probekit.metrics.correspondence import PCK_ALPHAS, PCK_COMPARISONS, PCKMetr
 from probekit.probes.contrastive import PROJECTION_LOSSES, ContrastiveProjection
 from probekit.probes.stream import StoreView
 from probekit.probes.trainer import HeadGrid, HeadSpec, TrainConfig, fit, to_device
-from probekit.tasks.base import TASKS, Splits, TaskOutput, best_index, choose_layers, grid_table, require_target
+from probekit.tasks.base import (
+    TASKS,
+    Column,
+    ProbeOptions,
+    Splits,
+    TaskBase,
+    TaskOutput,
+    best_index,
+    choose_layers,
+    grid_table,
+    option,
+    require_target,
+)
 
 DEFAULT_LRS = (1e-3, 1e-2)
 SELECTION_ALPHA = 0.1
@@ -234,23 +246,35 @@ def training_batches(split: PairSplit, read: GridReader, batch_size: int, seed: 
 
 
 # -- the task ------------------------------------------------------------------------------------
-def _options(options: dict[str, Any]) -> MatchOptions:
-    soft = options.get("soft_argmax")
-    return MatchOptions(
-        convention=options.get("convention", "centre"), soft_argmax=float(soft) if soft else None,
-        window=int(options.get("window", 3)), upsample=int(options.get("upsample", 1)),
-        mutual=bool(options.get("mutual", False)), alphas=tuple(options.get("alphas") or PCK_ALPHAS),
-        comparison=options.get("pck_comparison", "<="), pck_reference=options.get("pck_reference"),
-    )
+@dataclass(frozen=True)
+class CorrespondenceOptions(ProbeOptions):
+    """Keypoint transfer by nearest patch, zero-shot (DIFT / SD-DINO protocol) or through a trained projection."""
 
+    layers: tuple[int, ...] | None = option(None, "Stored layers to use, concatenated (default: the last stored).")
+    lrs: tuple[float, ...] = option(DEFAULT_LRS, "Learning-rate grid of the trained projection.")
+    weight_decays: tuple[float, ...] = option((0.0,), "Weight-decay grid of the trained projection.")
+    batch_size: int = option(8, "Training batch size, in pairs (unused zero-shot).")
+    optimizer: str = option("adamw", "Optimiser of the projection.", choices=("sgd", "adamw"))
+    projection: str = option("none", "none (zero-shot) | infonce | sigmoid (trained linear projection).")
+    projection_dim: int | None = option(None, "Projection output size (default: the feature size).")
+    temperature: float | None = option(None, "InfoNCE temperature (default 0.07).")
+    mutual: bool = option(False, "Also report PCK over mutual nearest neighbours only.")
+    soft_argmax: float | None = option(None, "Soft-argmax refinement with this temperature (default: arg-max).")
+    window: int = option(3, "Soft-argmax window side, in cells (odd).")
+    upsample: int = option(1, "Bilinear upsampling factor of the patch grids.")
+    alphas: tuple[float, ...] = option(PCK_ALPHAS, "PCK thresholds (fractions of the reference size).")
+    pck_reference: str | None = option(None, "bbox (SPair) | image (PF-PASCAL) (default: the dataset's).")
+    pck_comparison: str = option("<=", "'<=' (DIFT, SD-DINO, CATs) or '<' (GeoAware-SC).")
+    convention: str = option("centre", "Cell -> pixel: centre | sd-dino | corner.")
 
-class CorrespondenceTask:
-    name = "correspondence"
-    main_metrics = (pck_key("image", 0.1), pck_key("point", 0.1))
+    def match(self) -> MatchOptions:
+        """The matching and scoring settings."""
+        return MatchOptions(convention=self.convention, soft_argmax=self.soft_argmax or None, window=self.window,
+                            upsample=self.upsample, mutual=self.mutual, alphas=self.alphas,
+                            comparison=self.pck_comparison, pck_reference=self.pck_reference)
 
-    def check_options(self, options: dict[str, Any]) -> None:
-        o = _options(options)
-        projection = options.get("projection", "none")
+    def check(self) -> None:
+        o, projection = self.match(), self.projection
         checks = [
             (o.convention in CELL_TO_PIXEL, f"unknown --convention {o.convention!r}: use {', '.join(CELL_TO_PIXEL)}"),
             (o.pck_reference in (None, *PCK_REFERENCES), f"unknown --pck-reference {o.pck_reference!r}: use bbox or image"),
@@ -258,7 +282,10 @@ class CorrespondenceTask:
             (o.upsample >= 1, f"--upsample must be a positive integer, got {o.upsample}"),
             (o.window >= 1 and o.window % 2 == 1, f"--window must be odd and positive, got {o.window}"),
             (o.soft_argmax is None or o.soft_argmax > 0, f"--soft-argmax must be a positive temperature, got {o.soft_argmax}"),
-            (all(a > 0 for a in o.alphas), f"--alphas must be positive, got {o.alphas}"),
+            (all(0 < a <= 1 for a in o.alphas), f"--alphas must be in (0, 1], got {o.alphas}"),
+            (self.projection_dim is None or self.projection_dim >= 1,
+             f"--projection-dim must be a positive integer, got {self.projection_dim}"),
+            (self.temperature is None or self.temperature > 0, f"--temperature must be positive, got {self.temperature}"),
             (projection == "none" or projection in PROJECTION_LOSSES,
              f"unknown --projection {projection!r}: use none, {', '.join(PROJECTION_LOSSES)}"),
         ]
@@ -266,18 +293,26 @@ class CorrespondenceTask:
             if not ok:
                 raise ProbekitError(message)
 
-    def run(self, splits: Splits, options: dict[str, Any], train: TrainConfig, progress: bool) -> TaskOutput:
-        o = _options(options)
+
+class CorrespondenceTask(TaskBase):
+    name = "correspondence"
+    options_type = CorrespondenceOptions
+    main_metrics = (pck_key("image", 0.1), pck_key("point", 0.1))
+    columns = (Column(pck_key("image", 0.1), "corr PCK@0.1", True, True),)  # per image (mean over pairs)
+    trivial_name = "identity map"
+
+    def run(self, splits: Splits, options: CorrespondenceOptions, device: str, progress: bool) -> TaskOutput:
+        o, train = options.match(), options.train_config(device)
         final_view = splits.test or splits.val
         final = pair_split(final_view)
-        layers = choose_layers(final.store, options.get("layers") or [-1])
+        layers = choose_layers(final.store, options.layers, default="last")
         device = resolve_device(train.device)
         settings = {"layers": layers, **asdict(o), "pck_reference": o.pck_reference or final.table.pck_reference,
                     "keypoint_to_cell": "floor(stored px / patch)", "cell_to_pixel": o.convention,
                     "matching": "cosine nearest neighbour over the target grid"}
         read_final = GridReader(final.store, layers)
         trivial = identity_baseline(final, o)
-        projection = options.get("projection", "none")
+        projection = options.projection
         if projection == "none":
             metrics = evaluate(final, read_final, [None], o, device)[0]
             return TaskOutput(metrics=metrics, chosen={}, grid=[], head_state={}, trivial=trivial,
@@ -293,10 +328,10 @@ class CorrespondenceTask:
         read_val = read_train if val_split.store is train_split.store else (
             read_final if val_split.store is final.store else GridReader(val_split.store, layers))
         in_dim = final.store.dim * len(layers)
-        out_dim = int(options.get("projection_dim") or in_dim)
+        out_dim = int(options.projection_dim or in_dim)
         criterion = PROJECTION_LOSSES.get(projection)
-        criterion_args = {"temperature": float(options["temperature"])} if projection == "infonce" and options.get("temperature") else {}
-        specs = [HeadSpec(lr, wd) for lr in options.get("lrs") or DEFAULT_LRS for wd in options.get("weight_decays", (0.0,))]
+        criterion_args = {"temperature": options.temperature} if projection == "infonce" and options.temperature else {}
+        specs = [HeadSpec(lr, wd) for lr in options.lrs for wd in options.weight_decays]
         torch.manual_seed(train.seed)
         heads = [ContrastiveProjection(in_dim, out_dim, criterion(**criterion_args)) for _ in specs]
         grid = HeadGrid(heads, specs, lambda batch, spec: batch)

@@ -10,7 +10,8 @@ with the scale-invariant (median-aligned) metrics reported beside them. Selectio
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -24,15 +25,19 @@ from probekit.probes.losses import gradient_loss, silog_loss
 from probekit.probes.resize import resize_bilinear
 from probekit.probes.stream import StoreView, iterate_batches
 from probekit.device import resolve_device
-from probekit.probes.trainer import HeadGrid, HeadSpec, TrainConfig, fit, to_device
+from probekit.probes.trainer import HeadGrid, HeadSpec, fit, to_device
 from probekit.registry import Registry
 from probekit.tasks.base import (
     TASKS,
+    Column,
+    ProbeOptions,
     Splits,
+    TaskBase,
     TaskOutput,
     best_index,
     choose_layers,
     grid_table,
+    option,
     require_target,
     training_stream,
 )
@@ -42,6 +47,40 @@ DEFAULT_LRS = (1e-4, 3e-4, 1e-3, 3e-3)
 HEADS: Registry = Registry("depth head", ProbekitError)
 HEADS.register("bins", lambda dim, o: DepthBinsHead(dim, o["min_depth"], o["max_depth"], o["n_bins"], o["bin_spacing"]))
 HEADS.register("regression", lambda dim, o: DepthRegressionHead(dim, o["min_depth"], o["max_depth"]))
+CROPS = ("eigen", "garg", "none")
+
+
+@dataclass(frozen=True)
+class DepthOptions(ProbeOptions):
+    """Linear depth: DINOv2's linear depth head (dinov2/eval/depth configs, "lin. 1"), trained on cached grids."""
+
+    layers: tuple[int, ...] | None = option(None, "Stored layers to use, concatenated (default: the last stored).")
+    lrs: tuple[float, ...] = option(DEFAULT_LRS, "Learning-rate grid.")
+    weight_decays: tuple[float, ...] = option((1e-4,), "Weight-decay grid.")
+    batch_size: int = option(16, "Training batch size, in images.")
+    optimizer: str = option("adamw", "Optimiser: AdamW (DINOv2's depth configs) or SGD.", choices=("sgd", "adamw"))
+    head: str = option("bins", "Depth head: bins (DINOv2, 'linear' normalisation) | regression (log depth).")
+    min_depth: float | None = option(None, "Depth range minimum in metres (default: the store's, else 0.001).")
+    max_depth: float | None = option(None, "Depth range maximum in metres (default: the store's, else 10).")
+    n_bins: int = option(256, "Depth bins of the bins head (DINOv2: 256).")
+    bin_spacing: str = option("linear", "Depth bin spacing (DINOv2: linear).", choices=("linear", "log"))
+    with_cls: bool = option(True, "Concatenate the CLS token to every patch (DINOv2).")
+    gradient_weight: float = option(0.5, "Weight of the gradient loss beside SILog (DINOv2: 0.5).")
+    crop: str | None = option(None, "Evaluation crop: eigen (NYU) | garg (KITTI) | none (default: the dataset's).",
+                              choices=CROPS)
+
+    def check(self) -> None:
+        HEADS.get(self.head)  # unknown heads: one line naming the known ones
+        if self.bin_spacing not in ("linear", "log"):
+            raise ProbekitError(f"--bin-spacing must be linear or log, not {self.bin_spacing!r}")
+        if self.crop not in (None, *CROPS):
+            raise ProbekitError(f"--crop must be eigen, garg or none, not {self.crop!r}")
+        if self.n_bins < 1:
+            raise ProbekitError(f"--n-bins must be a positive integer, not {self.n_bins}")
+        if self.gradient_weight < 0 or self.gradient_weight != self.gradient_weight:
+            raise ProbekitError(f"--gradient-weight must be >= 0, not {self.gradient_weight}")
+        if self.min_depth is not None and self.max_depth is not None and self.min_depth >= self.max_depth:
+            raise ProbekitError(f"--min-depth {self.min_depth:g} must be below --max-depth {self.max_depth:g}")
 
 
 def head_input(batch: dict[str, torch.Tensor], spec: HeadSpec) -> torch.Tensor:
@@ -56,35 +95,32 @@ def upsampled_depth(depth: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return resize_bilinear(depth, size)  # (B, H, W)
 
 
-class DepthTask:
+class DepthTask(TaskBase):
     name = "depth"
+    options_type = DepthOptions
     main_metrics = ("d1", "abs_rel", "rmse")
+    columns = (Column("d1", "depth δ1", True, True), Column("abs_rel", "depth AbsRel", False, False),
+               Column("rmse", "depth RMSE", False, False))
+    trivial_name = "mean depth"
+    truth_target = "depth"
 
-    def check_options(self, options: dict[str, Any]) -> None:
-        HEADS.get(options.get("head", "bins"))
-        if options.get("bin_spacing", "linear") not in ("linear", "log"):
-            raise ProbekitError(f"--bin-spacing must be linear or log, not {options['bin_spacing']!r}")
-        if options.get("crop") not in (None, "none", "eigen", "garg"):
-            raise ProbekitError(f"--crop must be eigen, garg or none, not {options['crop']!r}")
-
-    def run(self, splits: Splits, options: dict[str, Any], train: TrainConfig, progress: bool) -> TaskOutput:
+    def run(self, splits: Splits, options: DepthOptions, device: str, progress: bool) -> TaskOutput:
         store = splits.train.store
+        train = options.train_config(device)
         require_target(store, "depth", self.name)
         attrs = store.target_attrs("depth")
-        o = dict(options)
-        o["min_depth"] = float(o.get("min_depth") or attrs.get("min_depth", 1e-3))
-        o["max_depth"] = float(o.get("max_depth") or attrs.get("max_depth", 10.0))
-        o.setdefault("n_bins", 256)
-        o.setdefault("bin_spacing", "linear")
-        head_name = o.get("head", "bins")
-        with_cls = bool(o.get("with_cls", True))
-        gradient_weight = float(o.get("gradient_weight", 0.5))
-        crop = o.get("crop", attrs.get("crop"))  # the dataset's protocol crop unless --crop says otherwise
+        o = asdict(options)
+        o["min_depth"] = float(options.min_depth or attrs.get("min_depth", 1e-3))
+        o["max_depth"] = float(options.max_depth or attrs.get("max_depth", 10.0))
+        head_name = options.head
+        with_cls = options.with_cls
+        gradient_weight = options.gradient_weight
+        crop = options.crop or attrs.get("crop")  # the dataset's protocol crop unless --crop says otherwise
         crop = None if crop in (None, "none") else crop
         # Real datasets store each sample's exact box (`eval_crop`); fractions of the stored shape otherwise.
         boxes = crop is not None and "eval_crop" in store.targets and store.target_attrs("eval_crop").get("crop") == crop
         metric_crop = None if boxes else crop
-        layers = choose_layers(store, o.get("layers") or [-1])
+        layers = choose_layers(store, options.layers, default="last")
         valid_range = (o["min_depth"], o["max_depth"])
         fractions = valid_fractions(splits, valid_range, train.batch_size)
 
@@ -107,10 +143,10 @@ class DepthTask:
 
         factory = HEADS.get(head_name)
         in_dim = store.dim * len(layers) * (2 if with_cls else 1)
-        specs = [HeadSpec(lr, wd) for lr in o.get("lrs") or DEFAULT_LRS for wd in o.get("weight_decays", (1e-4,))]
+        specs = [HeadSpec(lr, wd) for lr in options.lrs for wd in options.weight_decays]
         torch.manual_seed(train.seed)
         grid = HeadGrid([factory(in_dim, o) for _ in specs], specs, head_input)
-        device = resolve_device(train.device)
+        torch_device = resolve_device(train.device)
 
         def metrics(alignment: str | None = None) -> DepthMetrics:
             return DepthMetrics(min_depth=o["min_depth"], max_depth=o["max_depth"], crop=metric_crop, alignment=alignment)
@@ -119,7 +155,7 @@ class DepthTask:
             """Per head, one DepthMetrics per alignment, all fed from a single pass over the view."""
             results = [[metrics(a) for a in alignments] for _ in heads]
             for arrays in iterate_batches(view, read, train.batch_size):
-                batch = to_device(arrays, device)
+                batch = to_device(arrays, torch_device)
                 x = head_input(batch, grid.specs[0])
                 for per_head, i in zip(results, heads):
                     pred = upsampled_depth(grid.heads[i](x), batch["depth"].shape[-2:])
@@ -150,6 +186,15 @@ class DepthTask:
                       "train": asdict(train)},
             history=result.history,
         )
+
+    def build_head(self, settings: Mapping[str, Any], embed_dim: int) -> torch.nn.Module:
+        in_dim = embed_dim * len(settings["layers"]) * (2 if settings.get("with_cls") else 1)
+        return HEADS.get(settings["head"])(in_dim, settings)
+
+    def predict(self, head: torch.nn.Module, settings: Mapping[str, Any], batch: Mapping[str, torch.Tensor],
+                size: tuple[int, int]) -> torch.Tensor:
+        """(B, H, W) depth in metres, upsampled to `size` as evaluated."""
+        return upsampled_depth(head(head_input(dict(batch), None)), size)
 
 
 def valid_fractions(splits: Splits, valid_range: tuple[float, float], batch_size: int) -> dict[str, float]:

@@ -31,7 +31,8 @@ def store_provenance(store: FeatureStore) -> dict[str, Any]:
     a = store.attrs
     return {
         "backbone": {k: a.get(k) for k in ("backbone", "backbone_model", "weights_sha256", "weights_source",
-                                           "global_source", "patch_size", "embed_dim", "depth", "num_registers")},
+                                           "global_source", "patch_size", "embed_dim", "depth", "num_registers",
+                                           "extract_config")},
         "features": {k: a.get(k) for k in ("image_size", "grid", "layers", "norm", "dtype", "pixel_mean", "pixel_std",
                                            "interpolation", "pos_embed_resample", "features_fingerprint")},
         "dataset": {k: a.get(k) for k in ("dataset", "root", "dataset_fingerprint")},
@@ -49,8 +50,10 @@ def run_name(task: str, attrs: dict[str, Any], settings_hash: str) -> str:
     return f"{task}__{file_safe(attrs.get('backbone'))}__{file_safe(attrs.get('dataset'))}__{settings_hash}"
 
 
-def settings_hash(task: str, fingerprints: dict[str, str | None], options: dict[str, Any], train: dict[str, Any]) -> str:
-    return short_hash(task, fingerprints, options, train, length=12)
+def settings_hash(task: str, fingerprints: dict[str, str | None], options: dict[str, Any]) -> str:
+    """A run's identity: the task, the stores' fingerprints (backbone, weights, dataset, split, size, layers
+    stored) and every option of the task (layers used, grid, training), so other settings never share a name."""
+    return short_hash(task, fingerprints, options, length=12)
 
 
 def json_safe(value: Any) -> Any:

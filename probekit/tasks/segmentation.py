@@ -8,7 +8,8 @@ No augmentation: the features are cached, so the images are seen exactly as extr
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -22,19 +23,43 @@ from probekit.probes.heads import SegmentationHead
 from probekit.probes.resize import resize_bilinear
 from probekit.probes.stream import StoreView, iterate_batches
 from probekit.device import resolve_device
-from probekit.probes.trainer import HeadGrid, HeadSpec, TrainConfig, fit, to_device
+from probekit.probes.trainer import HeadGrid, HeadSpec, fit, to_device
 from probekit.tasks.base import (
     TASKS,
+    Column,
+    ProbeOptions,
     Splits,
+    TaskBase,
     TaskOutput,
     best_index,
     choose_layers,
     grid_table,
+    option,
     require_target,
     training_stream,
 )
 
 DEFAULT_LRS = (1e-4, 3e-4, 1e-3, 3e-3)
+
+
+@dataclass(frozen=True)
+class SegmentationOptions(ProbeOptions):
+    """Linear segmentation: DINOv2's "lin." head (dinov2/eval/segmentation configs), trained on cached grids."""
+
+    layers: tuple[int, ...] | None = option(None, "Stored layers to use, concatenated (default: the last stored).")
+    lrs: tuple[float, ...] = option(DEFAULT_LRS, "Learning-rate grid.")
+    weight_decays: tuple[float, ...] = option((1e-4,), "Weight-decay grid.")
+    batch_size: int = option(16, "Training batch size, in images.")
+    optimizer: str = option("adamw", "Optimiser: AdamW (DINOv2's segmentation configs) or SGD.", choices=("sgd", "adamw"))
+    ignore_index: int | None = option(None, "Label to ignore (default: the store's, else 255).")
+    reduce_zero_label: bool = option(False, "0 -> ignore, k -> k-1 (ADE20K, as mmsegmentation).")
+    num_classes: int | None = option(None, "Classes of the masks (default: the store's num_classes).")
+    unknown_ids: str = option("raise", "Mask ids that are neither a class nor the ignore index: raise | ignore.",
+                              choices=("raise", "ignore"))
+
+    def check(self) -> None:
+        if self.num_classes is not None and self.num_classes < 2:
+            raise ProbekitError(f"num_classes must be at least 2, not {self.num_classes}")
 
 
 def read_patch_grid(store: FeatureStore, begin: int, end: int, layers: list[int]) -> np.ndarray:
@@ -50,29 +75,30 @@ def upsampled_logits(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tenso
     return resize_bilinear(logits, size)  # (B, K, H, W)
 
 
-class SegmentationTask:
+class SegmentationTask(TaskBase):
     name = "segmentation"
+    options_type = SegmentationOptions
     main_metrics = ("mIoU", "pixel_accuracy")
+    columns = (Column("mIoU", "seg mIoU", True, True), Column("pixel_accuracy", "seg pix-acc", True, True))
+    trivial_name = "majority class"
+    truth_target = "mask"
 
-    def check_options(self, options: dict[str, Any]) -> None:
-        if options.get("unknown_ids", "raise") not in ("raise", "ignore"):
-            raise ProbekitError(f"--unknown-ids must be raise or ignore, not {options['unknown_ids']!r}")
-
-    def run(self, splits: Splits, options: dict[str, Any], train: TrainConfig, progress: bool) -> TaskOutput:
+    def run(self, splits: Splits, options: SegmentationOptions, device: str, progress: bool) -> TaskOutput:
         store = splits.train.store
+        train = options.train_config(device)
         require_target(store, "mask", self.name)
         attrs = store.target_attrs("mask")
-        layers = choose_layers(store, options.get("layers") or [-1])
-        ignore_index = int(options.get("ignore_index", attrs.get("ignore_index", 255)))
-        zero_label = bool(options.get("reduce_zero_label", False))
+        layers = choose_layers(store, options.layers, default="last")
+        ignore_index = int(options.ignore_index if options.ignore_index is not None else attrs.get("ignore_index", 255))
+        zero_label = options.reduce_zero_label
         if zero_label and attrs.get("zero_label_reduced"):
             raise ProbekitError(f"{store.path}: its masks are reduced already (label 0 ignored at extraction): "
                                 f"drop --reduce-zero-label")
-        num_classes = int(options.get("num_classes") or attrs.get("num_classes", 0)) - int(zero_label)
+        num_classes = int(options.num_classes or attrs.get("num_classes", 0)) - int(zero_label)
         if num_classes <= 1:
             raise ProbekitError(f"{store.path}: mask target has no usable num_classes attribute; pass --num-classes")
 
-        unknown_ids = options.get("unknown_ids", "raise")
+        unknown_ids = options.unknown_ids
 
         def read_mask(s: FeatureStore, begin: int, end: int) -> dict[str, np.ndarray]:
             mask = s.read_target("mask", begin, end).astype(np.int64)
@@ -83,12 +109,11 @@ class SegmentationTask:
         def read(s: FeatureStore, begin: int, end: int) -> dict[str, np.ndarray]:
             return {"x": read_patch_grid(s, begin, end, layers), **read_mask(s, begin, end)}
 
-        specs = [HeadSpec(lr, wd) for lr in options.get("lrs") or DEFAULT_LRS
-                 for wd in options.get("weight_decays", (1e-4,))]
+        specs = [HeadSpec(lr, wd) for lr in options.lrs for wd in options.weight_decays]
         torch.manual_seed(train.seed)
         in_dim = store.dim * len(layers)
         grid = HeadGrid([SegmentationHead(in_dim, num_classes) for _ in specs], specs, head_input)
-        device = resolve_device(train.device)
+        torch_device = resolve_device(train.device)
 
         def loss(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
             target = batch["mask"]
@@ -97,7 +122,7 @@ class SegmentationTask:
         def evaluate(view: StoreView, heads: list[int]) -> list[SegmentationMetrics]:
             metrics = [SegmentationMetrics(num_classes, ignore_index) for _ in heads]
             for arrays in iterate_batches(view, read, train.batch_size):
-                batch = to_device(arrays, device)
+                batch = to_device(arrays, torch_device)
                 x = head_input(batch, grid.specs[0])
                 for metric, i in zip(metrics, heads):
                     pred = upsampled_logits(grid.heads[i](x), batch["mask"].shape[-2:]).argmax(1)
@@ -125,6 +150,15 @@ class SegmentationTask:
                       "upsampling": "bilinear logits to label size", "train": asdict(train)},
             history=result.history,
         )
+
+    def build_head(self, settings: Mapping[str, Any], embed_dim: int) -> torch.nn.Module:
+        return SegmentationHead(embed_dim * len(settings["layers"]), int(settings["num_classes"]))
+
+    def predict(self, head: torch.nn.Module, settings: Mapping[str, Any], batch: Mapping[str, torch.Tensor],
+                size: tuple[int, int]) -> torch.Tensor:
+        """(B, H, W) labels in the dataset's ids: arg-max of the upsampled logits (+1 where zero was reduced)."""
+        labels = upsampled_logits(head(head_input(dict(batch), None)), size).argmax(1)  # (B, H, W)
+        return labels + 1 if settings.get("reduce_zero_label") else labels
 
 
 def outside_scheme(mask: np.ndarray, num_classes: int, ignore_index: int, unknown_ids: str,

@@ -17,9 +17,9 @@ def test_zero_shot_and_trained_from_the_cli_then_table(tmp_path):
     out = tmp_path / "results"
     result = runner.invoke(app, ["probe", "--task", "correspondence", "--features", str(store), "--out", str(out),
                                  "--mutual", "--soft-argmax", "0.05", "--upsample", "2", "--alphas", "0.05,0.1",
-                                 "--pck-reference", "image", "--convention", "sd-dino", "--quiet"])
+                                 "--pck-reference", "image", "--convention", "sd-dino"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("correspondence on test:") and "pck_image@0.1=" in result.output
+    assert result.stdout.startswith("correspondence on test:") and "pck_image@0.1=" in result.output
     saved = json.loads(next(out.glob("*.json")).read_text())
     assert saved["evaluated_store"] == "pairs.h5" and saved["probe"]["settings"]["convention"] == "sd-dino"
     assert saved["metrics"]["alphas"] == [0.05, 0.1] and "mutual_nn" in saved["metrics"]

@@ -9,9 +9,8 @@ from typer.testing import CliRunner
 
 from probekit.cli import app
 from probekit.data.synthetic import SceneConfig, render_pair
-from probekit.probes.trainer import TrainConfig
 from probekit.report.viz import read_image
-from probekit.tasks import run_probe
+from probekit.tasks import TASKS, run_probe
 from tests.store_factory import write_store
 
 runner = CliRunner()
@@ -82,8 +81,9 @@ def test_correspondence_from_the_tiny_store_with_the_first_layer(tmp_path, tiny_
 def probes(tmp_path_factory, tiny_store):
     """A segmentation and a depth probe trained (briefly) on the tiny synthetic store."""
     out = tmp_path_factory.mktemp("probes")
-    train = TrainConfig(epochs=1, batch_size=6, optimizer="adamw")
-    return [run_probe(task, tiny_store, out, val=tiny_store, options={"lrs": (1e-2,), **extra}, train_config=train,
+    train = {"epochs": 1, "batch_size": 6, "optimizer": "adamw"}
+    return [run_probe(task, tiny_store, out, val=tiny_store,
+                     options=TASKS.get(task).parse_options({"lrs": (1e-2,), **extra, **train}),
                       progress=False)
             for task, extra in (("segmentation", {}), ("depth", {"n_bins": 16}))]
 

@@ -99,7 +99,7 @@ def test_segmentation_unknown_ids_ignored_when_asked(tmp_path):
     data = json.loads(next((tmp_path / "out").glob("*.json")).read_text())
     assert data["probe"]["settings"]["unknown_ids"] == "ignore"
     bad = _probe("segmentation", train, val, tmp_path / "out2", "--unknown-ids", "drop")
-    assert bad.exit_code == 2 and "--unknown-ids must be raise or ignore" in bad.output
+    assert bad.exit_code == 2 and "unknown unknown_ids 'drop': use raise or ignore" in bad.output
 
 
 def test_label_table_refuses_unexpected_raw_values(tmp_path):

@@ -11,9 +11,8 @@ import torch
 from probekit.errors import ProbekitError, StoreError
 from probekit.metrics.depth import DepthMetrics
 from probekit.metrics.segmentation import SegmentationMetrics
-from probekit.probes.trainer import TrainConfig
 from probekit.report.predict import load_head, predict, predict_store
-from probekit.tasks import run_probe
+from probekit.tasks import TASKS, run_probe
 from tests.store_factory import write_store
 
 N, h, w, P = 16, 3, 3, 4  # 16 images of 12 x 12 px
@@ -40,8 +39,8 @@ def stores(tmp_path_factory):
 
 def _run(task: str, stores, **options):
     train, val, root = stores
-    return run_probe(task, train, root / "out", val=val, options={"lrs": (3e-2,), **options},
-                     train_config=TrainConfig(epochs=3, batch_size=8, optimizer="adamw"), progress=False)
+    return run_probe(task, train, root / "out", val=val,
+                     options=TASKS.get(task).parse_options({"lrs": (3e-2,), **options, "epochs": 3, "batch_size": 8, "optimizer": "adamw"}), progress=False)
 
 
 def test_segmentation_predictions_reproduce_the_reported_miou(stores):

@@ -7,10 +7,14 @@ import pytest
 
 from probekit.errors import ProbekitError
 from probekit.features.store import FeatureStore
-from probekit.probes.trainer import TrainConfig
-from probekit.report.show import show_correspondence, show_pca, show_prediction, show_similarity
+from probekit.report.show import (
+    show_correspondence,
+    show_pca,
+    show_prediction,
+    show_similarity,
+)
 from probekit.report.sources import Source, load_views
-from probekit.tasks import run_probe
+from probekit.tasks import TASKS, run_probe
 
 TINY = {"backbone": "test-dinov2", "random_init": True, "image_size": (56, 56)}
 
@@ -61,9 +65,9 @@ def test_a_point_outside_the_first_image_is_refused():
 @pytest.fixture(scope="module")
 def seg_probe(tmp_path_factory, tiny_store):
     """A segmentation probe trained for one epoch on the tiny store (test-dinov2, random init seed 0)."""
-    train = TrainConfig(epochs=1, batch_size=6, optimizer="adamw")
+    options = TASKS.get("segmentation").parse_options({"lrs": (1e-2,), "epochs": 1, "batch_size": 6})
     return run_probe("segmentation", tiny_store, tmp_path_factory.mktemp("probe"), val=tiny_store,
-                     options={"lrs": (1e-2,)}, train_config=train, progress=False)
+                     options=options, progress=False)
 
 
 def test_prediction_rebuilds_the_probe_backbone_for_a_rendered_scene(seg_probe):

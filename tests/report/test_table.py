@@ -19,13 +19,16 @@ def test_table_rows_are_backbones_columns_are_task_metrics(tmp_path):
     ]
     for i, result in enumerate(results):
         write_result(tmp_path / f"r{i}.json", result)
-    header, rows = build_table(results)
+    collisions: list[str] = []
+    header, rows = build_table(results, collisions=collisions)
+    assert collisions == ["dinov2-s14 / classification: 2 runs share this cell (?, ?); the newest is shown, marked *"]
     assert header == ["backbone", "cls top-1", "cls mean-recall", "depth δ1", "depth AbsRel", "depth RMSE"]
     assert rows[0][0].startswith("no features") and rows[0][1:3] == ["20.0", "16.7"]
     assert rows[1] == ["pixels-p14", "30.0", "25.0", "–", "–", "–"]
-    assert rows[2] == ["dinov2-s14", "81.2", "80.0", "90.0", "0.123", "0.500"]  # newest run wins
+    assert rows[2] == ["dinov2-s14", "81.2*", "80.0*", "90.0", "0.123", "0.500"]  # newest shown, collision marked
     markdown, paths = write_tables(tmp_path)
-    assert markdown == to_markdown(header, rows) and {p.name for p in paths} == {"table.md", "table.csv", "table.tex"}
+    assert markdown == to_markdown(header, rows) + "\n\n* " + collisions[0].replace("(?, ?)", "(r3.json, r0.json)")
+    assert {p.name for p in paths} == {"table.md", "table.csv", "table.tex"}
     assert to_csv(header, rows).splitlines()[2] == "pixels-p14,30.0,25.0,–,–,–"
     assert r"$\delta$1" in to_latex(header, rows) and r"\toprule" in to_latex(header, rows)
 

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from probekit.probes.trainer import TrainConfig
-from probekit.tasks import run_probe
+from probekit.tasks import TASKS, run_probe
 from tests.store_factory import write_store
 
 
@@ -39,8 +38,7 @@ def test_parity_with_sklearn_logistic_regression(stores, tmp_path):
     reference = LogisticRegression(C=C, max_iter=5000).fit(xtr, ytr)
     # sklearn minimises C * sum(CE) + |w|^2 / 2  <=>  mean(CE) + |w|^2 / (2 C N): SGD weight decay 1 / (C N)
     path = run_probe("classification", stores["train"], tmp_path, val=stores["val"], test=stores["test"],
-                     options={"pooling": ("cls",), "n_blocks": (1,), "lrs": (2.0,), "weight_decays": (1 / (C * len(xtr)),)},
-                     train_config=TrainConfig(epochs=150, batch_size=64), progress=False)
+                     options=TASKS.get("classification").parse_options({"pooling": ("cls",), "n_blocks": (1,), "lrs": (2.0,), "weight_decays": (1 / (C * len(xtr)),), "epochs": 150, "batch_size": 64}), progress=False)
     result = json.loads(path.read_text())
     ours = result["metrics"]["top1"]
     theirs = reference.score(xte, yte)
@@ -51,7 +49,7 @@ def test_parity_with_sklearn_logistic_regression(stores, tmp_path):
 
 def test_grid_selects_on_val_and_records_everything(stores, tmp_path):
     path = run_probe("classification", stores["train"], tmp_path, val=stores["val"],
-                     options={"lrs": (1e-5, 1.0)}, train_config=TrainConfig(epochs=20, batch_size=64), progress=False)
+                     options=TASKS.get("classification").parse_options({"lrs": (1e-5, 1.0), "epochs": 20, "batch_size": 64}), progress=False)
     result = json.loads(path.read_text())
     grid = result["probe"]["grid"]
     assert len(grid) == 2 * 2  # 2 lrs x poolings (cls, cls+mean); only one stored layer -> n_blocks 1
@@ -66,18 +64,18 @@ def test_grid_selects_on_val_and_records_everything(stores, tmp_path):
 
 def test_existing_run_is_skipped(stores, tmp_path):
     options = {"lrs": (0.1,), "pooling": ("cls",)}
-    config = TrainConfig(epochs=2, batch_size=64)
-    first = run_probe("classification", stores["train"], tmp_path, val=stores["val"], options=options,
-                      train_config=config, progress=False)
+    config = {"epochs": 2, "batch_size": 64}
+    first = run_probe("classification", stores["train"], tmp_path, val=stores["val"],
+                     options=TASKS.get("classification").parse_options({**options, **config}), progress=False)
     stamp = first.stat().st_mtime_ns
-    again = run_probe("classification", stores["train"], tmp_path, val=stores["val"], options=options,
-                      train_config=config, progress=False)
+    again = run_probe("classification", stores["train"], tmp_path, val=stores["val"],
+                     options=TASKS.get("classification").parse_options({**options, **config}), progress=False)
     assert again == first and first.stat().st_mtime_ns == stamp
 
 
 def test_held_out_validation_when_no_val_store(stores, tmp_path):
-    path = run_probe("classification", stores["train"], tmp_path, options={"lrs": (0.1,), "pooling": ("cls",)},
-                     train_config=TrainConfig(epochs=2, batch_size=64), progress=False)
+    path = run_probe("classification", stores["train"], tmp_path,
+                     options=TASKS.get("classification").parse_options({"lrs": (0.1,), "pooling": ("cls",), "epochs": 2, "batch_size": 64}), progress=False)
     result = json.loads(path.read_text())
     assert result["split_sizes"] == {"train": 540, "val": 60, "test": None}
     assert "held-out" in result["splits"]["val"]

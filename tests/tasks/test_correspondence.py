@@ -13,8 +13,7 @@ from probekit.data.geometry import PixelMap, plan_fit
 from probekit.errors import ProbekitError
 from probekit.features.store import FeatureStore
 from probekit.probes.stream import StoreView
-from probekit.probes.trainer import TrainConfig
-from probekit.tasks import run_probe
+from probekit.tasks import TASKS, run_probe
 from probekit.tasks.correspondence import pair_split
 from tests.correspondence.pair_store import write_pair_store
 
@@ -23,7 +22,8 @@ from tests.correspondence.pair_store import write_pair_store
 def test_zero_shot(tmp_path, kind, expected):
     store = write_pair_store(tmp_path / f"{kind}.h5", 8, kind)
     path = run_probe("correspondence", store, tmp_path / "out", val=store, test=store,
-                     options={"mutual": True, "pck_reference": "bbox"}, progress=False)
+                     options=TASKS.get("correspondence").parse_options({"mutual": True, "pck_reference": "bbox"}),
+                     progress=False)
     result = json.loads(path.read_text())
     m = result["metrics"]
     assert m["num_pairs"] == 8 and m["pck_reference"] == "bbox" and m["comparison"] == "<="
@@ -40,8 +40,7 @@ def test_trained_projection_beats_the_raw_cosine(tmp_path):
     train, val, test = (write_pair_store(tmp_path / f"{name}.h5", n, "noisy", seed=s, noise=1.0)
                         for name, n, s in (("train", 16, 0), ("val", 4, 1), ("test", 8, 2)))
     path = run_probe("correspondence", train, tmp_path / "out", val=val, test=test,
-                     options={"projection": "sigmoid", "lrs": (0.1,)},
-                     train_config=TrainConfig(epochs=20, batch_size=4, optimizer="adamw"), progress=False)
+                     options=TASKS.get("correspondence").parse_options({"projection": "sigmoid", "lrs": (0.1,), "epochs": 20, "batch_size": 4, "optimizer": "adamw"}), progress=False)
     result = json.loads(path.read_text())
     trained, zero_shot = result["metrics"]["pck_image@0.1"], result["zero_shot"]["pck_image@0.1"]
     assert zero_shot < 0.3 and trained > zero_shot + 0.4
@@ -66,7 +65,8 @@ def test_bad_options_fail_before_work(tmp_path):
     for options, expected in (({"convention": "middle"}, "convention"), ({"projection": "triplet"}, "projection"),
                               ({"window": 4}, "window"), ({"upsample": 0}, "upsample")):
         with pytest.raises(ProbekitError, match=expected):
-            run_probe("correspondence", store, tmp_path / "out", val=store, test=store, options=options)
+            run_probe("correspondence", store, tmp_path / "out", val=store, test=store,
+                      options=TASKS.get("correspondence").parse_options(options))
 
 
 def test_image_reference_uses_stored_original_sizes_when_present():

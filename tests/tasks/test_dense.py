@@ -8,8 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from probekit.probes.trainer import TrainConfig
-from probekit.tasks import run_probe
+from probekit.tasks import TASKS, run_probe
 from tests.store_factory import write_store
 
 N, h, w, P = 48, 4, 4, 4  # 48 images of 16x16 px, 4x4 patches of 4 px
@@ -45,8 +44,8 @@ def _stores(tmp_path, informative: bool):
 @pytest.mark.parametrize("informative", [True, False])
 def test_segmentation_probe(tmp_path, informative):
     stores = _stores(tmp_path, informative)
-    path = run_probe("segmentation", stores["train"], tmp_path / "out", val=stores["val"], options={"lrs": (3e-2,)},
-                     train_config=TrainConfig(epochs=30, batch_size=8, optimizer="adamw"), progress=False)
+    path = run_probe("segmentation", stores["train"], tmp_path / "out", val=stores["val"],
+                     options=TASKS.get("segmentation").parse_options({"lrs": (3e-2,), "epochs": 30, "batch_size": 8, "optimizer": "adamw"}), progress=False)
     result = json.loads(path.read_text())
     miou, trivial = result["metrics"]["mIoU"], result["trivial_baseline"]["mIoU"]
     if informative:
@@ -59,8 +58,7 @@ def test_segmentation_probe(tmp_path, informative):
 def test_depth_probe_reads_depth_from_features(tmp_path, head, lr, epochs):
     stores = _stores(tmp_path, informative=True)
     path = run_probe("depth", stores["train"], tmp_path / "out", val=stores["val"],
-                     options={"lrs": (lr,), "head": head, "with_cls": False, "n_bins": 64},
-                     train_config=TrainConfig(epochs=epochs, batch_size=8, optimizer="adamw"), progress=False)
+                     options=TASKS.get("depth").parse_options({"lrs": (lr,), "head": head, "with_cls": False, "n_bins": 64, "epochs": epochs, "batch_size": 8, "optimizer": "adamw"}), progress=False)
     result = json.loads(path.read_text())
     assert result["metrics"]["d1"] > 0.9 and result["trivial_baseline"]["d1"] < 0.45
     assert result["metrics"]["abs_rel"] < 0.5 * result["trivial_baseline"]["abs_rel"]
@@ -70,8 +68,8 @@ def test_depth_probe_reads_depth_from_features(tmp_path, head, lr, epochs):
 
 def test_depth_probe_on_noise_is_no_better_than_the_mean(tmp_path):
     stores = _stores(tmp_path, informative=False)
-    path = run_probe("depth", stores["train"], tmp_path / "out", val=stores["val"], options={"lrs": (1e-2,), "n_bins": 64},
-                     train_config=TrainConfig(epochs=10, batch_size=8, optimizer="adamw"), progress=False)
+    path = run_probe("depth", stores["train"], tmp_path / "out", val=stores["val"],
+                     options=TASKS.get("depth").parse_options({"lrs": (1e-2,), "n_bins": 64, "epochs": 10, "batch_size": 8, "optimizer": "adamw"}), progress=False)
     result = json.loads(path.read_text())
     assert result["metrics"]["d1"] < result["trivial_baseline"]["d1"] + 0.15
 
@@ -84,4 +82,4 @@ def test_reduce_zero_label_is_refused_on_masks_reduced_at_extraction(tmp_path):
     path = write_store(tmp_path / "ade.h5", np.zeros((4, 1, 1, 2), np.float32), {"mask": (mask, attrs)})
     with pytest.raises(ProbekitError, match="drop --reduce-zero-label"):
         run_probe("segmentation", path, tmp_path / "out", val=path,
-                  options={"reduce_zero_label": True}, train_config=TrainConfig(epochs=1), progress=False)
+                  options=TASKS.get("segmentation").parse_options({"reduce_zero_label": True, "epochs": 1}), progress=False)
