@@ -14,8 +14,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from probekit.errors import ProbekitError
 
 log = logging.getLogger("probekit.benchmark")
@@ -26,8 +24,8 @@ class Suite:
     """A benchmark suite as written in configs/suites/*.yaml."""
 
     name: str
-    backbones: list[dict[str, Any]]                 # each: backbone, and optionally random_init / weights / seed
-    tasks: dict[str, dict[str, Any]]                # task -> probe options (epochs, lrs, ...; may set dataset, splits)
+    backbones: list[dict[str, Any]]  # each: backbone, and optionally random_init / weights / seed
+    tasks: dict[str, dict[str, Any]]  # task -> probe options (epochs, lrs, ...; may set dataset, splits)
     dataset: str = "synthetic"
     root: str | None = None
     splits: dict[str, int | None] = field(default_factory=lambda: {"train": None, "val": None})  # split -> limit
@@ -49,13 +47,16 @@ class Suite:
         if data is None:
             data = {}
         if not isinstance(data, dict):
-            raise ProbekitError(f"{path}: a suite is a mapping (name:, backbones:, tasks:, ...), not a {type(data).__name__}")
+            raise ProbekitError(
+                f"{path}: a suite is a mapping (name:, backbones:, tasks:, ...), not a {type(data).__name__}"
+            )
         known = sorted(f.name for f in fields(cls))
         if unknown := sorted(set(map(str, data)) - set(known)):
             raise ProbekitError(f"{path}: unknown suite keys {', '.join(unknown)}; allowed keys: {', '.join(known)}")
         if missing := [key for key in ("name", "backbones", "tasks") if key not in data]:
-            raise ProbekitError(f"{path}: missing {', '.join(missing)}: a suite needs name, backbones and tasks "
-                                f"(see configs/suites/)")
+            raise ProbekitError(
+                f"{path}: missing {', '.join(missing)}: a suite needs name, backbones and tasks (see configs/suites/)"
+            )
         try:
             check_suite(data)
         except ProbekitError as error:
@@ -73,8 +74,10 @@ def _is_int(value: Any, low: int) -> bool:
 def _check_splits(where: str, splits: Any) -> None:
     """splits: {name: limit}, limit a positive sample count or null (all), train among them."""
     if not isinstance(splits, dict) or "train" not in splits:
-        raise ProbekitError(f"{where} must be a mapping of split -> sample limit that includes train, e.g. "
-                            f"{{train: 256, val: 128}}; got {splits!r}")
+        raise ProbekitError(
+            f"{where} must be a mapping of split -> sample limit that includes train, e.g. "
+            f"{{train: 256, val: 128}}; got {splits!r}"
+        )
     for split, limit in splits.items():
         if limit is not None and not _is_int(limit, 1):
             raise ProbekitError(f"{where}: {split}: {limit!r} is not a positive number of samples (or null for all)")
@@ -82,27 +85,38 @@ def _check_splits(where: str, splits: Any) -> None:
 
 def _check_backbones(backbones: Any) -> None:
     if not isinstance(backbones, list) or not backbones:
-        raise ProbekitError(f"backbones must be a list like [{{backbone: vit-s16, random_init: true}}], got {backbones!r}")
+        raise ProbekitError(
+            f"backbones must be a list like [{{backbone: vit-s16, random_init: true}}], got {backbones!r}"
+        )
     for entry in backbones:
         if not isinstance(entry, dict) or not isinstance(entry.get("backbone"), str):
-            raise ProbekitError(f"backbones: {entry!r} must be a mapping with a backbone name, e.g. {{backbone: {entry}}}")
+            raise ProbekitError(
+                f"backbones: {entry!r} must be a mapping with a backbone name, e.g. {{backbone: {entry}}}"
+            )
         if unknown := sorted(set(map(str, entry)) - set(BACKBONE_KEYS)):
-            raise ProbekitError(f"backbones: {entry['backbone']}: unknown keys {', '.join(unknown)}; "
-                                f"allowed: {', '.join(BACKBONE_KEYS)}")
+            raise ProbekitError(
+                f"backbones: {entry['backbone']}: unknown keys {', '.join(unknown)}; "
+                f"allowed: {', '.join(BACKBONE_KEYS)}"
+            )
         if not isinstance(entry.get("random_init", False), bool) or not _is_int(entry.get("seed", 0), 0):
-            raise ProbekitError(f"backbones: {entry['backbone']}: random_init must be true/false and seed an integer >= 0")
+            raise ProbekitError(
+                f"backbones: {entry['backbone']}: random_init must be true/false and seed an integer >= 0"
+            )
 
 
 def _check_tasks(tasks: Any) -> None:
     from probekit.tasks import TASKS
 
     if not isinstance(tasks, dict) or not tasks:
-        raise ProbekitError(f"tasks must be a mapping of task -> probe options, e.g. {{classification: {{epochs: 10}}}}; "
-                            f"got {tasks!r}")
+        raise ProbekitError(
+            f"tasks must be a mapping of task -> probe options, e.g. {{classification: {{epochs: 10}}}}; got {tasks!r}"
+        )
     for task, options in tasks.items():
         TASKS.get(task)  # unknown task names: one line with the known ones
         if options is not None and not isinstance(options, dict):
-            raise ProbekitError(f"tasks: {task}: options must be a mapping (e.g. {{epochs: 10}}) or empty, not {options!r}")
+            raise ProbekitError(
+                f"tasks: {task}: options must be a mapping (e.g. {{epochs: 10}}) or empty, not {options!r}"
+            )
         if options and "splits" in options:
             _check_splits(f"tasks: {task}: splits", options["splits"])
         _check_task_options(task, options or {})
@@ -143,7 +157,7 @@ def check_suite(data: dict[str, Any]) -> None:
         raise ProbekitError(f"workers must be an integer >= 0 or null, not {data['workers']!r}")
     for key in ("dataset", "layers", "out"):
         if key in data and not isinstance(data[key], str):
-            raise ProbekitError(f"{key} must be a string, not {data[key]!r} (quote it: {key}: \"{data[key]}\")")
+            raise ProbekitError(f'{key} must be a string, not {data[key]!r} (quote it: {key}: "{data[key]}")')
     if data.get("root") is not None and not isinstance(data["root"], str):
         raise ProbekitError(f"root must be a directory path, not {data['root']!r}")
 
@@ -196,20 +210,34 @@ def run_suite(suite: Suite, out: str | Path | None = None, progress: bool = True
             stores = {}
             for split, limit in splits:
                 config = ExtractConfig(
-                    backbone=name, random_init=bool(entry.get("random_init")), weights=entry.get("weights"),
-                    seed=int(entry.get("seed", 0)), dataset=dataset, root=suite.root, split=split,
-                    image_size=tuple(size), layers=entry.get("layers", suite.layers), batch_size=suite.batch_size,
-                    workers=suite.workers, limit=limit,
+                    backbone=name,
+                    random_init=bool(entry.get("random_init")),
+                    weights=entry.get("weights"),
+                    seed=int(entry.get("seed", 0)),
+                    dataset=dataset,
+                    root=suite.root,
+                    split=split,
+                    image_size=tuple(size),
+                    layers=entry.get("layers", suite.layers),
+                    batch_size=suite.batch_size,
+                    workers=suite.workers,
+                    limit=limit,
                 )
                 log.info("extract %s / %s %s", tag, dataset, split)
                 size_tag = "" if limit is None else f"-n{limit}"  # other split sizes get their own store
                 # 'hf:org/model' names no subfolder; other weights, seeds and sizes get their own store
                 store = file_safe(f"{tag}-{dataset}-{split}-{size[0]}x{size[1]}{size_tag}")
-                stores[split] = extract(config, out / "features" / f"{store}.h5",
-                                        progress=progress)
+                stores[split] = extract(config, out / "features" / f"{store}.h5", progress=progress)
             for task, options in tasks:
                 log.info("probe %s / %s", tag, task)
-                run_probe(task, stores["train"], out / "results", val=stores.get("val"), test=stores.get("test"),
-                          options=task_options(task, options), progress=progress)
+                run_probe(
+                    task,
+                    stores["train"],
+                    out / "results",
+                    val=stores.get("val"),
+                    test=stores.get("test"),
+                    options=task_options(task, options),
+                    progress=progress,
+                )
     markdown, _ = write_tables(out / "results")
     return markdown

@@ -54,8 +54,10 @@ def exclusive_lock(path: str | Path, what: str) -> Iterator[None]:
         except BlockingIOError:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
             os.close(fd)
-            raise StoreBusyError(f"another probekit process (pid {holder}) is writing {path}; "
-                                 f"wait for it to finish or choose another {what}") from None
+            raise StoreBusyError(
+                f"another probekit process (pid {holder}) is writing {path}; "
+                f"wait for it to finish or choose another {what}"
+            ) from None
         try:
             same = os.fstat(fd).st_ino == os.stat(lock).st_ino  # not unlinked by a releasing holder meanwhile
         except FileNotFoundError:

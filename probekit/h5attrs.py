@@ -32,7 +32,7 @@ def from_attr(value: Any) -> Any:
     if isinstance(value, bytes):
         value = value.decode()
     if isinstance(value, str):
-        return json.loads(value[len(_JSON):]) if value.startswith(_JSON) else value
+        return json.loads(value[len(_JSON) :]) if value.startswith(_JSON) else value
     if isinstance(value, np.ndarray):
         return [from_attr(v) for v in value.tolist()]
     if isinstance(value, np.generic):

@@ -17,8 +17,9 @@ LOG_EVERY_PERCENT = 10
 class LineProgress:
     """The progress bar of a non-terminal stderr: a line at every `every` percent crossed, and one at `close`."""
 
-    def __init__(self, total: int | None, desc: str, unit: str, initial: int = 0,
-                 every: int = LOG_EVERY_PERCENT) -> None:
+    def __init__(
+        self, total: int | None, desc: str, unit: str, initial: int = 0, every: int = LOG_EVERY_PERCENT
+    ) -> None:
         self.total, self.desc, self.unit, self.n, self.every = total, desc, unit, initial, every
         self.postfix = ""
         self._start = time.monotonic()
@@ -66,5 +67,13 @@ def progress_bar(total: int, desc: str, unit: str, enabled: bool = True, initial
     """A live tqdm bar when stderr is a terminal, a `LineProgress` when it is not, a silent one when disabled."""
     if enabled and not sys.stderr.isatty():
         return LineProgress(total, desc, unit, initial=initial)
-    return tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=not enabled, dynamic_ncols=True,
-                mininterval=0.1, file=sys.stderr)
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc=desc,
+        unit=unit,
+        disable=not enabled,
+        dynamic_ncols=True,
+        mininterval=0.1,
+        file=sys.stderr,
+    )

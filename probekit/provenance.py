@@ -40,8 +40,11 @@ def versions() -> dict[str, str]:
     from probekit import __version__
 
     return {
-        "probekit": __version__, "torch": torch.__version__, "timm": timm.__version__,
-        "numpy": numpy.__version__, "h5py": h5py.__version__,
+        "probekit": __version__,
+        "torch": torch.__version__,
+        "timm": timm.__version__,
+        "numpy": numpy.__version__,
+        "h5py": h5py.__version__,
     }
 
 

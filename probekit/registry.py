@@ -33,9 +33,7 @@ class Registry(Generic[T]):
         except KeyError:
             close = difflib.get_close_matches(name, self._items, n=3)
             hint = f" Did you mean {', '.join(close)}?" if close else ""
-            raise self._error(
-                f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(sorted(self._items))}."
-            ) from None
+            raise self._error(f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(sorted(self._items))}.") from None
 
     def __contains__(self, name: object) -> bool:
         return name in self._items

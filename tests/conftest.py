@@ -18,6 +18,7 @@ def tiny_store(tmp_path_factory):
     from probekit.features import ExtractConfig, extract
 
     path = tmp_path_factory.mktemp("stores") / "tiny.h5"
-    config = ExtractConfig(backbone="test-dinov2", random_init=True, image_size=(56, 84), layers="1,-1",
-                           batch_size=5, workers=0, limit=12)
+    config = ExtractConfig(
+        backbone="test-dinov2", random_init=True, image_size=(56, 84), layers="1,-1", batch_size=5, workers=0, limit=12
+    )
     return extract(config, path, progress=False)

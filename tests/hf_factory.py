@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 
 KINDS = ("dinov2", "dinov2-reg", "siglip")
-TINY = dict(hidden_size=64, num_hidden_layers=3, num_attention_heads=2, intermediate_size=256, patch_size=14,
-            image_size=56)
+TINY = dict(
+    hidden_size=64, num_hidden_layers=3, num_attention_heads=2, intermediate_size=256, patch_size=14, image_size=56
+)
 
 
 def tiny_hf_model(kind: str, seed: int = 0, noise: float = 0.0):
@@ -19,7 +20,8 @@ def tiny_hf_model(kind: str, seed: int = 0, noise: float = 0.0):
         model = transformers.Dinov2Model(transformers.Dinov2Config(**TINY, layerscale_value=0.3))
     elif kind == "dinov2-reg":
         model = transformers.Dinov2WithRegistersModel(
-            transformers.Dinov2WithRegistersConfig(**TINY, layerscale_value=0.3, num_register_tokens=4))
+            transformers.Dinov2WithRegistersConfig(**TINY, layerscale_value=0.3, num_register_tokens=4)
+        )
     else:
         model = transformers.SiglipVisionModel(transformers.SiglipVisionConfig(**TINY))
     if noise:

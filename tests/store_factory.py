@@ -10,22 +10,51 @@ from probekit.data.base import TargetSpec
 from probekit.features.store import StoreLayout, StoreWriter
 
 
-def write_store(path: Path, patch: np.ndarray, targets: dict[str, tuple[np.ndarray, dict]],
-                cls: np.ndarray | None = None, backbone: str = "fake", dtype: str = "float32") -> Path:
+def write_store(
+    path: Path,
+    patch: np.ndarray,
+    targets: dict[str, tuple[np.ndarray, dict]],
+    cls: np.ndarray | None = None,
+    backbone: str = "fake",
+    dtype: str = "float32",
+) -> Path:
     """A complete store with one layer (11) holding `patch` (N, h, w, D); cls defaults to the patch mean."""
     N, h, w, D = patch.shape
     mean = patch.mean(axis=(1, 2))
     cls = mean if cls is None else cls
     specs = {name: TargetSpec(values.shape[1:], str(values.dtype), attrs) for name, (values, attrs) in targets.items()}
-    attrs = {"backbone": backbone, "backbone_model": backbone, "weights_sha256": "none", "weights_source": "none",
-             "global_source": "cls", "patch_size": 8, "embed_dim": D, "depth": 12, "num_registers": 0,
-             "image_size": [h * 8, w * 8], "grid": [h, w], "layers": [11], "norm": True, "dtype": dtype,
-             "pixel_mean": [0.5] * 3, "pixel_std": [0.5] * 3, "interpolation": "bicubic", "pos_embed_resample": "none",
-             "dataset": "fake", "split": path.stem, "root": "", "dataset_fingerprint": path.stem, "num_samples": N}
+    attrs = {
+        "backbone": backbone,
+        "backbone_model": backbone,
+        "weights_sha256": "none",
+        "weights_source": "none",
+        "global_source": "cls",
+        "patch_size": 8,
+        "embed_dim": D,
+        "depth": 12,
+        "num_registers": 0,
+        "image_size": [h * 8, w * 8],
+        "grid": [h, w],
+        "layers": [11],
+        "norm": True,
+        "dtype": dtype,
+        "pixel_mean": [0.5] * 3,
+        "pixel_std": [0.5] * 3,
+        "interpolation": "bicubic",
+        "pos_embed_resample": "none",
+        "dataset": "fake",
+        "split": path.stem,
+        "root": "",
+        "dataset_fingerprint": path.stem,
+        "num_samples": N,
+    }
     layout = StoreLayout(N, [11], (h, w), D, dtype, specs)
     with StoreWriter(path, layout, attrs, resume_key=path.stem) as writer:
-        writer.write(0, [f"s{i}" for i in range(N)],
-                     {11: {"cls": cls.astype(dtype), "mean": mean.astype(dtype), "patch": patch.astype(dtype)}},
-                     {name: values for name, (values, _) in targets.items()})
+        writer.write(
+            0,
+            [f"s{i}" for i in range(N)],
+            {11: {"cls": cls.astype(dtype), "mean": mean.astype(dtype), "patch": patch.astype(dtype)}},
+            {name: values for name, (values, _) in targets.items()},
+        )
         writer.finish({})
     return path

@@ -21,13 +21,27 @@ def test_shipped_suites_load(path):
 
 
 def test_tiny_suite_runs_end_to_end(tmp_path):
-    suite = Suite(name="tiny", image_size=[32, 48], splits={"train": 12, "val": 6}, layers="-1", workers=0,
-                  backbones=[{"backbone": "pixels-p16"}, {"backbone": "test-vit", "random_init": True}],
-                  tasks={"classification": {"epochs": 2, "batch_size": 4, "lrs": [0.1]},
-                         "segmentation": {"epochs": 1, "batch_size": 4, "optimizer": "adamw", "lrs": [0.001]},
-                         "depth": {"epochs": 1, "batch_size": 4, "optimizer": "adamw", "lrs": [0.001], "n_bins": 16},
-                         "correspondence": {"dataset": "synthetic-pairs", "splits": {"train": 8, "val": 4},
-                                            "projection": "infonce", "epochs": 1, "batch_size": 2, "lrs": [0.01]}})
+    suite = Suite(
+        name="tiny",
+        image_size=[32, 48],
+        splits={"train": 12, "val": 6},
+        layers="-1",
+        workers=0,
+        backbones=[{"backbone": "pixels-p16"}, {"backbone": "test-vit", "random_init": True}],
+        tasks={
+            "classification": {"epochs": 2, "batch_size": 4, "lrs": [0.1]},
+            "segmentation": {"epochs": 1, "batch_size": 4, "optimizer": "adamw", "lrs": [0.001]},
+            "depth": {"epochs": 1, "batch_size": 4, "optimizer": "adamw", "lrs": [0.001], "n_bins": 16},
+            "correspondence": {
+                "dataset": "synthetic-pairs",
+                "splits": {"train": 8, "val": 4},
+                "projection": "infonce",
+                "epochs": 1,
+                "batch_size": 2,
+                "lrs": [0.01],
+            },
+        },
+    )
     table = run_suite(suite, tmp_path, progress=False)
     lines = table.splitlines()
     assert lines[0].startswith("| backbone | cls top-1") and len(lines) == 2 + 3  # trivial + two backbones

@@ -46,8 +46,9 @@ def _tasks() -> list[tuple[str, Any]]:
 
 def test_cli_reference_is_current() -> None:
     """docs/cli.md is what tools/gen_cli_docs.py writes for today's typer app."""
-    assert CLI_MD.read_text() == _generator().render(), \
+    assert CLI_MD.read_text() == _generator().render(), (
         "docs/cli.md is stale: run `python tools/gen_cli_docs.py` and commit docs/cli.md"
+    )
 
 
 def test_every_command_and_option_is_in_the_cli_reference() -> None:
@@ -142,5 +143,6 @@ def test_task_option_tables_are_current() -> None:
     generator = _generator()
     for task in TASKS:
         page = REPO / "docs" / "protocols" / f"{task}.md"
-        assert page.read_text() == generator.with_options(page.read_text(), task), \
+        assert page.read_text() == generator.with_options(page.read_text(), task), (
             f"{page} options table is stale: run `python tools/gen_cli_docs.py` and commit it"
+        )

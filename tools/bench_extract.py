@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 
 from probekit.backbones import build_backbone, resolve_layers
-from probekit.features import ExtractConfig, FeatureStore, extract
 from probekit.device import resolve_device
+from probekit.features import ExtractConfig, FeatureStore, extract
 from probekit.features.preprocess import normalise
 
 
@@ -66,16 +66,25 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="alternate the two measurements this many times")
     args = parser.parse_args()
 
-    config = ExtractConfig(backbone=args.backbone, random_init=True, image_size=(args.image_size, args.image_size),
-                           layers=args.layers, batch_size=args.batch_size, workers=args.workers, device=args.device)
+    config = ExtractConfig(
+        backbone=args.backbone,
+        random_init=True,
+        image_size=(args.image_size, args.image_size),
+        layers=args.layers,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        device=args.device,
+    )
     backbone = build_backbone(args.backbone, random_init=True)
     bare, full = [], []
     for _ in range(args.repeats):  # alternate, so drifts in machine speed hit both alike
         bare.append(bare_forward_throughput(backbone, config, args.num_images))
         full.append(extract_throughput(backbone, config, args.num_images))
     bare_best, full_best = max(bare), max(full)
-    print(f"backbone {args.backbone} (random init)  image {args.image_size}px  batch {args.batch_size}  "
-          f"images {args.num_images}  workers {args.workers}  torch threads {torch.get_num_threads()}")
+    print(
+        f"backbone {args.backbone} (random init)  image {args.image_size}px  batch {args.batch_size}  "
+        f"images {args.num_images}  workers {args.workers}  torch threads {torch.get_num_threads()}"
+    )
     print(f"bare forward : {bare_best:8.2f} img/s   (runs: {', '.join(f'{v:.2f}' for v in bare)})")
     print(f"full extract : {full_best:8.2f} img/s   (runs: {', '.join(f'{v:.2f}' for v in full)})")
     print(f"ratio extract/forward: {full_best / bare_best:.3f}  (target >= 0.9)")

@@ -33,21 +33,36 @@ GRID, DIM, LABEL = (16, 16), 384, (224, 224)
 
 def make_store(path: Path, num_samples: int, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
-    targets = {"mask": TargetSpec(LABEL, "uint8", {"num_classes": 7, "ignore_index": 255}),
-               "depth": TargetSpec(LABEL, "float32", {"min_depth": 1e-3, "max_depth": 20.0}),
-               "label": TargetSpec((), "int64", {"num_classes": 6})}
-    attrs = {"backbone": "bench", "embed_dim": DIM, "depth": 12, "grid": list(GRID), "layers": [11],
-             "dataset": "bench", "num_samples": num_samples, "dtype": "float16"}
+    targets = {
+        "mask": TargetSpec(LABEL, "uint8", {"num_classes": 7, "ignore_index": 255}),
+        "depth": TargetSpec(LABEL, "float32", {"min_depth": 1e-3, "max_depth": 20.0}),
+        "label": TargetSpec((), "int64", {"num_classes": 6}),
+    }
+    attrs = {
+        "backbone": "bench",
+        "embed_dim": DIM,
+        "depth": 12,
+        "grid": list(GRID),
+        "layers": [11],
+        "dataset": "bench",
+        "num_samples": num_samples,
+        "dtype": "float16",
+    }
     layout = StoreLayout(num_samples, [11], GRID, DIM, "float16", targets)
     with StoreWriter(path, layout, attrs, resume_key="bench") as writer:
         for start in range(0, num_samples, 100):
             n = min(100, num_samples - start)
             patch = rng.normal(size=(n, *GRID, DIM)).astype(np.float16)
-            writer.write(start, [str(i) for i in range(start, start + n)],
-                         {11: {"cls": patch[:, 0, 0], "mean": patch.mean((1, 2)), "patch": patch}},
-                         {"mask": rng.integers(0, 7, (n, *LABEL), dtype=np.uint8),
-                          "depth": rng.uniform(0.5, 10, (n, *LABEL)).astype(np.float32),
-                          "label": rng.integers(0, 6, n)})
+            writer.write(
+                start,
+                [str(i) for i in range(start, start + n)],
+                {11: {"cls": patch[:, 0, 0], "mean": patch.mean((1, 2)), "patch": patch}},
+                {
+                    "mask": rng.integers(0, 7, (n, *LABEL), dtype=np.uint8),
+                    "depth": rng.uniform(0.5, 10, (n, *LABEL)).astype(np.float32),
+                    "label": rng.integers(0, 6, n),
+                },
+            )
         writer.finish({})
 
 
@@ -81,8 +96,12 @@ def run_mode(mode: str, store_path: str, task: str, batch_size: int) -> dict:
         TASKS.get(task).run(Splits(view, StoreView(store, 50, holdout=True), None), options, config, progress=False)
         count = len(view)
     elapsed = time.perf_counter() - began
-    return {"samples_per_s": count / elapsed, "peak_rss_mb": peak_rss_mb() - baseline, "seconds": elapsed,
-            "baseline_rss_mb": baseline}
+    return {
+        "samples_per_s": count / elapsed,
+        "peak_rss_mb": peak_rss_mb() - baseline,
+        "seconds": elapsed,
+        "baseline_rss_mb": baseline,
+    }
 
 
 def main() -> None:
@@ -105,20 +124,41 @@ def main() -> None:
         store_mb = path.stat().st_size / 2**20
         results = {}
         for mode in ("read", "train"):
-            out = subprocess.run([sys.executable, __file__, "--mode", mode, "--store", str(path), "--task", args.task,
-                                  "--batch-size", str(args.batch_size)], capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--mode",
+                    mode,
+                    "--store",
+                    str(path),
+                    "--task",
+                    args.task,
+                    "--batch-size",
+                    str(args.batch_size),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
     read, train = results["read"], results["train"]
-    print(f"task {args.task}  store {store_mb:.0f} MB ({num_samples} samples, grid {GRID}, D {DIM}, labels {LABEL})  "
-          f"cap {args.cap_mb:.0f} MB  batch {args.batch_size}")
+    print(
+        f"task {args.task}  store {store_mb:.0f} MB ({num_samples} samples, grid {GRID}, D {DIM}, labels {LABEL})  "
+        f"cap {args.cap_mb:.0f} MB  batch {args.batch_size}"
+    )
     print(f"(peak RSS counted above each process after its imports: {read['baseline_rss_mb']:.0f} MB of torch & co.)")
     print(f"read alone : {read['samples_per_s']:9.1f} samples/s   peak RSS +{read['peak_rss_mb']:6.0f} MB")
     print(f"train probe: {train['samples_per_s']:9.1f} samples/s   peak RSS +{train['peak_rss_mb']:6.0f} MB")
-    print(f"ratios train/read: throughput {train['samples_per_s'] / read['samples_per_s']:.3f}   "
-          f"peak RSS {train['peak_rss_mb'] / read['peak_rss_mb']:.2f}")
+    print(
+        f"ratios train/read: throughput {train['samples_per_s'] / read['samples_per_s']:.3f}   "
+        f"peak RSS {train['peak_rss_mb'] / read['peak_rss_mb']:.2f}"
+    )
     verdict = "below" if train["peak_rss_mb"] < args.cap_mb else "ABOVE"
-    print(f"train peak RSS is {verdict} the {args.cap_mb:.0f} MB cap with a {store_mb:.0f} MB store "
-          f"(store/cap {store_mb / args.cap_mb:.2f})")
+    print(
+        f"train peak RSS is {verdict} the {args.cap_mb:.0f} MB cap with a {store_mb:.0f} MB store "
+        f"(store/cap {store_mb / args.cap_mb:.2f})"
+    )
 
 
 if __name__ == "__main__":

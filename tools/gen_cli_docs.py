@@ -118,8 +118,10 @@ def with_options(page: str, task: str) -> str:
     if OPTIONS_START in page:
         head, rest = page.split(OPTIONS_START, 1)
         return head + block + rest.split(OPTIONS_END, 1)[1]
-    return page.rstrip() + "\n\n## Every option\n\nAs `--flag-name` on `probekit probe` (or `--opt name=value`), " \
+    return (
+        page.rstrip() + "\n\n## Every option\n\nAs `--flag-name` on `probekit probe` (or `--opt name=value`), "
         "and as keys of a suite's task.\n\n" + block + "\n"
+    )
 
 
 def main() -> None:

@@ -57,17 +57,65 @@ def prediction_figure(options: argparse.Namespace, work: Path) -> Path:
     stores = {}
     for split, limit in (("train", options.train_images), ("val", options.val_images)):
         stores[split] = work / f"{split}.h5"
-        run(["extract", *backbone_args(options), "--dataset", "synthetic", "--split", split, "--image-size", size,
-             "--limit", str(limit), "--workers", "0", "--quiet", "--out", str(stores[split])])
+        run(
+            [
+                "extract",
+                *backbone_args(options),
+                "--dataset",
+                "synthetic",
+                "--split",
+                split,
+                "--image-size",
+                size,
+                "--limit",
+                str(limit),
+                "--workers",
+                "0",
+                "--quiet",
+                "--out",
+                str(stores[split]),
+            ]
+        )
     results = work / "results"
     for task, extra in (("segmentation", []), ("depth", ["--n-bins", "64"])):
-        run(["probe", "--task", task, "--features", str(stores["train"]), "--val", str(stores["val"]),
-             "--lrs", "1e-3,1e-2", "--epochs", str(options.epochs), "--optimizer", "adamw", "--quiet",
-             "--out", str(results), *extra])
-    heads = [arg for task in ("depth", "segmentation") for arg in ("--results", str(next(results.glob(f"{task}__*.json"))))]
+        run(
+            [
+                "probe",
+                "--task",
+                task,
+                "--features",
+                str(stores["train"]),
+                "--val",
+                str(stores["val"]),
+                "--lrs",
+                "1e-3,1e-2",
+                "--epochs",
+                str(options.epochs),
+                "--optimizer",
+                "adamw",
+                "--quiet",
+                "--out",
+                str(results),
+                *extra,
+            ]
+        )
+    heads = [
+        arg for task in ("depth", "segmentation") for arg in ("--results", str(next(results.glob(f"{task}__*.json"))))
+    ]
     out = options.out / "prediction.png"
-    run(["show", "prediction", *heads, "--features", str(stores["val"]), "--index", str(options.val_index),
-         "--out", str(out)])
+    run(
+        [
+            "show",
+            "prediction",
+            *heads,
+            "--features",
+            str(stores["val"]),
+            "--index",
+            str(options.val_index),
+            "--out",
+            str(out),
+        ]
+    )
     return out
 
 
@@ -88,7 +136,10 @@ def main() -> None:
         paths = [*feature_figures(options), prediction_figure(options, Path(work))]
     for path in paths:
         size = path.stat().st_size
-        print(f"{path}: {size / 1000:.0f} KB" + ("  (over the 300 KB budget: lower --image-size)" if size > MAX_BYTES else ""))
+        print(
+            f"{path}: {size / 1000:.0f} KB"
+            + ("  (over the 300 KB budget: lower --image-size)" if size > MAX_BYTES else "")
+        )
 
 
 if __name__ == "__main__":

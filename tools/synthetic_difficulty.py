@@ -104,8 +104,14 @@ def main() -> None:
     for name in args.backbones.split(","):
         stores = {}
         for split, limit in (("train", args.train), ("val", args.val)):
-            config = ExtractConfig(backbone=name, random_init=not name.startswith("pixels"), split=split,
-                                   image_size=(args.image_size, args.image_size), limit=limit, batch_size=32)
+            config = ExtractConfig(
+                backbone=name,
+                random_init=not name.startswith("pixels"),
+                split=split,
+                image_size=(args.image_size, args.image_size),
+                limit=limit,
+                batch_size=32,
+            )
             path = args.out_dir / f"{name}-{split}-{args.image_size}.h5"
             stores[split] = FeatureStore(extract(config, path, progress=True))
         stores["train"].check_compatible(stores["val"])
@@ -115,12 +121,16 @@ def main() -> None:
     print(f"\nsynthetic scenes, {args.image_size}px, train {args.train} / val {args.val}, random-init weights\n")
     print("| features | class. acc | seg. patch acc | seg. patch mIoU | depth δ<1.25 | depth AbsRel |")
     print("|---|---|---|---|---|---|")
-    print(f"| chance / mean (no features) | {chance['cls_chance']:.3f} | {chance['seg_chance_acc']:.3f} | "
-          f"{chance['seg_chance_miou']:.3f} | {chance['depth_chance_d1']:.3f} | {chance['depth_chance_absrel']:.3f} |")
+    print(
+        f"| chance / mean (no features) | {chance['cls_chance']:.3f} | {chance['seg_chance_acc']:.3f} | "
+        f"{chance['seg_chance_miou']:.3f} | {chance['depth_chance_d1']:.3f} | {chance['depth_chance_absrel']:.3f} |"
+    )
     for name, s in rows:
         label = name if name.startswith("pixels") else f"{name} (random init)"
-        print(f"| {label} | {s['cls_acc']:.3f} | {s['seg_acc']:.3f} | {s['seg_miou']:.3f} | "
-              f"{s['depth_d1']:.3f} | {s['depth_absrel']:.3f} |")
+        print(
+            f"| {label} | {s['cls_acc']:.3f} | {s['seg_acc']:.3f} | {s['seg_miou']:.3f} | "
+            f"{s['depth_d1']:.3f} | {s['depth_absrel']:.3f} |"
+        )
     print("| ceiling | 1.000 | 1.000 | 1.000 | 1.000 | 0.000 |")
 
 

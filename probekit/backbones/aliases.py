@@ -39,26 +39,41 @@ _TEST = [
 ]
 for _name, _model, _kwargs, _description in _TEST:
     register_backbone(
-        BackboneSpec(name=_name, model=_model, description=_description, kwargs=_kwargs,
-                     has_weights=False, test_only=True)
+        BackboneSpec(
+            name=_name, model=_model, description=_description, kwargs=_kwargs, has_weights=False, test_only=True
+        )
     )
 
 for _patch in (8, 14, 16):
     register_backbone(
-        BackboneSpec(name=f"pixels-p{_patch}", model="pixels", builder="pixels", kwargs={"patch_size": _patch},
-                     description=f"baseline: raw normalised RGB of each {_patch}x{_patch} patch",
-                     has_weights=False)
+        BackboneSpec(
+            name=f"pixels-p{_patch}",
+            model="pixels",
+            builder="pixels",
+            kwargs={"patch_size": _patch},
+            description=f"baseline: raw normalised RGB of each {_patch}x{_patch} patch",
+            has_weights=False,
+        )
     )
 register_backbone(
-    BackboneSpec(name="pixels", model="pixels", builder="pixels", kwargs={"patch_size": 16},
-                 description="baseline: raw normalised RGB of each 16x16 patch", has_weights=False)
+    BackboneSpec(
+        name="pixels",
+        model="pixels",
+        builder="pixels",
+        kwargs={"patch_size": 16},
+        description="baseline: raw normalised RGB of each 16x16 patch",
+        has_weights=False,
+    )
 )
 
 # probekit's own learned backbone, shipped in the package (probekit/weights/): DINO-pretrained on the
 # synthetic scenes with `probekit pretrain` (command, seed and log in probekit/weights/probekit-tiny.md).
 register_backbone(
-    BackboneSpec(name="probekit-tiny", model="vit_small_patch8_224",
-                 kwargs=dict(embed_dim=192, depth=6, num_heads=3, img_size=64),
-                 description="ViT-Ti/8 (dim 192, depth 6) DINO-pretrained on the synthetic scenes; shipped, offline",
-                 bundled_weights="probekit-tiny.safetensors")
+    BackboneSpec(
+        name="probekit-tiny",
+        model="vit_small_patch8_224",
+        kwargs=dict(embed_dim=192, depth=6, num_heads=3, img_size=64),
+        description="ViT-Ti/8 (dim 192, depth 6) DINO-pretrained on the synthetic scenes; shipped, offline",
+        bundled_weights="probekit-tiny.safetensors",
+    )
 )

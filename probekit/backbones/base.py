@@ -16,8 +16,8 @@ class LayerFeatures:
     `Backbone.global_source` names (SigLIP's attention-pool output, or the patch mean).
     """
 
-    cls: torch.Tensor    # (B, D)
-    mean: torch.Tensor   # (B, D) mean over patch tokens, register tokens excluded
+    cls: torch.Tensor  # (B, D)
+    mean: torch.Tensor  # (B, D) mean over patch tokens, register tokens excluded
     patch: torch.Tensor  # (B, h, w, D)
 
 
@@ -37,12 +37,12 @@ class Backbone(nn.Module):
     model_name: str
     patch_size: int
     embed_dim: int
-    depth: int            # number of blocks; layer indices are 0 .. depth-1
+    depth: int  # number of blocks; layer indices are 0 .. depth-1
     num_registers: int
-    global_source: str    # 'cls' | 'attn_pool' | 'mean'
+    global_source: str  # 'cls' | 'attn_pool' | 'mean'
     preprocessing: Preprocessing
-    weights_id: str       # sha256 of the weights file, or 'random-init(seed=N)', or 'none'
-    weights_source: str   # 'hub:<id>' | 'file:<path>' | 'random-init' | 'none'
+    weights_id: str  # sha256 of the weights file, or 'random-init(seed=N)', or 'none'
+    weights_source: str  # 'hub:<id>' | 'file:<path>' | 'random-init' | 'none'
     pos_embed_resample: str
 
     def forward_layers(self, x: torch.Tensor, layers: list[int], norm: bool) -> dict[int, LayerFeatures]:

@@ -39,5 +39,6 @@ def build_backbone(
     implement = IMPLS.get(impl)
     spec = resolve_spec(name)
     builder = BUILDERS.get(spec.builder)
-    return implement(builder(spec, weights=Path(weights) if weights is not None else None,
-                             random_init=random_init, seed=seed))
+    return implement(
+        builder(spec, weights=Path(weights) if weights is not None else None, random_init=random_init, seed=seed)
+    )

@@ -49,8 +49,15 @@ class HfBackbone(Backbone):
 
     impl = "transformers"
 
-    def __init__(self, name: str, model_name: str, model: nn.Module, weights_id: str, weights_source: str,
-                 preprocessing: Preprocessing | None = None):
+    def __init__(
+        self,
+        name: str,
+        model_name: str,
+        model: nn.Module,
+        weights_id: str,
+        weights_source: str,
+        preprocessing: Preprocessing | None = None,
+    ):
         super().__init__()
         self.model = hf_vision_tower(model).eval().requires_grad_(False)
         config = self.model.config
@@ -72,7 +79,8 @@ class HfBackbone(Backbone):
         except BackboneError:  # a variant the reference lacks; this backend runs it all the same
             self.pos_resample_kind = "other"
         self.pos_embed_resample = _RESAMPLE_NOTES.get(
-            self.pos_resample_kind, f"transformers {_transformers_version()} interpolate_pos_encoding, per input size")
+            self.pos_resample_kind, f"transformers {_transformers_version()} interpolate_pos_encoding, per input size"
+        )
         # DINOv2 always interpolates; SigLIP must be asked to (and refuses other sizes otherwise).
         self._asks_interpolation = "interpolate_pos_encoding" in inspect.signature(self.model.forward).parameters
 
@@ -90,7 +98,7 @@ class HfBackbone(Backbone):
             # the documented outputs for the last layer; block `layer`'s output (+ final norm) otherwise
             tokens = out.last_hidden_state if last else out.hidden_states[layer + 1]  # (B, prefix + h*w, D)
             tokens = tokens if last or not norm else self.final_norm(tokens)
-            patches = tokens[:, self.num_prefix_tokens:]  # (B, h*w, D)
+            patches = tokens[:, self.num_prefix_tokens :]  # (B, h*w, D)
             features[layer] = LayerFeatures(
                 cls=out.pooler_output if last and self.global_source != "mean" else self._global(tokens, patches, norm),
                 mean=patches.mean(dim=1),
@@ -107,8 +115,12 @@ class HfBackbone(Backbone):
         return patches.mean(dim=1)
 
     def describe(self) -> dict:
-        return {**super().describe(), "impl": self.impl, "hf_model_type": self.family.model_type,
-                "hf_pos_resample": self.pos_resample_kind}
+        return {
+            **super().describe(),
+            "impl": self.impl,
+            "hf_model_type": self.family.model_type,
+            "hf_pos_resample": self.pos_resample_kind,
+        }
 
 
 def _preprocessing(folder: Path | None) -> Preprocessing | None:
@@ -119,8 +131,11 @@ def _preprocessing(folder: Path | None) -> Preprocessing | None:
     values = json.loads(file.read_text())
     if "image_mean" not in values or "image_std" not in values:
         return None
-    return Preprocessing(mean=tuple(values["image_mean"]), std=tuple(values["image_std"]),
-                         interpolation=_PIL_RESAMPLE.get(values.get("resample"), "bicubic"))
+    return Preprocessing(
+        mean=tuple(values["image_mean"]),
+        std=tuple(values["image_std"]),
+        interpolation=_PIL_RESAMPLE.get(values.get("resample"), "bicubic"),
+    )
 
 
 def build_hf_backbone(
@@ -132,7 +147,9 @@ def build_hf_backbone(
     except ImportError:
         raise BackboneError(f"{spec.name} needs transformers: pip install 'probekit[hf]'") from None
     if weights is not None:
-        raise BackboneError(f"{spec.name}: hf: models load their weights from their directory or hub id; drop --weights")
+        raise BackboneError(
+            f"{spec.name}: hf: models load their weights from their directory or hub id; drop --weights"
+        )
     source = spec.model
     folder = Path(source).expanduser()
     local = folder.is_dir()
@@ -148,14 +165,16 @@ def build_hf_backbone(
             model = transformers.AutoModel.from_pretrained(str(folder) if local else source, **options)
     except ProbekitError:
         raise
-    except Exception as error:  # noqa: BLE001 - missing files, bad configs, hub failures: one line for the user
+    except Exception as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise WeightsError(f"cannot load {spec.name}: {type(error).__name__}: {reason}") from None
     model = model.float()
     if random_init:
         weights_id, weights_source = random_init_id(seed), RANDOM_INIT
     else:
-        file = next((folder / f for f in HF_WEIGHT_FILES if (folder / f).is_file()), None) if local else hf_cached(source)
+        file = (
+            next((folder / f for f in HF_WEIGHT_FILES if (folder / f).is_file()), None) if local else hf_cached(source)
+        )
         weights_id = sha256_file(file) if file is not None else "unknown"
         weights_source = f"file:{folder.resolve()}" if local else f"hub:{source}"
     cached_config = hf_cached(source, "config.json") if not local else None

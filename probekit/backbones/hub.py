@@ -15,8 +15,12 @@ from probekit.errors import BackboneError, WeightsError
 # Files a timm model's hub repository keeps its weights in.
 _HUB_FILES = ("model.safetensors", "pytorch_model.bin", "open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 # Files a transformers model (hf:<id or dir>) keeps its weights in, single or sharded.
-HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
-                   "pytorch_model.bin.index.json")
+HF_WEIGHT_FILES = (
+    "model.safetensors",
+    "pytorch_model.bin",
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+)
 
 
 def hub_offline() -> bool:
@@ -112,11 +116,15 @@ def preflight_hf_model(name: str, source: str, random_init: bool) -> None:
     folder = Path(source).expanduser()
     if folder.is_dir():
         if not (folder / "config.json").is_file():
-            raise BackboneError(f"{folder} has no config.json: pass a directory written by save_pretrained, or a hub id")
+            raise BackboneError(
+                f"{folder} has no config.json: pass a directory written by save_pretrained, or a hub id"
+            )
         return
     if source.startswith(("/", ".", "~")) or source.count("/") > 1:
-        raise BackboneError(f"{name}: {folder} is not a directory: pass an existing model directory or a hub id like "
-                            f"facebook/dinov2-small")
+        raise BackboneError(
+            f"{name}: {folder} is not a directory: pass an existing model directory or a hub id like "
+            f"facebook/dinov2-small"
+        )
     if hf_cached(source, "config.json") is not None and (random_init or hf_cached(source) is not None):
         return
     if hub_offline():

@@ -19,7 +19,7 @@ class BackboneRow:
     embed_dim: int
     depth: int
     params_m: float
-    weights: str       # 'bundled' | 'cached' | 'not cached' | 'none (random/test only)' | 'n/a'
+    weights: str  # 'bundled' | 'cached' | 'not cached' | 'none (random/test only)' | 'n/a'
     description: str
 
 
@@ -32,8 +32,18 @@ def backbone_rows(include_test: bool = False) -> list[BackboneRow]:
         with torch.device("meta"):
             backbone = build_backbone(name, random_init=True)
         params = sum(p.numel() for p in backbone.parameters()) / 1e6
-        rows.append(BackboneRow(name, spec.model, backbone.patch_size, backbone.embed_dim, backbone.depth,
-                                round(params, 1), _weights_status(spec), spec.description))
+        rows.append(
+            BackboneRow(
+                name,
+                spec.model,
+                backbone.patch_size,
+                backbone.embed_dim,
+                backbone.depth,
+                round(params, 1),
+                _weights_status(spec),
+                spec.description,
+            )
+        )
     return rows
 
 

@@ -28,20 +28,26 @@ class BackboneRecipe:
     name: str
     weights: str | None = None  # a local checkpoint; None = the hub's, or random init
     random_init: bool = False
-    seed: int = 0               # of random init
-    impl: str = "timm"          # who runs the weights (see probekit.backbones.build.IMPLS)
+    seed: int = 0  # of random init
+    impl: str = "timm"  # who runs the weights (see probekit.backbones.build.IMPLS)
 
     @classmethod
     def from_store_attrs(cls, attrs: Mapping[str, Any], source: str = "the store") -> BackboneRecipe:
         """The recipe recorded at extraction; StoreError naming `source` for stores written before it was."""
         config = attrs.get("extract_config")
         if not isinstance(config, Mapping) or not config.get("backbone"):
-            raise StoreError(f"{source} does not record how its backbone was built (written by an older probekit): "
-                             f"re-extract it with `probekit extract ... --overwrite`")
+            raise StoreError(
+                f"{source} does not record how its backbone was built (written by an older probekit): "
+                f"re-extract it with `probekit extract ... --overwrite`"
+            )
         weights = config.get("weights")
-        return cls(name=str(config["backbone"]), weights=str(weights) if weights is not None else None,
-                   random_init=bool(config.get("random_init", False)), seed=int(config.get("seed", 0)),
-                   impl=str(config.get("impl", "timm")))
+        return cls(
+            name=str(config["backbone"]),
+            weights=str(weights) if weights is not None else None,
+            random_init=bool(config.get("random_init", False)),
+            seed=int(config.get("seed", 0)),
+            impl=str(config.get("impl", "timm")),
+        )
 
     @classmethod
     def from_provenance(cls, backbone: Mapping[str, Any], source: str = "the results file") -> BackboneRecipe:

@@ -31,12 +31,23 @@ class ReferenceBackbone(Backbone):
 
     def __init__(self, source: Backbone, model: ViT):
         super().__init__()
-        for attribute in ("name", "model_name", "patch_size", "embed_dim", "depth", "num_registers",
-                          "preprocessing", "weights_id", "weights_source"):
+        for attribute in (
+            "name",
+            "model_name",
+            "patch_size",
+            "embed_dim",
+            "depth",
+            "num_registers",
+            "preprocessing",
+            "weights_id",
+            "weights_source",
+        ):
             setattr(self, attribute, getattr(source, attribute))
         if model.global_source != source.global_source:
-            raise BackboneError(f"{source.name}: reference global {model.global_source} differs from the "
-                                f"source's {source.global_source}: use --impl timm")
+            raise BackboneError(
+                f"{source.name}: reference global {model.global_source} differs from the "
+                f"source's {source.global_source}: use --impl timm"
+            )
         self.global_source = model.global_source
         self.source_impl = getattr(source, "impl", "timm")
         self.model = model.eval().requires_grad_(False)
@@ -58,8 +69,12 @@ class ReferenceBackbone(Backbone):
         return features
 
     def describe(self) -> dict:
-        return {**super().describe(), "impl": self.impl, "impl_source": self.source_impl,
-                "reference_pos_resample": self.model.cfg.pos_resample}
+        return {
+            **super().describe(),
+            "impl": self.impl,
+            "impl_source": self.source_impl,
+            "reference_pos_resample": self.model.cfg.pos_resample,
+        }
 
 
 def to_reference(backbone: Backbone) -> ReferenceBackbone:

@@ -44,7 +44,7 @@ def split_prefix(name: str) -> tuple[str, str] | None:
     """(builder, model) for a prefixed name such as 'hf:facebook/dinov2-small', else None."""
     for prefix, builder in PREFIXES.items():
         if name.startswith(prefix):
-            model = name[len(prefix):].strip()
+            model = name[len(prefix) :].strip()
             if not model:
                 raise BackboneError(f"{name!r} names no model: use {prefix}<hub id or local directory>")
             return builder, model
@@ -75,6 +75,8 @@ def random_init_seed(weights_id: str, source: str = "the store") -> int:
     prefix = f"{RANDOM_INIT}(seed="
     digits = weights_id.removeprefix(prefix).removesuffix(")")
     if not (weights_id.startswith(prefix) and weights_id.endswith(")") and digits.isdigit()):
-        raise StoreError(f"{source} records random-init weights as {weights_id!r}, not {random_init_id(0)!r}: "
-                         f"pass --backbone NAME --random-init --seed N")
+        raise StoreError(
+            f"{source} records random-init weights as {weights_id!r}, not {random_init_id(0)!r}: "
+            f"pass --backbone NAME --random-init --seed N"
+        )
     return int(digits)

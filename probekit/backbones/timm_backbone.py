@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from probekit.backbones.base import Backbone, LayerFeatures, Preprocessing
-from probekit.backbones.spec import RANDOM_INIT, BackboneSpec, random_init_id
 from probekit.backbones.hub import hub_cached_file, offline_error, preflight_hub_weights
+from probekit.backbones.spec import RANDOM_INIT, BackboneSpec, random_init_id
 from probekit.backbones.weights import load_weights_file, sha256_file
 from probekit.errors import BackboneError, ProbekitError
 
@@ -56,8 +56,13 @@ class TimmBackbone(Backbone):
             raise BackboneError(f"input {H}x{W} is not a multiple of the patch size {self.patch_size}")
         h, w = H // self.patch_size, W // self.patch_size
         outputs = self.model.forward_intermediates(
-            x, indices=layers, norm=norm, output_fmt="NLC", intermediates_only=True,
-            return_prefix_tokens=True, stop_early=True,
+            x,
+            indices=layers,
+            norm=norm,
+            output_fmt="NLC",
+            intermediates_only=True,
+            return_prefix_tokens=True,
+            stop_early=True,
         )
         features = {}
         for layer, output in zip(layers, outputs):
@@ -113,7 +118,9 @@ def bundled_weights_path(spec: BackboneSpec) -> Path:
 def _from_bundle(timm, spec: BackboneSpec, kwargs: dict) -> TimmBackbone:
     path = bundled_weights_path(spec)
     if not path.is_file():
-        raise BackboneError(f"{spec.name}: its bundled weights {path} are missing; reinstall probekit (pip install -e .)")
+        raise BackboneError(
+            f"{spec.name}: its bundled weights {path} are missing; reinstall probekit (pip install -e .)"
+        )
     model = _create(timm, spec, kwargs, pretrained=False)
     load_weights_file(model, path)
     return TimmBackbone(spec.name, spec.model, model, sha256_file(path), f"bundled:{path.name}")
@@ -127,14 +134,16 @@ def _from_hub(timm, spec: BackboneSpec, kwargs: dict) -> TimmBackbone:
         model = _create(timm, spec, kwargs, pretrained=True)
     except ProbekitError:
         raise
-    except Exception as error:  # noqa: BLE001 - network, hub and cache failures all mean "no weights here"
+    except Exception as error:
         reason = f"download failed ({type(error).__name__})"
         raise offline_error(spec.name, spec.model, reason) from None
     cached = hub_cached_file(repo)
     weights_id = sha256_file(cached) if cached is not None else "unknown"
     cfg = model.pretrained_cfg
     model_name = f"{cfg.get('architecture', spec.model)}.{cfg['tag']}" if cfg.get("tag") else spec.model
-    return TimmBackbone(spec.name, model_name, model, weights_id, f"hub:{model.pretrained_cfg.get('hf_hub_id') or spec.model}")
+    return TimmBackbone(
+        spec.name, model_name, model, weights_id, f"hub:{model.pretrained_cfg.get('hf_hub_id') or spec.model}"
+    )
 
 
 def _create(timm, spec: BackboneSpec, kwargs: dict, pretrained: bool, device: str | None = None) -> nn.Module:

@@ -39,8 +39,10 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             state = load_file(str(path), device="cpu")
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any reader failure is a bad file for the user
-        raise WeightsError(f"cannot read weights file {path}: {type(error).__name__}: {error}".splitlines()[0]) from None
+    except Exception as error:
+        raise WeightsError(
+            f"cannot read weights file {path}: {type(error).__name__}: {error}".splitlines()[0]
+        ) from None
     return _unwrap(state, path)
 
 
@@ -48,14 +50,16 @@ def _unwrap(state: object, path: Path) -> dict[str, torch.Tensor]:
     while isinstance(state, dict) and not any(isinstance(v, torch.Tensor) for v in state.values()):
         key = next((k for k in _CONTAINER_KEYS if isinstance(state.get(k), dict)), None)
         if key is None:
-            raise WeightsError(f"{path} holds no tensors at its top level nor under any of {', '.join(_CONTAINER_KEYS)}")
+            raise WeightsError(
+                f"{path} holds no tensors at its top level nor under any of {', '.join(_CONTAINER_KEYS)}"
+            )
         state = state[key]
     if not isinstance(state, dict):
         raise WeightsError(f"{path} does not contain a state dict (found {type(state).__name__})")
     tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
     for prefix in _WRAPPER_PREFIXES:
         if any(k.startswith(prefix) for k in tensors):
-            tensors = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+            tensors = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
     # Meta's FSDP checkpoints chunk the blocks: blocks.<chunk>.<i>.* -> blocks.<i>.*
     return {re.sub(r"^blocks\.\d+\.(\d+)\.", r"blocks.\1.", k): v for k, v in tensors.items()}
 

@@ -30,7 +30,9 @@ app = typer.Typer(
 
 @app.callback()
 def _global_options(
-    debug: Annotated[bool, typer.Option("--debug", help=f"Show the full traceback of a failure (also {DEBUG_ENV}=1).")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help=f"Show the full traceback of a failure (also {DEBUG_ENV}=1).")
+    ] = False,
 ) -> None:
     """Options before the command name, for every command (read back by probekit.cli.common.debug_enabled)."""
 

@@ -18,10 +18,13 @@ def backbones_command(
 
     rows = backbone_rows(include_test=test)
     header = ("name", "timm model", "patch", "dim", "depth", "params(M)", "weights")
-    table = [header] + [(r.name, r.model, str(r.patch_size), str(r.embed_dim), str(r.depth), f"{r.params_m:g}", r.weights)
-                        for r in rows]
+    table = [header] + [
+        (r.name, r.model, str(r.patch_size), str(r.embed_dim), str(r.depth), f"{r.params_m:g}", r.weights) for r in rows
+    ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-    typer.echo("\nAny timm model name works too. Weights: 'cached' = in the local hub cache, "
-               "'not cached' = downloaded on first use (or pass --weights FILE offline).")
+    typer.echo(
+        "\nAny timm model name works too. Weights: 'cached' = in the local hub cache, "
+        "'not cached' = downloaded on first use (or pass --weights FILE offline)."
+    )

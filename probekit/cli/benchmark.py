@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -13,7 +13,7 @@ from probekit.cli.common import check_output, fails_cleanly, setup_logging
 @fails_cleanly
 def benchmark_command(
     suite: Annotated[Path, typer.Argument(help="A suite YAML (see configs/suites/).")],
-    out: Annotated[Optional[Path], typer.Option(help="Output directory (default: the suite's 'out').")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output directory (default: the suite's 'out').")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or log lines.")] = False,
 ) -> None:
     """Run a benchmark suite: stores for every backbone and split, every task's probe, then the table."""

@@ -13,7 +13,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Optional, TypeVar
+from typing import Any, TypeVar
 
 import typer
 from typer.core import TyperGroup
@@ -91,14 +91,17 @@ def failing_cleanly() -> Iterator[None]:
         if message is None:
             _internal(error)
         _fail(f"probekit: error: {message}", USER_ERROR)
-    except Exception as error:  # noqa: BLE001 - the last resort: one line, not a traceback
+    except Exception as error:
         _internal(error)
 
 
 def _internal(error: BaseException) -> None:
     text = str(error).splitlines()[0] if str(error) else ""
-    _fail(f"probekit: internal error: {type(error).__name__}: {text} "
-          f"(run with --debug or {DEBUG_ENV}=1 for the traceback; please report it)", INTERNAL_ERROR)
+    _fail(
+        f"probekit: internal error: {type(error).__name__}: {text} "
+        f"(run with --debug or {DEBUG_ENV}=1 for the traceback; please report it)",
+        INTERNAL_ERROR,
+    )
 
 
 def fails_cleanly(command: F) -> F:
@@ -146,8 +149,9 @@ def usage_message(error: Exception) -> str:
 
 
 def setup_logging(quiet: bool) -> None:
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, stream=sys.stderr,
-                        format="probekit: %(message)s", force=True)
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO, stream=sys.stderr, format="probekit: %(message)s", force=True
+    )
 
 
 # -- parsing and validating option values ------------------------------------------------------
@@ -166,7 +170,7 @@ def parse_size(text: str) -> tuple[int, int]:
     return parts[0], parts[1]
 
 
-def size_option(value: Optional[str]) -> Optional[str]:
+def size_option(value: str | None) -> str | None:
     """Callback: --image-size must parse ('224' or 'HxW', positive); the patch multiple is checked with the backbone."""
     if value is not None:
         try:
@@ -176,10 +180,10 @@ def size_option(value: Optional[str]) -> Optional[str]:
     return value
 
 
-def choice(*allowed: str) -> Callable[[Optional[str]], Optional[str]]:
+def choice(*allowed: str) -> Callable[[str | None], str | None]:
     """Callback: the value must be one of `allowed` (None passes: the option was not given)."""
 
-    def check(value: Optional[str]) -> Optional[str]:
+    def check(value: str | None) -> str | None:
         if value is not None and value not in allowed:
             raise typer.BadParameter(f"{value!r} is not one of {', '.join(allowed)}")
         return value
@@ -187,10 +191,10 @@ def choice(*allowed: str) -> Callable[[Optional[str]], Optional[str]]:
     return check
 
 
-def above(low: float) -> Callable[[Optional[float]], Optional[float]]:
+def above(low: float) -> Callable[[float | None], float | None]:
     """Callback: a finite number strictly above `low` (typer's min= is inclusive and lets nan through)."""
 
-    def check(value: Optional[float]) -> Optional[float]:
+    def check(value: float | None) -> float | None:
         if value is not None and not (math.isfinite(value) and value > low):
             raise typer.BadParameter(f"{value:g} must be a finite number above {low:g}")
         return value
@@ -198,10 +202,10 @@ def above(low: float) -> Callable[[Optional[float]], Optional[float]]:
     return check
 
 
-def in_range(low: float, high: float = math.inf) -> Callable[[Optional[float]], Optional[float]]:
+def in_range(low: float, high: float = math.inf) -> Callable[[float | None], float | None]:
     """Callback: a finite number in [low, high] (typer's min=/max= let nan through)."""
 
-    def check(value: Optional[float]) -> Optional[float]:
+    def check(value: float | None) -> float | None:
         if value is not None and not (math.isfinite(value) and low <= value <= high):
             bounds = f"in [{low:g}, {high:g}]" if math.isfinite(high) else f"of at least {low:g}"
             raise typer.BadParameter(f"{value:g} must be a finite number {bounds}")
@@ -221,11 +225,11 @@ def _items(text: str, kind: type) -> list:
         raise typer.BadParameter(f"{text!r} is not a comma-separated list of {kind.__name__}s") from None
 
 
-def float_list(low: float, high: float = math.inf, low_open: bool = True) -> Callable[[Optional[str]], Optional[str]]:
+def float_list(low: float, high: float = math.inf, low_open: bool = True) -> Callable[[str | None], str | None]:
     """Callback: comma-separated finite floats in (low, high] (or [low, high] when not `low_open`)."""
     bounds = f"{'(' if low_open else '['}{low:g}, {high:g}{']' if math.isfinite(high) else ')'}"
 
-    def check(value: Optional[str]) -> Optional[str]:
+    def check(value: str | None) -> str | None:
         if value is None:
             return value
         for number in _items(value, float):
@@ -237,10 +241,10 @@ def float_list(low: float, high: float = math.inf, low_open: bool = True) -> Cal
     return check
 
 
-def int_list(low: int | None = None) -> Callable[[Optional[str]], Optional[str]]:
+def int_list(low: int | None = None) -> Callable[[str | None], str | None]:
     """Callback: comma-separated integers, each at least `low` when given."""
 
-    def check(value: Optional[str]) -> Optional[str]:
+    def check(value: str | None) -> str | None:
         if value is None:
             return value
         for number in _items(value, int):
@@ -251,7 +255,7 @@ def int_list(low: int | None = None) -> Callable[[Optional[str]], Optional[str]]
     return check
 
 
-def device_option(value: Optional[str]) -> Optional[str]:
+def device_option(value: str | None) -> str | None:
     """Callback: --device must name a device this machine has ('auto' always passes)."""
     if value is not None and value != "auto":
         from probekit.device import resolve_device

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,9 +15,12 @@ SHOWN_PROBLEMS = 20
 
 @fails_cleanly
 def datasets_command(
-    name: Annotated[Optional[str], typer.Argument(help="A dataset to describe or check (same as --dataset).")] = None,
-    dataset: Annotated[Optional[str], typer.Option("--dataset", help="A dataset to describe or check.")] = None,
-    root: Annotated[Optional[Path], typer.Option(help="Check the tree under DIR against the dataset's layout; exit 1 if incomplete.")] = None,
+    name: Annotated[str | None, typer.Argument(help="A dataset to describe or check (same as --dataset).")] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", help="A dataset to describe or check.")] = None,
+    root: Annotated[
+        Path | None,
+        typer.Option(help="Check the tree under DIR against the dataset's layout; exit 1 if incomplete."),
+    ] = None,
 ) -> None:
     """List dataset adapters; with NAME --root DIR, say what the tree under DIR is missing."""
     if name and dataset and name != dataset:
@@ -37,8 +40,10 @@ def _list_all() -> None:
     from probekit.data.registry import dataset_entries
 
     header = ("name", "tasks", "splits", "--root", "layout")
-    table = [header] + [(name, ",".join(e.tasks), ",".join(e.splits) or "any", "yes" if e.needs_root else "no", e.readme)
-                        for name, e in sorted(dataset_entries())]
+    table = [header] + [
+        (name, ",".join(e.tasks), ",".join(e.splits) or "any", "yes" if e.needs_root else "no", e.readme)
+        for name, e in sorted(dataset_entries())
+    ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
@@ -72,8 +77,10 @@ def _check(name: str, root: Path) -> int:
     if not problems:
         typer.echo(f"{name}: layout under {path} is complete")
     else:
-        typer.echo(f"{name}: layout under {path} is incomplete ({len(problems)} missing or wrong; "
-                   f"expected layout: {entry.readme}):")
+        typer.echo(
+            f"{name}: layout under {path} is incomplete ({len(problems)} missing or wrong; "
+            f"expected layout: {entry.readme}):"
+        )
         for problem in problems[:SHOWN_PROBLEMS]:
             typer.echo(f"  - {problem}")
         if len(problems) > SHOWN_PROBLEMS:

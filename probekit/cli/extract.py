@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -40,38 +40,94 @@ def _check_preset(path: Path, preset: dict) -> None:
 def extract_command(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="Feature store to write (HDF5); an interrupted one is resumed.")],
-    backbone: Annotated[Optional[str], typer.Option(help="Alias (see `probekit backbones`) or any timm model name.")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="YAML preset (configs/extract/*.yaml); flags given on the command line win.")] = None,
+    backbone: Annotated[
+        str | None, typer.Option(help="Alias (see `probekit backbones`) or any timm model name.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="YAML preset (configs/extract/*.yaml); flags given on the command line win.")
+    ] = None,
     dataset: Annotated[str, typer.Option(help="Dataset adapter; 'synthetic' needs no download.")] = "synthetic",
     split: Annotated[str, typer.Option(help="Dataset split.")] = "train",
-    root: Annotated[Optional[str], typer.Option(help="Dataset root directory (real datasets).")] = None,
-    weights: Annotated[Optional[Path], typer.Option(help="Local .pth/.safetensors checkpoint (timm or Meta DINOv2 layout); no network.")] = None,
-    random_init: Annotated[bool, typer.Option("--random-init", help="Seeded random weights: the untrained baseline.")] = False,
+    root: Annotated[str | None, typer.Option(help="Dataset root directory (real datasets).")] = None,
+    weights: Annotated[
+        Path | None,
+        typer.Option(help="Local .pth/.safetensors checkpoint (timm or Meta DINOv2 layout); no network."),
+    ] = None,
+    random_init: Annotated[
+        bool, typer.Option("--random-init", help="Seeded random weights: the untrained baseline.")
+    ] = False,
     seed: Annotated[int, typer.Option(min=0, help="Seed for --random-init.")] = 0,
-    image_size: Annotated[str, typer.Option(help="Input size, '224' or 'HxW' like '224x320'; multiple of the patch.")] = "224",
+    image_size: Annotated[
+        str, typer.Option(help="Input size, '224' or 'HxW' like '224x320'; multiple of the patch.")
+    ] = "224",
     layers: Annotated[str, typer.Option(help="Blocks to store: '-1', 'last4', 'quarters', 'all' or '0,5,11'.")] = "-1",
-    norm: Annotated[bool, typer.Option("--norm/--no-norm", help="Apply the final norm to every stored layer (DINOv2 protocol).")] = True,
-    dtype: Annotated[str, typer.Option(callback=choice("float16", "float32"), help="Storage dtype: float16 or float32.")] = "float16",
+    norm: Annotated[
+        bool, typer.Option("--norm/--no-norm", help="Apply the final norm to every stored layer (DINOv2 protocol).")
+    ] = True,
+    dtype: Annotated[
+        str, typer.Option(callback=choice("float16", "float32"), help="Storage dtype: float16 or float32.")
+    ] = "float16",
     batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 32,
-    workers: Annotated[Optional[int], typer.Option(min=0, help="DataLoader worker processes (0 = main process; default: cores - 1, at most 8).")] = None,
-    limit: Annotated[Optional[int], typer.Option(min=1, help="Use only N samples of the split.")] = None,
-    subset_seed: Annotated[Optional[int], typer.Option(min=0, help="With --limit: a seeded random subset instead of the first N.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=0, help="DataLoader worker processes (0 = main process; default: cores - 1, at most 8)."),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Use only N samples of the split.")] = None,
+    subset_seed: Annotated[
+        int | None, typer.Option(min=0, help="With --limit: a seeded random subset instead of the first N.")
+    ] = None,
     device: Annotated[str, typer.Option(callback=device_option, help="'auto', 'cpu', 'cuda', 'cuda:1', ...")] = "auto",
     amp: Annotated[bool, typer.Option("--amp/--no-amp", help="bfloat16 autocast on GPU (ignored on CPU).")] = True,
-    impl: Annotated[str, typer.Option(callback=choice("timm", "reference"), help="Who runs the weights: 'timm' (the library that built them; transformers for hf:) or 'reference' (probekit's from-scratch ViT, same features within 1e-5).")] = "timm",
-    on_error: Annotated[str, typer.Option(callback=choice("raise", "skip"), help="An unreadable (missing, truncated, corrupt) image: 'raise' stops naming it; 'skip' leaves it out of the store and lists it (see `probekit info`).")] = "raise",
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing store (only once the new one is complete) instead of resuming/skipping.")] = False,
-    no_space_check: Annotated[bool, typer.Option("--no-space-check", help="Start even when the estimated store size exceeds the free disk space.")] = False,
+    impl: Annotated[
+        str,
+        typer.Option(
+            callback=choice("timm", "reference"),
+            help="Who runs the weights: 'timm' (the library that built them; transformers for hf:) or 'reference' (probekit's from-scratch ViT, same features within 1e-5).",
+        ),
+    ] = "timm",
+    on_error: Annotated[
+        str,
+        typer.Option(
+            callback=choice("raise", "skip"),
+            help="An unreadable (missing, truncated, corrupt) image: 'raise' stops naming it; 'skip' leaves it out of the store and lists it (see `probekit info`).",
+        ),
+    ] = "raise",
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace an existing store (only once the new one is complete) instead of resuming/skipping.",
+        ),
+    ] = False,
+    no_space_check: Annotated[
+        bool,
+        typer.Option("--no-space-check", help="Start even when the estimated store size exceeds the free disk space."),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or log lines.")] = False,
 ) -> None:
     """Extract features of one dataset split with a frozen backbone into an HDF5 feature store."""
     setup_logging(quiet)
     check_output(out, "--out", directory=False)
     settings = dict(
-        backbone=backbone, dataset=dataset, split=split, root=root, weights=str(weights) if weights else None,
-        random_init=random_init, seed=seed, image_size=parse_size(image_size), layers=layers, norm=norm,
-        dtype=dtype, batch_size=batch_size, workers=workers, limit=limit, subset_seed=subset_seed,
-        device=device, amp=amp, impl=impl, on_error=on_error,
+        backbone=backbone,
+        dataset=dataset,
+        split=split,
+        root=root,
+        weights=str(weights) if weights else None,
+        random_init=random_init,
+        seed=seed,
+        image_size=parse_size(image_size),
+        layers=layers,
+        norm=norm,
+        dtype=dtype,
+        batch_size=batch_size,
+        workers=workers,
+        limit=limit,
+        subset_seed=subset_seed,
+        device=device,
+        amp=amp,
+        impl=impl,
+        on_error=on_error,
     )
     if config is not None:
         from probekit.features.extract import load_config_file
@@ -89,7 +145,8 @@ def extract_command(
 
     from probekit.features.extract import ExtractConfig, extract
 
-    path = extract(ExtractConfig(**settings), out, overwrite=overwrite, progress=not quiet,
-                   check_space=not no_space_check)
+    path = extract(
+        ExtractConfig(**settings), out, overwrite=overwrite, progress=not quiet, check_space=not no_space_check
+    )
     if not quiet:
         typer.echo(f"wrote {path}  (inspect: probekit info {path})", err=True)

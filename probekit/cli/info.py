@@ -14,7 +14,10 @@ from probekit.errors import ProbekitError, StoreError
 @fails_cleanly
 def info_command(
     path: Annotated[Path, typer.Argument(help="A feature store written by `probekit extract`.")],
-    verify: Annotated[bool, typer.Option("--verify", help="Read every dataset whole: chunk checksums and zeroed rows (exit 2 if damaged).")] = False,
+    verify: Annotated[
+        bool,
+        typer.Option("--verify", help="Read every dataset whole: chunk checksums and zeroed rows (exit 2 if damaged)."),
+    ] = False,
 ) -> None:
     """Print a feature store's provenance and the shape of everything in it."""
     from probekit.features.store import FeatureStore
@@ -29,6 +32,9 @@ def info_command(
         if problems:
             raise StoreError(f"{path} failed verification: " + "; ".join(problems))
         if not checksums:
-            typer.echo(f"probekit: warning: {path} has no chunk checksums (written by an older probekit): only its "
-                       f"readability was checked; re-extract with --overwrite to add them", err=True)
+            typer.echo(
+                f"probekit: warning: {path} has no chunk checksums (written by an older probekit): only its "
+                f"readability was checked; re-extract with --overwrite to add them",
+                err=True,
+            )
         typer.echo(f"verified {path}: every dataset read back" + (", checksums intact" if checksums else ""))

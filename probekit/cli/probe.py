@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import fields
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -86,8 +86,10 @@ def _check_n_blocks(features: Path, layers: tuple[int, ...] | None, n_blocks: tu
     with FeatureStore(features) as store:
         used = list(layers) if layers else store.layers
         if max(n_blocks) > len(used):
-            raise ProbekitError(f"--n-blocks {max(n_blocks)} needs {max(n_blocks)} layers but {features} gives "
-                                f"{len(used)} (layers {used}, stored {store.layers}): lower --n-blocks or re-extract with more --layers")
+            raise ProbekitError(
+                f"--n-blocks {max(n_blocks)} needs {max(n_blocks)} layers but {features} gives "
+                f"{len(used)} (layers {used}, stored {store.layers}): lower --n-blocks or re-extract with more --layers"
+            )
 
 
 @fails_cleanly
@@ -95,48 +97,72 @@ def probe_command(
     ctx: typer.Context,
     task: Annotated[str, typer.Option(help="classification | segmentation | depth | correspondence")],
     features: Annotated[Path, typer.Option(help="Training feature store (probekit extract).")],
-    out: Annotated[Path, typer.Option(help="Directory for the results JSON and the head's weights.")] = Path("runs/results"),
-    val: Annotated[Optional[Path], typer.Option(help="Validation store for the grid selection (default: every 10th training sample).")] = None,
-    test: Annotated[Optional[Path], typer.Option(help="Test store for the final numbers (default: report on val).")] = None,
-    layers: Annotated[Optional[str], typer.Option(callback=int_list(), help=_help("layers"))] = None,
-    pooling: Annotated[Optional[str], typer.Option(help=_help("pooling"))] = None,
-    n_blocks: Annotated[Optional[str], typer.Option(callback=int_list(low=1), help=_help("n_blocks"))] = None,
-    lrs: Annotated[Optional[str], typer.Option(callback=float_list(0.0), help=_help("lrs"))] = None,
-    weight_decays: Annotated[Optional[str], typer.Option(callback=float_list(0.0, low_open=False), help=_help("weight_decays"))] = None,
-    epochs: Annotated[Optional[int], typer.Option(min=1, help=_help("epochs"))] = None,
-    batch_size: Annotated[Optional[int], typer.Option(min=1, help=_help("batch_size"))] = None,
-    optimizer: Annotated[Optional[str], typer.Option(callback=choice("sgd", "adamw"), help=_help("optimizer"))] = None,
-    early_stopping: Annotated[Optional[int], typer.Option(min=1, help=_help("early_stopping"))] = None,
-    seed: Annotated[Optional[int], typer.Option(min=0, help=_help("seed"))] = None,
+    out: Annotated[Path, typer.Option(help="Directory for the results JSON and the head's weights.")] = Path(
+        "runs/results"
+    ),
+    val: Annotated[
+        Path | None,
+        typer.Option(help="Validation store for the grid selection (default: every 10th training sample)."),
+    ] = None,
+    test: Annotated[
+        Path | None, typer.Option(help="Test store for the final numbers (default: report on val).")
+    ] = None,
+    layers: Annotated[str | None, typer.Option(callback=int_list(), help=_help("layers"))] = None,
+    pooling: Annotated[str | None, typer.Option(help=_help("pooling"))] = None,
+    n_blocks: Annotated[str | None, typer.Option(callback=int_list(low=1), help=_help("n_blocks"))] = None,
+    lrs: Annotated[str | None, typer.Option(callback=float_list(0.0), help=_help("lrs"))] = None,
+    weight_decays: Annotated[
+        str | None, typer.Option(callback=float_list(0.0, low_open=False), help=_help("weight_decays"))
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help=_help("epochs"))] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help=_help("batch_size"))] = None,
+    optimizer: Annotated[str | None, typer.Option(callback=choice("sgd", "adamw"), help=_help("optimizer"))] = None,
+    early_stopping: Annotated[int | None, typer.Option(min=1, help=_help("early_stopping"))] = None,
+    seed: Annotated[int | None, typer.Option(min=0, help=_help("seed"))] = None,
     device: Annotated[str, typer.Option(callback=device_option, help="'auto', 'cpu', 'cuda', ...")] = "auto",
-    ignore_index: Annotated[Optional[int], typer.Option(help=_help("ignore_index"))] = None,
-    num_classes: Annotated[Optional[int], typer.Option(min=2, help=_help("num_classes"))] = None,
+    ignore_index: Annotated[int | None, typer.Option(help=_help("ignore_index"))] = None,
+    num_classes: Annotated[int | None, typer.Option(min=2, help=_help("num_classes"))] = None,
     reduce_zero_label: Annotated[bool, typer.Option("--reduce-zero-label", help=_help("reduce_zero_label"))] = False,
-    unknown_ids: Annotated[Optional[str], typer.Option(help=_help("unknown_ids"))] = None,
-    head: Annotated[Optional[str], typer.Option(help=_help("head"))] = None,
-    min_depth: Annotated[Optional[float], typer.Option(callback=in_range(0.0), help=_help("min_depth"))] = None,
-    max_depth: Annotated[Optional[float], typer.Option(callback=above(0.0), help=_help("max_depth"))] = None,
-    n_bins: Annotated[Optional[int], typer.Option(min=1, help=_help("n_bins"))] = None,
-    bin_spacing: Annotated[Optional[str], typer.Option(help=_help("bin_spacing"))] = None,
+    unknown_ids: Annotated[str | None, typer.Option(help=_help("unknown_ids"))] = None,
+    head: Annotated[str | None, typer.Option(help=_help("head"))] = None,
+    min_depth: Annotated[float | None, typer.Option(callback=in_range(0.0), help=_help("min_depth"))] = None,
+    max_depth: Annotated[float | None, typer.Option(callback=above(0.0), help=_help("max_depth"))] = None,
+    n_bins: Annotated[int | None, typer.Option(min=1, help=_help("n_bins"))] = None,
+    bin_spacing: Annotated[str | None, typer.Option(help=_help("bin_spacing"))] = None,
     with_cls: Annotated[bool, typer.Option("--with-cls/--no-cls", help=_help("with_cls"))] = True,
-    gradient_weight: Annotated[Optional[float], typer.Option(callback=in_range(0.0), help=_help("gradient_weight"))] = None,
-    crop: Annotated[Optional[str], typer.Option(help=_help("crop"))] = None,
-    projection: Annotated[Optional[str], typer.Option(help=_help("projection"))] = None,
-    projection_dim: Annotated[Optional[int], typer.Option(min=1, help=_help("projection_dim"))] = None,
-    temperature: Annotated[Optional[float], typer.Option(callback=above(0.0), help=_help("temperature"))] = None,
+    gradient_weight: Annotated[
+        float | None, typer.Option(callback=in_range(0.0), help=_help("gradient_weight"))
+    ] = None,
+    crop: Annotated[str | None, typer.Option(help=_help("crop"))] = None,
+    projection: Annotated[str | None, typer.Option(help=_help("projection"))] = None,
+    projection_dim: Annotated[int | None, typer.Option(min=1, help=_help("projection_dim"))] = None,
+    temperature: Annotated[float | None, typer.Option(callback=above(0.0), help=_help("temperature"))] = None,
     mutual: Annotated[bool, typer.Option("--mutual", help=_help("mutual"))] = False,
-    soft_argmax: Annotated[Optional[float], typer.Option(callback=above(0.0), help=_help("soft_argmax"))] = None,
-    window: Annotated[Optional[int], typer.Option(help=_help("window"))] = None,
-    upsample: Annotated[Optional[int], typer.Option(min=1, help=_help("upsample"))] = None,
-    alphas: Annotated[Optional[str], typer.Option(callback=float_list(0.0, 1.0), help=_help("alphas"))] = None,
-    pck_reference: Annotated[Optional[str], typer.Option(help=_help("pck_reference"))] = None,
-    pck_comparison: Annotated[Optional[str], typer.Option(help=_help("pck_comparison"))] = None,
-    convention: Annotated[Optional[str], typer.Option(help=_help("convention"))] = None,
-    opt: Annotated[Optional[list[str]], typer.Option("--opt", help="Any task option as KEY=VALUE (repeatable), e.g. "
-                                                     "--opt n_bins=64; for options without a flag of their own.")] = None,
-    label_map: Annotated[str, typer.Option(help="When val/test stores name their classes differently from train: none (refuse) | names (match class ids by name).")] = "none",
+    soft_argmax: Annotated[float | None, typer.Option(callback=above(0.0), help=_help("soft_argmax"))] = None,
+    window: Annotated[int | None, typer.Option(help=_help("window"))] = None,
+    upsample: Annotated[int | None, typer.Option(min=1, help=_help("upsample"))] = None,
+    alphas: Annotated[str | None, typer.Option(callback=float_list(0.0, 1.0), help=_help("alphas"))] = None,
+    pck_reference: Annotated[str | None, typer.Option(help=_help("pck_reference"))] = None,
+    pck_comparison: Annotated[str | None, typer.Option(help=_help("pck_comparison"))] = None,
+    convention: Annotated[str | None, typer.Option(help=_help("convention"))] = None,
+    opt: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--opt",
+            help="Any task option as KEY=VALUE (repeatable), e.g. "
+            "--opt n_bins=64; for options without a flag of their own.",
+        ),
+    ] = None,
+    label_map: Annotated[
+        str,
+        typer.Option(
+            help="When val/test stores name their classes differently from train: none (refuse) | names (match class ids by name)."
+        ),
+    ] = "none",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Run again even if the results JSON exists.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors (no progress bar, log or result lines).")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print nothing but errors (no progress bar, log or result lines).")
+    ] = False,
 ) -> None:
     """Train a grid of linear heads on cached features, pick the best on val, and write a results JSON."""
     values = task_values(ctx, dict(locals()))
@@ -149,15 +175,27 @@ def probe_command(
     known = {f.name for f in fields(runner.options_type)}
     if foreign := [name for name in values if name not in known]:
         flags = ", ".join("--" + name.replace("_", "-") for name in foreign)
-        raise ProbekitError(f"{flags} is not an option of the {task} task (its options: "
-                            f"{', '.join('--' + k.replace('_', '-') for k in sorted(known))})")
+        raise ProbekitError(
+            f"{flags} is not an option of the {task} task (its options: "
+            f"{', '.join('--' + k.replace('_', '-') for k in sorted(known))})"
+        )
     options = runner.parse_options(values)
     if "n_blocks" in values:
         _check_n_blocks(features, options.layers, options.n_blocks)
     if getattr(options, "projection", None) == "none" and val is None and test is None:
         val = test = features  # zero-shot correspondence on --features alone: evaluate that whole store (no hold-out)
-    path = run_probe(task, features, out, val=val, test=test, options=options, device=device,
-                     overwrite=overwrite, progress=not quiet, label_map=label_map)
+    path = run_probe(
+        task,
+        features,
+        out,
+        val=val,
+        test=test,
+        options=options,
+        device=device,
+        overwrite=overwrite,
+        progress=not quiet,
+        label_map=label_map,
+    )
     if quiet:
         return
     result = json.loads(path.read_text())

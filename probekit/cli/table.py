@@ -14,10 +14,16 @@ from probekit.errors import ProbekitError
 @fails_cleanly
 def table_command(
     directory: Annotated[Path, typer.Argument(help="Directory of results JSONs (probekit probe --out).")],
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No info lines (warnings about results files stay).")]
-    = False,
-    group_by: Annotated[str, typer.Option(help="What the rows are: backbone | dataset | image_size | layers | split; "
-                                          "the other keys that vary get their own columns.")] = "backbone",
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No info lines (warnings about results files stay).")
+    ] = False,
+    group_by: Annotated[
+        str,
+        typer.Option(
+            help="What the rows are: backbone | dataset | image_size | layers | split; "
+            "the other keys that vary get their own columns."
+        ),
+    ] = "backbone",
 ) -> None:
     """Print a backbone x task-metric table and write table.md, table.csv and table.tex beside the JSONs.
 
@@ -26,7 +32,9 @@ def table_command(
 
     setup_logging(quiet)
     if not directory.is_dir():
-        raise ProbekitError(f"{directory} is not a directory of results: run `probekit probe ... --out {directory}` first")
+        raise ProbekitError(
+            f"{directory} is not a directory of results: run `probekit probe ... --out {directory}` first"
+        )
     markdown, paths = write_tables(directory, group_by)
     if not paths:
         raise ProbekitError(f"no probekit results JSONs in {directory}")

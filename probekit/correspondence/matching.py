@@ -54,8 +54,8 @@ class Matches:
     whether the target cell's own nearest neighbour in the source image is the source cell (mutual)."""
 
     cell_xy: torch.Tensor  # (N, 2) float
-    score: torch.Tensor    # (N,) cosine similarity of the arg-max cell
-    mutual: torch.Tensor   # (N,) bool
+    score: torch.Tensor  # (N,) cosine similarity of the arg-max cell
+    mutual: torch.Tensor  # (N,) bool
 
 
 def match_cells(
@@ -71,14 +71,14 @@ def match_cells(
     window: side of the square of cells around the arg-max that the refinement averages over.
     """
     h2, w2, D = trg_grid.shape
-    src_flat = src_grid.reshape(-1, D)                       # (h*w, D)
-    trg_flat = trg_grid.reshape(-1, D)                       # (h'*w', D)
-    sim = cosine_similarity(src_flat[src_cells], trg_flat)   # (N, h'*w')
-    score, best = sim.max(dim=1)                             # (N,), (N,)
+    src_flat = src_grid.reshape(-1, D)  # (h*w, D)
+    trg_flat = trg_grid.reshape(-1, D)  # (h'*w', D)
+    sim = cosine_similarity(src_flat[src_cells], trg_flat)  # (N, h'*w')
+    score, best = sim.max(dim=1)  # (N,), (N,)
     back = cosine_similarity(trg_flat[best], src_flat).argmax(dim=1)  # (N,) nearest source cell of each match
     mutual = back == src_cells
     cols, rows = (best % w2).float(), torch.div(best, w2, rounding_mode="floor").float()
-    cell_xy = torch.stack([cols, rows], dim=1)               # (N, 2)
+    cell_xy = torch.stack([cols, rows], dim=1)  # (N, 2)
     if soft_argmax is not None:
         cell_xy = _refine(sim.view(-1, h2, w2), cell_xy, soft_argmax, window)
     return Matches(cell_xy=cell_xy, score=score, mutual=mutual)
@@ -89,15 +89,15 @@ def _refine(sim: torch.Tensor, cell_xy: torch.Tensor, temperature: float, window
     N, h, w = sim.shape
     r = window // 2
     offsets = torch.arange(-r, r + 1, device=sim.device, dtype=torch.float32)
-    dy, dx = torch.meshgrid(offsets, offsets, indexing="ij")           # (k, k)
-    xs = (cell_xy[:, 0, None, None] + dx).clamp(0, w - 1)              # (N, k, k)
+    dy, dx = torch.meshgrid(offsets, offsets, indexing="ij")  # (k, k)
+    xs = (cell_xy[:, 0, None, None] + dx).clamp(0, w - 1)  # (N, k, k)
     ys = (cell_xy[:, 1, None, None] + dy).clamp(0, h - 1)
-    idx = (ys * w + xs).long().reshape(N, -1)                          # (N, k*k)
-    values = sim.reshape(N, -1).gather(1, idx)                         # (N, k*k)
+    idx = (ys * w + xs).long().reshape(N, -1)  # (N, k*k)
+    values = sim.reshape(N, -1).gather(1, idx)  # (N, k*k)
     # cells clamped onto the border repeat: count each cell once
     duplicate = torch.zeros_like(values, dtype=torch.bool)
     for j in range(1, idx.shape[1]):
-        duplicate[:, j] = (idx[:, :j] == idx[:, j:j + 1]).any(dim=1)
+        duplicate[:, j] = (idx[:, :j] == idx[:, j : j + 1]).any(dim=1)
     weights = torch.softmax((values / temperature).masked_fill(duplicate, float("-inf")), dim=1)  # (N, k*k)
     return torch.stack([(weights * xs.reshape(N, -1)).sum(1), (weights * ys.reshape(N, -1)).sum(1)], dim=1)
 
@@ -105,11 +105,12 @@ def _refine(sim: torch.Tensor, cell_xy: torch.Tensor, temperature: float, window
 def similarity_map(src_grid: torch.Tensor, trg_grid: torch.Tensor, src_cell: int) -> torch.Tensor:
     """Cosine similarity (h', w') of one source cell against every target cell."""
     h2, w2, D = trg_grid.shape
-    return cosine_similarity(src_grid.reshape(-1, D)[src_cell:src_cell + 1], trg_grid.reshape(-1, D)).view(h2, w2)
+    return cosine_similarity(src_grid.reshape(-1, D)[src_cell : src_cell + 1], trg_grid.reshape(-1, D)).view(h2, w2)
 
 
-def match_all_cells(src_grid: torch.Tensor, trg_grid: torch.Tensor, mask: torch.Tensor | None = None
-                    ) -> tuple[torch.Tensor, Matches]:
+def match_all_cells(
+    src_grid: torch.Tensor, trg_grid: torch.Tensor, mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, Matches]:
     """Every source cell (or those where `mask` (h, w) is True): the flat cell indices and their matches."""
     cells = torch.arange(src_grid.shape[0] * src_grid.shape[1], device=src_grid.device)
     if mask is not None:
@@ -142,7 +143,7 @@ def transfer_points(
     -> the target cell's pixel by `convention`. Grids are (h, w, D); `upsample` multiplies both grids' size.
     """
     src_grid, trg_grid = upsample_grid(src_grid, upsample), upsample_grid(trg_grid, upsample)
-    cell = patch / upsample                                                # stored pixels per (upsampled) cell
-    src_cells = pixel_to_cell(src_xy, cell, tuple(src_grid.shape[:2]))    # (N,)
+    cell = patch / upsample  # stored pixels per (upsampled) cell
+    src_cells = pixel_to_cell(src_xy, cell, tuple(src_grid.shape[:2]))  # (N,)
     matches = match_cells(src_grid, trg_grid, src_cells, soft_argmax=soft_argmax, window=window)
     return cell_to_pixel(matches.cell_xy, cell, convention), matches

@@ -3,4 +3,13 @@
 from probekit.data.base import ImageDataset, SubsetDataset, TargetSpec
 from probekit.data.registry import DATASETS, DatasetEntry, dataset_entry, open_dataset, register_dataset
 
-__all__ = ["DATASETS", "DatasetEntry", "ImageDataset", "dataset_entry", "register_dataset", "SubsetDataset", "TargetSpec", "open_dataset"]
+__all__ = [
+    "DATASETS",
+    "DatasetEntry",
+    "ImageDataset",
+    "SubsetDataset",
+    "TargetSpec",
+    "dataset_entry",
+    "open_dataset",
+    "register_dataset",
+]

@@ -177,12 +177,14 @@ CLASS_NAMES = tuple(line.split(",")[0].strip() for line in OBJECT_INFO_150.split
 # mmseg reduce_zero_label: 0 ("other") -> ignored, k -> k - 1
 REDUCE_ZERO_LABEL = LabelTable.from_mapping(
     {0: IGNORE_INDEX, **{k: k - 1 for k in range(1, len(CLASS_NAMES) + 1)}},
-    source="ADEChallengeData2016 annotations 0..150, reduce_zero_label applied", expected="0..150")
+    source="ADEChallengeData2016 annotations 0..150, reduce_zero_label applied",
+    expected="0..150",
+)
 MASK_ATTRS = {
     "num_classes": len(CLASS_NAMES),
     "class_names": list(CLASS_NAMES),
     "ignore_index": IGNORE_INDEX,
-    "zero_label_reduced": True,   # raw 0 -> 255, raw k -> k - 1 already done: do not pass --reduce-zero-label
+    "zero_label_reduced": True,  # raw 0 -> 255, raw k -> k - 1 already done: do not pass --reduce-zero-label
     "label_convention": "ADE20K raw k (1..150) stored as k - 1; raw 0 'other' stored as 255 (ignored)",
 }
 
@@ -228,11 +230,14 @@ class ADE20K(LabelMapDataset):
         super().__init__("ade20k", split, path, items, image_size, {"default": REDUCE_ZERO_LABEL}, MASK_ATTRS, fit)
 
 
-register_dataset("ade20k", DatasetEntry(
-    factory=ADE20K,
-    description="ADE20K SceneParsing (ADEChallengeData2016): 150 classes, 0 'other' ignored",
-    tasks=("segmentation",),
-    splits=tuple(SPLIT_DIRS),
-    readme=README,
-    check_layout=check_layout,
-))
+register_dataset(
+    "ade20k",
+    DatasetEntry(
+        factory=ADE20K,
+        description="ADE20K SceneParsing (ADEChallengeData2016): 150 classes, 0 'other' ignored",
+        tasks=("segmentation",),
+        splits=tuple(SPLIT_DIRS),
+        readme=README,
+        check_layout=check_layout,
+    ),
+)

@@ -24,23 +24,56 @@ LABEL_IDS_SUFFIX = "_gtFine_labelIds.png"
 # cityscapesScripts helpers/labels.py: (name, id, trainId); trainId 255 = ignored in evaluation.
 # 'license plate' (id -1, trainId -1) is not stored in labelIds PNGs.
 LABELS = (
-    ("unlabeled", 0, 255), ("ego vehicle", 1, 255), ("rectification border", 2, 255), ("out of roi", 3, 255),
-    ("static", 4, 255), ("dynamic", 5, 255), ("ground", 6, 255), ("road", 7, 0), ("sidewalk", 8, 1),
-    ("parking", 9, 255), ("rail track", 10, 255), ("building", 11, 2), ("wall", 12, 3), ("fence", 13, 4),
-    ("guard rail", 14, 255), ("bridge", 15, 255), ("tunnel", 16, 255), ("pole", 17, 5), ("polegroup", 18, 255),
-    ("traffic light", 19, 6), ("traffic sign", 20, 7), ("vegetation", 21, 8), ("terrain", 22, 9), ("sky", 23, 10),
-    ("person", 24, 11), ("rider", 25, 12), ("car", 26, 13), ("truck", 27, 14), ("bus", 28, 15),
-    ("caravan", 29, 255), ("trailer", 30, 255), ("train", 31, 16), ("motorcycle", 32, 17), ("bicycle", 33, 18),
+    ("unlabeled", 0, 255),
+    ("ego vehicle", 1, 255),
+    ("rectification border", 2, 255),
+    ("out of roi", 3, 255),
+    ("static", 4, 255),
+    ("dynamic", 5, 255),
+    ("ground", 6, 255),
+    ("road", 7, 0),
+    ("sidewalk", 8, 1),
+    ("parking", 9, 255),
+    ("rail track", 10, 255),
+    ("building", 11, 2),
+    ("wall", 12, 3),
+    ("fence", 13, 4),
+    ("guard rail", 14, 255),
+    ("bridge", 15, 255),
+    ("tunnel", 16, 255),
+    ("pole", 17, 5),
+    ("polegroup", 18, 255),
+    ("traffic light", 19, 6),
+    ("traffic sign", 20, 7),
+    ("vegetation", 21, 8),
+    ("terrain", 22, 9),
+    ("sky", 23, 10),
+    ("person", 24, 11),
+    ("rider", 25, 12),
+    ("car", 26, 13),
+    ("truck", 27, 14),
+    ("bus", 28, 15),
+    ("caravan", 29, 255),
+    ("trailer", 30, 255),
+    ("train", 31, 16),
+    ("motorcycle", 32, 17),
+    ("bicycle", 33, 18),
 )
 CLASS_NAMES = tuple(name for name, _, train_id in sorted(LABELS, key=lambda row: row[2]) if train_id != 255)
 TABLES = {
     "trainIds": LabelTable.identity(len(CLASS_NAMES), "gtFine labelTrainIds"),
-    "labelIds": LabelTable.from_mapping({label_id: train_id for _, label_id, train_id in LABELS},
-                                        "gtFine labelIds mapped to trainIds (cityscapesScripts labels.py)",
-                                        "0..33"),
+    "labelIds": LabelTable.from_mapping(
+        {label_id: train_id for _, label_id, train_id in LABELS},
+        "gtFine labelIds mapped to trainIds (cityscapesScripts labels.py)",
+        "0..33",
+    ),
 }
-MASK_ATTRS = {"num_classes": len(CLASS_NAMES), "class_names": list(CLASS_NAMES), "ignore_index": IGNORE_INDEX,
-              "label_convention": "Cityscapes trainIds 0..18; 255 = ignored (void and non-evaluated classes)"}
+MASK_ATTRS = {
+    "num_classes": len(CLASS_NAMES),
+    "class_names": list(CLASS_NAMES),
+    "ignore_index": IGNORE_INDEX,
+    "label_convention": "Cityscapes trainIds 0..18; 255 = ignored (void and non-evaluated classes)",
+}
 
 
 def scan(root: Path, split: str) -> tuple[list[LabelledImage], list[str]]:
@@ -80,11 +113,14 @@ class Cityscapes(LabelMapDataset):
         super().__init__("cityscapes", split, path, items, image_size, TABLES, MASK_ATTRS, fit)
 
 
-register_dataset("cityscapes", DatasetEntry(
-    factory=Cityscapes,
-    description="Cityscapes gtFine: 19 classes (trainIds), 255 ignored; 2048x1024 street scenes",
-    tasks=("segmentation",),
-    splits=SPLITS,
-    readme=README,
-    check_layout=check_layout,
-))
+register_dataset(
+    "cityscapes",
+    DatasetEntry(
+        factory=Cityscapes,
+        description="Cityscapes gtFine: 19 classes (trainIds), 255 ignored; 2048x1024 street scenes",
+        tasks=("segmentation",),
+        splits=SPLITS,
+        readme=README,
+        check_layout=check_layout,
+    ),
+)

@@ -27,28 +27,46 @@ class Official:
 
 # dataset -> split -> official size. Sources are cited in full in docs/datasets/<name>.md.
 OFFICIAL: Mapping[str, Mapping[str, Official]] = {
-    "voc": {"train": Official(1464, "VOC2012 ImageSets/Segmentation/train.txt"),
-            "val": Official(1449, "VOC2012 ImageSets/Segmentation/val.txt"),
-            "train_aug": Official(10582, "SBD-augmented train_aug list (mmseg voc_aug.py AUG_LEN)", optional=True)},
-    "ade20k": {"train": Official(20210, "ADEChallengeData2016 training (CSAILVision/sceneparsing)"),
-               "val": Official(2000, "ADEChallengeData2016 validation (CSAILVision/sceneparsing)")},
-    "cityscapes": {"train": Official(2975, "Cityscapes gtFine train"),
-                   "val": Official(500, "Cityscapes gtFine val")},
-    "nyuv2": {"train": Official(795, "NYU v2 splits.mat trainNdxs"), "test": Official(654, "NYU v2 splits.mat testNdxs")},
-    "nyuv2-raw": {"train": Official(795, "NYU v2 splits.mat trainNdxs"),
-                  "test": Official(654, "NYU v2 splits.mat testNdxs")},
-    "nyuv2-13": {"train": Official(795, "NYU v2 splits.mat trainNdxs"),
-                 "test": Official(654, "NYU v2 splits.mat testNdxs")},
-    "nyuv2-sync": {"train": Official(24231, "BTS nyudepthv2_train_files_with_gt.txt"),
-                   "test": Official(654, "BTS nyudepthv2_test_files_with_gt.txt")},
-    "kitti": {"train": Official(23158, "BTS eigen_train_files_with_gt.txt"),
-              "test": Official(652, "BTS eigen_test_files_with_gt.txt: 697 lines, 45 without ground truth")},
-    "spair": {"trn": Official(53340, "SPair-71k Layout/large/trn.txt", "pairs"),
-              "val": Official(5384, "SPair-71k Layout/large/val.txt", "pairs"),
-              "test": Official(12234, "SPair-71k Layout/large/test.txt", "pairs")},
+    "voc": {
+        "train": Official(1464, "VOC2012 ImageSets/Segmentation/train.txt"),
+        "val": Official(1449, "VOC2012 ImageSets/Segmentation/val.txt"),
+        "train_aug": Official(10582, "SBD-augmented train_aug list (mmseg voc_aug.py AUG_LEN)", optional=True),
+    },
+    "ade20k": {
+        "train": Official(20210, "ADEChallengeData2016 training (CSAILVision/sceneparsing)"),
+        "val": Official(2000, "ADEChallengeData2016 validation (CSAILVision/sceneparsing)"),
+    },
+    "cityscapes": {"train": Official(2975, "Cityscapes gtFine train"), "val": Official(500, "Cityscapes gtFine val")},
+    "nyuv2": {
+        "train": Official(795, "NYU v2 splits.mat trainNdxs"),
+        "test": Official(654, "NYU v2 splits.mat testNdxs"),
+    },
+    "nyuv2-raw": {
+        "train": Official(795, "NYU v2 splits.mat trainNdxs"),
+        "test": Official(654, "NYU v2 splits.mat testNdxs"),
+    },
+    "nyuv2-13": {
+        "train": Official(795, "NYU v2 splits.mat trainNdxs"),
+        "test": Official(654, "NYU v2 splits.mat testNdxs"),
+    },
+    "nyuv2-sync": {
+        "train": Official(24231, "BTS nyudepthv2_train_files_with_gt.txt"),
+        "test": Official(654, "BTS nyudepthv2_test_files_with_gt.txt"),
+    },
+    "kitti": {
+        "train": Official(23158, "BTS eigen_train_files_with_gt.txt"),
+        "test": Official(652, "BTS eigen_test_files_with_gt.txt: 697 lines, 45 without ground truth"),
+    },
+    "spair": {
+        "trn": Official(53340, "SPair-71k Layout/large/trn.txt", "pairs"),
+        "val": Official(5384, "SPair-71k Layout/large/val.txt", "pairs"),
+        "test": Official(12234, "SPair-71k Layout/large/test.txt", "pairs"),
+    },
     "pfpascal": {"test": Official(300, "weakalign test_pairs_pf_pascal.csv", "pairs")},
-    "imagenet": {"train": Official(1281167, "ILSVRC2012 train (dinov2 ImageNet _Split.length)"),
-                 "val": Official(50000, "ILSVRC2012 val (dinov2 ImageNet _Split.length)")},
+    "imagenet": {
+        "train": Official(1281167, "ILSVRC2012 train (dinov2 ImageNet _Split.length)"),
+        "val": Official(50000, "ILSVRC2012 val (dinov2 ImageNet _Split.length)"),
+    },
 }
 
 

@@ -32,7 +32,7 @@ class Window:
 
     def cut(self, array: np.ndarray) -> np.ndarray:
         """(H0, W0, ...) -> (height, width, ...), a view."""
-        return array[self.top:self.top + self.height, self.left:self.left + self.width]
+        return array[self.top : self.top + self.height, self.left : self.left + self.width]
 
     def pixel_map(self, size_hw: tuple[int, int]) -> PixelMap:
         """Original pixel coordinates -> coordinates in the image resized to `size_hw`."""
@@ -43,8 +43,12 @@ class Window:
     def box(self, top: int, bottom: int, left: int, right: int) -> tuple[int, int, int, int]:
         """A box of original rows top:bottom, cols left:right in window coordinates, clipped to the window."""
         clip = lambda v, hi: int(min(max(v, 0), hi))  # noqa: E731
-        return (clip(top - self.top, self.height), clip(bottom - self.top, self.height),
-                clip(left - self.left, self.width), clip(right - self.left, self.width))
+        return (
+            clip(top - self.top, self.height),
+            clip(bottom - self.top, self.height),
+            clip(left - self.left, self.width),
+            clip(right - self.left, self.width),
+        )
 
     def as_list(self) -> list[int]:
         return [self.top, self.left, self.height, self.width]

@@ -73,16 +73,20 @@ def _class_count(path: Path, rows: list[tuple[int, str, str]]) -> int:
         value = _int_value(label)
         value = MAX_CLASSES if value is None else value
         if value < 0:
-            raise DatasetError(f"{path}:{number}: label {_shown(label)} is negative; integer labels are class indices "
-                               f"0..K-1 (or use class names)")
+            raise DatasetError(
+                f"{path}:{number}: label {_shown(label)} is negative; integer labels are class indices "
+                f"0..K-1 (or use class names)"
+            )
         distinct.add(value)
         if value > top[0]:
             top = (value, number, label)
     value, number, label = top
     limit = min(MAX_CLASSES, SPARSE_FACTOR * len(distinct) + SPARSE_SLACK)
     if value >= limit:
-        raise DatasetError(f"{path}:{number}: integer label {_shown(label)} is too large for {len(distinct)} distinct "
-                           f"labels (must be < {limit}); remap the labels to 0..K-1 or use class names")
+        raise DatasetError(
+            f"{path}:{number}: integer label {_shown(label)} is too large for {len(distinct)} distinct "
+            f"labels (must be < {limit}); remap the labels to 0..K-1 or use class names"
+        )
     return value + 1
 
 
@@ -99,8 +103,9 @@ def label_scheme(path: Path, rows: list[tuple[int, str, str]]) -> tuple[list[str
     return sorted({label for _, _, label in rows}), False
 
 
-def open_csv(split: str, root: str | None, image_size: tuple[int, int], name: str = "csv",
-             crop_fraction: float = 1.0) -> LabelledImages:
+def open_csv(
+    split: str, root: str | None, image_size: tuple[int, int], name: str = "csv", crop_fraction: float = 1.0
+) -> LabelledImages:
     base = require_root(root, name, README)
     path = base / f"{split}.csv"
     if not path.is_file():
@@ -120,14 +125,26 @@ def open_csv(split: str, root: str | None, image_size: tuple[int, int], name: st
             raise DatasetError(f"{name}: {file} is missing (listed in {path}:{number}); paths are relative to {base}")
         files.append(file)
         labels.append(index[key])
-    return LabelledImages(name, split, base, files, labels, classes, image_size, crop_fraction,
-                          source=f"{path.name}, classes from {reference.name}")
+    return LabelledImages(
+        name,
+        split,
+        base,
+        files,
+        labels,
+        classes,
+        image_size,
+        crop_fraction,
+        source=f"{path.name}, classes from {reference.name}",
+    )
 
 
 def check_csv(root: Path) -> list[str]:
     return [] if any(root.glob("*.csv")) else [f"no <split>.csv (rows 'path,label') in {root}"]
 
 
-register_crop_variants("csv", open_csv, check_layout=check_csv,
-                       description="classification list root/<split>.csv of 'path,label' rows "
-                                   "(label an integer or a class name)")
+register_crop_variants(
+    "csv",
+    open_csv,
+    check_layout=check_csv,
+    description="classification list root/<split>.csv of 'path,label' rows (label an integer or a class name)",
+)

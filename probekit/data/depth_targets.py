@@ -27,8 +27,10 @@ GARG_FRACTIONS = (0.40810811, 0.99189189, 0.03594771, 0.96405229)  # KITTI, of t
 def check_split(dataset: str, split: str, splits: Collection[str], note: str = "") -> None:
     """Raise unless `split` is one of `splits`; depth datasets have no val split (`probekit probe` holds one out)."""
     if split not in splits:
-        raise DatasetError(f"{dataset} has splits {', '.join(splits)} ({note}no val: probekit probe holds out every "
-                           f"10th training sample), not {split!r}")
+        raise DatasetError(
+            f"{dataset} has splits {', '.join(splits)} ({note}no val: probekit probe holds out every "
+            f"10th training sample), not {split!r}"
+        )
 
 
 def garg_box(height: int, width: int) -> tuple[int, int, int, int]:
@@ -37,17 +39,35 @@ def garg_box(height: int, width: int) -> tuple[int, int, int, int]:
     return int(top * height), int(bottom * height), int(left * width), int(right * width)
 
 
-def depth_targets(window: Window, size_hw: tuple[int, int], max_depth: float, crop: str,
-                  **attrs: Any) -> dict[str, TargetSpec]:
+def depth_targets(
+    window: Window, size_hw: tuple[int, int], max_depth: float, crop: str, **attrs: Any
+) -> dict[str, TargetSpec]:
     """Target specs of a depth dataset whose samples share one crop window."""
     return {
-        "depth": TargetSpec(window.shape, "float32", {
-            "unit": "m", "invalid_value": 0.0, "kind": "z-depth", "min_depth": MIN_DEPTH, "max_depth": max_depth,
-            "crop": crop, "resolution": "original pixels of the image's crop window",
-            "window": window.as_list(), "window_convention": "[top, left, height, width] in the original frame",
-            "pixel_map": window.pixel_map(size_hw).as_array().tolist(),
-            "pixel_map_convention": "image_xy = original_xy * (sx, sy) + (ox, oy)",
-            **attrs}),
-        "eval_crop": TargetSpec((4,), "int32", {
-            "crop": crop, "convention": "[top, bottom, left, right): rows top:bottom, cols left:right of the stored depth"}),
+        "depth": TargetSpec(
+            window.shape,
+            "float32",
+            {
+                "unit": "m",
+                "invalid_value": 0.0,
+                "kind": "z-depth",
+                "min_depth": MIN_DEPTH,
+                "max_depth": max_depth,
+                "crop": crop,
+                "resolution": "original pixels of the image's crop window",
+                "window": window.as_list(),
+                "window_convention": "[top, left, height, width] in the original frame",
+                "pixel_map": window.pixel_map(size_hw).as_array().tolist(),
+                "pixel_map_convention": "image_xy = original_xy * (sx, sy) + (ox, oy)",
+                **attrs,
+            },
+        ),
+        "eval_crop": TargetSpec(
+            (4,),
+            "int32",
+            {
+                "crop": crop,
+                "convention": "[top, bottom, left, right): rows top:bottom, cols left:right of the stored depth",
+            },
+        ),
     }

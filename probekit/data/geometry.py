@@ -16,8 +16,12 @@ import numpy as np
 
 from probekit.errors import DatasetError
 
-_INTERPOLATION = {"bicubic": cv2.INTER_CUBIC, "bilinear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST,
-                  "area": cv2.INTER_AREA}
+_INTERPOLATION = {
+    "bicubic": cv2.INTER_CUBIC,
+    "bilinear": cv2.INTER_LINEAR,
+    "nearest": cv2.INTER_NEAREST,
+    "area": cv2.INTER_AREA,
+}
 FIT_MODES = ("crop", "pad", "stretch")
 
 
@@ -65,12 +69,14 @@ def plan_fit(original_hw: tuple[int, int], size_hw: tuple[int, int], mode: str) 
     return (h, w), PixelMap(w / w0, h / h0, float(ox), float(oy))
 
 
-def fit_array(array: np.ndarray, size_hw: tuple[int, int], mode: str, interpolation: str,
-              fill: float | int = 0) -> tuple[np.ndarray, PixelMap]:
+def fit_array(
+    array: np.ndarray, size_hw: tuple[int, int], mode: str, interpolation: str, fill: float | int = 0
+) -> tuple[np.ndarray, PixelMap]:
     """Resize (H0, W0[, C]) `array` to `size_hw` by `mode`; `fill` pads (pad mode)."""
     (h, w), pixel_map = plan_fit(array.shape[:2], size_hw, mode)
-    resized = array if (h, w) == array.shape[:2] else cv2.resize(
-        array, (w, h), interpolation=_INTERPOLATION[interpolation])
+    resized = (
+        array if (h, w) == array.shape[:2] else cv2.resize(array, (w, h), interpolation=_INTERPOLATION[interpolation])
+    )
     if resized.ndim < array.ndim:  # cv2 drops a trailing channel axis of size 1
         resized = resized[..., None]
     H, W = size_hw
@@ -80,12 +86,13 @@ def fit_array(array: np.ndarray, size_hw: tuple[int, int], mode: str, interpolat
     src_x, dst_x = max(0, -ox), max(0, ox)
     src_y, dst_y = max(0, -oy), max(0, oy)
     cw, ch = min(w - src_x, W - dst_x), min(h - src_y, H - dst_y)
-    out[dst_y:dst_y + ch, dst_x:dst_x + cw] = resized[src_y:src_y + ch, src_x:src_x + cw]
+    out[dst_y : dst_y + ch, dst_x : dst_x + cw] = resized[src_y : src_y + ch, src_x : src_x + cw]
     return out, pixel_map
 
 
-def fit_image(image: np.ndarray, size_hw: tuple[int, int], mode: str = "crop",
-              interpolation: str = "bicubic") -> tuple[np.ndarray, PixelMap]:
+def fit_image(
+    image: np.ndarray, size_hw: tuple[int, int], mode: str = "crop", interpolation: str = "bicubic"
+) -> tuple[np.ndarray, PixelMap]:
     """uint8 (H0, W0, 3) -> (H, W, 3) and its pixel map. Downscaling uses area averaging (no aliasing)."""
     (h, w), _ = plan_fit(image.shape[:2], size_hw, mode)
     if h * w < image.shape[0] * image.shape[1] and interpolation != "nearest":
@@ -93,7 +100,8 @@ def fit_image(image: np.ndarray, size_hw: tuple[int, int], mode: str = "crop",
     return fit_array(image, size_hw, mode, interpolation, fill=0)
 
 
-def fit_mask(mask: np.ndarray, size_hw: tuple[int, int], mode: str = "crop", ignore_index: int = 255
-             ) -> tuple[np.ndarray, PixelMap]:
+def fit_mask(
+    mask: np.ndarray, size_hw: tuple[int, int], mode: str = "crop", ignore_index: int = 255
+) -> tuple[np.ndarray, PixelMap]:
     """Label map (H0, W0) -> (H, W) with nearest neighbour; padding gets `ignore_index`."""
     return fit_array(mask, size_hw, mode, "nearest", fill=ignore_index)

@@ -38,8 +38,7 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-def load_image(path: Path, what: str, fix: str, dataset: str | None = None,
-               apply_orientation: bool = False) -> Image:
+def load_image(path: Path, what: str, fix: str, dataset: str | None = None, apply_orientation: bool = False) -> Image:
     """The Pillow image of `path`, decoded whole (and turned upright by its EXIF when asked).
 
     Pillow raises on a truncated or broken file where OpenCV would return the part it could decode,
@@ -64,8 +63,9 @@ def read_rgb(path: Path, dataset: str | None = None, apply_orientation: bool = F
     flags = cv2.IMREAD_COLOR | (0 if apply_orientation else cv2.IMREAD_IGNORE_ORIENTATION)
     decoded = cv2.imread(str(path), flags)
     if decoded is None:
-        raise UnreadableFileError(f"{_prefix(dataset)}cannot read image {path} (OpenCV cannot decode it); "
-                                  "convert it to PNG or JPEG")
+        raise UnreadableFileError(
+            f"{_prefix(dataset)}cannot read image {path} (OpenCV cannot decode it); convert it to PNG or JPEG"
+        )
     return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
 
 
@@ -110,8 +110,9 @@ def read_png16(path: Path) -> np.ndarray:
     image = load_image(path, "depth map", "replace it or re-extract the archive")
     array = np.array(image)  # (H, W)
     if image.mode not in _DEPTH_MODES or array.min(initial=0) < 0 or array.max(initial=0) > np.iinfo(np.uint16).max:
-        raise DatasetError(f"{path} is a {image.mode} image of {image.width}x{image.height}: "
-                           "expected a single-channel 16-bit PNG")
+        raise DatasetError(
+            f"{path} is a {image.mode} image of {image.width}x{image.height}: expected a single-channel 16-bit PNG"
+        )
     return array.astype(np.uint16)
 
 

@@ -31,14 +31,25 @@ CROP_FRACTIONS = {"": 1.0, "-crop0.875": 0.875}  # name suffix -> fraction of th
 class LabelledImages:
     """Image files with integer labels, fitted by a centred crop window (shared by imagefolder and csv)."""
 
-    def __init__(self, name: str, split: str, root: Path, files: Sequence[Path], labels: Sequence[int],
-                 class_names: Sequence[str], image_size: tuple[int, int], crop_fraction: float, source: str):
+    def __init__(
+        self,
+        name: str,
+        split: str,
+        root: Path,
+        files: Sequence[Path],
+        labels: Sequence[int],
+        class_names: Sequence[str],
+        image_size: tuple[int, int],
+        crop_fraction: float,
+        source: str,
+    ):
         self.name, self.split, self.root = name, split, root
         self.files, self.labels = list(files), [int(label) for label in labels]
         self.class_names = list(class_names)
         self.image_size, self.crop_fraction, self.source = tuple(image_size), crop_fraction, source
-        self.targets = {"label": TargetSpec((), "int64", {"num_classes": len(self.class_names),
-                                                          "class_names": self.class_names})}
+        self.targets = {
+            "label": TargetSpec((), "int64", {"num_classes": len(self.class_names), "class_names": self.class_names})
+        }
 
     def __len__(self) -> int:
         return len(self.files)
@@ -50,13 +61,22 @@ class LabelledImages:
     def __getitem__(self, index: int) -> dict[str, Any]:
         image = read_rgb(self.files[index])  # (H0, W0, 3)
         window = centre_window(image.shape[:2], self.image_size, self.crop_fraction)
-        return {"id": self.sample_id(index), "image": fit_to_window(image, window, self.image_size),
-                "label": np.int64(self.labels[index])}
+        return {
+            "id": self.sample_id(index),
+            "image": fit_to_window(image, window, self.image_size),
+            "label": np.int64(self.labels[index]),
+        }
 
     def describe(self) -> dict[str, Any]:
-        return {"dataset": self.name, "split": self.split, "root": str(self.root), "source": self.source,
-                "num_classes": len(self.class_names), "crop_fraction": self.crop_fraction,
-                "resize": f"centred window of the size's aspect x {self.crop_fraction}, resized (area/bicubic)"}
+        return {
+            "dataset": self.name,
+            "split": self.split,
+            "root": str(self.root),
+            "source": self.source,
+            "num_classes": len(self.class_names),
+            "crop_fraction": self.crop_fraction,
+            "resize": f"centred window of the size's aspect x {self.crop_fraction}, resized (area/bicubic)",
+        }
 
     def fingerprint(self) -> str:
         return short_hash(self.describe(), [self.sample_id(i) for i in range(len(self))], self.labels)
@@ -72,8 +92,10 @@ def class_folders(folder: Path) -> list[str]:
 
 def _unreadable_folder(error: OSError, folder: Path | str) -> NoReturn:
     """A folder that cannot be listed is an error naming it, never a class silently left out."""
-    raise DatasetError(f"cannot list folder {error.filename or folder} ({error.strerror or error}): "
-                       "fix its permissions (chmod a+rx) or move it out of the dataset") from None
+    raise DatasetError(
+        f"cannot list folder {error.filename or folder} ({error.strerror or error}): "
+        "fix its permissions (chmod a+rx) or move it out of the dataset"
+    ) from None
 
 
 def scan_images(folder: Path) -> list[Path]:
@@ -85,8 +107,9 @@ def scan_images(folder: Path) -> list[Path]:
     return found
 
 
-def open_imagefolder(split: str, root: str | None, image_size: tuple[int, int], name: str = "imagefolder",
-                     crop_fraction: float = 1.0) -> LabelledImages:
+def open_imagefolder(
+    split: str, root: str | None, image_size: tuple[int, int], name: str = "imagefolder", crop_fraction: float = 1.0
+) -> LabelledImages:
     base = require_root(root, name, README)
     folder = base / split
     if not folder.is_dir():
@@ -96,8 +119,10 @@ def open_imagefolder(split: str, root: str | None, image_size: tuple[int, int], 
     require_files(classes, f"class folders in {reference}", name, README)
     unknown = sorted(set(class_folders(folder)) - set(classes))
     if unknown:
-        raise DatasetError(f"{name}: {folder / unknown[0]} is not a class of {reference} "
-                           f"({len(unknown)} unknown); every split must use the training classes")
+        raise DatasetError(
+            f"{name}: {folder / unknown[0]} is not a class of {reference} "
+            f"({len(unknown)} unknown); every split must use the training classes"
+        )
     files, labels = [], []
     for label, class_name in enumerate(classes):
         if (folder / class_name).is_dir():
@@ -105,8 +130,17 @@ def open_imagefolder(split: str, root: str | None, image_size: tuple[int, int], 
             files += images
             labels += [label] * len(images)
     require_files(files, f"image files ({' '.join(IMAGE_EXTENSIONS)}) in the class folders of {folder}", name, README)
-    return LabelledImages(name, split, base, files, labels, classes, image_size, crop_fraction,
-                          source=f"folders, classes from {reference.name}/")
+    return LabelledImages(
+        name,
+        split,
+        base,
+        files,
+        labels,
+        classes,
+        image_size,
+        crop_fraction,
+        source=f"folders, classes from {reference.name}/",
+    )
 
 
 def check_imagefolder(root: Path) -> list[str]:
@@ -116,20 +150,28 @@ def check_imagefolder(root: Path) -> list[str]:
     return [f"{root / split} has no class folders" for split in splits if not class_folders(root / split)]
 
 
-def register_crop_variants(prefix: str, factory: Callable[..., LabelledImages], description: str,
-                           check_layout: Callable[[Path], list[str]]) -> None:
+def register_crop_variants(
+    prefix: str, factory: Callable[..., LabelledImages], description: str, check_layout: Callable[[Path], list[str]]
+) -> None:
     """Register one classification dataset per CROP_FRACTIONS entry, named prefix + suffix."""
     for suffix, fraction in CROP_FRACTIONS.items():
         fit = "; 'resize 256, crop 224' ratio" if fraction < 1 else "; shorter side to the size, centre crop"
-        register_dataset(f"{prefix}{suffix}", DatasetEntry(
-            factory=partial(factory, name=f"{prefix}{suffix}", crop_fraction=fraction),
-            description=description + fit,
-            tasks=("classification",),
-            splits=(),
-            readme=README,
-            check_layout=check_layout,
-        ))
+        register_dataset(
+            f"{prefix}{suffix}",
+            DatasetEntry(
+                factory=partial(factory, name=f"{prefix}{suffix}", crop_fraction=fraction),
+                description=description + fit,
+                tasks=("classification",),
+                splits=(),
+                readme=README,
+                check_layout=check_layout,
+            ),
+        )
 
 
-register_crop_variants("imagefolder", open_imagefolder, check_layout=check_imagefolder,
-                       description="classification images in root/<split>/<class>/ (ImageNet-style train/ and val/)")
+register_crop_variants(
+    "imagefolder",
+    open_imagefolder,
+    check_layout=check_imagefolder,
+    description="classification images in root/<split>/<class>/ (ImageNet-style train/ and val/)",
+)

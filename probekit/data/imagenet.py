@@ -51,8 +51,10 @@ def _check_wnids(folders: list[str], parent: Path) -> list[str]:
     """`folders` unchanged, or an error naming the first that is not a wnid (a nested split folder, say)."""
     for folder in folders:
         if not WNID.fullmatch(folder):
-            raise DatasetError(f"{NAME}: {parent / folder} is not a WordNet id folder (n + 8 digits); "
-                               f"{parent} holds one folder per class, e.g. {parent}/n01440764/; layout: {README}")
+            raise DatasetError(
+                f"{NAME}: {parent / folder} is not a WordNet id folder (n + 8 digits); "
+                f"{parent} holds one folder per class, e.g. {parent}/n01440764/; layout: {README}"
+            )
     return folders
 
 
@@ -64,7 +66,9 @@ def read_synset_mapping(path: Path) -> dict[str, str]:
             continue
         wnid, _, name = line.strip().partition(" ")
         if not WNID.fullmatch(wnid):
-            raise DatasetError(f"{path}:{number}: {wnid!r} is not a WordNet id; expected 'n01440764 tench, Tinca tinca'")
+            raise DatasetError(
+                f"{path}:{number}: {wnid!r} is not a WordNet id; expected 'n01440764 tench, Tinca tinca'"
+            )
         words[wnid] = name.strip() or wnid
     if not words:
         raise DatasetError(f"{path}: no synsets; expected lines 'n01440764 tench, Tinca tinca'")
@@ -83,8 +87,10 @@ def read_meta_mat(path: Path) -> tuple[dict[int, str], dict[str, str]]:
         rows = zip(synsets["ILSVRC2012_ID"], synsets["WNID"], synsets["words"], synsets["num_children"])
         leaves = [(int(i), str(w), str(words)) for i, w, words, children in rows if int(children) == 0]
     except (MatReadError, OSError, ValueError, KeyError, TypeError, NotImplementedError) as error:
-        raise DatasetError(f"{NAME}: cannot read {path} ({type(error).__name__}: {error}); "
-                           "it should be the ILSVRC2012 devkit's meta.mat with a 'synsets' struct") from None
+        raise DatasetError(
+            f"{NAME}: cannot read {path} ({type(error).__name__}: {error}); "
+            "it should be the ILSVRC2012 devkit's meta.mat with a 'synsets' struct"
+        ) from None
     if not leaves:
         raise DatasetError(f"{path}: no leaf synsets (num_children 0); is this the ILSVRC2012 devkit's meta.mat?")
     return {i: wnid for i, wnid, _ in leaves}, {wnid: words for _, wnid, words in leaves}
@@ -96,8 +102,10 @@ def read_ground_truth(path: Path, id_to_wnid: dict[int, str]) -> list[str]:
     for number, line in enumerate(read_list_text(path).splitlines(), start=1):
         text = line.strip()
         if not text.isdigit() or int(text) not in id_to_wnid:
-            raise DatasetError(f"{path}:{number}: {text[:30]!r} is not an ILSVRC2012_ID of {META} "
-                               f"(1..{len(id_to_wnid)}); is this the devkit's validation ground truth?")
+            raise DatasetError(
+                f"{path}:{number}: {text[:30]!r} is not an ILSVRC2012_ID of {META} "
+                f"(1..{len(id_to_wnid)}); is this the devkit's validation ground truth?"
+            )
         wnids.append(id_to_wnid[int(text)])
     if not wnids:
         raise DatasetError(f"{path}: empty; expected one ILSVRC2012_ID per validation image")
@@ -130,8 +138,10 @@ def _class_wnids(images: Path, synsets: dict[str, str] | None) -> tuple[list[str
         folders = _check_wnids(class_folders(images / "train"), images / "train")
         return require_files(folders, f"wnid class folders in {images / 'train'}", NAME, README), "train/"
     if synsets is None:
-        raise DatasetError(f"{NAME}: {images / 'train'} is missing and no {SYNSET_MAPPING} or {META} lists the "
-                           f"classes; layout: {README}")
+        raise DatasetError(
+            f"{NAME}: {images / 'train'} is missing and no {SYNSET_MAPPING} or {META} lists the "
+            f"classes; layout: {README}"
+        )
     return sorted(synsets), "the synset list"
 
 
@@ -146,8 +156,10 @@ def _synsets(base: Path) -> dict[str, str] | None:
 
 def _label(wnid: str, index: dict[str, int], where: str, reference: str) -> int:
     if wnid not in index:
-        raise DatasetError(f"{where}: {wnid!r} is not a class of {reference} ({len(index)} wnids); "
-                           "train/ and the validation labels must be the same ImageNet release")
+        raise DatasetError(
+            f"{where}: {wnid!r} is not a class of {reference} ({len(index)} wnids); "
+            "train/ and the validation labels must be the same ImageNet release"
+        )
     return index[wnid]
 
 
@@ -155,8 +167,9 @@ def _sorted_val(val: Path, index: dict[str, int], reference: str) -> tuple[list[
     """val/<wnid>/*.JPEG (valprep.sh): labels from the folder names; loose images beside them are an error."""
     loose = [path for path in val.iterdir() if path.is_file() and not path.name.startswith(".")]
     if loose:
-        raise DatasetError(f"{NAME}: {loose[0]} lies beside the wnid folders of {val}; "
-                           "val/ is either all class folders or all images")
+        raise DatasetError(
+            f"{NAME}: {loose[0]} lies beside the wnid folders of {val}; val/ is either all class folders or all images"
+        )
     files, labels = [], []
     for wnid in _check_wnids(class_folders(val), val):
         label = _label(wnid, index, str(val / wnid), reference)
@@ -169,8 +182,10 @@ def _sorted_val(val: Path, index: dict[str, int], reference: str) -> tuple[list[
 def _devkit_val(base: Path, val: Path, index: dict[str, int], reference: str) -> tuple[list[Path], list[int], str]:
     """Flat val/ labelled by the devkit: line k of the ground truth is ILSVRC2012_val_{k:08d}.JPEG."""
     if not (base / META).is_file():
-        raise DatasetError(f"{NAME}: {base / META} is missing; it maps {GROUND_TRUTH}'s ILSVRC2012_IDs to "
-                           f"wnids (unpack the whole ILSVRC2012_devkit_t12.tar.gz); layout: {README}")
+        raise DatasetError(
+            f"{NAME}: {base / META} is missing; it maps {GROUND_TRUTH}'s ILSVRC2012_IDs to "
+            f"wnids (unpack the whole ILSVRC2012_devkit_t12.tar.gz); layout: {README}"
+        )
     wnids = read_ground_truth(base / GROUND_TRUTH, read_meta_mat(base / META)[0])
     files = [val / f"ILSVRC2012_val_{k:08d}.JPEG" for k in range(1, len(wnids) + 1)]
     labels = [_label(wnid, index, f"{base / GROUND_TRUTH}:{k}", reference) for k, wnid in enumerate(wnids, start=1)]
@@ -196,9 +211,11 @@ def _val_files(base: Path, val: Path, index: dict[str, int], reference: str) -> 
         return _devkit_val(base, val, index, reference)
     if (base / LOC_SOLUTION).is_file():
         return _loc_val(base, val, index, reference)
-    raise DatasetError(f"{NAME}: {val} is flat but neither {base / GROUND_TRUTH} nor {base / LOC_SOLUTION} "
-                       f"labels it; unpack the devkit or the Kaggle csv there, or sort val/ into wnid folders; "
-                       f"layout: {README}")
+    raise DatasetError(
+        f"{NAME}: {val} is flat but neither {base / GROUND_TRUTH} nor {base / LOC_SOLUTION} "
+        f"labels it; unpack the devkit or the Kaggle csv there, or sort val/ into wnid folders; "
+        f"layout: {README}"
+    )
 
 
 def open_imagenet(split: str, root: str | None, image_size: tuple[int, int]) -> LabelledImages:
@@ -206,8 +223,10 @@ def open_imagenet(split: str, root: str | None, image_size: tuple[int, int]) -> 
     base = require_root(root, NAME, README)
     images = image_root(base)
     if not (images / split).is_dir():
-        raise DatasetError(f"{NAME}: {images / split} is missing (expected {images}/train/<wnid>/*.JPEG and "
-                           f"{images}/val/); layout: {README}")
+        raise DatasetError(
+            f"{NAME}: {images / split} is missing (expected {images}/train/<wnid>/*.JPEG and "
+            f"{images}/val/); layout: {README}"
+        )
     synsets = _synsets(base)
     wnids, reference = _class_wnids(images, synsets)
     index = {wnid: k for k, wnid in enumerate(wnids)}
@@ -216,8 +235,9 @@ def open_imagenet(split: str, root: str | None, image_size: tuple[int, int]) -> 
         for label, wnid in enumerate(wnids):
             found = scan_images(images / "train" / wnid)
             if not found:  # a per-class tar that was never unpacked: the class would have no training images
-                raise DatasetError(f"{NAME}: {images / 'train' / wnid} holds no images; untar {wnid}.tar into it "
-                                   "or remove the folder")
+                raise DatasetError(
+                    f"{NAME}: {images / 'train' / wnid} holds no images; untar {wnid}.tar into it or remove the folder"
+                )
             files += found
             labels += [label] * len(found)
         source = "train/<wnid> folders"
@@ -225,8 +245,17 @@ def open_imagenet(split: str, root: str | None, image_size: tuple[int, int]) -> 
         files, labels, source = _val_files(base, images / "val", index, reference)
     require_files(files, f"images in {images / split}", NAME, README)
     names = [synsets.get(wnid, wnid) if synsets else wnid for wnid in wnids]
-    return LabelledImages(NAME, split, images, files, labels, names, image_size, CROP_FRACTION,
-                          source=f"{source}, classes = sorted wnids of {reference}")
+    return LabelledImages(
+        NAME,
+        split,
+        images,
+        files,
+        labels,
+        names,
+        image_size,
+        CROP_FRACTION,
+        source=f"{source}, classes = sorted wnids of {reference}",
+    )
 
 
 def check_layout(root: Path) -> list[str]:
@@ -244,12 +273,15 @@ def check_layout(root: Path) -> list[str]:
     return problems
 
 
-register_dataset(NAME, DatasetEntry(
-    factory=open_imagenet,
-    description="ILSVRC-2012 as distributed: train/<wnid>/, flat val/ labelled by the devkit or LOC_val_solution.csv "
-                "(or val/<wnid>/); classes = sorted wnids; 'resize 256, crop 224' ratio",
-    tasks=("classification",),
-    splits=SPLITS,
-    readme=README,
-    check_layout=check_layout,
-))
+register_dataset(
+    NAME,
+    DatasetEntry(
+        factory=open_imagenet,
+        description="ILSVRC-2012 as distributed: train/<wnid>/, flat val/ labelled by the devkit or LOC_val_solution.csv "
+        "(or val/<wnid>/); classes = sorted wnids; 'resize 256, crop 224' ratio",
+        tasks=("classification",),
+        splits=SPLITS,
+        readme=README,
+        check_layout=check_layout,
+    ),
+)

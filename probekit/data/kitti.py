@@ -30,8 +30,10 @@ from probekit.errors import DatasetError
 from probekit.provenance import short_hash
 
 NAME, README = "kitti", "datasets/kitti/README.md"
-SPLIT_FILES = {"train": ("eigen_train_files_with_gt.txt", "kitti_eigen_train.txt"),
-               "test": ("eigen_test_files_with_gt.txt", "kitti_eigen_test.txt")}
+SPLIT_FILES = {
+    "train": ("eigen_train_files_with_gt.txt", "kitti_eigen_train.txt"),
+    "test": ("eigen_test_files_with_gt.txt", "kitti_eigen_test.txt"),
+}
 GT_DIR = "data_depth_annotated"
 GT_SUBDIRS = ("", "train", "val")  # the archive unpacks into train/ and val/; merged trees work as well
 KB_CROP = (352, 1216)
@@ -47,8 +49,7 @@ def parse_line(line: str) -> tuple[str, str | None] | None:
     if len(fields) == 3 and fields[1].isdigit() and fields[2] in ("l", "r"):  # Monodepth2: folder frame side
         folder, frame, camera = fields[0], int(fields[1]), {"l": "image_02", "r": "image_03"}[fields[2]]
         drive = folder.rstrip("/").split("/")[-1]
-        return (f"{folder}/{camera}/data/{frame:010d}.png",
-                f"{drive}/proj_depth/groundtruth/{camera}/{frame:010d}.png")
+        return (f"{folder}/{camera}/data/{frame:010d}.png", f"{drive}/proj_depth/groundtruth/{camera}/{frame:010d}.png")
     if len(fields) < 2:
         raise ValueError(line)
     return fields[0], None if fields[1] == "None" else fields[1]
@@ -73,18 +74,27 @@ class KittiEigen:
         self.root = require_root(root, NAME, README)
         listing = next((self.root / f for f in SPLIT_FILES[split] if (self.root / f).is_file()), None)
         if listing is None:
-            raise DatasetError(f"{NAME}: {self.root / SPLIT_FILES[split][0]} is missing (BTS's train_test_inputs/); "
-                               f"layout: {README}")
+            raise DatasetError(
+                f"{NAME}: {self.root / SPLIT_FILES[split][0]} is missing (BTS's train_test_inputs/); layout: {README}"
+            )
         if not (self.root / GT_DIR).is_dir():
-            raise DatasetError(f"{NAME}: {self.root / GT_DIR} is missing (KITTI's data_depth_annotated.zip); "
-                               f"layout: {README}")
+            raise DatasetError(
+                f"{NAME}: {self.root / GT_DIR} is missing (KITTI's data_depth_annotated.zip); layout: {README}"
+            )
         self.listing = listing.name
         self.samples, self.skipped = self._read_listing(listing)
         require_files(self.samples, f"lines with ground truth in {listing}", NAME, README)
         require_listed([p for pair in self.samples for p in pair], self.listing, NAME, README)
         self.window = centre_window(KB_CROP, self.image_size)
-        self.targets = depth_targets(self.window, self.image_size, MAX_DEPTH, "garg", source=self.listing,
-                                     depth_png_scale=DEPTH_SCALE, original_frame="KB crop (352x1216) of the raw frame")
+        self.targets = depth_targets(
+            self.window,
+            self.image_size,
+            MAX_DEPTH,
+            "garg",
+            source=self.listing,
+            depth_png_scale=DEPTH_SCALE,
+            original_frame="KB crop (352x1216) of the raw frame",
+        )
 
     def _read_listing(self, listing: Path) -> tuple[list[tuple[Path, Path]], int]:
         samples, skipped, drives = [], 0, {}
@@ -119,29 +129,43 @@ class KittiEigen:
         image_path, depth_path = self.samples[index]
         image, raw = read_rgb(image_path), read_png16(depth_path)  # (H0, W0, 3), (H0, W0) in 1/256 m
         if raw.shape != image.shape[:2]:
-            raise DatasetError(f"{depth_path} is {raw.shape[0]}x{raw.shape[1]} but {image_path} is "
-                               f"{image.shape[0]}x{image.shape[1]}")
+            raise DatasetError(
+                f"{depth_path} is {raw.shape[0]}x{raw.shape[1]} but {image_path} is {image.shape[0]}x{image.shape[1]}"
+            )
         kb = kb_crop(*raw.shape)
         frame = kb.cut(image)  # (352, 1216, 3)
         depth = self.window.cut(kb.cut(raw)).astype(np.float32) / DEPTH_SCALE  # metres, 0 stays 0 (invalid)
         top, bottom, left, right = garg_box(*raw.shape)  # raw frame -> KB frame -> window
         box = self.window.box(top - kb.top, bottom - kb.top, left - kb.left, right - kb.left)
-        return {"id": self.sample_id(index), "image": fit_to_window(frame, self.window, self.image_size),
-                "depth": depth, "eval_crop": np.array(box, dtype=np.int32)}
+        return {
+            "id": self.sample_id(index),
+            "image": fit_to_window(frame, self.window, self.image_size),
+            "depth": depth,
+            "eval_crop": np.array(box, dtype=np.int32),
+        }
 
     def describe(self) -> dict[str, Any]:
-        return {"dataset": NAME, "split": self.split, "root": str(self.root), "source": self.listing,
-                "skipped_without_gt": self.skipped, "window": self.window.as_list(),
-                "image_fit": "KB crop 352x1216, then a centred window of the size's aspect ratio, resized; "
-                             "depth cut to the same window"}
+        return {
+            "dataset": NAME,
+            "split": self.split,
+            "root": str(self.root),
+            "source": self.listing,
+            "skipped_without_gt": self.skipped,
+            "window": self.window.as_list(),
+            "image_fit": "KB crop 352x1216, then a centred window of the size's aspect ratio, resized; "
+            "depth cut to the same window",
+        }
 
     def fingerprint(self) -> str:
         return short_hash(self.describe(), [self.sample_id(i) for i in range(len(self))])
 
 
 def check_kitti(root: Path) -> list[str]:
-    problems = [f"{root / files[0]} is missing" for files in SPLIT_FILES.values()
-                if not any((root / f).is_file() for f in files)]
+    problems = [
+        f"{root / files[0]} is missing"
+        for files in SPLIT_FILES.values()
+        if not any((root / f).is_file() for f in files)
+    ]
     if not (root / GT_DIR).is_dir():
         problems.append(f"{root / GT_DIR} is missing")
     if not any(root.glob("2011_*/*_sync")):
@@ -149,11 +173,14 @@ def check_kitti(root: Path) -> list[str]:
     return problems
 
 
-register_dataset(NAME, DatasetEntry(
-    factory=KittiEigen,
-    description="KITTI Eigen split, annotated depth (value/256 m), KB crop 352x1216, depth 0-80 m, Garg crop",
-    tasks=("depth",),
-    splits=tuple(SPLIT_FILES),
-    readme=README,
-    check_layout=check_kitti,
-))
+register_dataset(
+    NAME,
+    DatasetEntry(
+        factory=KittiEigen,
+        description="KITTI Eigen split, annotated depth (value/256 m), KB crop 352x1216, depth 0-80 m, Garg crop",
+        tasks=("depth",),
+        splits=tuple(SPLIT_FILES),
+        readme=README,
+        check_layout=check_kitti,
+    ),
+)

@@ -38,16 +38,18 @@ class LabelTable:
     """Raw label value (0..255) -> class id (0..K-1, or the ignore index); -1 marks a value the data must not have."""
 
     values: np.ndarray  # (256,) int16
-    source: str         # what the raw files hold, recorded in the store
-    expected: str       # the raw values allowed, for the error message
+    source: str  # what the raw files hold, recorded in the store
+    expected: str  # the raw values allowed, for the error message
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[int, int], source: str, expected: str) -> LabelTable:
         values = np.full(256, -1, dtype=np.int16)
         for raw, class_id in mapping.items():
             if not (0 <= raw <= 255 and -1 <= class_id <= 255):
-                raise DatasetError(f"label table for {source}: raw value {raw} -> class {class_id}; raw values "
-                                   "are 0..255 and class ids 0..255 (uint8 masks), -1 for a forbidden value")
+                raise DatasetError(
+                    f"label table for {source}: raw value {raw} -> class {class_id}; raw values "
+                    "are 0..255 and class ids 0..255 (uint8 masks), -1 for a forbidden value"
+                )
             values[raw] = class_id
         return cls(values, source, expected)
 
@@ -61,13 +63,17 @@ class LabelTable:
         """(H, W) raw values -> (H, W) uint8 class ids; an unexpected value is an error naming the file."""
         if raw.dtype.kind not in "ui" or (raw.size and (int(raw.min()) < 0 or int(raw.max()) > 255)):
             span = f" in [{raw.min()}, {raw.max()}]" if raw.size else ""
-            raise DatasetError(f"{dataset}: {path} holds {raw.dtype} label values{span}, expected 8-bit class "
-                               f"indices {self.expected} ({self.source}); is this the right annotation file?")
+            raise DatasetError(
+                f"{dataset}: {path} holds {raw.dtype} label values{span}, expected 8-bit class "
+                f"indices {self.expected} ({self.source}); is this the right annotation file?"
+            )
         mapped = self.values[raw]
         if (mapped < 0).any():
             bad = np.unique(raw[mapped < 0])[:5].tolist()
-            raise DatasetError(f"{dataset}: {path} holds label values {bad}, expected {self.expected} "
-                               f"({self.source}); is this the right annotation file?")
+            raise DatasetError(
+                f"{dataset}: {path} holds label values {bad}, expected {self.expected} "
+                f"({self.source}); is this the right annotation file?"
+            )
         return mapped.astype(np.uint8)
 
 
@@ -93,21 +99,34 @@ def read_label(path: Path, dataset: str) -> np.ndarray:
     """
     label = load_image(path, "label", "re-extract the archive", dataset)
     if label.mode not in ("P", "L"):
-        raise DatasetError(f"{dataset}: {path} is a {label.mode} image; labels must be palette or "
-                           "greyscale PNGs of class indices (colour-coded masks are not labels)")
+        raise DatasetError(
+            f"{dataset}: {path} is a {label.mode} image; labels must be palette or "
+            "greyscale PNGs of class indices (colour-coded masks are not labels)"
+        )
     return np.array(label)
 
 
 class LabelMapDataset:
     """`LabelledImage`s fitted to the extraction size: {"id", "image" (H, W, 3) uint8, "mask" (H, W) uint8}."""
 
-    def __init__(self, name: str, split: str, root: Path, items: Sequence[LabelledImage],
-                 image_size: tuple[int, int], tables: Mapping[str, LabelTable], mask_attrs: Mapping[str, Any],
-                 fit: str | None = None):
+    def __init__(
+        self,
+        name: str,
+        split: str,
+        root: Path,
+        items: Sequence[LabelledImage],
+        image_size: tuple[int, int],
+        tables: Mapping[str, LabelTable],
+        mask_attrs: Mapping[str, Any],
+        fit: str | None = None,
+    ):
         fit = fit or FIT_MODE
         if fit not in ("crop", "pad"):
-            raise DatasetError(f"{name}: segmentation keeps the aspect ratio: fit must be crop or pad, not {fit!r}"
-                               if fit in FIT_MODES else f"{name}: unknown fit {fit!r}: use crop or pad")
+            raise DatasetError(
+                f"{name}: segmentation keeps the aspect ratio: fit must be crop or pad, not {fit!r}"
+                if fit in FIT_MODES
+                else f"{name}: unknown fit {fit!r}: use crop or pad"
+            )
         self.name, self.split, self.root = name, split, root
         self.items = list(items)
         self.image_size = tuple(image_size)
@@ -125,8 +144,10 @@ class LabelMapDataset:
         image = read_image(item.image, self.name)  # (H0, W0, 3)
         raw = read_label(item.label, self.name)  # (H0, W0)
         if raw.shape != image.shape[:2]:
-            raise DatasetError(f"{self.name}: {item.label} is {raw.shape[1]}x{raw.shape[0]} but its image "
-                               f"{item.image} is {image.shape[1]}x{image.shape[0]}; re-extract the annotations")
+            raise DatasetError(
+                f"{self.name}: {item.label} is {raw.shape[1]}x{raw.shape[0]} but its image "
+                f"{item.image} is {image.shape[1]}x{image.shape[0]}; re-extract the annotations"
+            )
         mask = self.tables[item.table].apply(raw, item.label, self.name)  # (H0, W0) class ids
         image, _ = fit_image(image, self.image_size, self.fit)  # (H, W, 3)
         mask, _ = fit_mask(mask, self.image_size, self.fit, self.ignore_index)  # (H, W)
@@ -137,8 +158,14 @@ class LabelMapDataset:
         return sorted({self.tables[item.table].source for item in self.items})
 
     def describe(self) -> dict[str, Any]:
-        return {"dataset": self.name, "split": self.split, "root": str(self.root), "fit": self.fit,
-                "resize": RESIZE_POLICY[self.fit], "label_sources": self.label_sources()}
+        return {
+            "dataset": self.name,
+            "split": self.split,
+            "root": str(self.root),
+            "fit": self.fit,
+            "resize": RESIZE_POLICY[self.fit],
+            "label_sources": self.label_sources(),
+        }
 
     def fingerprint(self) -> str:
         """Ids and file sizes (not the root path, so a moved copy of the same files matches)."""

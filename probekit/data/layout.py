@@ -25,11 +25,12 @@ def read_list_text(path: Path) -> str:
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as error:
-        line = data[:error.start].count(b"\n") + 1
-        raise DatasetError(f"{path}:{line}: byte {data[error.start]:#04x} is not {error.encoding.upper()} text; "
-                           f"save the file as UTF-8") from None
+        line = data[: error.start].count(b"\n") + 1
+        raise DatasetError(
+            f"{path}:{line}: byte {data[error.start]:#04x} is not {error.encoding.upper()} text; save the file as UTF-8"
+        ) from None
     if "\0" in text:
-        line = text[:text.index("\0")].count("\n") + 1
+        line = text[: text.index("\0")].count("\n") + 1
         raise DatasetError(f"{path}:{line}: holds a NUL byte, so it is not a text list; save it as UTF-8 text")
     return text
 
@@ -45,8 +46,7 @@ def resolve_under(root: Path, relative: str, where: str) -> Path:
     """
     normalised = Path(os.path.normpath(relative))  # 'a/../b' -> 'b', 'a/../../b' -> '../b'
     if normalised.is_absolute() or normalised.parts[:1] == ("..",):
-        raise DatasetError(f"{where}: path {relative!r} is outside {root}; "
-                           f"list paths relative to it, without '..'")
+        raise DatasetError(f"{where}: path {relative!r} is outside {root}; list paths relative to it, without '..'")
     return root / normalised
 
 

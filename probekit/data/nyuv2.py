@@ -67,15 +67,24 @@ def read_split_indices(path: Path, split: str) -> np.ndarray:
         raise DatasetError(f"cannot read {path} as a MATLAB file ({error}); expected the official splits.mat") from None
     key = SPLIT_KEYS[split]
     if key not in content:
-        raise DatasetError(f"{path} has no {key!r}; expected the official splits.mat with {', '.join(SPLIT_KEYS.values())}")
+        raise DatasetError(
+            f"{path} has no {key!r}; expected the official splits.mat with {', '.join(SPLIT_KEYS.values())}"
+        )
     return np.asarray(content[key]).reshape(-1).astype(np.int64) - 1
 
 
 class NYUv2Labeled:
     """The 1449 labeled frames: RGB fitted to the size by a centred crop window, depth at 480x640 resolution."""
 
-    def __init__(self, split: str, root: str | None, image_size: tuple[int, int], name: str = "nyuv2",
-                 depth_key: str = "depths", num_classes: int = 40):
+    def __init__(
+        self,
+        split: str,
+        root: str | None,
+        image_size: tuple[int, int],
+        name: str = "nyuv2",
+        depth_key: str = "depths",
+        num_classes: int = 40,
+    ):
         check_split(name, split, SPLIT_KEYS)
         self.name, self.split, self.depth_key = name, split, depth_key
         self.root = require_root(root, name, README)
@@ -85,23 +94,38 @@ class NYUv2Labeled:
         self.image_size = tuple(image_size)
         num, (h0, w0) = self._check_file()
         if self.indices.size and (self.indices.min() < 0 or self.indices.max() >= num):
-            raise DatasetError(f"{self.root / SPLITS_MAT}: {SPLIT_KEYS[split]} has indices outside 1..{num} "
-                               f"of {self.path}")
+            raise DatasetError(
+                f"{self.root / SPLITS_MAT}: {SPLIT_KEYS[split]} has indices outside 1..{num} of {self.path}"
+            )
         self.window: Window = centre_window((h0, w0), self.image_size)
         # Eigen crop scaled to this frame (the toolbox hard-codes it for 480x640, the labeled frame size)
         top, bottom, left, right = EIGEN_BOX_480x640
-        self.eval_box = np.array(self.window.box(top * h0 // 480, bottom * h0 // 480, left * w0 // 640,
-                                                 right * w0 // 640), dtype=np.int32)
-        self.targets = depth_targets(self.window, self.image_size, MAX_DEPTH, "eigen", source=f"{MAT}:{depth_key}",
-                                     eval_box=self.eval_box.tolist())
+        self.eval_box = np.array(
+            self.window.box(top * h0 // 480, bottom * h0 // 480, left * w0 // 640, right * w0 // 640), dtype=np.int32
+        )
+        self.targets = depth_targets(
+            self.window,
+            self.image_size,
+            MAX_DEPTH,
+            "eigen",
+            source=f"{MAT}:{depth_key}",
+            eval_box=self.eval_box.tolist(),
+        )
         self.classes: np.ndarray | None = None  # raw label -> class id, when the file has `labels`
         if self.has_labels:
             self.classes, names = class_table(num_classes)
-            self.targets["mask"] = TargetSpec(self.window.shape, "uint8", {
-                "num_classes": num_classes, "class_names": names, "ignore_index": IGNORE_INDEX,
-                "label_mapping": f"{MAT}:labels (894 raw classes) -> NYU-{num_classes} "
-                                 f"(classMapping40{'' if num_classes == 40 else ' + class13Mapping'}); 0 unlabeled -> 255",
-                "resize": "none: the original resolution cut to the image's window, like depth"})
+            self.targets["mask"] = TargetSpec(
+                self.window.shape,
+                "uint8",
+                {
+                    "num_classes": num_classes,
+                    "class_names": names,
+                    "ignore_index": IGNORE_INDEX,
+                    "label_mapping": f"{MAT}:labels (894 raw classes) -> NYU-{num_classes} "
+                    f"(classMapping40{'' if num_classes == 40 else ' + class13Mapping'}); 0 unlabeled -> 255",
+                    "resize": "none: the original resolution cut to the image's window, like depth",
+                },
+            )
         self._file: h5py.File | None = None
 
     def _check_file(self) -> tuple[int, tuple[int, int]]:
@@ -116,8 +140,10 @@ class NYUv2Labeled:
         except OSError as error:
             raise DatasetError(f"cannot open {self.path} as MATLAB v7.3 (HDF5): {error}") from None
         if len(images) != 4 or images[1] != 3 or depths != (images[0], images[2], images[3]):
-            raise DatasetError(f"{self.path}: images {images} and {self.depth_key} {depths} are not "
-                               f"(N, 3, W, H) and (N, W, H) as in the NYU v2 labeled .mat")
+            raise DatasetError(
+                f"{self.path}: images {images} and {self.depth_key} {depths} are not "
+                f"(N, 3, W, H) and (N, W, H) as in the NYU v2 labeled .mat"
+            )
         return images[0], (images[3], images[2])
 
     def _h5(self) -> h5py.File:
@@ -136,8 +162,12 @@ class NYUv2Labeled:
         f = self._h5()
         image = np.ascontiguousarray(f["images"][n].transpose(2, 1, 0))  # (3, W, H) -> (H, W, 3)
         depth = f[self.depth_key][n].T.astype(np.float32)  # (W, H) -> (H, W) metres
-        sample = {"id": f"nyuv2-{n + 1:04d}", "image": fit_to_window(image, self.window, self.image_size),
-                  "depth": np.ascontiguousarray(self.window.cut(depth)), "eval_crop": self.eval_box.copy()}
+        sample = {
+            "id": f"nyuv2-{n + 1:04d}",
+            "image": fit_to_window(image, self.window, self.image_size),
+            "depth": np.ascontiguousarray(self.window.cut(depth)),
+            "eval_crop": self.eval_box.copy(),
+        }
         if self.classes is not None:
             sample["mask"] = self._mask(f["labels"][n].T, n)
         return sample
@@ -145,14 +175,22 @@ class NYUv2Labeled:
     def _mask(self, raw: np.ndarray, n: int) -> np.ndarray:
         """(H, W) raw NYU labels 0..894 -> class ids in the window, uint8; another value names the frame."""
         if raw.max(initial=0) >= len(self.classes):
-            raise DatasetError(f"{self.path}: labels of frame {n + 1} hold {int(raw.max())}, beyond the 894 NYU classes; "
-                               f"expected the NYU v2 labeled .mat")
+            raise DatasetError(
+                f"{self.path}: labels of frame {n + 1} hold {int(raw.max())}, beyond the 894 NYU classes; "
+                f"expected the NYU v2 labeled .mat"
+            )
         return np.ascontiguousarray(self.window.cut(self.classes[raw]))
 
     def describe(self) -> dict[str, Any]:
-        return {"dataset": self.name, "split": self.split, "root": str(self.root), "source": f"{MAT}:{self.depth_key}",
-                "splits": f"{SPLITS_MAT}:{SPLIT_KEYS[self.split]}", "window": self.window.as_list(),
-                "image_fit": "centred window of the size's aspect ratio, resized; depth cut to the same window"}
+        return {
+            "dataset": self.name,
+            "split": self.split,
+            "root": str(self.root),
+            "source": f"{MAT}:{self.depth_key}",
+            "splits": f"{SPLITS_MAT}:{SPLIT_KEYS[self.split]}",
+            "window": self.window.as_list(),
+            "image_fit": "centred window of the size's aspect ratio, resized; depth cut to the same window",
+        }
 
     def fingerprint(self) -> str:
         return short_hash(self.describe(), self.path.stat().st_size, self.indices.tolist())
@@ -163,12 +201,15 @@ def check_nyuv2(root: Path) -> list[str]:
 
 
 for _name, (_key, _classes) in VARIANTS.items():
-    register_dataset(_name, DatasetEntry(
-        factory=partial(NYUv2Labeled, name=_name, depth_key=_key, num_classes=_classes),
-        description=f"NYU Depth v2 labeled .mat ({_key}), official 795/654 split; depth 0-10 m, Eigen crop; "
-                    f"NYU-{_classes} segmentation",
-        tasks=("depth", "segmentation"),
-        splits=tuple(SPLIT_KEYS),
-        readme=README,
-        check_layout=check_nyuv2,
-    ))
+    register_dataset(
+        _name,
+        DatasetEntry(
+            factory=partial(NYUv2Labeled, name=_name, depth_key=_key, num_classes=_classes),
+            description=f"NYU Depth v2 labeled .mat ({_key}), official 795/654 split; depth 0-10 m, Eigen crop; "
+            f"NYU-{_classes} segmentation",
+            tasks=("depth", "segmentation"),
+            splits=tuple(SPLIT_KEYS),
+            readme=README,
+            check_layout=check_nyuv2,
+        ),
+    )

@@ -72,8 +72,15 @@ class NYUv2Sync:
         require_listed([path for pair in self.files for path in pair], self.source, NAME, README)
         self.window = centre_window(FRAME, self.image_size)
         self.eval_box = np.array(self.window.box(*EIGEN_BOX_480x640), dtype=np.int32)
-        self.targets = depth_targets(self.window, self.image_size, MAX_DEPTH, "eigen", source=self.source,
-                                     depth_png_scale=DEPTH_SCALE, eval_box=self.eval_box.tolist())
+        self.targets = depth_targets(
+            self.window,
+            self.image_size,
+            MAX_DEPTH,
+            "eigen",
+            source=self.source,
+            depth_png_scale=DEPTH_SCALE,
+            eval_box=self.eval_box.tolist(),
+        )
 
     def __len__(self) -> int:
         return len(self.files)
@@ -89,28 +96,43 @@ class NYUv2Sync:
             if shape != FRAME:
                 raise DatasetError(f"{path} is {shape[0]}x{shape[1]}; NYU v2 frames are {FRAME[0]}x{FRAME[1]}")
         depth = self.window.cut(raw).astype(np.float32) / DEPTH_SCALE  # metres, 0 stays 0 (invalid)
-        return {"id": self.sample_id(index), "image": fit_to_window(image, self.window, self.image_size),
-                "depth": depth, "eval_crop": self.eval_box.copy()}
+        return {
+            "id": self.sample_id(index),
+            "image": fit_to_window(image, self.window, self.image_size),
+            "depth": depth,
+            "eval_crop": self.eval_box.copy(),
+        }
 
     def describe(self) -> dict[str, Any]:
-        return {"dataset": NAME, "split": self.split, "root": str(self.root), "source": self.source,
-                "window": self.window.as_list(),
-                "image_fit": "centred window of the size's aspect ratio, resized; depth cut to the same window"}
+        return {
+            "dataset": NAME,
+            "split": self.split,
+            "root": str(self.root),
+            "source": self.source,
+            "window": self.window.as_list(),
+            "image_fit": "centred window of the size's aspect ratio, resized; depth cut to the same window",
+        }
 
     def fingerprint(self) -> str:
         return short_hash(self.describe(), [self.sample_id(i) for i in range(len(self))])
 
 
 def check_nyuv2_sync(root: Path) -> list[str]:
-    return [f"neither {root / listing} nor {root / folder}/ exists" for listing, folder in SOURCES.values()
-            if not (root / listing).is_file() and not (root / folder).is_dir()]
+    return [
+        f"neither {root / listing} nor {root / folder}/ exists"
+        for listing, folder in SOURCES.values()
+        if not (root / listing).is_file() and not (root / folder).is_dir()
+    ]
 
 
-register_dataset(NAME, DatasetEntry(
-    factory=NYUv2Sync,
-    description="NYU Depth v2, BTS layout (sync/ ~24k train frames, official_splits/test 654); 16-bit mm PNGs",
-    tasks=("depth",),
-    splits=tuple(SOURCES),
-    readme=README,
-    check_layout=check_nyuv2_sync,
-))
+register_dataset(
+    NAME,
+    DatasetEntry(
+        factory=NYUv2Sync,
+        description="NYU Depth v2, BTS layout (sync/ ~24k train frames, official_splits/test 654); 16-bit mm PNGs",
+        tasks=("depth",),
+        splits=tuple(SOURCES),
+        readme=README,
+        check_layout=check_nyuv2_sync,
+    ),
+)

@@ -42,12 +42,14 @@ class PairImages:
             aliases = ", ".join(f"{alias} = {target}" for alias, target in self.split_aliases.items())
             raise DatasetError(f"{self.name} has splits {', '.join(self.splits)} ({aliases}), not {split!r}")
         if fit not in FIT_MODES:
-            raise DatasetError(f"{self.name}: fit {fit!r} is not one of {', '.join(FIT_MODES)} "
-                               f"(crop would cut keypoints away)")
+            raise DatasetError(
+                f"{self.name}: fit {fit!r} is not one of {', '.join(FIT_MODES)} (crop would cut keypoints away)"
+            )
         self.image_size, self.fit = (int(image_size[0]), int(image_size[1])), fit
         self.targets = {
-            "pixel_map": TargetSpec((4,), "float32", {"convention": "stored_xy = xy * (sx, sy) + (ox, oy)",
-                                                      "fit": fit}),
+            "pixel_map": TargetSpec(
+                (4,), "float32", {"convention": "stored_xy = xy * (sx, sy) + (ox, oy)", "fit": fit}
+            ),
             "original_size": TargetSpec((2,), "int64", {"convention": "original image (height, width) in pixels"}),
         }
 
@@ -63,12 +65,22 @@ class PairImages:
             raise IndexError(f"image {index} out of range for {len(self)} {self.name} {self.split} images")
         image = self.read_image(index)
         fitted, pixel_map = fit_image(image, self.image_size, self.fit)
-        return {"id": self.images[index].rsplit(".", 1)[0], "image": fitted, "pixel_map": pixel_map.as_array(),
-                "original_size": np.array(image.shape[:2], dtype=np.int64)}
+        return {
+            "id": self.images[index].rsplit(".", 1)[0],
+            "image": fitted,
+            "pixel_map": pixel_map.as_array(),
+            "original_size": np.array(image.shape[:2], dtype=np.int64),
+        }
 
     def describe(self) -> dict[str, Any]:
-        return {"dataset": self.name, "split": self.split, "root": str(self.root), "fit": self.fit,
-                "pair_list": self.pair_table.attrs["pair_list"], "num_pairs": len(self.pair_table)}
+        return {
+            "dataset": self.name,
+            "split": self.split,
+            "root": str(self.root),
+            "fit": self.fit,
+            "pair_list": self.pair_table.attrs["pair_list"],
+            "num_pairs": len(self.pair_table),
+        }
 
     def fingerprint_contents(self) -> tuple:
         """What besides describe() identifies the stored samples."""
@@ -84,21 +96,27 @@ def require_images(folder: Path, images: Sequence[str], listed_by: str, dataset:
     absent = [image for image in images if not (folder / image).is_file()]
     if absent:
         more = f" (and {len(absent) - 1} more)" if len(absent) > 1 else ""
-        raise DatasetError(f"{dataset}: image {folder / absent[0]} {listed_by} is missing{more}; "
-                           f"expected layout: {readme}")
+        raise DatasetError(
+            f"{dataset}: image {folder / absent[0]} {listed_by} is missing{more}; expected layout: {readme}"
+        )
 
 
-def register_pair_images(cls: type[PairImages], description: str, readme: str,
-                         check_layout: Callable[[Path], list[str]]) -> None:
+def register_pair_images(
+    cls: type[PairImages], description: str, readme: str, check_layout: Callable[[Path], list[str]]
+) -> None:
     """Register `cls` for the correspondence task, opened with its default fit; split aliases are listed too."""
+
     def _open(split: str, root: str | None, image_size: tuple[int, int]) -> PairImages:
         return cls(root, split, image_size)
 
-    register_dataset(cls.name, DatasetEntry(
-        factory=_open,
-        description=description,
-        tasks=("correspondence",),
-        splits=(*cls.splits, *cls.split_aliases),
-        readme=readme,
-        check_layout=check_layout,
-    ))
+    register_dataset(
+        cls.name,
+        DatasetEntry(
+            factory=_open,
+            description=description,
+            tasks=("correspondence",),
+            splits=(*cls.splits, *cls.split_aliases),
+            readme=readme,
+            check_layout=check_layout,
+        ),
+    )

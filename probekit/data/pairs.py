@@ -55,7 +55,9 @@ class PairTable:
         if len(self.categories) != P:
             raise DatasetError(f"pair table: {len(self.categories)} categories for {P} pairs")
         if self.src_kps.shape != self.trg_kps.shape or self.src_kps.shape[-1:] != (2,):
-            raise DatasetError(f"pair table: keypoints {self.src_kps.shape} vs {self.trg_kps.shape}, want (P, K, 2) both")
+            raise DatasetError(
+                f"pair table: keypoints {self.src_kps.shape} vs {self.trg_kps.shape}, want (P, K, 2) both"
+            )
         if self.pck_reference not in PCK_REFERENCES:
             raise DatasetError(f"pair table: pck_reference {self.pck_reference!r} is not one of {PCK_REFERENCES}")
 
@@ -83,9 +85,13 @@ class PairTable:
             ids=[self.ids[p] for p in keep],
             src=np.array([position[int(self.src[p])] for p in keep], dtype=np.int64),
             trg=np.array([position[int(self.trg[p])] for p in keep], dtype=np.int64),
-            src_kps=self.src_kps[rows], trg_kps=self.trg_kps[rows],
-            src_bbox=self.src_bbox[rows], trg_bbox=self.trg_bbox[rows],
-            categories=[self.categories[p] for p in keep], pck_reference=self.pck_reference, attrs=self.attrs,
+            src_kps=self.src_kps[rows],
+            trg_kps=self.trg_kps[rows],
+            src_bbox=self.src_bbox[rows],
+            trg_bbox=self.trg_bbox[rows],
+            categories=[self.categories[p] for p in keep],
+            pck_reference=self.pck_reference,
+            attrs=self.attrs,
         )
 
 
@@ -94,7 +100,7 @@ def pad_keypoints(points: Sequence[np.ndarray]) -> np.ndarray:
     K = max((len(p) for p in points), default=0)
     out = np.full((len(points), K, 2), np.nan, dtype=np.float32)
     for row, p in enumerate(points):
-        out[row, :len(p)] = np.asarray(p, dtype=np.float32).reshape(-1, 2)
+        out[row, : len(p)] = np.asarray(p, dtype=np.float32).reshape(-1, 2)
     return out
 
 
@@ -111,13 +117,16 @@ def write_pairs(f: h5py.File, table: PairTable) -> None:
 def read_pairs(f: h5py.File, path: str = "store") -> PairTable:
     """The table under /pairs, or a StoreError saying the store was extracted from a dataset without pairs."""
     if "pairs" not in f:
-        raise StoreError(f"{path} has no image pairs: extract a correspondence dataset "
-                         f"(e.g. --dataset synthetic-pairs, spair, pfpascal)")
+        raise StoreError(
+            f"{path} has no image pairs: extract a correspondence dataset "
+            f"(e.g. --dataset synthetic-pairs, spair, pfpascal)"
+        )
     group = f["pairs"]
     attrs = read_attrs(group)
     text = lambda values: [v.decode() if isinstance(v, bytes) else str(v) for v in values]  # noqa: E731
     return PairTable(
-        ids=text(group["ids"][:]), categories=text(group["categories"][:]),
+        ids=text(group["ids"][:]),
+        categories=text(group["categories"][:]),
         **{name: group[name][:] for name in _ARRAYS},
         pck_reference=attrs.pop("pck_reference"),
         attrs={k: v for k, v in attrs.items() if k != "num_pairs"},

@@ -29,9 +29,28 @@ NAME = "pfpascal"
 README = "datasets/pfpascal/README.md"
 SPLITS = ("train", "val", "test")
 SPLIT_ALIASES = {"trn": "train"}
-CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-           "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",
-           "tvmonitor")
+CLASSES = (
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+)
 _POINTS = ("XA", "YA", "XB", "YB")
 
 
@@ -46,8 +65,12 @@ def image_folder(root: Path) -> Path:
 def pair_csv_candidates(root: Path, base: Path, split: str) -> list[Path]:
     """Where the split's pair list may be, in the order they are tried."""
     dhpf = {"train": "trn"}.get(split, split)
-    paths = [base / f"{split}_pairs_pf_pascal.csv", root / f"{split}_pairs_pf_pascal.csv",
-             root / "image_pairs" / f"{split}_pairs.csv", base / f"{dhpf}_pairs.csv"]
+    paths = [
+        base / f"{split}_pairs_pf_pascal.csv",
+        root / f"{split}_pairs_pf_pascal.csv",
+        root / "image_pairs" / f"{split}_pairs.csv",
+        base / f"{dhpf}_pairs.csv",
+    ]
     return list(dict.fromkeys(paths))
 
 
@@ -110,8 +133,10 @@ def read_split(root: Path, split: str) -> tuple[Path, list[str], PairTable]:
     annotations = base / "Annotations"
     from_csv = all(c in columns for c in _POINTS)
     if not from_csv and not annotations.is_dir():
-        raise DatasetError(f"{NAME}: {listing} has no XA,YA,XB,YB columns and {annotations} is missing; "
-                           f"unzip the Annotations of PF-dataset-PASCAL.zip ({README})")
+        raise DatasetError(
+            f"{NAME}: {listing} has no XA,YA,XB,YB columns and {annotations} is missing; "
+            f"unzip the Annotations of PF-dataset-PASCAL.zip ({README})"
+        )
 
     mats_read: dict[Path, tuple[np.ndarray, np.ndarray]] = {}  # an image appears in many pairs
 
@@ -130,20 +155,27 @@ def read_split(root: Path, split: str) -> tuple[Path, list[str], PairTable]:
         src, trg = Path(row["source_image"]).name, Path(row["target_image"]).name
         for name in (src, trg):  # only the file name is used; '..' alone would still leave JPEGImages
             resolve_under(base / "JPEGImages", name, f"{listing}:{line}")
-        mats = [mat(annotations / category / f"{Path(name).stem}.mat") for name in (src, trg)] \
-            if annotations.is_dir() else None
+        mats = (
+            [mat(annotations / category / f"{Path(name).stem}.mat") for name in (src, trg)]
+            if annotations.is_dir()
+            else None
+        )
         if from_csv:
             xa, ya, xb, yb = (_coordinates(row[c], listing, line, c) for c in _POINTS)
             if not len(xa) == len(ya) == len(xb) == len(yb) or len(xa) == 0:
-                raise DatasetError(f"{NAME}: {listing} line {line}: XA, YA, XB, YB have "
-                                   f"{len(xa)}, {len(ya)}, {len(xb)}, {len(yb)} values (want equal, > 0)")
+                raise DatasetError(
+                    f"{NAME}: {listing} line {line}: XA, YA, XB, YB have "
+                    f"{len(xa)}, {len(ya)}, {len(xb)}, {len(yb)} values (want equal, > 0)"
+                )
             points = np.stack([xa, ya], 1), np.stack([xb, yb], 1)
         else:
             (kps_a, _), (kps_b, _) = mats
             both = ~(np.isnan(kps_a).any(1) | np.isnan(kps_b).any(1))
             if len(kps_a) != len(kps_b) or not both.any():
-                raise DatasetError(f"{NAME}: {listing} line {line}: {src} and {trg} have {len(kps_a)} and "
-                                   f"{len(kps_b)} keypoint slots, {int(both.sum())} annotated in both (want equal, > 0)")
+                raise DatasetError(
+                    f"{NAME}: {listing} line {line}: {src} and {trg} have {len(kps_a)} and "
+                    f"{len(kps_b)} keypoint slots, {int(both.sum())} annotated in both (want equal, > 0)"
+                )
             points = kps_a[both], kps_b[both]
         src_kps.append(points[0])
         trg_kps.append(points[1])
@@ -155,20 +187,25 @@ def read_split(root: Path, split: str) -> tuple[Path, list[str], PairTable]:
     images = sorted({name for pair in pair_images for name in pair})
     require_images(base / "JPEGImages", images, f"listed in {listing}", NAME, README)
     position = {name: i for i, name in enumerate(images)}
-    attrs = {"pair_list": str(listing.relative_to(root)),
-             "keypoints": "pair list XA..YB" if from_csv else "Annotations/*.mat, points annotated in both images",
-             "bbox": "Annotations/*.mat" if annotations.is_dir() else "unknown (NaN): no Annotations/ folder",
-             "coordinates": "original pixels as annotated (x right, y down)"}
+    attrs = {
+        "pair_list": str(listing.relative_to(root)),
+        "keypoints": "pair list XA..YB" if from_csv else "Annotations/*.mat, points annotated in both images",
+        "bbox": "Annotations/*.mat" if annotations.is_dir() else "unknown (NaN): no Annotations/ folder",
+        "coordinates": "original pixels as annotated (x right, y down)",
+    }
     if "flip" in columns:  # a training-augmentation flag (NCNet, DHPF); images are stored unflipped
         attrs["pair_annotations"] = {"ids": ids, "flip": [_number(row["flip"]) for row in rows]}
     table = PairTable(
         ids=ids,
         src=np.array([position[s] for s, _ in pair_images], dtype=np.int64),
         trg=np.array([position[t] for _, t in pair_images], dtype=np.int64),
-        src_kps=pad_keypoints(src_kps), trg_kps=pad_keypoints(trg_kps),
+        src_kps=pad_keypoints(src_kps),
+        trg_kps=pad_keypoints(trg_kps),
         src_bbox=np.stack([b[0] for b in boxes]).astype(np.float32),
         trg_bbox=np.stack([b[1] for b in boxes]).astype(np.float32),
-        categories=categories, pck_reference="image", attrs=attrs,
+        categories=categories,
+        pck_reference="image",
+        attrs=attrs,
     )
     return base, images, table
 
@@ -186,5 +223,8 @@ class PFPascal(PairImages):
 
 
 register_pair_images(
-    PFPascal, readme=README, check_layout=check_layout,
-    description="PF-PASCAL: 1,351 pairs of 20 VOC classes, keypoint matches (PCK by target image size)")
+    PFPascal,
+    readme=README,
+    check_layout=check_layout,
+    description="PF-PASCAL: 1,351 pairs of 20 VOC classes, keypoint matches (PCK by target image size)",
+)

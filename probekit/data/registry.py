@@ -28,7 +28,7 @@ class DatasetEntry:
     description: str
     tasks: Sequence[str]
     splits: Sequence[str]
-    readme: str = ""                       # datasets/<name>/README.md: download and layout
+    readme: str = ""  # datasets/<name>/README.md: download and layout
     needs_root: bool = True
     check_layout: LayoutCheck | None = None
     aliases: Sequence[str] = field(default_factory=tuple)
@@ -84,4 +84,18 @@ def _register_builtin() -> None:
 
 
 # Adapter modules under probekit/data/ that register datasets when imported.
-_BUILTIN: list[str] = ["synthetic_adapter", "synthetic_pairs", "ade20k", "voc", "cityscapes", "spair", "pfpascal", "imagefolder", "csvlist", "imagenet", "nyuv2", "nyuv2_sync", "kitti"]
+_BUILTIN: list[str] = [
+    "synthetic_adapter",
+    "synthetic_pairs",
+    "ade20k",
+    "voc",
+    "cityscapes",
+    "spair",
+    "pfpascal",
+    "imagefolder",
+    "csvlist",
+    "imagenet",
+    "nyuv2",
+    "nyuv2_sync",
+    "kitti",
+]

@@ -24,8 +24,17 @@ NAME = "spair"
 README = "datasets/spair/README.md"
 SPLITS = ("trn", "val", "test")
 SPLIT_ALIASES = {"train": "trn"}
-_REQUIRED = ("src_imname", "trg_imname", "src_imsize", "trg_imsize", "src_kps", "trg_kps",
-             "src_bndbox", "trg_bndbox", "category")
+_REQUIRED = (
+    "src_imname",
+    "trg_imname",
+    "src_imsize",
+    "trg_imsize",
+    "src_kps",
+    "trg_kps",
+    "src_bndbox",
+    "trg_bndbox",
+    "category",
+)
 DIFFICULTY = ("viewpoint_variation", "scale_variation", "truncation", "occlusion", "mirror")
 
 
@@ -82,7 +91,9 @@ def _points(values: list, path: Path, field: str) -> np.ndarray:
         points = [[np.nan, np.nan] if p is None else p for p in values]
         return np.asarray(points, dtype=np.float32).reshape(-1, 2)
     except (TypeError, ValueError):
-        raise DatasetError(f"{NAME}: {path} field {field} is not a list of [x, y]; re-download the annotations") from None
+        raise DatasetError(
+            f"{NAME}: {path} field {field} is not a list of [x, y]; re-download the annotations"
+        ) from None
 
 
 def read_split(root: Path, split: str) -> tuple[list[str], list[tuple[int, int]], PairTable]:
@@ -96,8 +107,10 @@ def read_split(root: Path, split: str) -> tuple[list[str], list[tuple[int, int]]
             resolve_under(root / "JPEGImages", image, f"{root / 'PairAnnotation' / split / name}.json")
             w, h = (int(v) for v in ann[f"{side}_imsize"][:2])  # [w, h, c]
             if sizes.setdefault(image, (h, w)) != (h, w):
-                raise DatasetError(f"{NAME}: pair {name} gives {image} the size {w}x{h}, another pair "
-                                   f"{sizes[image][1]}x{sizes[image][0]}; re-download the annotations")
+                raise DatasetError(
+                    f"{NAME}: pair {name} gives {image} the size {w}x{h}, another pair "
+                    f"{sizes[image][1]}x{sizes[image][0]}; re-download the annotations"
+                )
     images = sorted(sizes)
     require_images(root / "JPEGImages", images, f"used by the {split} pairs", NAME, README)
     position = {image: n for n, image in enumerate(images)}
@@ -106,26 +119,36 @@ def read_split(root: Path, split: str) -> tuple[list[str], list[tuple[int, int]]
         path = root / "PairAnnotation" / split / f"{name}.json"
         src, trg = _points(ann["src_kps"], path, "src_kps"), _points(ann["trg_kps"], path, "trg_kps")
         if len(src) != len(trg) or len(src) == 0:
-            raise DatasetError(f"{NAME}: {path} has {len(src)} source and {len(trg)} target keypoints; "
-                               f"re-download the annotations")
+            raise DatasetError(
+                f"{NAME}: {path} has {len(src)} source and {len(trg)} target keypoints; re-download the annotations"
+            )
         if any(np.size(ann[f"{side}_bndbox"]) != 4 for side in ("src", "trg")):
             raise DatasetError(f"{NAME}: {path} has a box that is not [x1, y1, x2, y2]; re-download the annotations")
         src_kps.append(src)
         trg_kps.append(trg)
-    index = lambda side: np.array([position[f"{a['category']}/{a[f'{side}_imname']}"] for a in annotations],  # noqa: E731
-                                  dtype=np.int64)
+    index = lambda side: np.array(
+        [position[f"{a['category']}/{a[f'{side}_imname']}"] for a in annotations],
+        dtype=np.int64,
+    )
     box = lambda side: np.array([a[f"{side}_bndbox"] for a in annotations], dtype=np.float32).reshape(-1, 4)  # noqa: E731
     per_pair = {"ids": names, "kps_ids": [a.get("kps_ids") for a in annotations]}
     per_pair.update({key: [a.get(key) for a in annotations] for key in DIFFICULTY})
     table = PairTable(
-        ids=names, src=index("src"), trg=index("trg"),
-        src_kps=pad_keypoints(src_kps), trg_kps=pad_keypoints(trg_kps),
-        src_bbox=box("src"), trg_bbox=box("trg"),
+        ids=names,
+        src=index("src"),
+        trg=index("trg"),
+        src_kps=pad_keypoints(src_kps),
+        trg_kps=pad_keypoints(trg_kps),
+        src_bbox=box("src"),
+        trg_bbox=box("trg"),
         categories=[a["category"] for a in annotations],
         pck_reference="bbox",
-        attrs={"pair_list": source, "coordinates": "original pixels as annotated (x right, y down)",
-               # per-pair annotations keyed by their own `ids`, so they stay valid when pairs are subset
-               "pair_annotations": per_pair},
+        attrs={
+            "pair_list": source,
+            "coordinates": "original pixels as annotated (x right, y down)",
+            # per-pair annotations keyed by their own `ids`, so they stay valid when pairs are subset
+            "pair_annotations": per_pair,
+        },
     )
     return images, [sizes[image] for image in images], table
 
@@ -147,8 +170,10 @@ class SPair71k(PairImages):
         image = super().read_image(index)
         if image.shape[:2] != self.original_sizes[index]:
             h, w = self.original_sizes[index]
-            raise DatasetError(f"{NAME}: {self.image_dir / self.images[index]} is {image.shape[1]}x{image.shape[0]} "
-                               f"but its pairs say {w}x{h}; re-download the images")
+            raise DatasetError(
+                f"{NAME}: {self.image_dir / self.images[index]} is {image.shape[1]}x{image.shape[0]} "
+                f"but its pairs say {w}x{h}; re-download the images"
+            )
         return image
 
     def fingerprint_contents(self) -> tuple:
@@ -156,5 +181,8 @@ class SPair71k(PairImages):
 
 
 register_pair_images(
-    SPair71k, readme=README, check_layout=check_layout,
-    description="SPair-71k: 70,958 pairs, 18 categories, keypoint matches (PCK by target bbox)")
+    SPair71k,
+    readme=README,
+    check_layout=check_layout,
+    description="SPair-71k: 70,958 pairs, 18 categories, keypoint matches (PCK by target bbox)",
+)

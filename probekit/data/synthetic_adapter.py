@@ -29,13 +29,23 @@ class SyntheticDataset:
         self.scenes = SyntheticScenes(split=split, config=self.config, seed=seed)
         H, W = image_size
         self.targets = {
-            "label": TargetSpec((), "int64", {"num_classes": self.scenes.num_classes,
-                                              "class_names": list(self.scenes.class_names)}),
-            "mask": TargetSpec((H, W), "uint8", {"num_classes": len(self.scenes.mask_class_names),
-                                                 "class_names": list(self.scenes.mask_class_names),
-                                                 "ignore_index": 255}),
-            "depth": TargetSpec((H, W), "float32", {"unit": "m", "invalid_value": 0.0, "kind": "z-depth",
-                                                   "min_depth": 1e-3, "max_depth": MAX_DEPTH}),
+            "label": TargetSpec(
+                (), "int64", {"num_classes": self.scenes.num_classes, "class_names": list(self.scenes.class_names)}
+            ),
+            "mask": TargetSpec(
+                (H, W),
+                "uint8",
+                {
+                    "num_classes": len(self.scenes.mask_class_names),
+                    "class_names": list(self.scenes.mask_class_names),
+                    "ignore_index": 255,
+                },
+            ),
+            "depth": TargetSpec(
+                (H, W),
+                "float32",
+                {"unit": "m", "invalid_value": 0.0, "kind": "z-depth", "min_depth": 1e-3, "max_depth": MAX_DEPTH},
+            ),
             "camera_K": TargetSpec((3, 3), "float32", {"convention": "pinhole intrinsics, pixel units"}),
             "cam_to_world": TargetSpec((4, 4), "float32", {"convention": "OpenCV camera (x right, y down, z forward)"}),
         }
@@ -47,8 +57,13 @@ class SyntheticDataset:
         return self.scenes[index]
 
     def describe(self) -> dict[str, Any]:
-        return {"dataset": self.name, "split": self.split, "root": "", "generator_seed": self.seed,
-                "generator_config": asdict(self.config)}
+        return {
+            "dataset": self.name,
+            "split": self.split,
+            "root": "",
+            "generator_seed": self.seed,
+            "generator_config": asdict(self.config),
+        }
 
     def fingerprint(self) -> str:
         return short_hash(self.describe(), len(self))
@@ -60,11 +75,14 @@ def _open_synthetic(split: str, root: str | None, image_size: tuple[int, int]) -
     return SyntheticDataset(split, image_size)
 
 
-register_dataset("synthetic", DatasetEntry(
-    factory=_open_synthetic,
-    description="procedural rooms with objects: scene class, semantic mask, metric depth (no download)",
-    tasks=("classification", "segmentation", "depth"),
-    splits=SPLITS,
-    readme="datasets/synthetic/README.md",
-    needs_root=False,
-))
+register_dataset(
+    "synthetic",
+    DatasetEntry(
+        factory=_open_synthetic,
+        description="procedural rooms with objects: scene class, semantic mask, metric depth (no download)",
+        tasks=("classification", "segmentation", "depth"),
+        splits=SPLITS,
+        readme="datasets/synthetic/README.md",
+        needs_root=False,
+    ),
+)

@@ -31,8 +31,9 @@ class SyntheticPairs:
 
     name = "synthetic-pairs"
 
-    def __init__(self, split: str, image_size: tuple[int, int], seed: int = 0, num_pairs: int | None = None,
-                 num_points: int = 64):
+    def __init__(
+        self, split: str, image_size: tuple[int, int], seed: int = 0, num_pairs: int | None = None, num_points: int = 64
+    ):
         if split not in PAIR_SPLIT_SIZES:
             raise DatasetError(f"synthetic-pairs has splits {', '.join(PAIR_SPLIT_SIZES)}, not {split!r}")
         self.split, self.seed, self.num_points = split, int(seed), int(num_points)
@@ -62,8 +63,12 @@ class SyntheticPairs:
             raise IndexError(f"image {index} out of range for {len(self)} synthetic-pairs images")
         pair = self.pair(index // 2)
         view = pair.view_b if index % 2 else pair.view_a
-        return {"id": f"synthetic-pairs-{self.split}-{index // 2:05d}-{'ab'[index % 2]}", "image": view.image,
-                "label": view.label, "pixel_map": PixelMap.identity().as_array()}
+        return {
+            "id": f"synthetic-pairs-{self.split}-{index // 2:05d}-{'ab'[index % 2]}",
+            "image": view.image,
+            "label": view.label,
+            "pixel_map": PixelMap.identity().as_array(),
+        }
 
     @cached_property
     def pair_table(self) -> PairTable:
@@ -85,16 +90,25 @@ class SyntheticPairs:
             ids=[f"synthetic-pairs-{self.split}-{p:05d}" for p in rows],
             src=np.array([2 * p for p in rows], dtype=np.int64),
             trg=np.array([2 * p + 1 for p in rows], dtype=np.int64),
-            src_kps=pad_keypoints([p.points_a for p in pairs]), trg_kps=pad_keypoints([p.points_b for p in pairs]),
-            src_bbox=full, trg_bbox=full.copy(),
+            src_kps=pad_keypoints([p.points_a for p in pairs]),
+            trg_kps=pad_keypoints([p.points_b for p in pairs]),
+            src_bbox=full,
+            trg_bbox=full.copy(),
             categories=[self._names[p.view_a.label] for p in pairs],
             pck_reference="image",
             attrs={"keypoints": "exact surface matches from depth and cameras, occlusion-tested"},
         )
 
     def describe(self) -> dict[str, Any]:
-        return {"dataset": self.name, "split": self.split, "root": "", "generator_seed": self.seed,
-                "num_pairs": self.num_pairs, "num_points": self.num_points, "generator_config": asdict(self.config)}
+        return {
+            "dataset": self.name,
+            "split": self.split,
+            "root": "",
+            "generator_seed": self.seed,
+            "num_pairs": self.num_pairs,
+            "num_points": self.num_points,
+            "generator_config": asdict(self.config),
+        }
 
     def fingerprint(self) -> str:
         return short_hash(self.describe(), len(self))
@@ -106,11 +120,14 @@ def _open(split: str, root: str | None, image_size: tuple[int, int]) -> Syntheti
     return SyntheticPairs(split, image_size)
 
 
-register_dataset("synthetic-pairs", DatasetEntry(
-    factory=_open,
-    description="two views of each synthetic scene with exact keypoint matches (no download)",
-    tasks=("correspondence",),
-    splits=tuple(PAIR_SPLIT_SIZES),
-    readme="datasets/synthetic/README.md",
-    needs_root=False,
-))
+register_dataset(
+    "synthetic-pairs",
+    DatasetEntry(
+        factory=_open,
+        description="two views of each synthetic scene with exact keypoint matches (no download)",
+        tasks=("correspondence",),
+        splits=tuple(PAIR_SPLIT_SIZES),
+        readme="datasets/synthetic/README.md",
+        needs_root=False,
+    ),
+)

@@ -24,12 +24,36 @@ README = "datasets/voc/README.md"
 SPLITS = ("train", "val", "train_aug")
 LISTS = "ImageSets/Segmentation"
 AUG_LISTS = ("aug.txt", "trainaug.txt", "train_aug.txt")  # mmseg (+ train.txt), mmseg full list, DeepLab
-CLASS_NAMES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
-               "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
-               "train", "tvmonitor")
+CLASS_NAMES = (
+    "background",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+)
 TABLE = LabelTable.identity(len(CLASS_NAMES), "VOC indices 0..20, 255 = boundary (ignored)")
-MASK_ATTRS = {"num_classes": len(CLASS_NAMES), "class_names": list(CLASS_NAMES), "ignore_index": 255,
-              "label_convention": "VOC class indices; 255 = object boundary / difficult, ignored"}
+MASK_ATTRS = {
+    "num_classes": len(CLASS_NAMES),
+    "class_names": list(CLASS_NAMES),
+    "ignore_index": 255,
+    "label_convention": "VOC class indices; 255 = object boundary / difficult, ignored",
+}
 
 
 def resolve_root(root: Path) -> Path:
@@ -86,12 +110,16 @@ def scan(root: Path, split: str) -> tuple[list[LabelledImage], list[str]]:
     ids, missing = split_ids(root, split)
     if missing:
         return [], missing
-    present = {folder: {p.name for p in (root / folder).iterdir()}
-               for folder in ("JPEGImages", "SegmentationClass", "SegmentationClassAug") if (root / folder).is_dir()}
+    present = {
+        folder: {p.name for p in (root / folder).iterdir()}
+        for folder in ("JPEGImages", "SegmentationClass", "SegmentationClassAug")
+        if (root / folder).is_dir()
+    }
     items = []
     for sample, folder in ids:
-        absent = ([] if f"{sample}.jpg" in present["JPEGImages"] else [f"JPEGImages/{sample}.jpg"]) + \
-                 ([] if f"{sample}.png" in present[folder] else [f"{folder}/{sample}.png"])
+        absent = ([] if f"{sample}.jpg" in present["JPEGImages"] else [f"JPEGImages/{sample}.jpg"]) + (
+            [] if f"{sample}.png" in present[folder] else [f"{folder}/{sample}.png"]
+        )
         missing += absent
         if not absent:
             items.append(LabelledImage(sample, root / "JPEGImages" / f"{sample}.jpg", root / folder / f"{sample}.png"))
@@ -127,21 +155,31 @@ class VOC(LabelMapDataset):
         raise_missing(path, missing, "voc", README)
         leaked = val_overlap(path, items) if split == "train_aug" else []
         if leaked:
-            raise DatasetError(f"voc: the train_aug list under {path / LISTS} shares {len(leaked)} ids with "
-                               f"val.txt (e.g. {leaked[0]}); rebuild it without val (see {README})")
+            raise DatasetError(
+                f"voc: the train_aug list under {path / LISTS} shares {len(leaked)} ids with "
+                f"val.txt (e.g. {leaked[0]}); rebuild it without val (see {README})"
+            )
         super().__init__("voc", split, path, items, image_size, {"default": TABLE}, MASK_ATTRS, fit)
-        self.id_list = f"{LISTS}/{split}.txt" if split != "train_aug" else (
-            f"{LISTS}/train.txt + {LISTS}/aug.txt" if aug_list(path) == "aug.txt" else f"{LISTS}/{aug_list(path)}")
+        self.id_list = (
+            f"{LISTS}/{split}.txt"
+            if split != "train_aug"
+            else (
+                f"{LISTS}/train.txt + {LISTS}/aug.txt" if aug_list(path) == "aug.txt" else f"{LISTS}/{aug_list(path)}"
+            )
+        )
 
     def describe(self) -> dict:
         return dict(super().describe(), id_list=self.id_list)
 
 
-register_dataset("voc", DatasetEntry(
-    factory=VOC,
-    description="Pascal VOC 2012 segmentation: 21 classes, 255 boundary ignored; train_aug = + SBD",
-    tasks=("segmentation",),
-    splits=SPLITS,
-    readme=README,
-    check_layout=check_layout,
-))
+register_dataset(
+    "voc",
+    DatasetEntry(
+        factory=VOC,
+        description="Pascal VOC 2012 segmentation: 21 classes, 255 boundary ignored; train_aug = + SBD",
+        tasks=("segmentation",),
+        splits=SPLITS,
+        readme=README,
+        check_layout=check_layout,
+    ),
+)

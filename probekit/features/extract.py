@@ -19,8 +19,8 @@ from probekit.data import ImageDataset, open_dataset
 from probekit.device import resolve_device
 from probekit.errors import DatasetError, DiskFullError, ProbekitError, StoreError
 from probekit.features.preprocess import Collate, normalise
-from probekit.features.space import METADATA_MARGIN, free_bytes, human_bytes, sample_bytes
 from probekit.features.skips import Guarded, check_on_error, skip_summary, unreadable_entries
+from probekit.features.space import METADATA_MARGIN, free_bytes, human_bytes, sample_bytes
 from probekit.features.store import FeatureStore, StoreLayout, StoreWriter, features_fingerprint
 from probekit.files import exclusive_lock, partial_path
 from probekit.progress import progress_bar
@@ -79,7 +79,6 @@ def load_config_file(path: str | Path) -> dict:
     return values
 
 
-
 def extract(
     config: ExtractConfig,
     out: str | Path,
@@ -102,11 +101,13 @@ def extract(
     check_config(config)
     _check_out_path(out)
     with exclusive_lock(out, "--out"):
-        backbone = backbone or build_backbone(config.backbone, config.weights, config.random_init, config.seed,
-                                              impl=config.impl)
+        backbone = backbone or build_backbone(
+            config.backbone, config.weights, config.random_init, config.seed, impl=config.impl
+        )
         _check_image_size(config.image_size, backbone.patch_size)
-        dataset = dataset or open_dataset(config.dataset, config.split, config.root, config.image_size,
-                                          config.limit, config.subset_seed)
+        dataset = dataset or open_dataset(
+            config.dataset, config.split, config.root, config.image_size, config.limit, config.subset_seed
+        )
         if len(dataset) == 0:
             raise DatasetError(f"{config.dataset} split {config.split!r} has no samples: nothing to extract")
         check_on_error(config.on_error, dataset)
@@ -116,33 +117,66 @@ def extract(
 
         grid = backbone.grid_size(config.image_size)
         attrs = {
-            **backbone.describe(), **dataset.describe(),
-            "dataset_fingerprint": dataset.fingerprint(), "num_samples": len(dataset),
-            "image_size": list(config.image_size), "grid": list(grid), "layers": layers, "norm": config.norm,
-            "dtype": config.dtype, "batch_size": config.batch_size, "amp": use_amp, "device": device.type,
-            "extract_config": asdict(config), "probekit_version": __version__, "versions": versions(),
-            "git_sha": git_sha(), "created": utc_now(),
+            **backbone.describe(),
+            **dataset.describe(),
+            "dataset_fingerprint": dataset.fingerprint(),
+            "num_samples": len(dataset),
+            "image_size": list(config.image_size),
+            "grid": list(grid),
+            "layers": layers,
+            "norm": config.norm,
+            "dtype": config.dtype,
+            "batch_size": config.batch_size,
+            "amp": use_amp,
+            "device": device.type,
+            "extract_config": asdict(config),
+            "probekit_version": __version__,
+            "versions": versions(),
+            "git_sha": git_sha(),
+            "created": utc_now(),
         }
         # Resuming must reproduce an uninterrupted run, so everything that changes the numbers must match.
         # The impl is not in the fingerprint (its features agree within float32 rounding) but is in the resume key.
-        resume_key = short_hash(features_fingerprint(attrs), attrs["dataset_fingerprint"], len(dataset),
-                                config.batch_size, use_amp, device.type, *_impl_key(attrs), *_on_error_key(config))
+        resume_key = short_hash(
+            features_fingerprint(attrs),
+            attrs["dataset_fingerprint"],
+            len(dataset),
+            config.batch_size,
+            use_amp,
+            device.type,
+            *_impl_key(attrs),
+            *_on_error_key(config),
+        )
         partial = partial_path(out)
         if not _prepare_paths(out, partial, resume_key, overwrite):
             log.info("%s is complete already with these settings; pass --overwrite to extract again", out)
             return out
-        layout = StoreLayout(len(dataset), layers, grid, backbone.embed_dim, config.dtype, dataset.targets,
-                             pairs=getattr(dataset, "pair_table", None), resizable=config.on_error == "skip")
+        layout = StoreLayout(
+            len(dataset),
+            layers,
+            grid,
+            backbone.embed_dim,
+            config.dtype,
+            dataset.targets,
+            pairs=getattr(dataset, "pair_table", None),
+            resizable=config.on_error == "skip",
+        )
         if check_space:
             stored = _stored_attrs(partial)
             done = int(stored.get("num_done", 0)) + len(stored.get("skipped") or [])
-            per_sample = sample_bytes(layers, grid, backbone.embed_dim, config.dtype,
-                                      {name: (spec.shape, spec.dtype) for name, spec in dataset.targets.items()})
+            per_sample = sample_bytes(
+                layers,
+                grid,
+                backbone.embed_dim,
+                config.dtype,
+                {name: (spec.shape, spec.dtype) for name, spec in dataset.targets.items()},
+            )
             if free_bytes(out) < (len(dataset) - done) * per_sample + METADATA_MARGIN:
                 raise DiskFullError(
                     f"not enough disk space for {out}: the store needs ~{human_bytes((len(dataset) - done) * per_sample)} "
                     f"more, {human_bytes(free_bytes(out))} free at {out.absolute().parent}; free some space, choose "
-                    f"another --out, or pass --no-space-check to start anyway")
+                    f"another --out, or pass --no-space-check to start anyway"
+                )
 
         backbone.to(device)
         with StoreWriter(partial, layout, attrs, resume_key) as writer:
@@ -152,23 +186,41 @@ def extract(
             began = time.perf_counter()
             loader = DataLoader(
                 Subset(Guarded(dataset), range(start, len(dataset))),
-                batch_size=config.batch_size, shuffle=False, num_workers=default_workers(config.workers),
+                batch_size=config.batch_size,
+                shuffle=False,
+                num_workers=default_workers(config.workers),
                 collate_fn=Collate(config.image_size, backbone.preprocessing.interpolation, list(dataset.targets)),
-                pin_memory=device.type == "cuda", persistent_workers=False,
+                pin_memory=device.type == "cuda",
+                persistent_workers=False,
             )
             bar = progress_bar(len(dataset), f"extract {backbone.name}", "img", enabled=progress, initial=start)
             position = writer.num_done
             for batch in loader:
                 skipped = unreadable_entries(batch["unreadable"], config.on_error)
-                features = _forward(backbone, batch["images"].to(device, non_blocking=True), layers,
-                                    config.norm, use_amp, config.dtype) if batch["ids"] else {}
+                features = (
+                    _forward(
+                        backbone,
+                        batch["images"].to(device, non_blocking=True),
+                        layers,
+                        config.norm,
+                        use_amp,
+                        config.dtype,
+                    )
+                    if batch["ids"]
+                    else {}
+                )
                 writer.write(position, batch["ids"], features, batch["targets"], skipped=skipped)
                 position += len(batch["ids"])
                 bar.update(len(batch["ids"]) + len(skipped))
             bar.close()
             elapsed = time.perf_counter() - began
-            writer.finish({"finished": utc_now(), "extract_seconds": round(elapsed, 3),
-                           "images_per_second": round((len(dataset) - start) / max(elapsed, 1e-9), 3)})
+            writer.finish(
+                {
+                    "finished": utc_now(),
+                    "extract_seconds": round(elapsed, 3),
+                    "images_per_second": round((len(dataset) - start) / max(elapsed, 1e-9), 3),
+                }
+            )
             skipped = writer.skipped
         os.replace(partial, out)  # the complete store takes the name (and replaces an old one) in one step
         if skipped:
@@ -209,19 +261,24 @@ def _prepare_paths(out: Path, partial: Path, resume_key: str, overwrite: bool) -
         if same and not existing.get("complete"):  # interrupted in place by an older probekit: resume it
             os.replace(out, partial)
         else:
-            raise StoreError(f"{out} exists with other settings (or data, or is not a readable store); "
-                             f"pass --overwrite to replace it or choose another --out")
+            raise StoreError(
+                f"{out} exists with other settings (or data, or is not a readable store); "
+                f"pass --overwrite to replace it or choose another --out"
+            )
     stored = _stored_attrs(partial)
     if partial.exists() and stored.get("resume_key") != resume_key:
         if not overwrite:
-            raise StoreError(f"{partial} is an interrupted extraction with other settings: re-run that command to "
-                             f"finish it, or pass --overwrite to start this one instead")
+            raise StoreError(
+                f"{partial} is an interrupted extraction with other settings: re-run that command to "
+                f"finish it, or pass --overwrite to start this one instead"
+            )
         partial.unlink()  # an unfinished store of other settings, replaced as asked
     return True
 
 
-def _forward(backbone: Backbone, images: torch.Tensor, layers: list[int], norm: bool, amp: bool,
-             dtype: str) -> dict[int, dict[str, np.ndarray]]:
+def _forward(
+    backbone: Backbone, images: torch.Tensor, layers: list[int], norm: bool, amp: bool, dtype: str
+) -> dict[int, dict[str, np.ndarray]]:
     """Features of one batch as numpy arrays in the storage dtype."""
     x = normalise(images, backbone.preprocessing)  # (B, 3, H, W)
     with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=amp):

@@ -41,11 +41,16 @@ def check_target_schemes(train: FeatureStore, other: FeatureStore, label_map: st
             other.remap_target(name, class_remap(mine, theirs, name, train, other))
             continue
         key = differing[0]
-        hint = (" or pass --label-map names to match classes by name"
-                if name in REMAPPABLE and key in ("class_names", "num_classes") else "")
-        raise StoreError(f"{train.path.name} and {other.path.name} disagree on target '{name}' {key}: "
-                         f"{_short(mine.get(key))} vs {_short(theirs.get(key))}; use stores of one dataset "
-                         f"and label scheme{hint}")
+        hint = (
+            " or pass --label-map names to match classes by name"
+            if name in REMAPPABLE and key in ("class_names", "num_classes")
+            else ""
+        )
+        raise StoreError(
+            f"{train.path.name} and {other.path.name} disagree on target '{name}' {key}: "
+            f"{_short(mine.get(key))} vs {_short(theirs.get(key))}; use stores of one dataset "
+            f"and label scheme{hint}"
+        )
 
 
 def class_remap(mine: dict, theirs: dict, name: str, train: FeatureStore, other: FeatureStore) -> np.ndarray:
@@ -54,8 +59,10 @@ def class_remap(mine: dict, theirs: dict, name: str, train: FeatureStore, other:
     index = {class_name: k for k, class_name in enumerate(train_names)}
     unknown = [class_name for class_name in other_names if class_name not in index]
     if unknown:
-        raise StoreError(f"--label-map names: {other.path.name} has classes that {train.path.name} lacks "
-                         f"({_short(unknown)}); a probe cannot predict a class it never saw")
+        raise StoreError(
+            f"--label-map names: {other.path.name} has classes that {train.path.name} lacks "
+            f"({_short(unknown)}); a probe cannot predict a class it never saw"
+        )
     table = np.arange(len(other_names), dtype=np.int64)  # ids beyond it (ignore index) are read unchanged
     for k, class_name in enumerate(other_names):
         table[k] = index[class_name]
@@ -71,4 +78,4 @@ def _names(attrs: dict, name: str, store: FeatureStore) -> Sequence[str]:
 
 def _short(value: object, limit: int = 80) -> str:
     text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."

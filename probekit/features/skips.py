@@ -49,8 +49,9 @@ class Guarded(Dataset):
         try:
             return self.dataset[index]
         except DatasetError as error:
-            return Unreadable(index, _sample_id(self.dataset, index), str(error),
-                              skippable=isinstance(error, UnreadableFileError))
+            return Unreadable(
+                index, _sample_id(self.dataset, index), str(error), skippable=isinstance(error, UnreadableFileError)
+            )
 
 
 def _sample_id(dataset: Any, index: int) -> str:
@@ -68,8 +69,10 @@ def check_on_error(on_error: str, dataset: Any) -> None:
     if on_error not in ON_ERROR:
         raise ProbekitError(f"--on-error must be raise or skip, not {on_error!r}")
     if on_error == "skip" and getattr(dataset, "pair_table", None) is not None:
-        raise ProbekitError("--on-error skip cannot be used with a correspondence dataset (its pairs refer to every "
-                            "image): fix or remove the unreadable files and use --on-error raise")
+        raise ProbekitError(
+            "--on-error skip cannot be used with a correspondence dataset (its pairs refer to every "
+            "image): fix or remove the unreadable files and use --on-error raise"
+        )
 
 
 def unreadable_entries(markers: Sequence[Unreadable], on_error: str) -> list[dict[str, Any]]:
@@ -83,8 +86,9 @@ def unreadable_entries(markers: Sequence[Unreadable], on_error: str) -> list[dic
 
 def skip_summary(skipped: Sequence[Mapping[str, Any]], total: int, path: Any) -> str:
     """One line for the end of a run: how many were skipped, the first one, and where the list is."""
-    return (f"skipped {len(skipped)} of {total} images (unreadable): first {skipped[0]['id']} "
-            f"— see `probekit info {path}`")
+    return (
+        f"skipped {len(skipped)} of {total} images (unreadable): first {skipped[0]['id']} — see `probekit info {path}`"
+    )
 
 
 def describe_skipped(skipped: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -15,20 +15,24 @@ from pathlib import Path
 
 import numpy as np
 
-from probekit.errors import DiskFullError
-
 # Room kept free beyond a batch's own bytes: HDF5 metadata (chunk index, attributes) grows as chunks are added.
 METADATA_MARGIN = 2**20
 ID_BYTES = 64  # a variable-length id string: heap entry + index, roughly
 
 
-def sample_bytes(layers: Sequence[int], grid: tuple[int, int], dim: int, dtype: str,
-                 target_shapes: Mapping[str, tuple[tuple[int, ...], str]]) -> int:
+def sample_bytes(
+    layers: Sequence[int],
+    grid: tuple[int, int],
+    dim: int,
+    dtype: str,
+    target_shapes: Mapping[str, tuple[tuple[int, ...], str]],
+) -> int:
     """Bytes one sample takes in a store: every layer's cls, mean and patch grid, every target, its id."""
     h, w = grid
     features = len(layers) * (2 * dim + h * w * dim) * np.dtype(dtype).itemsize
-    targets = sum(int(np.prod(shape, dtype=np.int64)) * np.dtype(kind).itemsize
-                  for shape, kind in target_shapes.values())
+    targets = sum(
+        int(np.prod(shape, dtype=np.int64)) * np.dtype(kind).itemsize for shape, kind in target_shapes.values()
+    )
     return int(features + targets + ID_BYTES)
 
 
@@ -51,12 +55,17 @@ def human_bytes(count: float) -> str:
 
 def disk_full_message(path: Path, needed: int) -> str:
     free = free_bytes(path)
-    return (f"disk full: {human_bytes(free)} free at {Path(path).absolute().parent}, need ~{human_bytes(needed)} more "
-            f"for {Path(path).name}; free some space and re-run the same command to resume")
+    return (
+        f"disk full: {human_bytes(free)} free at {Path(path).absolute().parent}, need ~{human_bytes(needed)} more "
+        f"for {Path(path).name}; free some space and re-run the same command to resume"
+    )
 
 
 def is_disk_full(error: BaseException) -> bool:
     """True for an OSError/RuntimeError that HDF5 or the OS raised because the disk (or quota) is full."""
     code = getattr(error, "errno", None)
-    return code in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(error) \
+    return (
+        code in (errno.ENOSPC, errno.EDQUOT)
+        or "No space left on device" in str(error)
         or "Disk quota exceeded" in str(error)
+    )

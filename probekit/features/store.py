@@ -28,8 +28,6 @@ import numpy as np
 from probekit.data.base import TargetSpec
 from probekit.data.pairs import PairTable, read_pairs, write_pairs
 from probekit.errors import DiskFullError, StoreError
-from probekit.h5attrs import read_attrs, write_attrs
-from probekit.files import partial_path
 from probekit.features.space import (
     METADATA_MARGIN,
     disk_full_message,
@@ -37,19 +35,32 @@ from probekit.features.space import (
     is_disk_full,
     sample_bytes,
 )
+from probekit.files import partial_path
+from probekit.h5attrs import read_attrs, write_attrs
 from probekit.provenance import short_hash
 
 FORMAT = "probekit-features/1"
 FIELDS = ("cls", "mean", "patch")
 CHECKSUMS = "fletcher32"  # per chunk, on every numeric dataset (ids are variable-length strings: not covered)
-CHUNK_BYTES = 64 * 1024   # chunk size of the (N, D) and (N,) datasets: a batch rewrites little beyond itself
+CHUNK_BYTES = 64 * 1024  # chunk size of the (N, D) and (N,) datasets: a batch rewrites little beyond itself
 # Feature rows that were all zeros when written. A chunk zeroed together with its checksum passes the
 # Fletcher-32 test, so a store that wrote none but reads some is damaged.
 ZERO_ROWS = "zero_feature_rows"
 # Attributes that decide what the feature vectors are: stores to be used together must agree on them.
 FEATURE_KEYS = (
-    "backbone", "backbone_model", "weights_sha256", "image_size", "grid", "layers", "norm", "dtype",
-    "pixel_mean", "pixel_std", "interpolation", "global_source", "pos_embed_resample",
+    "backbone",
+    "backbone_model",
+    "weights_sha256",
+    "image_size",
+    "grid",
+    "layers",
+    "norm",
+    "dtype",
+    "pixel_mean",
+    "pixel_std",
+    "interpolation",
+    "global_source",
+    "pos_embed_resample",
 )
 
 
@@ -84,8 +95,13 @@ class StoreWriter:
     def __init__(self, path: Path, layout: StoreLayout, attrs: Mapping[str, Any], resume_key: str):
         self.path = Path(path)
         self.layout = layout
-        self.sample_bytes = sample_bytes(layout.layers, layout.grid, layout.dim, layout.dtype,
-                                         {name: (spec.shape, spec.dtype) for name, spec in layout.targets.items()})
+        self.sample_bytes = sample_bytes(
+            layout.layers,
+            layout.grid,
+            layout.dim,
+            layout.dtype,
+            {name: (spec.shape, spec.dtype) for name, spec in layout.targets.items()},
+        )
         if self.path.exists():
             self.file = self._reopen(resume_key)
         else:
@@ -121,18 +137,32 @@ class StoreWriter:
                 group = f.create_group(f"layers/{layer}")
                 for field in ("cls", "mean"):
                     group.create_dataset(field, dtype=layout.dtype, fletcher32=True, **shape(N, D, chunks=(rows, D)))
-                group.create_dataset("patch", dtype=layout.dtype, fletcher32=True,
-                                     **shape(N, h, w, D, chunks=(1, h, w, D)))
+                group.create_dataset(
+                    "patch", dtype=layout.dtype, fletcher32=True, **shape(N, h, w, D, chunks=(1, h, w, D))
+                )
             for name, spec in layout.targets.items():
-                chunks = (1, *spec.shape) if spec.shape else (max(1, min(N, CHUNK_BYTES // np.dtype(spec.dtype).itemsize)),)
-                dataset = f.create_dataset(f"targets/{name}", dtype=spec.dtype, fletcher32=True,
-                                           **shape(N, *spec.shape, chunks=chunks))
+                chunks = (
+                    (1, *spec.shape) if spec.shape else (max(1, min(N, CHUNK_BYTES // np.dtype(spec.dtype).itemsize)),)
+                )
+                dataset = f.create_dataset(
+                    f"targets/{name}", dtype=spec.dtype, fletcher32=True, **shape(N, *spec.shape, chunks=chunks)
+                )
                 write_attrs(dataset, spec.attrs)
             if layout.pairs is not None:
                 write_pairs(f, layout.pairs)
-            write_attrs(f, dict(attrs, format=FORMAT, complete=False, num_done=0, resume_key=resume_key,
-                                features_fingerprint=features_fingerprint(attrs), checksums=CHECKSUMS,
-                                **{ZERO_ROWS: 0}))
+            write_attrs(
+                f,
+                dict(
+                    attrs,
+                    format=FORMAT,
+                    complete=False,
+                    num_done=0,
+                    resume_key=resume_key,
+                    features_fingerprint=features_fingerprint(attrs),
+                    checksums=CHECKSUMS,
+                    **{ZERO_ROWS: 0},
+                ),
+            )
             f.flush()
         except BaseException:
             f.close()
@@ -144,8 +174,9 @@ class StoreWriter:
         try:
             f = h5py.File(self.path, "r+")
         except OSError as error:
-            raise StoreError(f"{self.path} exists but cannot be opened ({_first_line(error)}); "
-                             f"delete it or pass --overwrite") from None
+            raise StoreError(
+                f"{self.path} exists but cannot be opened ({_first_line(error)}); delete it or pass --overwrite"
+            ) from None
         stored = read_attrs(f)
         if stored.get("format") != FORMAT or stored.get("resume_key") != resume_key:
             f.close()
@@ -156,22 +187,35 @@ class StoreWriter:
 
     def _open_datasets(self) -> dict[str, h5py.Dataset]:
         """Handles kept open while writing: HDF5 then reports write errors at `flush`, not silently at handle close."""
-        names = ["ids", *(f"layers/{k}/{field}" for k in self.layout.layers for field in FIELDS),
-                 *(f"targets/{name}" for name in self.layout.targets)]
+        names = [
+            "ids",
+            *(f"layers/{k}/{field}" for k in self.layout.layers for field in FIELDS),
+            *(f"targets/{name}" for name in self.layout.targets),
+        ]
         return {name: self.file[name] for name in names}
 
-    def write(self, start: int, ids: Sequence[str], features: Mapping[int, Mapping[str, np.ndarray]],
-              targets: Mapping[str, np.ndarray], skipped: Sequence[Mapping[str, Any]] = ()) -> None:
+    def write(
+        self,
+        start: int,
+        ids: Sequence[str],
+        features: Mapping[int, Mapping[str, np.ndarray]],
+        targets: Mapping[str, np.ndarray],
+        skipped: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
         """Write samples [start, start + len(ids)) and record the progress once the data is on disk.
 
         `skipped`: the batch's samples left out (--on-error skip), recorded with the progress in one step.
         """
         if start != self.num_done:
-            raise StoreError(f"{self.path}: batches must be written in order (expected start {self.num_done}, got {start})")
+            raise StoreError(
+                f"{self.path}: batches must be written in order (expected start {self.num_done}, got {start})"
+            )
         if skipped and not self.layout.resizable:
             raise StoreError(f"{self.path}: samples can only be skipped in a store created for --on-error skip")
         stop = start + len(ids)
-        if ids and free_bytes(self.path) < len(ids) * self.sample_bytes + METADATA_MARGIN:  # stop while the file is valid
+        if (
+            ids and free_bytes(self.path) < len(ids) * self.sample_bytes + METADATA_MARGIN
+        ):  # stop while the file is valid
             raise DiskFullError(disk_full_message(self.path, (self.layout.num_samples - start) * self.sample_bytes))
         datasets = self._datasets
         try:
@@ -208,8 +252,11 @@ class StoreWriter:
         """The error to raise after HDF5 failed to write. HDF5 cannot close such a file cleanly (it crashes
         when it retries at exit), so the error asks the CLI to exit at once; the samples counted in
         `num_done` were flushed before, so the same command resumes from there."""
-        failure = (DiskFullError(disk_full_message(self.path, needed)) if is_disk_full(error)
-                   else StoreError(f"cannot write {self.path}: {_first_line(error)}"))
+        failure = (
+            DiskFullError(disk_full_message(self.path, needed))
+            if is_disk_full(error)
+            else StoreError(f"cannot write {self.path}: {_first_line(error)}")
+        )
         failure.exit_now = True  # type: ignore[attr-defined]
         return failure
 
@@ -239,11 +286,15 @@ class FeatureStore:
         partial = partial_path(self.path)
         if not self.path.is_file() and partial.is_file():
             if not allow_incomplete:
-                raise StoreError(f"{self.path} is incomplete ({_progress(partial)} samples, interrupted while written as "
-                                 f"{partial.name}): re-run the same `probekit extract` command to resume it")
+                raise StoreError(
+                    f"{self.path} is incomplete ({_progress(partial)} samples, interrupted while written as "
+                    f"{partial.name}): re-run the same `probekit extract` command to resume it"
+                )
             self.path = partial  # what is there so far (`probekit info`, resume checks)
         if not self.path.is_file():
-            raise StoreError(f"feature store {self.path} does not exist: create it with `probekit extract ... --out {self.path}`")
+            raise StoreError(
+                f"feature store {self.path} does not exist: create it with `probekit extract ... --out {self.path}`"
+            )
         self._file: h5py.File | None = None
         try:
             f = self.file
@@ -265,13 +316,22 @@ class FeatureStore:
     def _check_structure(self, f: h5py.File) -> None:
         """Cheap checks on open: every per-sample dataset has one row per sample (a damaged or edited file)."""
         n = self.attrs.get("num_samples")
-        rows = {key: f[key].shape[0] for key in ("ids", *(f"layers/{k}/{field}" for k in self.layers for field in FIELDS),
-                                                 *(f"targets/{t}" for t in self.targets)) if key in f}
+        rows = {
+            key: f[key].shape[0]
+            for key in (
+                "ids",
+                *(f"layers/{k}/{field}" for k in self.layers for field in FIELDS),
+                *(f"targets/{t}" for t in self.targets),
+            )
+            if key in f
+        }
         wrong = {key: count for key, count in rows.items() if count != n}
         if not isinstance(n, int) or wrong:
             key, count = next(iter(wrong.items())) if wrong else ("num_samples", n)
-            raise StoreError(f"{self.path} is damaged: /{key} has {count} rows but the store says {n} samples; "
-                             f"re-extract it with --overwrite")
+            raise StoreError(
+                f"{self.path} is damaged: /{key} has {count} rows but the store says {n} samples; "
+                f"re-extract it with --overwrite"
+            )
 
     # -- file handle -----------------------------------------------------------------------
     @property
@@ -329,8 +389,9 @@ class FeatureStore:
     @property
     def fingerprint(self) -> str:
         """Identifies features and data: the store a result was computed from."""
-        return short_hash(self.attrs.get("features_fingerprint"), self.attrs.get("dataset_fingerprint"),
-                          self.attrs.get("num_samples"))
+        return short_hash(
+            self.attrs.get("features_fingerprint"), self.attrs.get("dataset_fingerprint"), self.attrs.get("num_samples")
+        )
 
     # -- reading ---------------------------------------------------------------------------
     def _dataset(self, key: str) -> h5py.Dataset:
@@ -381,8 +442,10 @@ class FeatureStore:
             return dataset[start:stop]
         except OSError as error:
             end = len(dataset) if stop is None else min(stop, len(dataset))
-            raise StoreError(f"{self.path} is corrupt: reading /{key} rows {start}:{end} failed "
-                             f"({_first_line(error)}); re-extract it with --overwrite") from None
+            raise StoreError(
+                f"{self.path} is corrupt: reading /{key} rows {start}:{end} failed "
+                f"({_first_line(error)}); re-extract it with --overwrite"
+            ) from None
 
     def verify(self, block_bytes: int = 64 * 2**20) -> list[str]:
         """Read every dataset whole, in blocks, and return the damage found (empty when there is none).
@@ -479,9 +542,11 @@ def resizable_rows(*shape: int, chunks: tuple[int, ...] | None = None) -> dict[s
 
 def trim_rows(f: h5py.File, rows: int) -> None:
     """Cut every per-sample dataset (ids, layers, targets) of a resizable store to `rows` rows."""
+
     def visit(name: str, node) -> None:
         if isinstance(node, h5py.Dataset) and node.maxshape[0] is None:
             node.resize(rows, axis=0)
+
     f.visititems(visit)
 
 
@@ -522,5 +587,7 @@ def _refuse_zero_rows(values: np.ndarray, key: str, start: int, path: Path) -> N
     zero = _zero_rows(values)
     if zero.any():
         row = start + int(np.argmax(zero))
-        raise StoreError(f"{path} is corrupt: sample {row} of /{key} is all zeros but was not when written "
-                         f"(a zeroed region of the file?); re-extract it with --overwrite")
+        raise StoreError(
+            f"{path} is corrupt: sample {row} of /{key} is all zeros but was not when written "
+            f"(a zeroed region of the file?); re-extract it with --overwrite"
+        )

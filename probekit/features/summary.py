@@ -10,28 +10,65 @@ from probekit.features.skips import describe_skipped
 from probekit.features.store import FeatureStore
 
 _PROVENANCE = (
-    "backbone", "backbone_model", "weights_source", "weights_sha256", "global_source", "patch_size", "embed_dim",
-    "depth", "num_registers", "image_size", "grid", "layers", "norm", "dtype", "pixel_mean", "pixel_std",
-    "interpolation", "pos_embed_resample", "dataset", "split", "root", "dataset_fingerprint", "limit",
-    "subset_seed", "num_samples", "batch_size", "device", "amp", "probekit_version", "git_sha", "created",
-    "finished", "extract_seconds", "images_per_second", "features_fingerprint", "checksums",
+    "backbone",
+    "backbone_model",
+    "weights_source",
+    "weights_sha256",
+    "global_source",
+    "patch_size",
+    "embed_dim",
+    "depth",
+    "num_registers",
+    "image_size",
+    "grid",
+    "layers",
+    "norm",
+    "dtype",
+    "pixel_mean",
+    "pixel_std",
+    "interpolation",
+    "pos_embed_resample",
+    "dataset",
+    "split",
+    "root",
+    "dataset_fingerprint",
+    "limit",
+    "subset_seed",
+    "num_samples",
+    "batch_size",
+    "device",
+    "amp",
+    "probekit_version",
+    "git_sha",
+    "created",
+    "finished",
+    "extract_seconds",
+    "images_per_second",
+    "features_fingerprint",
+    "checksums",
 )
 
 
 def store_summary(path: str | Path) -> str:
     with FeatureStore(path, allow_incomplete=True) as store:
         attrs = store.attrs
-        status = "complete" if attrs.get("complete") else f"INCOMPLETE ({attrs.get('num_done')}/{attrs.get('num_samples')} samples; re-run extract to resume)"
+        status = (
+            "complete"
+            if attrs.get("complete")
+            else f"INCOMPLETE ({attrs.get('num_done')}/{attrs.get('num_samples')} samples; re-run extract to resume)"
+        )
         lines = [f"{store.path}  [{status}]", ""]
         width = max(len(k) for k in _PROVENANCE)
-        lines += [f"  {key:<{width}}  {attrs[key]}" for key in _PROVENANCE if key in attrs and attrs[key] not in ("", None)]
+        lines += [
+            f"  {key:<{width}}  {attrs[key]}" for key in _PROVENANCE if key in attrs and attrs[key] not in ("", None)
+        ]
         lines += describe_skipped(attrs.get("skipped") or [])
         lines += ["", "  datasets:"]
 
         def visit(name: str, node) -> None:
             if isinstance(node, h5py.Dataset):
                 extra = f"  chunks={node.chunks}" if node.chunks else ""
-                lines.append(f"    /{name:<24} {str(node.shape):<22} {node.dtype}{extra}")
+                lines.append(f"    /{name:<24} {node.shape!s:<22} {node.dtype}{extra}")
 
         store.file.visititems(visit)
         for name in store.targets:

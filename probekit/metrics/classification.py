@@ -37,7 +37,9 @@ def _check_inputs(logits: torch.Tensor, target: torch.Tensor, num_classes: int) 
         raise MetricError(f"logits must be real scores, got {logits.dtype}")
     require_no_nan(logits, "logits")
     if target.numel() and (int(target.min()) < 0 or int(target.max()) >= num_classes):
-        raise MetricError(f"target values must lie in [0, {num_classes}), got [{int(target.min())}, {int(target.max())}]")
+        raise MetricError(
+            f"target values must lie in [0, {num_classes}), got [{int(target.min())}, {int(target.max())}]"
+        )
 
 
 def topk_correct(logits: torch.Tensor, target: torch.Tensor, ks: tuple[int, ...]) -> torch.Tensor:
@@ -57,10 +59,13 @@ def topk_correct(logits: torch.Tensor, target: torch.Tensor, ks: tuple[int, ...]
 def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> torch.Tensor:
     """Counts [true, pred] for integer labels.  # (C, C) int64"""
     if pred.shape != target.shape or pred.is_floating_point() or target.is_floating_point():
-        raise MetricError(f"pred and target must be integer labels of one shape, got {pred.dtype} {tuple(pred.shape)}"
-                          f" and {target.dtype} {tuple(target.shape)}")
-    if pred.numel() and (min(int(pred.min()), int(target.min())) < 0
-                         or max(int(pred.max()), int(target.max())) >= num_classes):
+        raise MetricError(
+            f"pred and target must be integer labels of one shape, got {pred.dtype} {tuple(pred.shape)}"
+            f" and {target.dtype} {tuple(target.shape)}"
+        )
+    if pred.numel() and (
+        min(int(pred.min()), int(target.min())) < 0 or max(int(pred.max()), int(target.max())) >= num_classes
+    ):
         raise MetricError(f"labels must lie in [0, {num_classes})")
     flat = target.long() * num_classes + pred.long()  # (N,)
     return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
@@ -72,7 +77,9 @@ def mean_per_class_recall(correct: torch.Tensor, support: torch.Tensor) -> float
     Classes absent from the targets are left out, as in sklearn's `balanced_accuracy_score`. NaN if no sample.
     """
     if correct.shape != support.shape:
-        raise MetricError(f"correct and support must have one shape, got {tuple(correct.shape)}, {tuple(support.shape)}")
+        raise MetricError(
+            f"correct and support must have one shape, got {tuple(correct.shape)}, {tuple(support.shape)}"
+        )
     present = support > 0
     if not bool(present.any()):
         return math.nan
@@ -103,7 +110,9 @@ class ClassificationMetrics:
         self._topk = torch.zeros(len(self.top_k), dtype=torch.long)  # (K,)
         self._correct = torch.zeros(self.num_classes, dtype=torch.long)  # (C,) per-class hits
         self._support = torch.zeros(self.num_classes, dtype=torch.long)  # (C,) per-class samples
-        self._confmat = torch.zeros(self.num_classes, self.num_classes, dtype=torch.long) if self.keep_confusion else None
+        self._confmat = (
+            torch.zeros(self.num_classes, self.num_classes, dtype=torch.long) if self.keep_confusion else None
+        )
         self.num_samples = 0
 
     def _to(self, device: torch.device) -> None:
@@ -143,10 +152,10 @@ class ClassificationMetrics:
         return out
 
 
-def classification_metrics(logits: torch.Tensor, target: torch.Tensor, num_classes: int,
-                           top_k: tuple[int, ...] = (1, 5)) -> dict:
+def classification_metrics(
+    logits: torch.Tensor, target: torch.Tensor, num_classes: int, top_k: tuple[int, ...] = (1, 5)
+) -> dict:
     """Functional form of `ClassificationMetrics` for one set of logits."""
     metric = ClassificationMetrics(num_classes, top_k)
     metric.update(logits, target)
     return metric.compute()
-

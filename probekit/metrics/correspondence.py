@@ -47,8 +47,9 @@ def _check_alphas(alphas: Sequence[float]) -> None:
         raise ProbekitError(f"PCK alphas must be positive, got {tuple(alphas)}")
 
 
-def pck_correct(pred, target, reference, alphas: Sequence[float] = PCK_ALPHAS, comparison: str = "<="
-                ) -> tuple[np.ndarray, np.ndarray]:
+def pck_correct(
+    pred, target, reference, alphas: Sequence[float] = PCK_ALPHAS, comparison: str = "<="
+) -> tuple[np.ndarray, np.ndarray]:
     """Correctness (A, B, K) bool per α, and the annotated-keypoint mask (B, K).
 
     pred, target: (B, K, 2) or (K, 2) original target pixels, target NaN-padded; reference: (B,) sizes.
@@ -57,14 +58,15 @@ def pck_correct(pred, target, reference, alphas: Sequence[float] = PCK_ALPHAS, c
         raise ProbekitError(f"PCK comparison {comparison!r} is not one of {', '.join(PCK_COMPARISONS)}")
     _check_alphas(alphas)
     pred, target = _array(pred, 3), _array(target, 3)
-    reference = np.atleast_1d(_array(reference, 1))                           # (B,)
+    reference = np.atleast_1d(_array(reference, 1))  # (B,)
     if pred.ndim != 3 or pred.shape != target.shape or pred.shape[-1] != 2 or reference.shape != pred.shape[:1]:
-        raise MetricError(f"want pred and target (B, K, 2) and reference (B,), got {pred.shape}, {target.shape}, "
-                          f"{reference.shape}")
+        raise MetricError(
+            f"want pred and target (B, K, 2) and reference (B,), got {pred.shape}, {target.shape}, {reference.shape}"
+        )
     if not np.all(np.isfinite(reference) & (reference > 0)):
         raise ProbekitError("PCK reference sizes must be positive: check the target boxes or use --pck-reference image")
-    valid = ~np.isnan(target).any(-1)                                         # (B, K)
-    error = np.linalg.norm(pred - target, axis=-1)                            # (B, K), NaN when either is NaN
+    valid = ~np.isnan(target).any(-1)  # (B, K)
+    error = np.linalg.norm(pred - target, axis=-1)  # (B, K), NaN when either is NaN
     thresholds = np.asarray(alphas, dtype=np.float64)[:, None, None] * reference[None, :, None]  # (A, B, 1)
     with np.errstate(invalid="ignore"):
         correct = PCK_COMPARISONS[comparison](error[None], thresholds) & valid[None]  # (A, B, K); NaN -> False
@@ -85,7 +87,7 @@ class _Tally:
         n = int(valid.sum())
         if n == 0:
             return
-        hits = correct.sum(-1)                                               # (A,)
+        hits = correct.sum(-1)  # (A,)
         self.correct += hits
         self.points += n
         self.image_sum += hits / n
@@ -134,13 +136,23 @@ class PCKMetrics:
                 self._categories[categories[b]].add(correct[:, b], valid[b])
 
     def compute(self) -> dict:
-        return {**self._all.compute(self.alphas), "num_skipped": self.num_skipped, "alphas": list(self.alphas),
-                "comparison": self.comparison,
-                "per_category": {c: t.compute(self.alphas) for c, t in sorted(self._categories.items())}}
+        return {
+            **self._all.compute(self.alphas),
+            "num_skipped": self.num_skipped,
+            "alphas": list(self.alphas),
+            "comparison": self.comparison,
+            "per_category": {c: t.compute(self.alphas) for c, t in sorted(self._categories.items())},
+        }
 
 
-def pck_metrics(pred, target, reference, categories: Sequence[str] | None = None,
-                alphas: Sequence[float] = PCK_ALPHAS, comparison: str = "<=") -> dict:
+def pck_metrics(
+    pred,
+    target,
+    reference,
+    categories: Sequence[str] | None = None,
+    alphas: Sequence[float] = PCK_ALPHAS,
+    comparison: str = "<=",
+) -> dict:
     """Functional form of `PCKMetrics` for one batch of pairs."""
     metric = PCKMetrics(alphas, comparison)
     metric.update(pred, target, reference, categories)

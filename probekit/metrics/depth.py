@@ -30,8 +30,18 @@ import torch
 from probekit.errors import MetricError
 from probekit.metrics.common import require_no_nan, require_tensor
 
-__all__ = ["DEPTH_METRIC_KEYS", "DepthMetrics", "box_masks", "EIGEN_CROP", "GARG_CROP", "align_depth", "crop_mask",
-           "depth_metrics", "per_image_depth_metrics", "valid_depth_mask"]
+__all__ = [
+    "DEPTH_METRIC_KEYS",
+    "EIGEN_CROP",
+    "GARG_CROP",
+    "DepthMetrics",
+    "align_depth",
+    "box_masks",
+    "crop_mask",
+    "depth_metrics",
+    "per_image_depth_metrics",
+    "valid_depth_mask",
+]
 
 DEPTH_METRIC_KEYS = ("d1", "d2", "d3", "abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "silog")
 
@@ -53,7 +63,7 @@ def crop_mask(height: int, width: int, crop: Crop, device: torch.device | str | 
     if crop not in _CROPS:
         raise MetricError(f"unknown depth crop {crop!r}; use None, 'eigen' (NYU) or 'garg' (KITTI)")
     top, bottom, left, right = _CROPS[crop]
-    mask[int(top * height):int(bottom * height), int(left * width):int(right * width)] = True
+    mask[int(top * height) : int(bottom * height), int(left * width) : int(right * width)] = True
     return mask
 
 
@@ -70,8 +80,13 @@ def box_masks(boxes: torch.Tensor, size: tuple[int, int], device: torch.device |
     return (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)
 
 
-def valid_depth_mask(target: torch.Tensor, min_depth: float = 1e-3, max_depth: float = 10.0, crop: Crop = None,
-                     valid_mode: ValidMode = "range") -> torch.Tensor:
+def valid_depth_mask(
+    target: torch.Tensor,
+    min_depth: float = 1e-3,
+    max_depth: float = 10.0,
+    crop: Crop = None,
+    valid_mode: ValidMode = "range",
+) -> torch.Tensor:
     """Pixels that count: min_depth < g < max_depth ("range", the toolbox) or finite g > 0 ("positive", Probe3D),
     inside the crop.  # (B, H, W) bool"""
     if valid_mode == "range":
@@ -146,8 +161,9 @@ def _as_batch(x: torch.Tensor, name: str) -> torch.Tensor:
     return x
 
 
-def per_image_depth_metrics(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
-                            ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+def per_image_depth_metrics(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Every metric per image over the masked pixels: ({key: (B,) float64}, valid count (B,)).
 
     Images without a valid pixel get NaN. Predictions must be positive on the mask (clamp them first).
@@ -163,13 +179,13 @@ def per_image_depth_metrics(pred: torch.Tensor, target: torch.Tensor, mask: torc
     ratio = torch.maximum(p / g, g / p)
     err = p - g
     d = torch.log(p) - torch.log(g)
-    out = {f"d{k}": mean((ratio < 1.25 ** k).double()) for k in (1, 2, 3)}
+    out = {f"d{k}": mean((ratio < 1.25**k).double()) for k in (1, 2, 3)}
     out["abs_rel"] = mean(err.abs() / g)
-    out["sq_rel"] = mean(err ** 2 / g)
-    out["rmse"] = mean(err ** 2).sqrt()
-    out["rmse_log"] = mean(d ** 2).sqrt()
+    out["sq_rel"] = mean(err**2 / g)
+    out["rmse"] = mean(err**2).sqrt()
+    out["rmse_log"] = mean(d**2).sqrt()
     out["log10"] = mean((torch.log10(p) - torch.log10(g)).abs())
-    out["silog"] = 100 * (mean(d ** 2) - mean(d) ** 2).clamp(min=0).sqrt()
+    out["silog"] = 100 * (mean(d**2) - mean(d) ** 2).clamp(min=0).sqrt()
     return out, n
 
 
@@ -181,8 +197,15 @@ class DepthMetrics:
     skipped. `alignment` != None gives the scale-invariant variant (report it separately).
     """
 
-    def __init__(self, min_depth: float = 1e-3, max_depth: float = 10.0, crop: Crop = None,
-                 valid_mode: ValidMode = "range", alignment: Alignment = None, clamp_pred: bool = True):
+    def __init__(
+        self,
+        min_depth: float = 1e-3,
+        max_depth: float = 10.0,
+        crop: Crop = None,
+        valid_mode: ValidMode = "range",
+        alignment: Alignment = None,
+        clamp_pred: bool = True,
+    ):
         if valid_mode not in ("range", "positive"):
             raise MetricError(f"unknown valid_mode {valid_mode!r}; use 'range' or 'positive'")
         if crop is not None and crop not in _CROPS:
@@ -206,8 +229,10 @@ class DepthMetrics:
         `eval_crop` target, exact where a named crop's fractions are not), applied beside `crop`."""
         pred, target = _as_batch(pred, "pred"), _as_batch(target, "target").to(pred.device)
         if pred.shape != target.shape:
-            raise MetricError(f"pred and target must have the same shape (resize pred to the ground truth first), "
-                              f"got {tuple(pred.shape)} and {tuple(target.shape)}")
+            raise MetricError(
+                f"pred and target must have the same shape (resize pred to the ground truth first), "
+                f"got {tuple(pred.shape)} and {tuple(target.shape)}"
+            )
         mask = valid_depth_mask(target, self.min_depth, self.max_depth, self.crop, self.valid_mode)  # (B, H, W)
         if boxes is not None:
             inside = box_masks(boxes, target.shape[-2:], target.device)  # (B', H, W)
@@ -239,9 +264,16 @@ class DepthMetrics:
         return out
 
 
-def depth_metrics(pred: torch.Tensor, target: torch.Tensor, min_depth: float = 1e-3, max_depth: float = 10.0,
-                  crop: Crop = None, valid_mode: ValidMode = "range", alignment: Alignment = None,
-                  clamp_pred: bool = True) -> dict:
+def depth_metrics(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    min_depth: float = 1e-3,
+    max_depth: float = 10.0,
+    crop: Crop = None,
+    valid_mode: ValidMode = "range",
+    alignment: Alignment = None,
+    clamp_pred: bool = True,
+) -> dict:
     """Functional form of `DepthMetrics` (per-image metrics averaged over the given images)."""
     metric = DepthMetrics(min_depth, max_depth, crop, valid_mode, alignment, clamp_pred)
     metric.update(pred, target)

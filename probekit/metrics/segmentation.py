@@ -20,8 +20,13 @@ import torch
 from probekit.errors import MetricError
 from probekit.metrics.common import nan_to_none, require_tensor
 
-__all__ = ["SegmentationMetrics", "metrics_from_confusion", "reduce_zero_label", "segmentation_confusion",
-           "segmentation_metrics"]
+__all__ = [
+    "SegmentationMetrics",
+    "metrics_from_confusion",
+    "reduce_zero_label",
+    "segmentation_confusion",
+    "segmentation_metrics",
+]
 
 
 def reduce_zero_label(target: torch.Tensor) -> torch.Tensor:
@@ -31,8 +36,9 @@ def reduce_zero_label(target: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def segmentation_confusion(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
-                           ignore_index: int = 255) -> torch.Tensor:
+def segmentation_confusion(
+    pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int = 255
+) -> torch.Tensor:
     """Counts [true, pred] over the pixels whose target is not `ignore_index`.  # (C, C) int64
 
     Raises MetricError for target (or prediction) values outside [0, num_classes) other than `ignore_index`;
@@ -40,7 +46,9 @@ def segmentation_confusion(pred: torch.Tensor, target: torch.Tensor, num_classes
     """
     _check_classes(num_classes, ignore_index)
     if require_tensor(pred, "pred").shape != require_tensor(target, "target").shape:
-        raise MetricError(f"pred and target must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}")
+        raise MetricError(
+            f"pred and target must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}"
+        )
     if pred.is_floating_point() or target.is_floating_point():
         raise MetricError("pred and target must hold integer labels (take logits.argmax(dim=1) first)")
     target = target.to(pred.device)
@@ -50,8 +58,10 @@ def segmentation_confusion(pred: torch.Tensor, target: torch.Tensor, num_classes
     if t.numel():
         lo, hi = int(t.min()), int(t.max())
         if lo < 0 or hi >= num_classes:
-            raise MetricError(f"target labels must lie in [0, {num_classes}) or equal ignore_index={ignore_index}, "
-                             f"got values in [{lo}, {hi}] (ADE20K raw labels need reduce_zero_label)")
+            raise MetricError(
+                f"target labels must lie in [0, {num_classes}) or equal ignore_index={ignore_index}, "
+                f"got values in [{lo}, {hi}] (ADE20K raw labels need reduce_zero_label)"
+            )
         lo, hi = int(p.min()), int(p.max())
         if lo < 0 or hi >= num_classes:
             raise MetricError(f"predicted labels must lie in [0, {num_classes}), got values in [{lo}, {hi}]")

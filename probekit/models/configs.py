@@ -35,21 +35,34 @@ def vit_config_from_timm(model: nn.Module, pos_resample: str = "timm") -> ViTCon
 
     what = f"timm {type(model).__name__}"
     if type(model) is not VisionTransformer:
-        raise BackboneError(f"{what}: the reference ViT implements timm's VisionTransformer only "
-                            f"(no RoPE/DINOv3, EVA or distilled models): use --impl timm")
+        raise BackboneError(
+            f"{what}: the reference ViT implements timm's VisionTransformer only "
+            f"(no RoPE/DINOv3, EVA or distilled models): use --impl timm"
+        )
     patch = model.patch_embed.patch_size
     if patch[0] != patch[1] or getattr(model.patch_embed, "dynamic_img_pad", False):
         raise BackboneError(f"{what}: non-square or padded patches are not in the reference ViT: use --impl timm")
     first = model.blocks[0]
     for block in model.blocks:
         act = _timm_act(block.mlp.act) if type(block.mlp) is Mlp else None
-        if type(block) is not Block or type(block.attn) is not Attention or act is None \
-                or not isinstance(block.norm1, nn.LayerNorm) or getattr(block.attn, "gate", None) is not None:
-            raise BackboneError(f"{what}: its blocks (qk-norm, SwiGLU, gated or non-GELU MLP, non-LayerNorm) are "
-                                f"not in the reference ViT: use --impl timm")
+        if (
+            type(block) is not Block
+            or type(block.attn) is not Attention
+            or act is None
+            or not isinstance(block.norm1, nn.LayerNorm)
+            or getattr(block.attn, "gate", None) is not None
+        ):
+            raise BackboneError(
+                f"{what}: its blocks (qk-norm, SwiGLU, gated or non-GELU MLP, non-LayerNorm) are "
+                f"not in the reference ViT: use --impl timm"
+            )
     pool = model.attn_pool
-    if pool is not None and (type(pool) is not AttentionPoolLatent or pool.latent_len != 1
-                             or pool.pos_embed is not None or model.pool_include_prefix):
+    if pool is not None and (
+        type(pool) is not AttentionPoolLatent
+        or pool.latent_len != 1
+        or pool.pos_embed is not None
+        or model.pool_include_prefix
+    ):
         raise BackboneError(f"{what}: only SigLIP's one-query attention pool is in the reference ViT: use --impl timm")
     D = int(model.embed_dim)
     return ViTConfig(
@@ -84,11 +97,11 @@ class HfFamily:
     """What probekit needs to know about one transformers vision model type."""
 
     model_type: str
-    timm_model: str            # a timm model of the same family (hosts converted weights, gives defaults)
-    final_norm: str            # attribute of the vision model holding the final LayerNorm
-    num_prefix: str            # 'cls' (1), 'cls+registers' (1 + num_register_tokens) or 'none' (0)
-    global_source: str         # 'cls' | 'attn_pool'
-    pos_resample: str          # the model's own pos-embed resampling, named as in POS_RESAMPLERS
+    timm_model: str  # a timm model of the same family (hosts converted weights, gives defaults)
+    final_norm: str  # attribute of the vision model holding the final LayerNorm
+    num_prefix: str  # 'cls' (1), 'cls+registers' (1 + num_register_tokens) or 'none' (0)
+    global_source: str  # 'cls' | 'attn_pool'
+    pos_resample: str  # the model's own pos-embed resampling, named as in POS_RESAMPLERS
     pixel_mean: tuple[float, float, float]
     pixel_std: tuple[float, float, float]
 
@@ -98,10 +111,25 @@ _IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 for _family in (
     HfFamily("dinov2", "vit_small_patch14_dinov2", "layernorm", "cls", "cls", "hf", *_IMAGENET),
     # HF's registers model resamples with antialias=True: the same maths as timm.
-    HfFamily("dinov2_with_registers", "vit_small_patch14_reg4_dinov2", "layernorm", "cls+registers", "cls", "timm",
-             *_IMAGENET),
-    HfFamily("siglip_vision_model", "vit_base_patch16_siglip_224", "post_layernorm", "none", "attn_pool", "hf",
-             (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    HfFamily(
+        "dinov2_with_registers",
+        "vit_small_patch14_reg4_dinov2",
+        "layernorm",
+        "cls+registers",
+        "cls",
+        "timm",
+        *_IMAGENET,
+    ),
+    HfFamily(
+        "siglip_vision_model",
+        "vit_base_patch16_siglip_224",
+        "post_layernorm",
+        "none",
+        "attn_pool",
+        "hf",
+        (0.5, 0.5, 0.5),
+        (0.5, 0.5, 0.5),
+    ),
 ):
     HF_FAMILIES.register(_family.model_type, _family)
 
@@ -114,8 +142,10 @@ def hf_vision_config(config: Any) -> Any:
 def hf_family(config: Any) -> HfFamily:
     config = hf_vision_config(config)
     if config.model_type not in HF_FAMILIES:
-        raise BackboneError(f"transformers model type {config.model_type!r} is not supported by probekit's hf: "
-                            f"backend; supported: {', '.join(HF_FAMILIES)}")
+        raise BackboneError(
+            f"transformers model type {config.model_type!r} is not supported by probekit's hf: "
+            f"backend; supported: {', '.join(HF_FAMILIES)}"
+        )
     return HF_FAMILIES.get(config.model_type)
 
 
@@ -142,20 +172,30 @@ def vit_config_from_hf(config: Any) -> ViTConfig:
         raise BackboneError("SwiGLU DINOv2 (giant) is not in the reference ViT: use the hf backend itself")
     act = _HF_ACTS.get(config.hidden_act)
     if act is None:
-        raise BackboneError(f"activation {config.hidden_act!r} is not in the reference ViT; known: {', '.join(_HF_ACTS)}")
+        raise BackboneError(
+            f"activation {config.hidden_act!r} is not in the reference ViT; known: {', '.join(_HF_ACTS)}"
+        )
     D, patch = int(config.hidden_size), _hf_size(config.patch_size)
     side = _hf_size(config.image_size) // patch
     hidden = getattr(config, "intermediate_size", None) or round(D * config.mlp_ratio)
     registers = hf_num_prefix(config) - int(family.global_source == "cls")
     return ViTConfig(
-        patch_size=patch, embed_dim=D, depth=int(config.num_hidden_layers), num_heads=int(config.num_attention_heads),
-        mlp_ratio=hidden / D, qkv_bias=bool(getattr(config, "qkv_bias", True)),
-        class_token=family.global_source == "cls", num_registers=registers, pos_embed="learned",
-        pos_grid=(side, side), no_embed_class=registers > 0 or family.global_source != "cls",
+        patch_size=patch,
+        embed_dim=D,
+        depth=int(config.num_hidden_layers),
+        num_heads=int(config.num_attention_heads),
+        mlp_ratio=hidden / D,
+        qkv_bias=bool(getattr(config, "qkv_bias", True)),
+        class_token=family.global_source == "cls",
+        num_registers=registers,
+        pos_embed="learned",
+        pos_grid=(side, side),
+        no_embed_class=registers > 0 or family.global_source != "cls",
         pos_resample=family.pos_resample,
         layerscale=float(config.layerscale_value) if hasattr(config, "layerscale_value") else None,
         attn_pool=family.global_source == "attn_pool" and bool(getattr(config, "vision_use_head", True)),
-        act=act, norm_eps=float(config.layer_norm_eps),
+        act=act,
+        norm_eps=float(config.layer_norm_eps),
     )
 
 
@@ -168,10 +208,18 @@ def timm_kwargs_from_hf(config: Any) -> tuple[str, dict]:
     cfg = vit_config_from_hf(config)
     family = hf_family(config)
     kwargs = dict(
-        img_size=cfg.pos_grid[0] * cfg.patch_size, patch_size=cfg.patch_size, embed_dim=cfg.embed_dim,
-        depth=cfg.depth, num_heads=cfg.num_heads, mlp_ratio=cfg.mlp_ratio, qkv_bias=cfg.qkv_bias,
-        init_values=cfg.layerscale, reg_tokens=cfg.num_registers, no_embed_class=cfg.no_embed_class,
-        class_token=cfg.class_token, global_pool="map" if cfg.attn_pool else ("token" if cfg.class_token else ""),
+        img_size=cfg.pos_grid[0] * cfg.patch_size,
+        patch_size=cfg.patch_size,
+        embed_dim=cfg.embed_dim,
+        depth=cfg.depth,
+        num_heads=cfg.num_heads,
+        mlp_ratio=cfg.mlp_ratio,
+        qkv_bias=cfg.qkv_bias,
+        init_values=cfg.layerscale,
+        reg_tokens=cfg.num_registers,
+        no_embed_class=cfg.no_embed_class,
+        class_token=cfg.class_token,
+        global_pool="map" if cfg.attn_pool else ("token" if cfg.class_token else ""),
         act_layer={"gelu": "gelu", "gelu_tanh": "gelu_tanh", "quick_gelu": "quick_gelu"}[cfg.act],
         norm_layer=partial(LayerNorm, eps=cfg.norm_eps),
     )

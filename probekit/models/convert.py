@@ -67,18 +67,24 @@ def reference_from_state(state: Mapping[str, torch.Tensor], config: ViTConfig) -
 # Per-block renames, new (transformers >= 5) and old (4.x) names alike; q/k/v are fused separately.
 _HF_BLOCK_RENAMES = {
     # DINOv2
-    "norm1": "norm1", "norm2": "norm2",
-    "attention.o_proj": "attn.proj", "attention.output.dense": "attn.proj",
-    "layer_scale1.lambda1": "ls1.gamma", "layer_scale2.lambda1": "ls2.gamma",
-    "mlp.fc1": "mlp.fc1", "mlp.fc2": "mlp.fc2",
+    "norm1": "norm1",
+    "norm2": "norm2",
+    "attention.o_proj": "attn.proj",
+    "attention.output.dense": "attn.proj",
+    "layer_scale1.lambda1": "ls1.gamma",
+    "layer_scale2.lambda1": "ls2.gamma",
+    "mlp.fc1": "mlp.fc1",
+    "mlp.fc2": "mlp.fc2",
     # SigLIP
-    "layer_norm1": "norm1", "layer_norm2": "norm2", "self_attn.out_proj": "attn.proj",
+    "layer_norm1": "norm1",
+    "layer_norm2": "norm2",
+    "self_attn.out_proj": "attn.proj",
 }
 # q, k, v projections of one block, by layout: (prefix of q, k, v).
 _HF_QKV = (
-    ("attention.q_proj", "attention.k_proj", "attention.v_proj"),                       # DINOv2, transformers 5
+    ("attention.q_proj", "attention.k_proj", "attention.v_proj"),  # DINOv2, transformers 5
     ("attention.attention.query", "attention.attention.key", "attention.attention.value"),  # DINOv2, transformers 4
-    ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),                        # SigLIP
+    ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),  # SigLIP
 )
 _HF_BLOCK = re.compile(r"^encoder\.(?:layer|layers)\.(\d+)\.(.+)\.(weight|bias|lambda1)$")
 
@@ -88,7 +94,7 @@ def _strip_prefixes(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor
     state = dict(state)
     for prefix in ("vision_model.", "dinov2."):
         if any(k.startswith(prefix) for k in state):
-            state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+            state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     return state
 
 
@@ -127,8 +133,8 @@ def hf_to_timm(state: Mapping[str, torch.Tensor], config: Any) -> dict[str, torc
     pos = state["embeddings.position_embeddings"]  # (1, 1 + h*w, D), row 0 is CLS's
     if "embeddings.register_tokens" in state:
         out["cls_token"] = state["embeddings.cls_token"] + pos[:, :1]  # (1, 1, D)
-        out["reg_token"] = state["embeddings.register_tokens"]          # (1, R, D)
-        out["pos_embed"] = pos[:, 1:]                                   # (1, h*w, D)
+        out["reg_token"] = state["embeddings.register_tokens"]  # (1, R, D)
+        out["pos_embed"] = pos[:, 1:]  # (1, h*w, D)
     else:
         out["cls_token"] = state["embeddings.cls_token"]
         out["pos_embed"] = pos
@@ -158,14 +164,19 @@ def _hf_map_head(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     D = state["head.probe"].shape[-1]
     w, b = state["head.attention.in_proj_weight"], state["head.attention.in_proj_bias"]  # (3D, D), (3D,)
     return {
-        "attn_pool.latent": state["head.probe"],                                # (1, 1, D)
-        "attn_pool.q.weight": w[:D], "attn_pool.q.bias": b[:D],                 # query rows
-        "attn_pool.kv.weight": w[D:], "attn_pool.kv.bias": b[D:],               # key then value rows
+        "attn_pool.latent": state["head.probe"],  # (1, 1, D)
+        "attn_pool.q.weight": w[:D],
+        "attn_pool.q.bias": b[:D],  # query rows
+        "attn_pool.kv.weight": w[D:],
+        "attn_pool.kv.bias": b[D:],  # key then value rows
         "attn_pool.proj.weight": state["head.attention.out_proj.weight"],
         "attn_pool.proj.bias": state["head.attention.out_proj.bias"],
-        "attn_pool.norm.weight": state["head.layernorm.weight"], "attn_pool.norm.bias": state["head.layernorm.bias"],
-        "attn_pool.mlp.fc1.weight": state["head.mlp.fc1.weight"], "attn_pool.mlp.fc1.bias": state["head.mlp.fc1.bias"],
-        "attn_pool.mlp.fc2.weight": state["head.mlp.fc2.weight"], "attn_pool.mlp.fc2.bias": state["head.mlp.fc2.bias"],
+        "attn_pool.norm.weight": state["head.layernorm.weight"],
+        "attn_pool.norm.bias": state["head.layernorm.bias"],
+        "attn_pool.mlp.fc1.weight": state["head.mlp.fc1.weight"],
+        "attn_pool.mlp.fc1.bias": state["head.mlp.fc1.bias"],
+        "attn_pool.mlp.fc2.weight": state["head.mlp.fc2.weight"],
+        "attn_pool.mlp.fc2.bias": state["head.mlp.fc2.bias"],
     }
 
 
@@ -180,8 +191,9 @@ def timm_from_hf(hf_model: nn.Module) -> nn.Module:
     state = hf_to_timm(hf_model.state_dict(), hf_model.config)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise WeightsError(f"converted transformers weights do not fit timm {name}: "
-                           f"missing {missing[:3]}, unexpected {unexpected[:3]}")
+        raise WeightsError(
+            f"converted transformers weights do not fit timm {name}: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
     return model.eval()
 
 
@@ -196,8 +208,8 @@ def hf_pos_resample(hf_model: nn.Module) -> str:
     embeddings = hf_vision_tower(hf_model).embeddings
     table = hf_to_timm(hf_model.state_dict(), hf_model.config)["pos_embed"]  # (1, [1 +] gh*gw, D)
     side = math.isqrt(table.shape[1])
-    rows = table.shape[1] - side * side                       # 1 when CLS's position is in the table
-    prefix = min(hf_num_prefix(hf_model.config), 1)           # HF adds positions before inserting registers
+    rows = table.shape[1] - side * side  # 1 when CLS's position is in the table
+    prefix = min(hf_num_prefix(hf_model.config), 1)  # HF adds positions before inserting registers
     patch = _hf_patch_size(hf_model.config)
     found = None
     for grid in ((side - 1, side + 2), (side + 3, max(side - 2, 1))):  # one shrinking, one growing side each
@@ -208,8 +220,10 @@ def hf_pos_resample(hf_model: nn.Module) -> str:
         matches = {mode for mode, pos in ours.items() if torch.allclose(pos, theirs, atol=1e-5, rtol=0)}
         found = matches if found is None else found & matches
     if not found:
-        raise BackboneError(f"transformers {type(hf_model).__name__} resamples positions in a way the reference ViT "
-                            f"does not implement: use --impl timm")
+        raise BackboneError(
+            f"transformers {type(hf_model).__name__} resamples positions in a way the reference ViT "
+            f"does not implement: use --impl timm"
+        )
     return sorted(found)[0]
 
 

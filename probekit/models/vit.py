@@ -33,20 +33,20 @@ class ViTConfig:
     embed_dim: int = 768
     depth: int = 12
     num_heads: int = 12
-    mlp_ratio: float = 4.0          # MLP hidden width = round(embed_dim * mlp_ratio)
+    mlp_ratio: float = 4.0  # MLP hidden width = round(embed_dim * mlp_ratio)
     qkv_bias: bool = True
     class_token: bool = True
-    num_registers: int = 0          # DINOv2-reg: extra learned tokens, excluded from patch grid and mean
-    pos_embed: str = "learned"      # 'learned' (a table at pos_grid) | 'sincos' (fixed 2-D, any grid) | 'none'
+    num_registers: int = 0  # DINOv2-reg: extra learned tokens, excluded from patch grid and mean
+    pos_embed: str = "learned"  # 'learned' (a table at pos_grid) | 'sincos' (fixed 2-D, any grid) | 'none'
     pos_grid: tuple[int, int] = (14, 14)  # grid the learned table was trained at (image size / patch)
-    no_embed_class: bool = False    # the table has no rows for CLS/registers (timm DINOv2-reg, DeiT-3, SigLIP)
-    pos_resample: str = "timm"      # how the table is resized to other grids: see POS_RESAMPLERS
+    no_embed_class: bool = False  # the table has no rows for CLS/registers (timm DINOv2-reg, DeiT-3, SigLIP)
+    pos_resample: str = "timm"  # how the table is resized to other grids: see POS_RESAMPLERS
     layerscale: float | None = None  # LayerScale init value (DINOv2: 1e-5); None = no LayerScale
-    pre_norm: bool = False          # LayerNorm on the embedded tokens before the blocks (CLIP)
-    patch_bias: bool = True         # timm drops the patch-embed bias when pre_norm is set
+    pre_norm: bool = False  # LayerNorm on the embedded tokens before the blocks (CLIP)
+    patch_bias: bool = True  # timm drops the patch-embed bias when pre_norm is set
     final_norm: bool = True
-    attn_pool: bool = False         # SigLIP's multi-head attention-pool (MAP) head gives the global feature
-    act: str = "gelu"               # 'gelu' | 'gelu_tanh' (HF SigLIP) | 'quick_gelu' (OpenAI CLIP)
+    attn_pool: bool = False  # SigLIP's multi-head attention-pool (MAP) head gives the global feature
+    act: str = "gelu"  # 'gelu' | 'gelu_tanh' (HF SigLIP) | 'quick_gelu' (OpenAI CLIP)
     norm_eps: float = 1e-6
 
     @property
@@ -94,7 +94,7 @@ def resample_pos_embed(pos: torch.Tensor, old: tuple[int, int], new: tuple[int, 
         return pos  # every implementation returns the table untouched at its own grid
     D = pos.shape[-1]
     grid = pos.float().reshape(1, old[0], old[1], D).permute(0, 3, 1, 2)  # (1, D, old_h, old_w)
-    grid = POS_RESAMPLERS[mode](grid, tuple(new), tuple(old))             # (1, D, h, w)
+    grid = POS_RESAMPLERS[mode](grid, tuple(new), tuple(old))  # (1, D, h, w)
     if tuple(grid.shape[-2:]) != tuple(new):
         raise ValueError(f"pos-embed resampling '{mode}' gave grid {tuple(grid.shape[-2:])}, expected {tuple(new)}")
     return grid.permute(0, 2, 3, 1).reshape(1, new[0] * new[1], D).to(pos.dtype)  # (1, h*w, D)
@@ -130,8 +130,8 @@ class PatchEmbed(nn.Module):
         self.proj = nn.Conv2d(3, cfg.embed_dim, cfg.patch_size, stride=cfg.patch_size, bias=cfg.patch_bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.proj(x)                     # (B, D, h, w)
-        return x.permute(0, 2, 3, 1)         # (B, h, w, D)
+        x = self.proj(x)  # (B, D, h, w)
+        return x.permute(0, 2, 3, 1)  # (B, h, w, D)
 
 
 class Attention(nn.Module):
@@ -147,9 +147,9 @@ class Attention(nn.Module):
         B, T, D = x.shape
         H = self.num_heads
         qkv = self.qkv(x).reshape(B, T, 3, H, D // H).permute(2, 0, 3, 1, 4)  # (3, B, H, T, D/H)
-        q, k, v = qkv.unbind(0)                                                # each (B, H, T, D/H)
-        x = F.scaled_dot_product_attention(q, k, v)                            # (B, H, T, D/H)
-        x = x.transpose(1, 2).reshape(B, T, D)                                 # (B, T, D)
+        q, k, v = qkv.unbind(0)  # each (B, H, T, D/H)
+        x = F.scaled_dot_product_attention(q, k, v)  # (B, H, T, D/H)
+        x = x.transpose(1, 2).reshape(B, T, D)  # (B, T, D)
         return self.proj(x)
 
 
@@ -214,12 +214,12 @@ class AttentionPool(nn.Module):
         B, T, D = x.shape
         H = self.num_heads
         q = self.q(self.latent.expand(B, -1, -1)).reshape(B, 1, H, D // H).transpose(1, 2)  # (B, H, 1, D/H)
-        kv = self.kv(x).reshape(B, T, 2, H, D // H).permute(2, 0, 3, 1, 4)                 # (2, B, H, T, D/H)
-        k, v = kv.unbind(0)                                                                  # each (B, H, T, D/H)
-        x = F.scaled_dot_product_attention(q, k, v)                                          # (B, H, 1, D/H)
-        x = self.proj(x.transpose(1, 2).reshape(B, 1, D))                                    # (B, 1, D)
+        kv = self.kv(x).reshape(B, T, 2, H, D // H).permute(2, 0, 3, 1, 4)  # (2, B, H, T, D/H)
+        k, v = kv.unbind(0)  # each (B, H, T, D/H)
+        x = F.scaled_dot_product_attention(q, k, v)  # (B, H, 1, D/H)
+        x = self.proj(x.transpose(1, 2).reshape(B, 1, D))  # (B, 1, D)
         x = x + self.mlp(self.norm(x))
-        return x[:, 0]                                                                        # (B, D)
+        return x[:, 0]  # (B, D)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,11 +230,11 @@ class AttentionPool(nn.Module):
 class ViTFeatures:
     """What one layer's tokens mean. `global_` is the CLS token, SigLIP's pooled output, or the mean."""
 
-    global_: torch.Tensor              # (B, D)
-    mean: torch.Tensor                 # (B, D) mean of the patch tokens, registers excluded
-    patch: torch.Tensor                # (B, h, w, D)
-    cls: torch.Tensor | None           # (B, D), None without a CLS token
-    registers: torch.Tensor            # (B, R, D), R may be 0
+    global_: torch.Tensor  # (B, D)
+    mean: torch.Tensor  # (B, D) mean of the patch tokens, registers excluded
+    patch: torch.Tensor  # (B, h, w, D)
+    cls: torch.Tensor | None  # (B, D), None without a CLS token
+    registers: torch.Tensor  # (B, R, D), R may be 0
 
 
 class ViT(nn.Module):
@@ -264,35 +264,40 @@ class ViT(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
         self.norm = nn.LayerNorm(D, eps=cfg.norm_eps) if cfg.final_norm else nn.Identity()
         self.attn_pool = AttentionPool(cfg) if cfg.attn_pool else None
-        for p in (self.cls_token, self.reg_token, self.pos_embed,
-                  self.attn_pool.latent if self.attn_pool is not None else None):
+        for p in (
+            self.cls_token,
+            self.reg_token,
+            self.pos_embed,
+            self.attn_pool.latent if self.attn_pool is not None else None,
+        ):
             if p is not None:
                 nn.init.trunc_normal_(p, std=0.02)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Images (B, 3, H, W) -> tokens (B, prefix + h*w, D): patches, positions, CLS and registers."""
         cfg = self.cfg
-        x = self.patch_embed(x)                  # (B, h, w, D)
+        x = self.patch_embed(x)  # (B, h, w, D)
         B, h, w, D = x.shape
-        x = x.reshape(B, h * w, D)               # (B, h*w, D), row-major over the grid
+        x = x.reshape(B, h * w, D)  # (B, h*w, D), row-major over the grid
         prefix = [t.expand(B, -1, -1) for t in (self.cls_token, self.reg_token) if t is not None]  # (B, 1|R, D)
         if cfg.pos_embed == "sincos":
-            x = x + sincos_2d(h, w, D).to(x)     # prefix tokens get no position (MAE: zeros)
-            x = torch.cat([*prefix, x], dim=1)   # (B, T, D)
+            x = x + sincos_2d(h, w, D).to(x)  # prefix tokens get no position (MAE: zeros)
+            x = torch.cat([*prefix, x], dim=1)  # (B, T, D)
         elif cfg.pos_embed == "learned":
             rows = 0 if cfg.no_embed_class else cfg.num_prefix_tokens
             pos_prefix, pos_patch = self.pos_embed[:, :rows], self.pos_embed[:, rows:]  # (1, rows, D), (1, gh*gw, D)
             pos_patch = resample_pos_embed(pos_patch, cfg.pos_grid, (h, w), cfg.pos_resample)  # (1, h*w, D)
             if cfg.no_embed_class:
-                x = torch.cat([*prefix, x + pos_patch], dim=1)                            # (B, T, D)
+                x = torch.cat([*prefix, x + pos_patch], dim=1)  # (B, T, D)
             else:
                 x = torch.cat([*prefix, x], dim=1) + torch.cat([pos_prefix, pos_patch], dim=1)  # (B, T, D)
         else:
             x = torch.cat([*prefix, x], dim=1)
         return self.norm_pre(x)
 
-    def forward_intermediates(self, x: torch.Tensor, layers: Sequence[int] | None = None,
-                              norm: bool = False) -> list[torch.Tensor]:
+    def forward_intermediates(
+        self, x: torch.Tensor, layers: Sequence[int] | None = None, norm: bool = False
+    ) -> list[torch.Tensor]:
         """Token sequences (B, prefix + h*w, D) after each chosen block (0-based, negative from the end).
 
         `norm=True` passes each through the final norm, as timm's `forward_intermediates(norm=True)`
@@ -303,7 +308,7 @@ class ViT(nn.Module):
         x = self.embed(x)
         outputs = []
         for i, block in enumerate(self.blocks[: wanted[-1] + 1]):
-            x = block(x)                          # (B, T, D)
+            x = block(x)  # (B, T, D)
             if i in wanted:
                 outputs.append(self.norm(x) if norm else x)
         return outputs
@@ -312,9 +317,9 @@ class ViT(nn.Module):
         """Split one layer's tokens (B, T, D) into global, mean, patch grid, CLS and registers."""
         B, _, D = tokens.shape
         P, R = self.cfg.num_prefix_tokens, self.cfg.num_registers
-        patches = tokens[:, P:]                                   # (B, h*w, D)
-        cls = tokens[:, 0] if self.cfg.class_token else None      # (B, D)
-        registers = tokens[:, P - R:P]                            # (B, R, D)
+        patches = tokens[:, P:]  # (B, h*w, D)
+        cls = tokens[:, 0] if self.cfg.class_token else None  # (B, D)
+        registers = tokens[:, P - R : P]  # (B, R, D)
         if cls is not None:
             global_ = cls
         elif self.attn_pool is not None:
@@ -322,8 +327,9 @@ class ViT(nn.Module):
             global_ = self.attn_pool(patches if normed else self.norm(patches))  # (B, D)
         else:
             global_ = patches.mean(dim=1)
-        return ViTFeatures(global_=global_, mean=patches.mean(dim=1), patch=patches.reshape(B, *grid, D),
-                           cls=cls, registers=registers)
+        return ViTFeatures(
+            global_=global_, mean=patches.mean(dim=1), patch=patches.reshape(B, *grid, D), cls=cls, registers=registers
+        )
 
     def forward(self, x: torch.Tensor) -> ViTFeatures:
         """Final-layer features of images (B, 3, H, W), through the final norm."""
@@ -335,4 +341,3 @@ class ViT(nn.Module):
     @property
     def global_source(self) -> str:
         return "cls" if self.cfg.class_token else "attn_pool" if self.attn_pool is not None else "mean"
-

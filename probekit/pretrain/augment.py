@@ -35,8 +35,13 @@ class MultiCropConfig:
     interpolation: str = "bicubic"
 
 
-def random_resized_crop(images: torch.Tensor, size: int, scale: tuple[float, float],
-                        generator: torch.Generator | None = None, mode: str = "bicubic") -> torch.Tensor:
+def random_resized_crop(
+    images: torch.Tensor,
+    size: int,
+    scale: tuple[float, float],
+    generator: torch.Generator | None = None,
+    mode: str = "bicubic",
+) -> torch.Tensor:
     """(B, 3, H, W) floats in [0, 1] -> (B, 3, size, size): one random box and flip per image."""
     B, _, H, W = images.shape
     kw = dict(device=images.device, generator=generator)
@@ -85,9 +90,16 @@ def _rotate_hue(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
     return torch.einsum("bij,bjhw->bihw", matrix, x)
 
 
-def colour_jitter(x: torch.Tensor, p: float = 0.8, generator: torch.Generator | None = None,
-                  brightness: float = 0.4, contrast: float = 0.4, saturation: float = 0.2, hue: float = 0.1,
-                  grayscale_p: float = 0.2) -> torch.Tensor:
+def colour_jitter(
+    x: torch.Tensor,
+    p: float = 0.8,
+    generator: torch.Generator | None = None,
+    brightness: float = 0.4,
+    contrast: float = 0.4,
+    saturation: float = 0.2,
+    hue: float = 0.1,
+    grayscale_p: float = 0.2,
+) -> torch.Tensor:
     """DINO's RandomApply(ColorJitter, p) then RandomGrayscale, batched: (B, 3, H, W) in [0, 1]."""
     B = x.shape[0]
     kw = dict(device=x.device, generator=generator)
@@ -106,8 +118,9 @@ def colour_jitter(x: torch.Tensor, p: float = 0.8, generator: torch.Generator | 
     return _where(torch.rand(B, **kw) < grayscale_p, _gray(x).expand_as(x), x)
 
 
-def gaussian_blur(x: torch.Tensor, p: float, sigma: tuple[float, float],
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+def gaussian_blur(
+    x: torch.Tensor, p: float, sigma: tuple[float, float], generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Blur each image with probability p by a Gaussian of sigma ~ U(sigma): separable, per-image kernels."""
     B, C, H, W = x.shape
     if p <= 0:
@@ -132,8 +145,9 @@ def solarize(x: torch.Tensor, p: float, generator: torch.Generator | None = None
     return _where(apply, torch.where(x >= 0.5, 1 - x, x), x)
 
 
-def multi_crop(images: torch.Tensor, config: MultiCropConfig,
-               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def multi_crop(
+    images: torch.Tensor, config: MultiCropConfig, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 (B, H, W, 3) -> normalised global crops (2B, 3, G, G) and local crops (L*B, 3, l, l).
 
     Crops are stacked view-major like DINOv2's collate: rows [0, B) are view 0 of every image,

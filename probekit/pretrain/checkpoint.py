@@ -15,8 +15,19 @@ import torch
 from probekit.pretrain.config import PretrainConfig, PretrainError
 
 FORMAT = 2  # 1 (no "format" key): the Python RNG state pickled as a tuple
-KEYS = {"format", "step", "total_steps", "config", "student", "teacher", "optimizer", "dino_loss", "ibot_loss",
-        "generator", "mask_rng"}
+KEYS = {
+    "format",
+    "step",
+    "total_steps",
+    "config",
+    "student",
+    "teacher",
+    "optimizer",
+    "dino_loss",
+    "ibot_loss",
+    "generator",
+    "mask_rng",
+}
 # Settings that may change between a run and its resumption (they do not change the numbers).
 _RESUMABLE_CHANGES = {"steps", "max_minutes", "device", "log_every", "checkpoint_every_minutes", "workers", "compile"}
 
@@ -43,17 +54,25 @@ def load_checkpoint(path: Path, config: PretrainConfig) -> dict[str, Any]:
     """The state saved at `path`, after checking it was made with the same settings as `config`."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any reader failure is a bad file for the user
-        raise PretrainError(f"cannot read checkpoint {path} ({type(error).__name__}): damaged, or holding Python "
-                            f"objects, which are never loaded as they could run code; delete it or pass --no-resume"
-                            ) from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT or not KEYS <= set(state) \
-            or not isinstance(state["config"], dict):
-        raise PretrainError(f"{path} is not a checkpoint of this probekit version (format {FORMAT}): "
-                            f"delete it or pass --no-resume")
+    except Exception as error:
+        raise PretrainError(
+            f"cannot read checkpoint {path} ({type(error).__name__}): damaged, or holding Python "
+            f"objects, which are never loaded as they could run code; delete it or pass --no-resume"
+        ) from None
+    if (
+        not isinstance(state, dict)
+        or state.get("format") != FORMAT
+        or not set(state) >= KEYS
+        or not isinstance(state["config"], dict)
+    ):
+        raise PretrainError(
+            f"{path} is not a checkpoint of this probekit version (format {FORMAT}): delete it or pass --no-resume"
+        )
     saved, now = state["config"], config.to_dict()
     changed = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k) and k not in _RESUMABLE_CHANGES)
     if changed:
-        raise PretrainError(f"{path} was made with other settings ({', '.join(changed)}): "
-                            "use the same config, another --out, or --no-resume")
+        raise PretrainError(
+            f"{path} was made with other settings ({', '.join(changed)}): "
+            "use the same config, another --out, or --no-resume"
+        )
     return state

@@ -108,7 +108,9 @@ class PretrainConfig:
         for part in self.model.split("_"):
             if part.startswith("patch") and part[5:].isdigit():
                 return int(part[5:])
-        raise PretrainError(f"cannot read a patch size from model name {self.model!r}; use a timm name like vit_small_patch8_224")
+        raise PretrainError(
+            f"cannot read a patch size from model name {self.model!r}; use a timm name like vit_small_patch8_224"
+        )
 
     @property
     def lr(self) -> float:
@@ -117,8 +119,14 @@ class PretrainConfig:
 
     def timm_kwargs(self) -> dict[str, Any]:
         """`timm.create_model(self.model, **kwargs)` builds the backbone the exported weights fit."""
-        return dict(embed_dim=self.embed_dim, depth=self.depth, num_heads=self.num_heads,
-                    img_size=self.global_size, num_classes=0, dynamic_img_size=True)
+        return dict(
+            embed_dim=self.embed_dim,
+            depth=self.depth,
+            num_heads=self.num_heads,
+            img_size=self.global_size,
+            num_classes=0,
+            dynamic_img_size=True,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}

@@ -15,8 +15,15 @@ class DINOHead(nn.Module):
     fixed at 1, so the logits are cosine similarities of the normalised bottleneck to unit prototypes.
     """
 
-    def __init__(self, in_dim: int, prototypes: int, hidden_dim: int = 2048, bottleneck_dim: int = 256,
-                 layers: int = 3, norm_last_layer: bool = True):
+    def __init__(
+        self,
+        in_dim: int,
+        prototypes: int,
+        hidden_dim: int = 2048,
+        bottleneck_dim: int = 256,
+        layers: int = 3,
+        norm_last_layer: bool = True,
+    ):
         super().__init__()
         dims = [in_dim] + [hidden_dim] * (max(layers, 1) - 1) + [bottleneck_dim]
         mlp: list[nn.Module] = []

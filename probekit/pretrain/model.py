@@ -64,8 +64,12 @@ class DINONetwork(nn.Module):
         super().__init__()
         self.backbone = MaskedViT(build_vit(config))
         dim = config.embed_dim
-        head = dict(hidden_dim=config.head_hidden_dim, bottleneck_dim=config.head_bottleneck_dim,
-                    layers=config.head_layers, norm_last_layer=config.norm_last_layer)
+        head = dict(
+            hidden_dim=config.head_hidden_dim,
+            bottleneck_dim=config.head_bottleneck_dim,
+            layers=config.head_layers,
+            norm_last_layer=config.norm_last_layer,
+        )
         self.dino_head = DINOHead(dim, config.head_prototypes, **head)
         self.ibot_head = None
         if config.ibot and config.ibot_separate_head:

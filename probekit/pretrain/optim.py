@@ -19,14 +19,21 @@ def param_groups(student: nn.Module) -> list[dict]:
         decay = not (name.endswith(".bias") or param.ndim == 1)
         last = "last_layer" in name
         groups.setdefault((decay, last), []).append(param)
-    return [{"params": params, "wd_multiplier": 1.0 if decay else 0.0, "is_last_layer": last}
-            for (decay, last), params in sorted(groups.items())]
+    return [
+        {"params": params, "wd_multiplier": 1.0 if decay else 0.0, "is_last_layer": last}
+        for (decay, last), params in sorted(groups.items())
+    ]
 
 
 def build_optimizer(student: nn.Module, betas: tuple[float, float], device: torch.device) -> torch.optim.AdamW:
     fused = device.type == "cuda"
-    return torch.optim.AdamW(param_groups(student), lr=0.0, betas=betas, weight_decay=0.0,
-                             **({"fused": True} if fused else {"foreach": True}))
+    return torch.optim.AdamW(
+        param_groups(student),
+        lr=0.0,
+        betas=betas,
+        weight_decay=0.0,
+        **({"fused": True} if fused else {"foreach": True}),
+    )
 
 
 def apply_schedule(optimizer: torch.optim.Optimizer, lr: float, weight_decay: float, last_layer_lr: float) -> None:

@@ -33,7 +33,11 @@ def pool_scenes(size: int, image_size: int, seed: int, num_classes: int = 6) -> 
 
 
 def render_pool(
-    size: int, image_size: int, seed: int, num_classes: int = 6, workers: int | None = None,
+    size: int,
+    image_size: int,
+    seed: int,
+    num_classes: int = 6,
+    workers: int | None = None,
 ) -> np.ndarray:
     """Render `size` scenes as one uint8 array (size, H, W, 3), split over `workers` processes."""
     scenes = pool_scenes(size, image_size, seed, num_classes)
@@ -41,7 +45,7 @@ def render_pool(
     workers = max(1, min(workers or os.cpu_count() or 1, size))
     if workers == 1:
         return _render_chunk(seeds, scenes.config)
-    chunks = [seeds[i:i + 64] for i in range(0, size, 64)]
+    chunks = [seeds[i : i + 64] for i in range(0, size, 64)]
     # fork: the children only run numpy, and skip re-importing torch (spawn costs seconds per worker)
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
     with ProcessPoolExecutor(workers, mp_context=context) as executor:
@@ -50,7 +54,11 @@ def render_pool(
 
 
 def load_or_render_pool(
-    size: int, image_size: int, seed: int, num_classes: int = 6, workers: int | None = None,
+    size: int,
+    image_size: int,
+    seed: int,
+    num_classes: int = 6,
+    workers: int | None = None,
     cache: str | Path | None = None,
 ) -> np.ndarray:
     """The pool from `cache` (.npy) when it holds exactly this pool, else rendered (and cached there)."""
@@ -60,11 +68,15 @@ def load_or_render_pool(
             try:  # the header first: a wrong cache fails before reading it all; never unpickles (allow_pickle off)
                 images = np.load(cache, mmap_mode="r", allow_pickle=False)
             except (ValueError, OSError) as error:
-                raise DatasetError(f"pool cache {cache} is not a plain .npy array ({str(error).split('.')[0]}): "
-                                   f"delete it or pass another path") from None
+                raise DatasetError(
+                    f"pool cache {cache} is not a plain .npy array ({str(error).split('.')[0]}): "
+                    f"delete it or pass another path"
+                ) from None
             if images.shape != (size, image_size, image_size, 3) or images.dtype != np.uint8:
-                raise DatasetError(f"pool cache {cache} holds {images.shape} {images.dtype}, expected "
-                                   f"({size}, {image_size}, {image_size}, 3) uint8: delete it or pass another path")
+                raise DatasetError(
+                    f"pool cache {cache} holds {images.shape} {images.dtype}, expected "
+                    f"({size}, {image_size}, {image_size}, 3) uint8: delete it or pass another path"
+                )
             log.info("scene pool: loaded %d images from %s", size, cache)
             return np.array(images)  # a writable in-memory copy
     log.info("scene pool: rendering %d scenes at %d px", size, image_size)

@@ -57,9 +57,13 @@ class Schedules:
     teacher_temp: CosineSchedule
 
     def at(self, step: int) -> dict[str, float]:
-        return {"lr": self.lr[step], "last_layer_lr": self.last_layer_lr[step],
-                "weight_decay": self.weight_decay[step], "momentum": self.momentum[step],
-                "teacher_temp": self.teacher_temp[step]}
+        return {
+            "lr": self.lr[step],
+            "last_layer_lr": self.last_layer_lr[step],
+            "weight_decay": self.weight_decay[step],
+            "momentum": self.momentum[step],
+            "teacher_temp": self.teacher_temp[step],
+        }
 
 
 def build_schedules(config: PretrainConfig, total: int) -> Schedules:
@@ -75,6 +79,11 @@ def build_schedules(config: PretrainConfig, total: int) -> Schedules:
         weight_decay=CosineSchedule(config.weight_decay, config.weight_decay_end, total),
         momentum=CosineSchedule(config.momentum_teacher, config.final_momentum_teacher, total),
         # DINOv2: linear warmup from warmup_teacher_temp, then constant teacher_temp
-        teacher_temp=CosineSchedule(config.teacher_temp, config.teacher_temp, temp_warmup, warmup=temp_warmup,
-                                    warmup_start=config.warmup_teacher_temp),
+        teacher_temp=CosineSchedule(
+            config.teacher_temp,
+            config.teacher_temp,
+            temp_warmup,
+            warmup=temp_warmup,
+            warmup_start=config.warmup_teacher_temp,
+        ),
     )

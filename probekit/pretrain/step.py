@@ -26,15 +26,24 @@ class DINOStep:
     block-masked and its masked patch tokens are distilled from the teacher's unmasked ones.
     """
 
-    def __init__(self, config: PretrainConfig, student: DINONetwork, teacher: DINONetwork,
-                 optimizer: torch.optim.Optimizer, crops: MultiCropConfig, device: torch.device, seed: int):
+    def __init__(
+        self,
+        config: PretrainConfig,
+        student: DINONetwork,
+        teacher: DINONetwork,
+        optimizer: torch.optim.Optimizer,
+        crops: MultiCropConfig,
+        device: torch.device,
+        seed: int,
+    ):
         self.config, self.student, self.teacher, self.optimizer, self.crops = config, student, teacher, optimizer, crops
         self.device = device
         self.dino_loss = DINOLoss(config.head_prototypes, config.student_temp, config.center_momentum).to(device)
         self.ibot_loss = None
         if config.ibot:
-            self.ibot_loss = IBOTPatchLoss(student.patch_head.last_layer.out_features, config.student_temp,
-                                           config.center_momentum).to(device)
+            self.ibot_loss = IBOTPatchLoss(
+                student.patch_head.last_layer.out_features, config.student_temp, config.center_momentum
+            ).to(device)
         self.generator = torch.Generator(device=device).manual_seed(seed)
         self.mask_rng = random.Random(seed)
         # Compiled callables share parameters with the modules, whose state dicts keep timm's keys.
@@ -98,8 +107,10 @@ class DINOStep:
         loss.backward()
         # DINOv2 clips each student part (backbone, heads) separately; clip_grad <= 0 only measures.
         max_norm = config.clip_grad if config.clip_grad > 0 else math.inf
-        norms = [nn.utils.clip_grad_norm_([p for p in part.parameters() if p.grad is not None], max_norm)
-                 for part in student.children()]
+        norms = [
+            nn.utils.clip_grad_norm_([p for p in part.parameters() if p.grad is not None], max_norm)
+            for part in student.children()
+        ]
         self.optimizer.step()
         update_teacher(teacher, student, schedule["momentum"])
         out["loss"] = loss.detach()

@@ -19,8 +19,6 @@ import torch
 
 from probekit.device import resolve_device
 from probekit.files import atomic_write_text
-from probekit.progress import progress_bar
-from probekit.provenance import git_sha, utc_now, versions
 from probekit.pretrain.augment import MultiCropConfig
 from probekit.pretrain.checkpoint import load_checkpoint, python_rng_state, save_checkpoint, set_python_rng_state
 from probekit.pretrain.config import PretrainConfig, PretrainError
@@ -30,6 +28,8 @@ from probekit.pretrain.optim import build_optimizer
 from probekit.pretrain.pool import load_or_render_pool
 from probekit.pretrain.schedules import build_schedules
 from probekit.pretrain.step import DINOStep
+from probekit.progress import progress_bar
+from probekit.provenance import git_sha, utc_now, versions
 
 log = logging.getLogger("probekit.pretrain")
 
@@ -39,8 +39,13 @@ LOG_NAME = "log.jsonl"
 RUN_NAME = "run.json"
 
 
-def pretrain(config: PretrainConfig, out: str | Path, resume: bool = True, progress: bool = True,
-             pool_cache: str | Path | None = None) -> Path:
+def pretrain(
+    config: PretrainConfig,
+    out: str | Path,
+    resume: bool = True,
+    progress: bool = True,
+    pool_cache: str | Path | None = None,
+) -> Path:
     """Train, then write `out`/teacher_backbone.safetensors (timm layout, fp16); returns its path."""
     start = time.monotonic()
     out = Path(out)
@@ -51,19 +56,41 @@ def pretrain(config: PretrainConfig, out: str | Path, resume: bool = True, progr
         torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(config.seed)
 
-    pool = torch.from_numpy(load_or_render_pool(config.pool_size, config.pool_image_size, config.pool_seed,
-                                                config.num_classes, config.workers, pool_cache)).to(device)
+    pool = torch.from_numpy(
+        load_or_render_pool(
+            config.pool_size, config.pool_image_size, config.pool_seed, config.num_classes, config.workers, pool_cache
+        )
+    ).to(device)
     student, teacher = build_student_teacher(config)
     student.to(device).train()
     teacher.to(device)
     cfg = student.backbone.vit.pretrained_cfg
-    crops = MultiCropConfig(config.global_size, config.local_size, config.local_crops, config.global_scale,
-                            config.local_scale, tuple(cfg["mean"]), tuple(cfg["std"]))
-    step_fn = DINOStep(config, student, teacher, build_optimizer(student, config.adamw_betas, device), crops,
-                       device, config.seed)
-    log.info("pretrain: %s dim %d depth %d on %s, batch %d, %d global + %d local crops (%d/%d px), pool %d in %.0f s",
-             config.model, config.embed_dim, config.depth, device, config.batch_size, 2, config.local_crops,
-             config.global_size, config.local_size, config.pool_size, time.monotonic() - start)
+    crops = MultiCropConfig(
+        config.global_size,
+        config.local_size,
+        config.local_crops,
+        config.global_scale,
+        config.local_scale,
+        tuple(cfg["mean"]),
+        tuple(cfg["std"]),
+    )
+    step_fn = DINOStep(
+        config, student, teacher, build_optimizer(student, config.adamw_betas, device), crops, device, config.seed
+    )
+    log.info(
+        "pretrain: %s dim %d depth %d on %s, batch %d, %d global + %d local crops (%d/%d px), pool %d in %.0f s",
+        config.model,
+        config.embed_dim,
+        config.depth,
+        device,
+        config.batch_size,
+        2,
+        config.local_crops,
+        config.global_size,
+        config.local_size,
+        config.pool_size,
+        time.monotonic() - start,
+    )
 
     checkpoint_path = out / CHECKPOINT_NAME
     first, step_seconds = 0, None
@@ -80,12 +107,23 @@ def pretrain(config: PretrainConfig, out: str | Path, resume: bool = True, progr
         log.info("pretrain: %.3f s per step -> %d steps in %.1f minutes", step_seconds, total, config.max_minutes)
     schedules = build_schedules(config, total)
     run_info = {
-        "config": config.to_dict(), "seed": config.seed, "total_steps": total, "device": str(device),
+        "config": config.to_dict(),
+        "seed": config.seed,
+        "total_steps": total,
+        "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "torch_threads": torch.get_num_threads(), "measured_step_seconds": step_seconds,
-        "lr_peak": config.lr, "timm_model": config.model, "timm_kwargs": config.timm_kwargs(),
-        "mean": list(crops.mean), "std": list(crops.std), "weights": WEIGHTS_NAME,
-        "versions": versions(), "git_sha": git_sha(), "created": utc_now(), "resumed_from_step": first or None,
+        "torch_threads": torch.get_num_threads(),
+        "measured_step_seconds": step_seconds,
+        "lr_peak": config.lr,
+        "timm_model": config.model,
+        "timm_kwargs": config.timm_kwargs(),
+        "mean": list(crops.mean),
+        "std": list(crops.std),
+        "weights": WEIGHTS_NAME,
+        "versions": versions(),
+        "git_sha": git_sha(),
+        "created": utc_now(),
+        "resumed_from_step": first or None,
     }
     atomic_write_text(out / RUN_NAME, json.dumps(run_info, indent=2) + "\n")
 
@@ -100,9 +138,12 @@ def pretrain(config: PretrainConfig, out: str | Path, resume: bool = True, progr
             done = step + 1
             bar.update(1)
             if step % config.log_every == 0 or done == total:
-                record = {"step": step, **{k: round(float(v), 6) for k, v in metrics.items()},
-                          **{k: round(v, 8) for k, v in values.items()},
-                          "elapsed_s": round(time.monotonic() - start, 2)}
+                record = {
+                    "step": step,
+                    **{k: round(float(v), 6) for k, v in metrics.items()},
+                    **{k: round(v, 8) for k, v in values.items()},
+                    "elapsed_s": round(time.monotonic() - start, 2),
+                }
                 if not math.isfinite(record["loss"]):
                     raise PretrainError(f"loss is {record['loss']} at step {step}: lower base_lr or keep clip_grad on")
                 log_file.write(json.dumps(record) + "\n")
@@ -113,7 +154,9 @@ def pretrain(config: PretrainConfig, out: str | Path, resume: bool = True, progr
                 last_save = time.monotonic()
             if time.monotonic() > hard_deadline and done < total:
                 truncated = True
-                log.warning("pretrain: past 110%% of --max-minutes + 30 s at step %d of %d; stopping early", done, total)
+                log.warning(
+                    "pretrain: past 110%% of --max-minutes + 30 s at step %d of %d; stopping early", done, total
+                )
                 break
     bar.close()
     save_checkpoint(checkpoint_path, _state(step_fn, config, done, total))
@@ -129,13 +172,14 @@ def _steps_in_budget(config: PretrainConfig, step_seconds: float, elapsed: float
     left = 60 * config.max_minutes * 0.95 - elapsed
     steps = int(left / step_seconds)
     if steps < 1:
-        raise PretrainError(f"--max-minutes {config.max_minutes} leaves no time to train "
-                            f"({step_seconds:.2f} s per step, {elapsed:.0f} s spent on setup): allow more minutes")
+        raise PretrainError(
+            f"--max-minutes {config.max_minutes} leaves no time to train "
+            f"({step_seconds:.2f} s per step, {elapsed:.0f} s spent on setup): allow more minutes"
+        )
     return steps
 
 
-def _measure_step_seconds(step_fn: DINOStep, pool: torch.Tensor, config: PretrainConfig,
-                          device: torch.device) -> float:
+def _measure_step_seconds(step_fn: DINOStep, pool: torch.Tensor, config: PretrainConfig, device: torch.device) -> float:
     """Seconds per step, timed on real steps that are then undone."""
     warm, timed = (5, 10) if device.type == "cuda" else (1, 3)
     saved = _state(step_fn, config, 0, 0)
@@ -159,11 +203,16 @@ def _sync(device: torch.device) -> None:
 
 def _state(step_fn: DINOStep, config: PretrainConfig, step: int, total: int) -> dict:
     return {
-        "step": step, "total_steps": total, "config": config.to_dict(),
-        "student": step_fn.student.state_dict(), "teacher": step_fn.teacher.state_dict(),
-        "optimizer": step_fn.optimizer.state_dict(), "dino_loss": step_fn.dino_loss.state_dict(),
+        "step": step,
+        "total_steps": total,
+        "config": config.to_dict(),
+        "student": step_fn.student.state_dict(),
+        "teacher": step_fn.teacher.state_dict(),
+        "optimizer": step_fn.optimizer.state_dict(),
+        "dino_loss": step_fn.dino_loss.state_dict(),
         "ibot_loss": step_fn.ibot_loss.state_dict() if step_fn.ibot_loss is not None else None,
-        "generator": step_fn.generator.get_state(), "mask_rng": python_rng_state(step_fn.mask_rng),
+        "generator": step_fn.generator.get_state(),
+        "mask_rng": python_rng_state(step_fn.mask_rng),
     }
 
 

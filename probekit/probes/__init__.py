@@ -3,5 +3,13 @@
 from probekit.probes.heads import DepthBinsHead, DepthRegressionHead, LinearClassifier, SegmentationHead
 from probekit.probes.trainer import HeadGrid, HeadSpec, TrainConfig, fit
 
-__all__ = ["DepthBinsHead", "DepthRegressionHead", "HeadGrid", "HeadSpec", "LinearClassifier",
-           "SegmentationHead", "TrainConfig", "fit"]
+__all__ = [
+    "DepthBinsHead",
+    "DepthRegressionHead",
+    "HeadGrid",
+    "HeadSpec",
+    "LinearClassifier",
+    "SegmentationHead",
+    "TrainConfig",
+    "fit",
+]

@@ -30,8 +30,8 @@ def infonce_loss(logits: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
 def sigmoid_loss(logits: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
     """(N, M) logits, (N,) positive column per row -> () -(1/N) Σ_ij log σ(z_ij · logits_ij)."""
     z = -torch.ones_like(logits)
-    z[torch.arange(len(positive), device=logits.device), positive] = 1.0                # (N, M) ±1
-    return F.softplus(-z * logits).sum() / max(len(positive), 1)                        # -log σ(x) = softplus(-x)
+    z[torch.arange(len(positive), device=logits.device), positive] = 1.0  # (N, M) ±1
+    return F.softplus(-z * logits).sum() / max(len(positive), 1)  # -log σ(x) = softplus(-x)
 
 
 class InfoNCE(nn.Module):
@@ -66,8 +66,13 @@ class SigmoidPairwise(nn.Module):
         return self.log_scale.exp() * similarity + self.bias
 
     def describe(self) -> dict:
-        return {"loss": "sigmoid", "scale": float(self.log_scale.detach().exp()), "bias": float(self.bias.detach()),
-                "init": "t' = log 10, b = -10 (SigLIP)", "normalised_by": "number of source points"}
+        return {
+            "loss": "sigmoid",
+            "scale": float(self.log_scale.detach().exp()),
+            "bias": float(self.bias.detach()),
+            "init": "t' = log 10, b = -10 (SigLIP)",
+            "normalised_by": "number of source points",
+        }
 
 
 PROJECTION_LOSSES: Registry[type[nn.Module]] = Registry("projection loss", ProbekitError)
@@ -110,5 +115,5 @@ class ContrastiveProjection(nn.Module):
         return s @ t.transpose(1, 2)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        sim = self.similarity(batch["src"], batch["trg"])     # (B, K, M)
-        return self.criterion(sim[batch["valid"].bool()])     # (N, M)
+        sim = self.similarity(batch["src"], batch["trg"])  # (B, K, M)
+        return self.criterion(sim[batch["valid"].bool()])  # (N, M)

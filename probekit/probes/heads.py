@@ -57,18 +57,25 @@ def bin_centres(min_depth: float, max_depth: float, n_bins: int, spacing: str) -
 
 
 class DepthBinsHead(nn.Module):
-    def __init__(self, in_dim: int, min_depth: float, max_depth: float, n_bins: int = 256,
-                 spacing: str = "linear", upsample: int = 4):
+    def __init__(
+        self,
+        in_dim: int,
+        min_depth: float,
+        max_depth: float,
+        n_bins: int = 256,
+        spacing: str = "linear",
+        upsample: int = 4,
+    ):
         super().__init__()
         self.upsample = upsample
         self.conv = nn.Conv2d(in_dim, n_bins, kernel_size=1)
         self.register_buffer("bins", bin_centres(min_depth, max_depth, n_bins, spacing), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = _upsample(self.conv(x), self.upsample)                 # (B, K, 4h, 4w), conv at patch resolution
+        logits = _upsample(self.conv(x), self.upsample)  # (B, K, 4h, 4w), conv at patch resolution
         logits = torch.relu(logits) + 0.1
         # sum_k p_k c_k with p = logits / sum(logits), without materialising p
-        return torch.einsum("bkhw,k->bhw", logits, self.bins) / logits.sum(dim=1)   # (B, 4h, 4w) metres
+        return torch.einsum("bkhw,k->bhw", logits, self.bins) / logits.sum(dim=1)  # (B, 4h, 4w) metres
 
 
 class DepthRegressionHead(nn.Module):
@@ -80,5 +87,5 @@ class DepthRegressionHead(nn.Module):
         self.conv.bias.data.fill_(math.log(math.sqrt(min_depth * max_depth)))  # start at the geometric middle
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        log_depth = _upsample(self.conv(x), self.upsample)[:, 0]        # (B, 4h, 4w)
+        log_depth = _upsample(self.conv(x), self.upsample)[:, 0]  # (B, 4h, 4w)
         return log_depth.exp().clamp(self.min_depth, self.max_depth)

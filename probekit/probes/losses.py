@@ -18,8 +18,15 @@ __all__ = ["GRADIENT_LOSS_STRIDES", "gradient_loss", "silog_loss"]
 GRADIENT_LOSS_STRIDES = (1, 2, 4, 6)
 
 
-def silog_loss(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None, lambd: float = 0.15,
-               eps: float = 1e-3, unbiased: bool = True, warm_up: bool = False) -> torch.Tensor:
+def silog_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    valid: torch.Tensor | None = None,
+    lambd: float = 0.15,
+    eps: float = 1e-3,
+    unbiased: bool = True,
+    warm_up: bool = False,
+) -> torch.Tensor:
     """Scale-invariant log loss ("SigLoss", AdaBins form) over the valid pixels of the batch.  # () scalar
 
     g = log(pred + eps) - log(target + eps); loss = sqrt(Var(g) + lambd * mean(g)**2) -- a PLUS sign, as in
@@ -44,9 +51,14 @@ def silog_loss(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | N
     return torch.sqrt(var + lambd * g.mean() ** 2)
 
 
-def gradient_loss(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None,
-                  strides: tuple[int, ...] = GRADIENT_LOSS_STRIDES, eps: float = 1e-3,
-                  as_shipped: bool = False) -> torch.Tensor:
+def gradient_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    valid: torch.Tensor | None = None,
+    strides: tuple[int, ...] = GRADIENT_LOSS_STRIDES,
+    eps: float = 1e-3,
+    as_shipped: bool = False,
+) -> torch.Tensor:
     """Multi-scale gradient-matching loss on the log-depth residual (MegaDepth; DINOv2 `GradientLoss`).  # ()
 
     At each stride s the maps are subsampled x[..., ::s, ::s]; with R = (log(pred + eps) - log(target + eps)) * m

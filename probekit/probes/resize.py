@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 @lru_cache(maxsize=64)
 def _interpolation_matrix(size_in: int, size_out: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    eye = torch.eye(size_in, dtype=torch.float64)[None]                      # (1, n_in, n_in)
+    eye = torch.eye(size_in, dtype=torch.float64)[None]  # (1, n_in, n_in)
     matrix = F.interpolate(eye, size=size_out, mode="linear", align_corners=False)[0].T  # (n_out, n_in)
     return matrix.to(device=device, dtype=dtype)
 
@@ -27,6 +27,6 @@ def resize_bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     H, W = int(size[0]), int(size[1])
     if (h, w) == (H, W):
         return x
-    rows = _interpolation_matrix(h, H, x.device, x.dtype)   # (H, h)
-    cols = _interpolation_matrix(w, W, x.device, x.dtype)   # (W, w)
-    return torch.matmul(torch.matmul(rows, x), cols.T)      # (..., H, w) -> (..., H, W)
+    rows = _interpolation_matrix(h, H, x.device, x.dtype)  # (H, h)
+    cols = _interpolation_matrix(w, W, x.device, x.dtype)  # (W, w)
+    return torch.matmul(torch.matmul(rows, x), cols.T)  # (..., H, w) -> (..., H, W)

@@ -43,12 +43,21 @@ class StoreView:
 
     @property
     def name(self) -> str:
-        suffix = "" if self.holdout_every is None else f"[{'held-out' if self.holdout else 'kept'} 1/{self.holdout_every}]"
+        suffix = (
+            "" if self.holdout_every is None else f"[{'held-out' if self.holdout else 'kept'} 1/{self.holdout_every}]"
+        )
         return f"{self.store.path.name}{suffix}"
 
 
-def iterate_batches(view: StoreView, reader: Reader, batch_size: int, shuffle: bool = False,
-                    seed: int = 0, epoch: int = 0, block_batches: int = 8) -> Iterator[dict[str, np.ndarray]]:
+def iterate_batches(
+    view: StoreView,
+    reader: Reader,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+    epoch: int = 0,
+    block_batches: int = 8,
+) -> Iterator[dict[str, np.ndarray]]:
     """Batches of `reader`'s arrays over the view; deterministic given (seed, epoch)."""
     n = len(view.store)
     block = batch_size * block_batches
@@ -65,7 +74,7 @@ def iterate_batches(view: StoreView, reader: Reader, batch_size: int, shuffle: b
         rows = int(keep.sum())
         order = rng.permutation(rows) if shuffle else np.arange(rows)
         for i in range(0, rows, batch_size):
-            pick = order[i:i + batch_size]
+            pick = order[i : i + batch_size]
             yield {k: v[pick] for k, v in arrays.items()}
 
 

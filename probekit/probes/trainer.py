@@ -29,12 +29,12 @@ log = logging.getLogger("probekit.probe")
 class TrainConfig:
     epochs: int = 10
     batch_size: int = 128
-    optimizer: str = "sgd"          # 'sgd' (DINOv2 classification) | 'adamw'
+    optimizer: str = "sgd"  # 'sgd' (DINOv2 classification) | 'adamw'
     momentum: float = 0.9
     seed: int = 0
     device: str = "auto"
     early_stopping: int | None = None  # stop after this many evaluations without improvement of any head
-    eval_every: int = 1                # epochs between validation passes (when a validation is given)
+    eval_every: int = 1  # epochs between validation passes (when a validation is given)
 
     def __post_init__(self) -> None:
         """Counts that must be positive fail here, before any store is read (suites and the API alike)."""
@@ -61,8 +61,12 @@ class HeadSpec:
 class HeadGrid(nn.Module):
     """A list of heads with their specs; `inputs(batch, spec)` builds each head's input from a batch."""
 
-    def __init__(self, heads: Sequence[nn.Module], specs: Sequence[HeadSpec],
-                 inputs: Callable[[dict[str, torch.Tensor], HeadSpec], torch.Tensor]):
+    def __init__(
+        self,
+        heads: Sequence[nn.Module],
+        specs: Sequence[HeadSpec],
+        inputs: Callable[[dict[str, torch.Tensor], HeadSpec], torch.Tensor],
+    ):
         super().__init__()
         if len(heads) != len(specs):
             raise ValueError("one spec per head")
@@ -77,10 +81,9 @@ class HeadGrid(nn.Module):
 @dataclass
 class FitResult:
     history: list[dict[str, Any]]
-    best_scores: list[float] | None   # per head, on validation (higher is better)
+    best_scores: list[float] | None  # per head, on validation (higher is better)
     best_epochs: list[int] | None
     epochs_run: int
-
 
 
 def to_device(arrays: dict, device: torch.device) -> dict[str, torch.Tensor]:
@@ -105,8 +108,10 @@ def fit(
     """Train every head of `grid` with a cosine schedule; keep each head's best weights on validation."""
     device = resolve_device(config.device)
     grid.to(device)
-    groups = [{"params": list(head.parameters()), "lr": spec.lr, "weight_decay": spec.weight_decay}
-              for head, spec in zip(grid.heads, grid.specs)]
+    groups = [
+        {"params": list(head.parameters()), "lr": spec.lr, "weight_decay": spec.weight_decay}
+        for head, spec in zip(grid.heads, grid.specs)
+    ]
     optimizers = {
         "sgd": lambda: torch.optim.SGD(groups, momentum=config.momentum),
         "adamw": lambda: torch.optim.AdamW(groups),
@@ -115,7 +120,9 @@ def fit(
         raise ProbekitError(f"optimizer must be one of {', '.join(optimizers)}, not {config.optimizer!r}")
     optimizer = optimizers[config.optimizer]()
     total = max(1, config.epochs * steps_per_epoch)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total)))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+    )
 
     best_scores = [-math.inf] * len(grid.heads) if evaluate else None
     best_epochs = [0] * len(grid.heads) if evaluate else None
@@ -130,7 +137,9 @@ def fit(
             outputs = grid(batch)
             loss = torch.stack([loss_fn(out, batch) for out in outputs]).sum()
             if not torch.isfinite(loss):
-                raise ProbekitError(f"the training loss became {loss.item()} at epoch {epoch}: lower the learning rates")
+                raise ProbekitError(
+                    f"the training loss became {loss.item()} at epoch {epoch}: lower the learning rates"
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -53,7 +53,9 @@ def read_result(path: str | Path) -> dict[str, Any]:
     try:
         result = json.loads(path.read_text())
     except json.JSONDecodeError as error:
-        raise ProbekitError(f"{path} is not JSON ({error.msg}): pass a results JSON written by `probekit probe`") from None
+        raise ProbekitError(
+            f"{path} is not JSON ({error.msg}): pass a results JSON written by `probekit probe`"
+        ) from None
     if not isinstance(result, dict) or result.get("format") != RESULTS_FORMAT:
         raise ProbekitError(f"{path} is not a probekit results JSON (format {RESULTS_FORMAT!r})")
     return result
@@ -87,13 +89,19 @@ def check_features(head: SavedHead, fingerprint: str | None, source: str) -> Non
     """Refuse features made differently from those the head was trained on (another backbone, size, norm)."""
     trained = head.result.get("features", {}).get("features_fingerprint")
     if trained and fingerprint and trained != fingerprint:
-        raise StoreError(f"{source} holds other features than the {head.task} head was trained on "
-                         f"({head.result['label']}): pass the store (or backbone) the probe was trained with")
+        raise StoreError(
+            f"{source} holds other features than the {head.task} head was trained on "
+            f"({head.result['label']}): pass the store (or backbone) the probe was trained with"
+        )
 
 
 @torch.no_grad()
-def predict(head: SavedHead, patch: Mapping[int, np.ndarray | torch.Tensor],
-            cls: Mapping[int, np.ndarray | torch.Tensor] | None, size: tuple[int, int]) -> np.ndarray:
+def predict(
+    head: SavedHead,
+    patch: Mapping[int, np.ndarray | torch.Tensor],
+    cls: Mapping[int, np.ndarray | torch.Tensor] | None,
+    size: tuple[int, int],
+) -> np.ndarray:
     """(H, W) prediction (labels or metres) of one image from its per-layer features.
 
     patch: layer -> (h, w, D) grid; cls: layer -> (D,) global token (needed by depth heads with CLS).

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from probekit.tasks.results import RESULTS_FORMAT
 from probekit.tasks.results import (  # noqa: F401  re-exported for old imports: writing moved below tasks/run
+    RESULTS_FORMAT,
     backbone_label,
     file_safe,
     json_safe,
@@ -52,8 +52,12 @@ def scan_results(directory: str | Path) -> ResultsScan:
         else:
             scan.results.append(dict(data, _path=str(path)))
     if scan.ignored:
-        log.info("%d JSON file(s) in %s are not probekit results and were ignored: %s", len(scan.ignored), directory,
-                 ", ".join(p.name for p in scan.ignored))
+        log.info(
+            "%d JSON file(s) in %s are not probekit results and were ignored: %s",
+            len(scan.ignored),
+            directory,
+            ", ".join(p.name for p in scan.ignored),
+        )
     return scan
 
 

@@ -45,8 +45,9 @@ Point = tuple[float, float]
 PredictionRow = tuple[np.ndarray, list[tuple[SavedHead, np.ndarray, np.ndarray | None]]]
 
 
-def show_correspondence(source: Source, points: Sequence[Point] | None = None, num_matches: int = 12,
-                        gap: int = 8) -> Figure:
+def show_correspondence(
+    source: Source, points: Sequence[Point] | None = None, num_matches: int = 12, gap: int = 8
+) -> Figure:
     """Two images side by side with lines between matched patches (cosine nearest neighbours).
 
     `points` of the first image are matched; without them, up to `num_matches` confident mutual matches
@@ -63,8 +64,9 @@ def show_correspondence(source: Source, points: Sequence[Point] | None = None, n
     return figure
 
 
-def show_pca(source: Source, foreground_threshold: float | None = None, upsample: str = "nearest",
-             gap: int = 8) -> Figure:
+def show_pca(
+    source: Source, foreground_threshold: float | None = None, upsample: str = "nearest", gap: int = 8
+) -> Figure:
     """The first three PCA components of the patch features (one fit over all images) as RGB, under the images.
 
     `foreground_threshold` masks the background as in DINOv2 (first component scaled to 0..1 above it,
@@ -88,8 +90,9 @@ def show_similarity(source: Source, point: Point, cmap: str = "turbo", alpha: fl
     return figure
 
 
-def show_prediction(results: Sequence[str | Path], source: Source, cmap: str = "turbo", alpha: float = 0.7,
-                    gap: int = 8) -> Figure:
+def show_prediction(
+    results: Sequence[str | Path], source: Source, cmap: str = "turbo", alpha: float = 0.7, gap: int = 8
+) -> Figure:
     """Trained probes' depth / segmentation predictions over the images, beside the truth when known.
 
     `results` are results JSONs of `probekit probe` (their .safetensors beside them). The images come from
@@ -98,13 +101,19 @@ def show_prediction(results: Sequence[str | Path], source: Source, cmap: str = "
     `source.backbone`, or by default by the backbone the probe was trained on, at its image size and norm.
     """
     heads = [load_head(path) for path in results]
-    given = [name for name, on in (("--features", source.features is not None),
-                                   ("--synthetic", source.synthetic is not None)) if on]
+    given = [
+        name
+        for name, on in (("--features", source.features is not None), ("--synthetic", source.synthetic is not None))
+        if on
+    ]
     if len(given) > 1 or not (given or source.images):
         raise ProbekitError("choose one input: --features STORE --index I, --synthetic SEED, or image files")
     rows = store_predictions(heads, source) if source.features is not None else image_predictions(heads, source)
-    figure = prediction_figure([(image, [task_prediction(h, p, t, cmap) for h, p, t in predictions])
-                                for image, predictions in rows], alpha, gap=gap)
+    figure = prediction_figure(
+        [(image, [task_prediction(h, p, t, cmap) for h, p, t in predictions]) for image, predictions in rows],
+        alpha,
+        gap=gap,
+    )
     figure.info["summary"] = f"{len(rows)} image(s), {', '.join(h.task for h in heads)}"
     return figure
 
@@ -116,8 +125,9 @@ def task_prediction(head: SavedHead, prediction: np.ndarray, truth: np.ndarray |
     """What the picture needs to colour one head's prediction (classes, ignored label, colour map)."""
     settings = head.settings
     num_classes = int(settings.get("num_classes", 0)) + int(bool(settings.get("reduce_zero_label")))
-    return TaskPrediction(head.task, prediction, truth, num_classes=num_classes,
-                          ignore_index=settings.get("ignore_index"), cmap=cmap)
+    return TaskPrediction(
+        head.task, prediction, truth, num_classes=num_classes, ignore_index=settings.get("ignore_index"), cmap=cmap
+    )
 
 
 def probe_recipe(result: dict[str, Any], source: Source) -> BackboneRecipe:
@@ -141,8 +151,10 @@ def check_backbone(head: SavedHead, name: str, weights_id: str) -> None:
     """Refuse to predict from features of another backbone (or other weights) than the head was trained on."""
     trained = head.result["backbone"]
     if (name, weights_id) != (trained.get("backbone"), trained.get("weights_sha256")):
-        raise ProbekitError(f"the {head.task} probe was trained on {head.result['label']} features, not "
-                            f"{name} ({weights_id}): drop --backbone or pass the one it was trained on")
+        raise ProbekitError(
+            f"the {head.task} probe was trained on {head.result['label']} features, not "
+            f"{name} ({weights_id}): drop --backbone or pass the one it was trained on"
+        )
 
 
 def image_predictions(heads: Sequence[SavedHead], source: Source) -> list[PredictionRow]:
@@ -159,16 +171,19 @@ def image_predictions(heads: Sequence[SavedHead], source: Source) -> list[Predic
         scene = render_scene(source.synthetic, SceneConfig(image_size=size))
         samples = [(scene.image, {"depth": scene.depth, "mask": scene.mask})]
     else:
-        samples = [(fit_image(read_image(p), size, source.fit, backbone.preprocessing.interpolation)[0], {})
-                   for p in source.images]
+        samples = [
+            (fit_image(read_image(p), size, source.fit, backbone.preprocessing.interpolation)[0], {})
+            for p in source.images
+        ]
     layers = sorted({k for head in heads for k in head.layers})
     out = forward(backbone, [image for image, _ in samples], layers, norm)
     rows: list[PredictionRow] = []
     for b, (image, truths) in enumerate(samples):
         patch: dict[int, torch.Tensor] = {k: out[k].patch[b].float() for k in layers}  # (h, w, D) each
-        cls: dict[int, torch.Tensor] = {k: out[k].cls[b].float() for k in layers}      # (D,) each
-        rows.append((image, [(head, predict(head, patch, cls, size), truths.get(truth_target(head)))
-                             for head in heads]))
+        cls: dict[int, torch.Tensor] = {k: out[k].cls[b].float() for k in layers}  # (D,) each
+        rows.append(
+            (image, [(head, predict(head, patch, cls, size), truths.get(truth_target(head))) for head in heads])
+        )
     return rows
 
 

@@ -29,10 +29,10 @@ from probekit.features.store import FeatureStore
 class View:
     """One image as drawn and its patch features; the image has the size the features were made at."""
 
-    image: np.ndarray               # (H, W, 3) uint8
-    grid: torch.Tensor              # (h, w, D) float32
+    image: np.ndarray  # (H, W, 3) uint8
+    grid: torch.Tensor  # (h, w, D) float32
     patch: int
-    pixel_map: PixelMap             # original -> drawn pixels
+    pixel_map: PixelMap  # original -> drawn pixels
     original_size: tuple[int, int]  # (H0, W0)
     name: str
 
@@ -47,8 +47,8 @@ class Source:
     random_init: bool = False
     seed: int = 0
     image_size: tuple[int, int] = (224, 224)  # (H, W) the images are fitted to before encoding
-    fit: str = "stretch"                      # stretch, crop or pad
-    layer: int | None = None                  # None = the last (stored) block
+    fit: str = "stretch"  # stretch, crop or pad
+    layer: int | None = None  # None = the last (stored) block
     norm: bool = True
     features: Path | None = None
     indices: Sequence[int] = field(default_factory=tuple)
@@ -94,8 +94,9 @@ def check_size(size: tuple[int, int], patch: int) -> None:
         raise ProbekitError(f"--image-size {size[0]}x{size[1]} is not a multiple of the patch size {patch}: try {fix}")
 
 
-def forward(backbone: Backbone, images: Sequence[np.ndarray], layers: list[int], norm: bool
-            ) -> dict[int, LayerFeatures]:
+def forward(
+    backbone: Backbone, images: Sequence[np.ndarray], layers: list[int], norm: bool
+) -> dict[int, LayerFeatures]:
     """Per layer, the backbone's LayerFeatures of images of one size (uint8 (H, W, 3) each)."""
     from probekit.features.preprocess import normalise
 
@@ -117,8 +118,15 @@ def encode(backbone: Backbone, images: Sequence[np.ndarray], layer: int | None, 
 
 def load_views(source: Source, count: int | None = None) -> list[View]:
     """The views a picture draws: `count` of them (None = any number, at least one)."""
-    chosen = [name for name, given in (("image files", bool(source.images)), ("--features", source.features),
-                                       ("--synthetic", source.synthetic is not None)) if given]
+    chosen = [
+        name
+        for name, given in (
+            ("image files", bool(source.images)),
+            ("--features", source.features),
+            ("--synthetic", source.synthetic is not None),
+        )
+        if given
+    ]
     if len(chosen) > 1 and chosen != ["image files", "--features"]:
         raise ProbekitError(f"choose one input: {' or '.join(chosen)} (image files go with --features only)")
     if source.features is not None:
@@ -130,8 +138,9 @@ def load_views(source: Source, count: int | None = None) -> list[View]:
     else:
         raise ProbekitError("nothing to show: pass image files, --features STORE --index I, or --synthetic SEED")
     if count is not None and len(views) != count:
-        raise ProbekitError(f"this picture needs {count} images, got {len(views)}: "
-                            f"pass {count} image files or --index {count} times")
+        raise ProbekitError(
+            f"this picture needs {count} images, got {len(views)}: pass {count} image files or --index {count} times"
+        )
     return views
 
 
@@ -142,11 +151,14 @@ def image_views(source: Source) -> list[View]:
 
     originals = [read_image(path) for path in source.images]
     backbone = build_backbone_checked(source.recipe(), source.image_size)
-    fitted = [fit_image(image, source.image_size, source.fit, backbone.preprocessing.interpolation)
-              for image in originals]
+    fitted = [
+        fit_image(image, source.image_size, source.fit, backbone.preprocessing.interpolation) for image in originals
+    ]
     grids = encode(backbone, [image for image, _ in fitted], source.layer, source.norm)
-    return [View(image, grid, backbone.patch_size, pixel_map, original.shape[:2], path.name)
-            for (image, pixel_map), grid, original, path in zip(fitted, grids, originals, source.images, strict=True)]
+    return [
+        View(image, grid, backbone.patch_size, pixel_map, original.shape[:2], path.name)
+        for (image, pixel_map), grid, original, path in zip(fitted, grids, originals, source.images, strict=True)
+    ]
 
 
 def synthetic_views(source: Source) -> list[View]:
@@ -158,9 +170,17 @@ def synthetic_views(source: Source) -> list[View]:
     pair = render_pair(source.synthetic, SceneConfig(image_size=source.image_size))
     images = [pair.view_a.image, pair.view_b.image]
     grids = encode(backbone, images, source.layer, source.norm)
-    return [View(image, grid, backbone.patch_size, PixelMap.identity(), source.image_size,
-                 f"synthetic pair {source.synthetic} view {v}")
-            for image, grid, v in zip(images, grids, "ab", strict=True)]
+    return [
+        View(
+            image,
+            grid,
+            backbone.patch_size,
+            PixelMap.identity(),
+            source.image_size,
+            f"synthetic pair {source.synthetic} view {v}",
+        )
+        for image, grid, v in zip(images, grids, "ab", strict=True)
+    ]
 
 
 def store_views(source: Source) -> list[View]:
@@ -175,17 +195,27 @@ def store_views(source: Source) -> list[View]:
     layer = store.resolve_layer(source.layer)
     if source.images:
         originals = given_images(source, len(indices))
-        fitted = [fit_image(image, _store_size(store), source.fit, store.attrs.get("interpolation", "bicubic"))
-                  for image in originals]
+        fitted = [
+            fit_image(image, _store_size(store), source.fit, store.attrs.get("interpolation", "bicubic"))
+            for image in originals
+        ]
         names = [path.name for path in source.images]
     else:
         originals = stored_images(store, indices)
         fitted = [(image, PixelMap.identity()) for image in originals]
         names = [f"{store.path.name}[{i}]" for i in indices]
     patch = int(store.attrs["patch_size"])
-    return [View(image, torch.from_numpy(store.read("patch", i, i + 1, layer)[0]).float(), patch, pixel_map,
-                 original.shape[:2], name)
-            for i, (image, pixel_map), original, name in zip(indices, fitted, originals, names, strict=True)]
+    return [
+        View(
+            image,
+            torch.from_numpy(store.read("patch", i, i + 1, layer)[0]).float(),
+            patch,
+            pixel_map,
+            original.shape[:2],
+            name,
+        )
+        for i, (image, pixel_map), original, name in zip(indices, fitted, originals, names, strict=True)
+    ]
 
 
 def given_images(source: Source, count: int) -> list[np.ndarray]:
@@ -212,10 +242,17 @@ def stored_dataset(store: FeatureStore) -> Any:
     except ProbekitError:
         needs_root = True
     if needs_root:
-        raise ProbekitError(f"{store.path.name} holds features, not images, of dataset {name!r}: pass the image "
-                            f"files too (probekit show ... IMG ... --features {store.path.name} --index I)")
-    return open_dataset(name, store.attrs["split"], image_size=_store_size(store),
-                        limit=store.attrs.get("limit"), subset_seed=store.attrs.get("subset_seed"))
+        raise ProbekitError(
+            f"{store.path.name} holds features, not images, of dataset {name!r}: pass the image "
+            f"files too (probekit show ... IMG ... --features {store.path.name} --index I)"
+        )
+    return open_dataset(
+        name,
+        store.attrs["split"],
+        image_size=_store_size(store),
+        limit=store.attrs.get("limit"),
+        subset_seed=store.attrs.get("subset_seed"),
+    )
 
 
 def stored_images(store: FeatureStore, indices: Sequence[int]) -> list[np.ndarray]:
@@ -228,7 +265,8 @@ def stored_images(store: FeatureStore, indices: Sequence[int]) -> list[np.ndarra
             raise ProbekitError(f"--index {i} is out of range: {store.path.name} holds {len(store)} samples")
         sample = dataset[i]
         if str(sample["id"]) != ids[i]:
-            raise ProbekitError(f"{store.path.name}[{i}] is {ids[i]!r} but the dataset now gives {sample['id']!r}: "
-                                f"re-extract the store")
+            raise ProbekitError(
+                f"{store.path.name}[{i}] is {ids[i]!r} but the dataset now gives {sample['id']!r}: re-extract the store"
+            )
         images.append(sample["image"])
     return images

@@ -39,8 +39,9 @@ def _columns(task: str) -> tuple[Any, ...]:
     return TASKS.get(task).columns if task in TASKS else ()
 
 
-def build_table(results: list[dict[str, Any]], group_by: str = "backbone",
-                collisions: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
+def build_table(
+    results: list[dict[str, Any]], group_by: str = "backbone", collisions: list[str] | None = None
+) -> tuple[list[str], list[list[str]]]:
     """Header and rows: one row per value of `group_by`, one column group per task (and per value of the other
     identity keys that vary within the task). Runs sharing a cell are appended to `collisions`, never dropped
     silently: the newest is shown, marked '*'."""
@@ -49,8 +50,10 @@ def build_table(results: list[dict[str, Any]], group_by: str = "backbone",
     if group_by not in GROUP_KEYS:
         raise ProbekitError(f"--group-by {group_by!r}: use one of {', '.join(GROUP_KEYS)}")
     ids = [identity(r) for r in results]
-    varying = {task: [k for k in GROUP_KEYS if k != group_by and _splits_a_row(k, task, group_by, results, ids)]
-               for task in {r["task"] for r in results}}
+    varying = {
+        task: [k for k in GROUP_KEYS if k != group_by and _splits_a_row(k, task, group_by, results, ids)]
+        for task in {r["task"] for r in results}
+    }
     cells: dict[tuple[str, str, tuple[str, ...]], list[dict[str, Any]]] = {}
     for result, ident in sorted(zip(results, ids), key=lambda pair: pair[0].get("created", "")):
         group = tuple(f"{k}={ident[k]}" for k in varying[result["task"]])
@@ -90,8 +93,10 @@ def _collision_lines(cells: dict[tuple[str, str, tuple[str, ...]], list[dict[str
     for (row, task, group), runs in sorted(cells.items()):
         if len(runs) > 1:
             names = ", ".join(Path(r.get("_path", "?")).name for r in runs)
-            lines.append(f"{row} / {task}{' ' + ', '.join(group) if group else ''}: {len(runs)} runs share this cell "
-                         f"({names}); the newest is shown, marked *")
+            lines.append(
+                f"{row} / {task}{' ' + ', '.join(group) if group else ''}: {len(runs)} runs share this cell "
+                f"({names}); the newest is shown, marked *"
+            )
     return lines
 
 
@@ -104,8 +109,9 @@ def _trivial_row(latest: dict[tuple[str, str, tuple[str, ...]], dict[str, Any]],
         by_cell[(task, group)] = by_cell.get((task, group)) or result.get("trivial_baseline") or {}
     tasks = dict.fromkeys(task for task, _, _ in columns)
     names = list(dict.fromkeys(TASKS.get(t).trivial_name for t in tasks if t != "segmentation")) or ["majority class"]
-    return [f"no features ({' / '.join(names)})"] + [_format(column, by_cell.get((task, group), {}).get(column.key))
-                                                     for task, group, column in columns]
+    return [f"no features ({' / '.join(names)})"] + [
+        _format(column, by_cell.get((task, group), {}).get(column.key)) for task, group, column in columns
+    ]
 
 
 def _row_order(label: str) -> tuple[int, str]:
@@ -134,8 +140,9 @@ def to_latex(header: list[str], rows: list[list[str]]) -> str:
     escape = lambda s: s.replace("_", r"\_").replace("%", r"\%").replace("δ", r"$\delta$")  # noqa: E731
     body = [" & ".join(escape(c) for c in header) + r" \\", r"\midrule"]
     body += [" & ".join(escape(c) for c in row) + r" \\" for row in rows]
-    return "\n".join([r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\toprule", *body, r"\bottomrule",
-                      r"\end{tabular}"])
+    return "\n".join(
+        [r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\toprule", *body, r"\bottomrule", r"\end{tabular}"]
+    )
 
 
 def table_problem(result: dict[str, Any]) -> str | None:
@@ -172,8 +179,10 @@ def read_table_results(directory: Path) -> tuple[list[dict[str, Any]], list[tupl
         log.warning("warning: %s %s; it is left out of the table", path, problem)
     if problems and not results:
         first, why = problems[0]
-        raise ProbekitError(f"no readable probekit results in {directory}: {len(problems)} results file(s) could not "
-                            f"be read (e.g. {first.name} {why}); re-run `probekit probe ... --out {directory}`")
+        raise ProbekitError(
+            f"no readable probekit results in {directory}: {len(problems)} results file(s) could not "
+            f"be read (e.g. {first.name} {why}); re-run `probekit probe ... --out {directory}`"
+        )
     return results, sorted(problems)
 
 
@@ -196,8 +205,11 @@ def write_tables(directory: str | Path, group_by: str = "backbone") -> tuple[str
         log.warning("warning: %s", line)
     notes = ([footnote(problems)] if problems else []) + [f"* {line}" for line in collisions]
     markdown = to_markdown(header, rows) + "".join(f"\n\n{note}" for note in notes)
-    outputs = {"table.md": markdown + "\n", "table.csv": to_csv(header, rows),
-               "table.tex": to_latex(header, rows) + "\n"}
+    outputs = {
+        "table.md": markdown + "\n",
+        "table.csv": to_csv(header, rows),
+        "table.tex": to_latex(header, rows) + "\n",
+    }
     paths = []
     for name, text in outputs.items():
         paths.append(atomic_write_text(directory / name, text))

@@ -34,8 +34,14 @@ from probekit.errors import ProbekitError
 from probekit.registry import Registry
 
 COLOUR_MAPS: Registry[int] = Registry("colour map", ProbekitError)
-for _name, _code in (("viridis", cv2.COLORMAP_VIRIDIS), ("turbo", cv2.COLORMAP_TURBO), ("magma", cv2.COLORMAP_MAGMA),
-                     ("inferno", cv2.COLORMAP_INFERNO), ("plasma", cv2.COLORMAP_PLASMA), ("gray", -1)):
+for _name, _code in (
+    ("viridis", cv2.COLORMAP_VIRIDIS),
+    ("turbo", cv2.COLORMAP_TURBO),
+    ("magma", cv2.COLORMAP_MAGMA),
+    ("inferno", cv2.COLORMAP_INFERNO),
+    ("plasma", cv2.COLORMAP_PLASMA),
+    ("gray", -1),
+):
     COLOUR_MAPS.register(_name, _code)
 
 UPSAMPLING: Registry[int] = Registry("upsampling mode", ProbekitError)
@@ -46,19 +52,38 @@ BLACK = (0, 0, 0)
 WHITE = (255, 255, 255)
 CAPTION_HEIGHT = 14
 # Distinct, non-black class colours (tab10 then tab20's light shades); black is kept for ignored pixels.
-_PALETTE = np.array([
-    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
-    (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207), (174, 199, 232), (255, 187, 120),
-    (152, 223, 138), (255, 152, 150), (197, 176, 213), (196, 156, 148), (247, 182, 210), (199, 199, 199),
-    (219, 219, 141), (158, 218, 229),
-], dtype=np.uint8)
+_PALETTE = np.array(
+    [
+        (31, 119, 180),
+        (255, 127, 14),
+        (44, 160, 44),
+        (214, 39, 40),
+        (148, 103, 189),
+        (140, 86, 75),
+        (227, 119, 194),
+        (127, 127, 127),
+        (188, 189, 34),
+        (23, 190, 207),
+        (174, 199, 232),
+        (255, 187, 120),
+        (152, 223, 138),
+        (255, 152, 150),
+        (197, 176, 213),
+        (196, 156, 148),
+        (247, 182, 210),
+        (199, 199, 199),
+        (219, 219, 141),
+        (158, 218, 229),
+    ],
+    dtype=np.uint8,
+)
 
 
 @dataclass(frozen=True)
 class Figure:
     """A composed picture and where its panels are: origins[i] = (x, y) of panel i's top-left corner."""
 
-    image: np.ndarray                       # (H, W, 3) uint8 RGB
+    image: np.ndarray  # (H, W, 3) uint8 RGB
     origins: tuple[tuple[int, int], ...]
     info: dict[str, Any] = field(default_factory=dict)  # what was drawn (matches, ranges), for callers and tests
 
@@ -94,14 +119,18 @@ def resize_image(image: np.ndarray, size: tuple[int, int], interpolation: str = 
 # ----------------------------------------------------------------------------- colours
 
 
-def colourise(values: np.ndarray, vmin: float, vmax: float, cmap: str = "viridis",
-              valid: np.ndarray | None = None) -> np.ndarray:
+def colourise(
+    values: np.ndarray, vmin: float, vmax: float, cmap: str = "viridis", valid: np.ndarray | None = None
+) -> np.ndarray:
     """(H, W) values -> (H, W, 3) uint8 RGB on [vmin, vmax] through a colour map; invalid pixels black."""
     code = COLOUR_MAPS.get(cmap)
     t = np.clip((np.asarray(values, dtype=np.float64) - vmin) / max(vmax - vmin, 1e-12), 0.0, 1.0)
-    levels = np.nan_to_num(t * 255.0).round().astype(np.uint8)              # (H, W)
-    rgb = np.repeat(levels[..., None], 3, axis=2) if code < 0 else cv2.cvtColor(
-        cv2.applyColorMap(levels, code), cv2.COLOR_BGR2RGB)                 # (H, W, 3)
+    levels = np.nan_to_num(t * 255.0).round().astype(np.uint8)  # (H, W)
+    rgb = (
+        np.repeat(levels[..., None], 3, axis=2)
+        if code < 0
+        else cv2.cvtColor(cv2.applyColorMap(levels, code), cv2.COLOR_BGR2RGB)
+    )  # (H, W, 3)
     if valid is not None:
         rgb[~valid] = BLACK
     return rgb
@@ -129,8 +158,11 @@ def label_colours(labels: np.ndarray, num_classes: int, ignore_index: int | None
 
 def match_colours(n: int) -> np.ndarray:
     """(n, 3) uint8 bright colours along the hue circle, one per match."""
-    return (np.array([colorsys.hsv_to_rgb(i / max(n, 1), 0.9, 1.0) for i in range(n)]).reshape(n, 3) * 255
-            ).round().astype(np.uint8)
+    return (
+        (np.array([colorsys.hsv_to_rgb(i / max(n, 1), 0.9, 1.0) for i in range(n)]).reshape(n, 3) * 255)
+        .round()
+        .astype(np.uint8)
+    )
 
 
 def blend(image: np.ndarray, colours: np.ndarray, alpha: float, keep: np.ndarray | None = None) -> np.ndarray:
@@ -163,7 +195,7 @@ def compose(rows: Sequence[Sequence[np.ndarray]], gap: int = 8, fill: tuple[int,
     for row, height in zip(rows, heights):
         x = 0
         for panel, width in zip(row, widths):
-            canvas[y:y + panel.shape[0], x:x + panel.shape[1]] = panel
+            canvas[y : y + panel.shape[0], x : x + panel.shape[1]] = panel
             origins.append((x, y))
             x += width + gap
         y += height + gap
@@ -172,7 +204,7 @@ def compose(rows: Sequence[Sequence[np.ndarray]], gap: int = 8, fill: tuple[int,
 
 def _pixel(xy: Sequence[float], origin: tuple[int, int] = (0, 0)) -> tuple[int, int]:
     """The integer pixel a continuous point falls in, shifted by a panel origin."""
-    return int(math.floor(xy[0])) + origin[0], int(math.floor(xy[1])) + origin[1]
+    return math.floor(xy[0]) + origin[0], math.floor(xy[1]) + origin[1]
 
 
 def _stroke(image: np.ndarray) -> tuple[int, int]:
@@ -183,7 +215,7 @@ def _stroke(image: np.ndarray) -> tuple[int, int]:
 
 def mark(image: np.ndarray, xy: Sequence[float], colour: Sequence[int], radius: int | None = None) -> np.ndarray:
     """A filled dot with a black outline at continuous point xy (drawn in place; returns the image)."""
-    thickness, dot = _stroke(image)
+    _thickness, dot = _stroke(image)
     radius = radius or dot + 1
     centre = _pixel(xy)
     cv2.circle(image, centre, radius + 1, BLACK, -1, cv2.LINE_AA)
@@ -198,27 +230,33 @@ def mark(image: np.ndarray, xy: Sequence[float], colour: Sequence[int], radius: 
 class Correspondences:
     """N matches between image A and image B in the images' pixels (the images the features were made from)."""
 
-    src_xy: np.ndarray   # (N, 2) float x, y in image A
-    trg_xy: np.ndarray   # (N, 2) float x, y in image B
-    score: np.ndarray    # (N,) cosine similarity
-    mutual: np.ndarray   # (N,) bool: mutual nearest neighbours
+    src_xy: np.ndarray  # (N, 2) float x, y in image A
+    trg_xy: np.ndarray  # (N, 2) float x, y in image B
+    score: np.ndarray  # (N,) cosine similarity
+    mutual: np.ndarray  # (N,) bool: mutual nearest neighbours
 
     def __len__(self) -> int:
         return len(self.src_xy)
 
 
-def match_points(grid_a: torch.Tensor, grid_b: torch.Tensor, points_xy: np.ndarray, patch: int,
-                 convention: str = "centre") -> Correspondences:
+def match_points(
+    grid_a: torch.Tensor, grid_b: torch.Tensor, points_xy: np.ndarray, patch: int, convention: str = "centre"
+) -> Correspondences:
     """Nearest neighbours in B (h', w', D) of the patches under points (N, 2) of A (h, w, D)."""
     points = torch.as_tensor(np.asarray(points_xy, dtype=np.float32)).reshape(-1, 2)  # (N, 2)
-    cells = pixel_to_cell(points, patch, tuple(grid_a.shape[:2]))                    # (N,)
+    cells = pixel_to_cell(points, patch, tuple(grid_a.shape[:2]))  # (N,)
     matches = match_cells(grid_a, grid_b, cells)
-    return Correspondences(points.numpy(), cell_to_pixel(matches.cell_xy, patch, convention).numpy(),
-                           matches.score.numpy(), matches.mutual.numpy())
+    return Correspondences(
+        points.numpy(),
+        cell_to_pixel(matches.cell_xy, patch, convention).numpy(),
+        matches.score.numpy(),
+        matches.mutual.numpy(),
+    )
 
 
-def confident_matches(grid_a: torch.Tensor, grid_b: torch.Tensor, patch: int, num: int,
-                      convention: str = "centre") -> Correspondences:
+def confident_matches(
+    grid_a: torch.Tensor, grid_b: torch.Tensor, patch: int, num: int, convention: str = "centre"
+) -> Correspondences:
     """Up to `num` mutual nearest-neighbour matches, spread over A: the best-scoring one per region of a
     ceil(sqrt(num)) x ceil(sqrt(num)) partition of A's grid, then the `num` best of those."""
     h, w = grid_a.shape[:2]
@@ -233,13 +271,15 @@ def confident_matches(grid_a: torch.Tensor, grid_b: torch.Tensor, patch: int, nu
     chosen = sorted(best.values(), key=lambda i: (-float(score[i]), i))[:num]
     keep = torch.tensor(chosen, dtype=torch.long)
     src_cells = torch.stack([cells[keep] % w, torch.div(cells[keep], w, rounding_mode="floor")], dim=1).float()
-    return Correspondences(cell_to_pixel(src_cells, patch, convention).numpy().reshape(-1, 2),
-                           cell_to_pixel(matches.cell_xy[keep], patch, convention).numpy().reshape(-1, 2),
-                           matches.score[keep].numpy(), matches.mutual[keep].numpy())
+    return Correspondences(
+        cell_to_pixel(src_cells, patch, convention).numpy().reshape(-1, 2),
+        cell_to_pixel(matches.cell_xy[keep], patch, convention).numpy().reshape(-1, 2),
+        matches.score[keep].numpy(),
+        matches.mutual[keep].numpy(),
+    )
 
 
-def correspondence_figure(image_a: np.ndarray, image_b: np.ndarray, matches: Correspondences, gap: int = 8
-                          ) -> Figure:
+def correspondence_figure(image_a: np.ndarray, image_b: np.ndarray, matches: Correspondences, gap: int = 8) -> Figure:
     """A and B side by side (padded to one height), a coloured line and two dots per match.
 
     Lines are drawn first, then the dots, so every end point stays visible.
@@ -248,7 +288,9 @@ def correspondence_figure(image_a: np.ndarray, image_b: np.ndarray, matches: Cor
     canvas = figure.image
     thickness, radius = _stroke(min(image_a, image_b, key=lambda image: min(image.shape[:2])))
     colours = match_colours(len(matches))
-    ends = [(_pixel(a, figure.origins[0]), _pixel(b, figure.origins[1])) for a, b in zip(matches.src_xy, matches.trg_xy)]
+    ends = [
+        (_pixel(a, figure.origins[0]), _pixel(b, figure.origins[1])) for a, b in zip(matches.src_xy, matches.trg_xy)
+    ]
     for (pa, pb), colour in zip(ends, colours):
         cv2.line(canvas, pa, pb, tuple(int(c) for c in colour), thickness, cv2.LINE_AA)
     for (pa, pb), colour in zip(ends, colours):
@@ -274,25 +316,26 @@ def fit_pca(x: torch.Tensor, k: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
 
     Each axis' sign is fixed so that its largest-magnitude loading is positive.
     """
-    mean = x.mean(dim=0)                                                     # (D,)
-    _, _, vh = torch.linalg.svd(x - mean, full_matrices=False)               # (min(N, D), D)
+    mean = x.mean(dim=0)  # (D,)
+    _, _, vh = torch.linalg.svd(x - mean, full_matrices=False)  # (min(N, D), D)
     axes = vh[:k]
     signs = torch.sign(axes.gather(1, axes.abs().argmax(dim=1, keepdim=True)))  # (k, 1)
     return mean, axes * torch.where(signs == 0, torch.ones_like(signs), signs)
 
 
-def scale_components(values: torch.Tensor, percentiles: tuple[float, float] = (1.0, 99.0),
-                     reference: torch.Tensor | None = None) -> torch.Tensor:
+def scale_components(
+    values: torch.Tensor, percentiles: tuple[float, float] = (1.0, 99.0), reference: torch.Tensor | None = None
+) -> torch.Tensor:
     """(N, k) -> [0, 1] per component: the percentiles of `reference` (default values) map to 0 and 1."""
     reference = values if reference is None else reference
-    lo = torch.quantile(reference, percentiles[0] / 100, dim=0)              # (k,)
+    lo = torch.quantile(reference, percentiles[0] / 100, dim=0)  # (k,)
     hi = torch.quantile(reference, percentiles[1] / 100, dim=0)
     return ((values - lo) / (hi - lo).clamp_min(1e-12)).clamp(0, 1)
 
 
 def _project(x: torch.Tensor, mean: torch.Tensor, axes: torch.Tensor) -> torch.Tensor:
     """(N, D) -> (N, 3) coordinates on the axes; zeros for axes the data does not have (rank < 3)."""
-    coords = (x - mean) @ axes.T                                             # (N, k)
+    coords = (x - mean) @ axes.T  # (N, k)
     return torch.nn.functional.pad(coords, (0, 3 - coords.shape[1]))
 
 
@@ -303,16 +346,17 @@ def _border(h: int, w: int) -> torch.Tensor:
     return edge.reshape(-1)
 
 
-def foreground_masks(grids: Sequence[torch.Tensor], threshold: float,
-                     percentiles: tuple[float, float] = (1.0, 99.0)) -> list[np.ndarray]:
+def foreground_masks(
+    grids: Sequence[torch.Tensor], threshold: float, percentiles: tuple[float, float] = (1.0, 99.0)
+) -> list[np.ndarray]:
     """DINOv2's foreground: the first component of a PCA over all patches, scaled to [0, 1], above `threshold`.
 
     The component's sign is arbitrary; it is oriented so that image borders score lower than interiors
     (objects are rarely cut by every border), which makes the foreground the side that holds the centre.
     """
-    x = torch.cat([g.reshape(-1, g.shape[-1]).float() for g in grids])     # (N, D)
+    x = torch.cat([g.reshape(-1, g.shape[-1]).float() for g in grids])  # (N, D)
     mean, axes = fit_pca(x, 1)
-    first = (x - mean) @ axes[0]                                             # (N,)
+    first = (x - mean) @ axes[0]  # (N,)
     border = torch.cat([_border(*g.shape[:2]) for g in grids])
     if (~border).any() and first[border].mean() > first[~border].mean():
         first = -first
@@ -321,32 +365,46 @@ def foreground_masks(grids: Sequence[torch.Tensor], threshold: float,
     return [m.reshape(g.shape[:2]).numpy() for m, g in zip((scaled > threshold).split(sizes), grids)]
 
 
-def pca_maps(grids: Sequence[torch.Tensor], foreground_threshold: float | None = None,
-             percentiles: tuple[float, float] = (1.0, 99.0)) -> PcaMaps:
+def pca_maps(
+    grids: Sequence[torch.Tensor],
+    foreground_threshold: float | None = None,
+    percentiles: tuple[float, float] = (1.0, 99.0),
+) -> PcaMaps:
     """First three components of all images' patches (one joint fit) as RGB, per component scaled.
 
     With a threshold, DINOv2's recipe: foreground from the first component, PCA refitted on the
     foreground patches only, background shown black.
     """
-    x = torch.cat([g.reshape(-1, g.shape[-1]).float() for g in grids])     # (N, D)
+    x = torch.cat([g.reshape(-1, g.shape[-1]).float() for g in grids])  # (N, D)
     masks = foreground_masks(grids, foreground_threshold, percentiles) if foreground_threshold is not None else None
-    keep = torch.from_numpy(np.concatenate([m.reshape(-1) for m in masks])) if masks else torch.ones(len(x), dtype=torch.bool)
+    keep = (
+        torch.from_numpy(np.concatenate([m.reshape(-1) for m in masks]))
+        if masks
+        else torch.ones(len(x), dtype=torch.bool)
+    )
     if not keep.any():
         raise ProbekitError(f"no patch is above --foreground-threshold {foreground_threshold}: lower it (try 0.5)")
     mean, axes = fit_pca(x[keep], 3)
-    coords = _project(x, mean, axes)                                         # (N, 3)
-    rgb = scale_components(coords, percentiles, reference=coords[keep])      # (N, 3) in [0, 1]
+    coords = _project(x, mean, axes)  # (N, 3)
+    rgb = scale_components(coords, percentiles, reference=coords[keep])  # (N, 3) in [0, 1]
     rgb[~keep] = 0
     sizes = [g.shape[0] * g.shape[1] for g in grids]
     return PcaMaps([c.reshape(*g.shape[:2], 3).numpy() for c, g in zip(rgb.split(sizes), grids)], masks)
 
 
-def pca_figure(images: Sequence[np.ndarray], grids: Sequence[torch.Tensor], foreground_threshold: float | None = None,
-               upsample: str = "nearest", gap: int = 8) -> Figure:
+def pca_figure(
+    images: Sequence[np.ndarray],
+    grids: Sequence[torch.Tensor],
+    foreground_threshold: float | None = None,
+    upsample: str = "nearest",
+    gap: int = 8,
+) -> Figure:
     """Images on the top row, their PCA maps (upsampled to each image's size) below."""
     maps = pca_maps(grids, foreground_threshold)
-    panels = [resize_image((rgb * 255).round().astype(np.uint8), image.shape[:2], upsample)
-              for rgb, image in zip(maps.rgb, images)]
+    panels = [
+        resize_image((rgb * 255).round().astype(np.uint8), image.shape[:2], upsample)
+        for rgb, image in zip(maps.rgb, images)
+    ]
     figure = compose([list(images), panels], gap)
     return Figure(figure.image, figure.origins, {"pca": maps})
 
@@ -354,28 +412,39 @@ def pca_figure(images: Sequence[np.ndarray], grids: Sequence[torch.Tensor], fore
 # ----------------------------------------------------------------------------- similarity
 
 
-def similarity_heatmap(grid_a: torch.Tensor, grid_b: torch.Tensor, point_xy: Sequence[float], patch: int
-                       ) -> tuple[np.ndarray, int]:
+def similarity_heatmap(
+    grid_a: torch.Tensor, grid_b: torch.Tensor, point_xy: Sequence[float], patch: int
+) -> tuple[np.ndarray, int]:
     """Cosine similarity (h', w') of the patch of A under point_xy with every patch of B, and that patch's flat index."""
     cell = int(pixel_to_cell(torch.tensor([point_xy], dtype=torch.float32), patch, tuple(grid_a.shape[:2]))[0])
     return similarity_map(grid_a, grid_b, cell).numpy(), cell
 
 
-def similarity_figure(image_a: np.ndarray, image_b: np.ndarray, grid_a: torch.Tensor, grid_b: torch.Tensor,
-                      point_xy: Sequence[float], patch: int, cmap: str = "turbo", alpha: float = 0.6,
-                      upsample: str = "bilinear", gap: int = 8) -> Figure:
+def similarity_figure(
+    image_a: np.ndarray,
+    image_b: np.ndarray,
+    grid_a: torch.Tensor,
+    grid_b: torch.Tensor,
+    point_xy: Sequence[float],
+    patch: int,
+    cmap: str = "turbo",
+    alpha: float = 0.6,
+    upsample: str = "bilinear",
+    gap: int = 8,
+) -> Figure:
     """Source image with the point marked | target image under the heat map (min-max over the map),
     its best match marked."""
     sim, cell = similarity_heatmap(grid_a, grid_b, point_xy, patch)
-    h2, w2 = sim.shape
-    heat = resize_image(sim.astype(np.float32), image_b.shape[:2], upsample)    # (H', W')
+    _h2, w2 = sim.shape
+    heat = resize_image(sim.astype(np.float32), image_b.shape[:2], upsample)  # (H', W')
     overlay = blend(image_b, colourise(heat, float(sim.min()), float(sim.max()), cmap), alpha)
     best = int(sim.argmax())
     best_xy = cell_to_pixel(torch.tensor([[best % w2, best // w2]], dtype=torch.float32), patch)[0].tolist()
     source = mark(image_a.copy(), point_xy, WHITE)
     figure = compose([[source, mark(overlay, best_xy, WHITE)]], gap)
-    return Figure(figure.image, figure.origins, {"similarity": sim, "source_cell": cell, "best_cell": best,
-                                                 "best_xy": best_xy})
+    return Figure(
+        figure.image, figure.origins, {"similarity": sim, "source_cell": cell, "best_cell": best, "best_xy": best_xy}
+    )
 
 
 # ----------------------------------------------------------------------------- probe predictions
@@ -385,12 +454,12 @@ def similarity_figure(image_a: np.ndarray, image_b: np.ndarray, grid_a: torch.Te
 class TaskPrediction:
     """One task's prediction for an image, with the truth when known and what is needed to colour it."""
 
-    task: str                         # 'depth' | 'segmentation'
-    prediction: np.ndarray            # (H, W) metres or labels
-    truth: np.ndarray | None = None   # (H, W) same units; depth 0 = invalid, labels == ignore_index ignored
-    num_classes: int = 0              # segmentation
-    ignore_index: int | None = 255    # segmentation
-    cmap: str = "turbo"               # depth
+    task: str  # 'depth' | 'segmentation'
+    prediction: np.ndarray  # (H, W) metres or labels
+    truth: np.ndarray | None = None  # (H, W) same units; depth 0 = invalid, labels == ignore_index ignored
+    num_classes: int = 0  # segmentation
+    ignore_index: int | None = 255  # segmentation
+    cmap: str = "turbo"  # depth
 
 
 def depth_range(prediction: TaskPrediction) -> tuple[float, float]:
@@ -419,7 +488,7 @@ def _segmentation_panels(image: np.ndarray, p: TaskPrediction, alpha: float) -> 
         return blend(image, label_colours(labels, p.num_classes, p.ignore_index), alpha, keep=known)
 
     panels = [("seg truth", overlay(p.truth))] if p.truth is not None else []
-    return panels + [("seg probe", overlay(p.prediction))]
+    return [*panels, ("seg probe", overlay(p.prediction))]
 
 
 PREDICTION_PANELS: Registry = Registry("prediction picture", ProbekitError)
@@ -427,8 +496,9 @@ PREDICTION_PANELS.register("depth", _depth_panels)
 PREDICTION_PANELS.register("segmentation", _segmentation_panels)
 
 
-def prediction_panels(image: np.ndarray, predictions: Sequence[TaskPrediction], alpha: float = 0.7
-                      ) -> list[tuple[str, np.ndarray]]:
+def prediction_panels(
+    image: np.ndarray, predictions: Sequence[TaskPrediction], alpha: float = 0.7
+) -> list[tuple[str, np.ndarray]]:
     """(caption, panel) for the image and each task's truth and prediction, colour-mapped over the image."""
     panels = [("image", image)]
     for p in predictions:
@@ -438,8 +508,9 @@ def prediction_panels(image: np.ndarray, predictions: Sequence[TaskPrediction], 
     return panels
 
 
-def prediction_figure(rows: Sequence[tuple[np.ndarray, Sequence[TaskPrediction]]], alpha: float = 0.7,
-                      captions: bool = True, gap: int = 8) -> Figure:
+def prediction_figure(
+    rows: Sequence[tuple[np.ndarray, Sequence[TaskPrediction]]], alpha: float = 0.7, captions: bool = True, gap: int = 8
+) -> Figure:
     """One row per image: image | depth truth | depth probe | seg truth | seg probe (what is available).
 
     Depth shares one colour range per row; segmentation uses the fixed palette, ignored pixels black.

@@ -36,13 +36,18 @@ class Splits:
         return "test" if self.test is not None else "val"
 
     def describe(self) -> dict[str, Any]:
-        return {"train": self.train.name, "val": self.val.name,
-                "test": self.test.name if self.test is not None else None,
-                "selected_on": "val", "evaluated_on": self.evaluated_on}
+        return {
+            "train": self.train.name,
+            "val": self.val.name,
+            "test": self.test.name if self.test is not None else None,
+            "selected_on": "val",
+            "evaluated_on": self.evaluated_on,
+        }
 
 
-def make_splits(train: FeatureStore, val: FeatureStore | None, test: FeatureStore | None,
-                label_map: str = "none") -> Splits:
+def make_splits(
+    train: FeatureStore, val: FeatureStore | None, test: FeatureStore | None, label_map: str = "none"
+) -> Splits:
     """Validate the stores against each other (features and label schemes); hold out part of train when
     there is no val store. `label_map='names'` reads val/test class ids through train's class names."""
     for other in (val, test):
@@ -52,15 +57,22 @@ def make_splits(train: FeatureStore, val: FeatureStore | None, test: FeatureStor
     if val is None:
         log.info("no --val store: selecting hyper-parameters on every %dth training sample (held out)", HOLDOUT_EVERY)
         if len(train) < 2 * HOLDOUT_EVERY:
-            raise ProbekitError(f"{train.path} has {len(train)} samples: too few to hold out a validation part; pass --val")
-        return Splits(StoreView(train, HOLDOUT_EVERY, holdout=False), StoreView(train, HOLDOUT_EVERY, holdout=True),
-                      StoreView(test) if test is not None else None)
+            raise ProbekitError(
+                f"{train.path} has {len(train)} samples: too few to hold out a validation part; pass --val"
+            )
+        return Splits(
+            StoreView(train, HOLDOUT_EVERY, holdout=False),
+            StoreView(train, HOLDOUT_EVERY, holdout=True),
+            StoreView(test) if test is not None else None,
+        )
     return Splits(StoreView(train), StoreView(val), StoreView(test) if test is not None else None)
 
 
 def require_target(store: FeatureStore, name: str, task: str) -> None:
     if name not in store.targets:
-        raise ProbekitError(f"{store.path} has no '{name}' target, which the {task} probe needs (targets: {store.targets})")
+        raise ProbekitError(
+            f"{store.path} has no '{name}' target, which the {task} probe needs (targets: {store.targets})"
+        )
 
 
 @dataclass
@@ -73,7 +85,7 @@ class TaskOutput:
     head_state: dict[str, torch.Tensor]
     settings: dict[str, Any]
     extra_metrics: dict[str, Any] = field(default_factory=dict)
-    trivial: dict[str, Any] = field(default_factory=dict)   # the no-features baseline on the same split
+    trivial: dict[str, Any] = field(default_factory=dict)  # the no-features baseline on the same split
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -121,8 +133,14 @@ class ProbeOptions:
 
     def train_config(self, device: str = "auto") -> TrainConfig:
         """The training loop's settings; `device` says where, not what, so it is not an option."""
-        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, optimizer=self.optimizer,
-                           seed=self.seed, device=device, early_stopping=self.early_stopping)
+        return TrainConfig(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            optimizer=self.optimizer,
+            seed=self.seed,
+            device=device,
+            early_stopping=self.early_stopping,
+        )
 
     def describe(self) -> dict[str, Any]:
         """Every option as plain JSON values (the results JSON's `probe.options`, and the settings hash)."""
@@ -146,8 +164,7 @@ def parse_options(kind: type[O], values: Mapping[str, Any], task: str = "") -> O
     ProbekitError line naming the option and the valid names or values."""
     known = {f.name: f for f in fields(kind)}
     if unknown := sorted(set(map(str, values)) - set(known)):
-        raise ProbekitError(f"{task or kind.__name__} has no option(s) {', '.join(unknown)}; "
-                            f"valid: {', '.join(known)}")
+        raise ProbekitError(f"{task or kind.__name__} has no option(s) {', '.join(unknown)}; valid: {', '.join(known)}")
     hints = typing.get_type_hints(kind)
     parsed = {}
     for name, value in values.items():
@@ -188,8 +205,9 @@ def _scalar(name: str, value: Any, kind: Any, choices: tuple[str, ...]) -> Any:
             raise ValueError
         result = kind(text)
     except ValueError:
-        raise ProbekitError(f"option {name}: {value!r} is not {'an' if kind is int else 'a'} "
-                            f"{getattr(kind, '__name__', kind)}") from None
+        raise ProbekitError(
+            f"option {name}: {value!r} is not {'an' if kind is int else 'a'} {getattr(kind, '__name__', kind)}"
+        ) from None
     if choices and result not in choices:
         allowed = f"{', '.join(choices[:-1])} or {choices[-1]}" if len(choices) > 1 else choices[0]
         raise ProbekitError(f"unknown {name} {result!r}: use {allowed}")
@@ -201,9 +219,9 @@ class Task(Protocol):
 
     name: str
     options_type: type[ProbeOptions]
-    main_metrics: tuple[str, ...]      # the headline metrics of the results (the table columns' keys)
-    columns: tuple[Column, ...]         # the comparison table's columns, in order
-    trivial_name: str                   # the no-features baseline, as the table's first row names it
+    main_metrics: tuple[str, ...]  # the headline metrics of the results (the table columns' keys)
+    columns: tuple[Column, ...]  # the comparison table's columns, in order
+    trivial_name: str  # the no-features baseline, as the table's first row names it
 
     def parse_options(self, values: Mapping[str, Any]) -> ProbeOptions: ...
 
@@ -215,6 +233,7 @@ TASKS: Registry[Task] = Registry("task", ProbekitError)
 
 def training_stream(view: StoreView, read: Reader, train: TrainConfig) -> tuple[Callable[[int], Iterator[dict]], int]:
     """What `fit` needs to train on `view`: seeded, shuffled batches per epoch, and batches per epoch."""
+
     def batches(epoch: int) -> Iterator[dict]:
         return iterate_batches(view, read, train.batch_size, shuffle=True, seed=train.seed, epoch=epoch)
 
@@ -230,8 +249,10 @@ def choose_layers(store: FeatureStore, layers: tuple[int, ...] | list[int] | Non
 
 
 def grid_table(specs, scores, epochs) -> list[dict[str, Any]]:
-    return [{**spec.describe(), "val_score": float(score), "best_epoch": int(epoch)}
-            for spec, score, epoch in zip(specs, scores, epochs)]
+    return [
+        {**spec.describe(), "val_score": float(score), "best_epoch": int(epoch)}
+        for spec, score, epoch in zip(specs, scores, epochs)
+    ]
 
 
 def best_index(scores: list[float]) -> int:
@@ -255,10 +276,16 @@ class TaskBase:
 
     def build_head(self, settings: Mapping[str, Any], embed_dim: int) -> torch.nn.Module:
         """The chosen head, untrained, as the results JSON's `probe.settings` describe it (load its weights next)."""
-        raise ProbekitError(f"the {self.name} task has no per-pixel predictions to show: use a segmentation or "
-                            f"depth results JSON")
+        raise ProbekitError(
+            f"the {self.name} task has no per-pixel predictions to show: use a segmentation or depth results JSON"
+        )
 
-    def predict(self, head: torch.nn.Module, settings: Mapping[str, Any], batch: Mapping[str, torch.Tensor],
-                size: tuple[int, int]) -> torch.Tensor:
+    def predict(
+        self,
+        head: torch.nn.Module,
+        settings: Mapping[str, Any],
+        batch: Mapping[str, torch.Tensor],
+        size: tuple[int, int],
+    ) -> torch.Tensor:
         """(B, H, W) predictions at `size` from batch {"x": (B, h, w, L*D) patch grids, "cls": (B, L*D)}."""
         raise ProbekitError(f"the {self.name} task has no per-pixel predictions to show")

@@ -18,12 +18,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from probekit.device import resolve_device
 from probekit.errors import ProbekitError
 from probekit.features.store import FeatureStore
 from probekit.metrics.classification import ClassificationMetrics
 from probekit.probes.heads import LinearClassifier
 from probekit.probes.stream import StoreView, iterate_batches
-from probekit.device import resolve_device
 from probekit.probes.trainer import HeadGrid, HeadSpec, fit, to_device
 from probekit.tasks.base import (
     TASKS,
@@ -53,8 +53,9 @@ class ClassificationOptions(ProbeOptions):
     weight_decays: tuple[float, ...] = option((0.0,), "Weight-decay grid (DINOv2: 0).")
     batch_size: int = option(128, "Training batch size (the learning rates scale with it).")
     optimizer: str = option("sgd", "Optimiser: SGD with momentum 0.9 (DINOv2) or AdamW.", choices=("sgd", "adamw"))
-    pooling: tuple[str, ...] = option(("cls", "cls+mean"), "Head inputs, a grid: cls, cls+mean (DINOv2 avgpool), mean.",
-                                      choices=POOLINGS)
+    pooling: tuple[str, ...] = option(
+        ("cls", "cls+mean"), "Head inputs, a grid: cls, cls+mean (DINOv2 avgpool), mean.", choices=POOLINGS
+    )
     n_blocks: tuple[int, ...] = option((1, 4), "Use the last n chosen blocks, a grid (DINOv2: 1 and 4).")
 
     def check(self) -> None:
@@ -65,18 +66,19 @@ class ClassificationOptions(ProbeOptions):
 def _reader(layers: list[int]):
     def read(store: FeatureStore, begin: int, end: int) -> dict[str, np.ndarray]:
         return {
-            "cls": np.stack([store.read("cls", begin, end, k) for k in layers], axis=1),    # (B, L, D)
+            "cls": np.stack([store.read("cls", begin, end, k) for k in layers], axis=1),  # (B, L, D)
             "mean": np.stack([store.read("mean", begin, end, k) for k in layers], axis=1),  # (B, L, D)
             "label": store.read_target("label", begin, end),
         }
+
     return read
 
 
 def _input(batch: dict[str, torch.Tensor], spec: HeadSpec) -> torch.Tensor:
     n, pooling = spec.variant["n_blocks"], spec.variant["pooling"]
     if pooling == "mean":
-        return batch["mean"][:, -n:].flatten(1)                    # (B, n*D)
-    x = batch["cls"][:, -n:].flatten(1)                             # (B, n*D)
+        return batch["mean"][:, -n:].flatten(1)  # (B, n*D)
+    x = batch["cls"][:, -n:].flatten(1)  # (B, n*D)
     return torch.cat([x, batch["mean"][:, -1]], dim=1) if pooling == "cls+mean" else x
 
 
@@ -101,8 +103,13 @@ class ClassificationTask(TaskBase):
         num_classes = int(store.target_attrs("label").get("num_classes") or store.read_target("label").max() + 1)
         scale = train.batch_size / 256.0  # DINOv2 scales its learning rates by the batch size
         lrs = [lr * scale for lr in options.lrs]
-        specs = [HeadSpec(lr, wd, {"n_blocks": n, "pooling": p})
-                 for n in n_blocks for p in options.pooling for lr in lrs for wd in options.weight_decays]
+        specs = [
+            HeadSpec(lr, wd, {"n_blocks": n, "pooling": p})
+            for n in n_blocks
+            for p in options.pooling
+            for lr in lrs
+            for wd in options.weight_decays
+        ]
         torch.manual_seed(train.seed)
         grid = HeadGrid([LinearClassifier(_in_dim(s, store.dim), num_classes) for s in specs], specs, _input)
         read = _reader(layers)
@@ -120,19 +127,30 @@ class ClassificationTask(TaskBase):
             return [m.compute()["top1"] for m in evaluate_views(splits.val, list(range(len(specs))))]
 
         result = fit(
-            grid, lambda out, batch: F.cross_entropy(out, batch["label"]),
-            *training_stream(splits.train, read, train), train, validate, progress,
+            grid,
+            lambda out, batch: F.cross_entropy(out, batch["label"]),
+            *training_stream(splits.train, read, train),
+            train,
+            validate,
+            progress,
         )
         chosen = best_index(result.best_scores)
         final_view = splits.test or splits.val
         metrics = evaluate_views(final_view, [chosen])[0].compute()
         return TaskOutput(
             trivial=_majority_baseline(splits.train, final_view, num_classes),
-            metrics=metrics, chosen={**specs[chosen].describe(), "val_top1": result.best_scores[chosen]},
+            metrics=metrics,
+            chosen={**specs[chosen].describe(), "val_top1": result.best_scores[chosen]},
             grid=grid_table(specs, result.best_scores, result.best_epochs),
             head_state=dict(grid.heads[chosen].state_dict()),
-            settings={"layers": layers, "head": "linear", "num_classes": num_classes, "lr_scale": scale,
-                      "train": asdict(train), "lrs_unscaled": list(options.lrs)},
+            settings={
+                "layers": layers,
+                "head": "linear",
+                "num_classes": num_classes,
+                "lr_scale": scale,
+                "train": asdict(train),
+                "lrs_unscaled": list(options.lrs),
+            },
             history=result.history,
         )
 

@@ -40,7 +40,7 @@ from probekit.features.store import FeatureStore
 from probekit.metrics.correspondence import PCK_ALPHAS, PCK_COMPARISONS, PCKMetrics, pck_key
 from probekit.probes.contrastive import PROJECTION_LOSSES, ContrastiveProjection
 from probekit.probes.stream import StoreView
-from probekit.probes.trainer import HeadGrid, HeadSpec, TrainConfig, fit, to_device
+from probekit.probes.trainer import HeadGrid, HeadSpec, fit
 from probekit.tasks.base import (
     TASKS,
     Column,
@@ -71,8 +71,8 @@ class PairSplit:
 
     store: FeatureStore
     table: PairTable
-    rows: np.ndarray               # (P',) the table rows of this split
-    pixel_maps: np.ndarray         # (N, 4) every image's pixel map
+    rows: np.ndarray  # (P',) the table rows of this split
+    pixel_maps: np.ndarray  # (N, 4) every image's pixel map
     name: str
     original_sizes: np.ndarray | None = None  # (N, 2) (height, width) where the adapter stores them
 
@@ -103,7 +103,9 @@ def pair_split(view: StoreView) -> PairSplit:
     """A store view's pairs: all, or the strided pair hold-out matching the view's image hold-out."""
     store = view.store
     if not store.has_pairs:
-        raise ProbekitError(f"{store.path} has no image pairs: extract a correspondence dataset (e.g. --dataset synthetic-pairs)")
+        raise ProbekitError(
+            f"{store.path} has no image pairs: extract a correspondence dataset (e.g. --dataset synthetic-pairs)"
+        )
     require_target(store, "pixel_map", "correspondence")
     table = store.read_pairs()
     rows = np.arange(len(table))
@@ -126,7 +128,7 @@ class GridReader:
         if image in self.cache:
             return self.cache[image]
         grid = np.concatenate([self.store.read("patch", image, image + 1, k)[0] for k in self.layers], -1)
-        grid = grid.astype(np.float32)                                          # (h, w, C)
+        grid = grid.astype(np.float32)  # (h, w, C)
         if self.used + grid.nbytes <= self.cap:
             self.cache[image], self.used = grid, self.used + grid.nbytes
         return grid
@@ -148,36 +150,45 @@ class MatchOptions:
 def _pair_points(split: PairSplit, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pair p's annotated keypoints: source in stored px (N, 2), target in original px (K, 2) with NaN for
     unannotated rows, and the row mask (K,)."""
-    valid = split.table.valid[p]                                              # (K,)
+    valid = split.table.valid[p]  # (K,)
     src = split.pixel_map(int(split.table.src[p])).to_stored(split.table.src_kps[p][valid])  # (N, 2)
-    trg = np.where(valid[:, None], split.table.trg_kps[p], np.nan)          # (K, 2)
+    trg = np.where(valid[:, None], split.table.trg_kps[p], np.nan)  # (K, 2)
     return src, trg, valid
 
 
-def evaluate(split: PairSplit, read: GridReader, projections: Sequence[Project], o: MatchOptions,
-             device: torch.device) -> list[dict[str, Any]]:
+def evaluate(
+    split: PairSplit, read: GridReader, projections: Sequence[Project], o: MatchOptions, device: torch.device
+) -> list[dict[str, Any]]:
     """PCK (and the mutual-NN report when asked) of each projection on every pair of the split, one pass."""
     reference = o.pck_reference or split.table.pck_reference
     metrics = [PCKMetrics(o.alphas, o.comparison) for _ in projections]
     mutual = [PCKMetrics(o.alphas, o.comparison) for _ in projections] if o.mutual else []
-    mutual_counts = np.zeros((len(projections), 2), dtype=np.int64)             # (heads, [mutual, all])
+    mutual_counts = np.zeros((len(projections), 2), dtype=np.int64)  # (heads, [mutual, all])
     for p in split.rows:
         src_xy, trg_kps, valid = _pair_points(split, p)
         size, category = split.reference_size(p, reference), split.table.categories[p]
         trg_map = split.pixel_map(int(split.table.trg[p]))
-        src_grid = torch.from_numpy(read(int(split.table.src[p]))).to(device)    # (h, w, C)
+        src_grid = torch.from_numpy(read(int(split.table.src[p]))).to(device)  # (h, w, C)
         trg_grid = torch.from_numpy(read(int(split.table.trg[p]))).to(device)
         for i, project in enumerate(projections):
             s, t = (src_grid, trg_grid) if project is None else (project(src_grid), project(trg_grid))
-            stored, matches = transfer_points(s, t, torch.from_numpy(src_xy).float().to(device), split.patch,
-                                              o.convention, o.soft_argmax, o.window, o.upsample)
+            stored, matches = transfer_points(
+                s,
+                t,
+                torch.from_numpy(src_xy).float().to(device),
+                split.patch,
+                o.convention,
+                o.soft_argmax,
+                o.window,
+                o.upsample,
+            )
             pred = np.full_like(trg_kps, np.nan)
-            pred[valid] = trg_map.to_original(stored.cpu().numpy())               # (K, 2) original px
+            pred[valid] = trg_map.to_original(stored.cpu().numpy())  # (K, 2) original px
             metrics[i].update(pred, trg_kps, size, category)
             if o.mutual:
                 keep = matches.mutual.cpu().numpy()
                 only = trg_kps.copy()
-                only[np.flatnonzero(valid)[~keep]] = np.nan                      # non-mutual points left out
+                only[np.flatnonzero(valid)[~keep]] = np.nan  # non-mutual points left out
                 mutual[i].update(pred, only, size, category)
                 mutual_counts[i] += (int(keep.sum()), len(keep))
     results = []
@@ -217,20 +228,25 @@ def _training_pair(split: PairSplit, read: GridReader, p: int) -> dict[str, np.n
     h, w, C = src_grid.shape
     H, W = split.image_hw
     valid = split.table.valid[p].copy()
-    src_xy = split.pixel_map(src_i).to_stored(np.nan_to_num(split.table.src_kps[p]))   # (K, 2)
+    src_xy = split.pixel_map(src_i).to_stored(np.nan_to_num(split.table.src_kps[p]))  # (K, 2)
     trg_xy = split.pixel_map(trg_i).to_stored(np.nan_to_num(split.table.trg_kps[p]))
     for xy in (src_xy, trg_xy):
         valid &= (xy[:, 0] >= 0) & (xy[:, 0] < W) & (xy[:, 1] >= 0) & (xy[:, 1] < H)
     if not valid.any():
         return None
-    src_cells = pixel_to_cell(torch.from_numpy(src_xy), split.patch, (h, w)).numpy()    # (K,)
+    src_cells = pixel_to_cell(torch.from_numpy(src_xy), split.patch, (h, w)).numpy()  # (K,)
     trg_cells = pixel_to_cell(torch.from_numpy(trg_xy), split.patch, (h, w)).numpy()
-    return {"src": src_grid.reshape(-1, C)[src_cells], "trg": trg_grid.reshape(-1, C),
-            "positive": np.where(valid, trg_cells, 0), "valid": valid}
+    return {
+        "src": src_grid.reshape(-1, C)[src_cells],
+        "trg": trg_grid.reshape(-1, C),
+        "positive": np.where(valid, trg_cells, 0),
+        "valid": valid,
+    }
 
 
-def training_batches(split: PairSplit, read: GridReader, batch_size: int, seed: int
-                     ) -> tuple[Callable[[int], Iterator[dict]], int]:
+def training_batches(
+    split: PairSplit, read: GridReader, batch_size: int, seed: int
+) -> tuple[Callable[[int], Iterator[dict]], int]:
     """What `fit` needs: seeded shuffled batches of pairs per epoch, and batches per epoch."""
     examples = [e for e in (_training_pair(split, read, int(p)) for p in split.rows) if e is not None]
     if not examples:
@@ -239,7 +255,7 @@ def training_batches(split: PairSplit, read: GridReader, batch_size: int, seed: 
     def batches(epoch: int) -> Iterator[dict]:
         order = np.random.default_rng([seed, epoch]).permutation(len(examples))
         for i in range(0, len(order), batch_size):
-            chosen = [examples[j] for j in order[i:i + batch_size]]
+            chosen = [examples[j] for j in order[i : i + batch_size]]
             yield {key: np.stack([e[key] for e in chosen]) for key in chosen[0]}
 
     return batches, -(-len(examples) // batch_size)
@@ -269,25 +285,45 @@ class CorrespondenceOptions(ProbeOptions):
 
     def match(self) -> MatchOptions:
         """The matching and scoring settings."""
-        return MatchOptions(convention=self.convention, soft_argmax=self.soft_argmax or None, window=self.window,
-                            upsample=self.upsample, mutual=self.mutual, alphas=self.alphas,
-                            comparison=self.pck_comparison, pck_reference=self.pck_reference)
+        return MatchOptions(
+            convention=self.convention,
+            soft_argmax=self.soft_argmax or None,
+            window=self.window,
+            upsample=self.upsample,
+            mutual=self.mutual,
+            alphas=self.alphas,
+            comparison=self.pck_comparison,
+            pck_reference=self.pck_reference,
+        )
 
     def check(self) -> None:
         o, projection = self.match(), self.projection
         checks = [
             (o.convention in CELL_TO_PIXEL, f"unknown --convention {o.convention!r}: use {', '.join(CELL_TO_PIXEL)}"),
-            (o.pck_reference in (None, *PCK_REFERENCES), f"unknown --pck-reference {o.pck_reference!r}: use bbox or image"),
+            (
+                o.pck_reference in (None, *PCK_REFERENCES),
+                f"unknown --pck-reference {o.pck_reference!r}: use bbox or image",
+            ),
             (o.comparison in PCK_COMPARISONS, f"unknown PCK comparison {o.comparison!r}: use <= or <"),
             (o.upsample >= 1, f"--upsample must be a positive integer, got {o.upsample}"),
             (o.window >= 1 and o.window % 2 == 1, f"--window must be odd and positive, got {o.window}"),
-            (o.soft_argmax is None or o.soft_argmax > 0, f"--soft-argmax must be a positive temperature, got {o.soft_argmax}"),
+            (
+                o.soft_argmax is None or o.soft_argmax > 0,
+                f"--soft-argmax must be a positive temperature, got {o.soft_argmax}",
+            ),
             (all(0 < a <= 1 for a in o.alphas), f"--alphas must be in (0, 1], got {o.alphas}"),
-            (self.projection_dim is None or self.projection_dim >= 1,
-             f"--projection-dim must be a positive integer, got {self.projection_dim}"),
-            (self.temperature is None or self.temperature > 0, f"--temperature must be positive, got {self.temperature}"),
-            (projection == "none" or projection in PROJECTION_LOSSES,
-             f"unknown --projection {projection!r}: use none, {', '.join(PROJECTION_LOSSES)}"),
+            (
+                self.projection_dim is None or self.projection_dim >= 1,
+                f"--projection-dim must be a positive integer, got {self.projection_dim}",
+            ),
+            (
+                self.temperature is None or self.temperature > 0,
+                f"--temperature must be positive, got {self.temperature}",
+            ),
+            (
+                projection == "none" or projection in PROJECTION_LOSSES,
+                f"unknown --projection {projection!r}: use none, {', '.join(PROJECTION_LOSSES)}",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -307,26 +343,42 @@ class CorrespondenceTask(TaskBase):
         final = pair_split(final_view)
         layers = choose_layers(final.store, options.layers, default="last")
         device = resolve_device(train.device)
-        settings = {"layers": layers, **asdict(o), "pck_reference": o.pck_reference or final.table.pck_reference,
-                    "keypoint_to_cell": "floor(stored px / patch)", "cell_to_pixel": o.convention,
-                    "matching": "cosine nearest neighbour over the target grid"}
+        settings = {
+            "layers": layers,
+            **asdict(o),
+            "pck_reference": o.pck_reference or final.table.pck_reference,
+            "keypoint_to_cell": "floor(stored px / patch)",
+            "cell_to_pixel": o.convention,
+            "matching": "cosine nearest neighbour over the target grid",
+        }
         read_final = GridReader(final.store, layers)
         trivial = identity_baseline(final, o)
         projection = options.projection
         if projection == "none":
             metrics = evaluate(final, read_final, [None], o, device)[0]
-            return TaskOutput(metrics=metrics, chosen={}, grid=[], head_state={}, trivial=trivial,
-                              settings={**settings, "mode": "zero-shot"},
-                              extra_metrics={"evaluated_store": final.name, "mode": "zero-shot"})
-        return self._trained(splits, options, train, progress, o, final, read_final, layers, device, settings,
-                             trivial, projection)
+            return TaskOutput(
+                metrics=metrics,
+                chosen={},
+                grid=[],
+                head_state={},
+                trivial=trivial,
+                settings={**settings, "mode": "zero-shot"},
+                extra_metrics={"evaluated_store": final.name, "mode": "zero-shot"},
+            )
+        return self._trained(
+            splits, options, train, progress, o, final, read_final, layers, device, settings, trivial, projection
+        )
 
-    def _trained(self, splits, options, train, progress, o, final, read_final, layers, device, settings,
-                 trivial, projection) -> TaskOutput:
+    def _trained(
+        self, splits, options, train, progress, o, final, read_final, layers, device, settings, trivial, projection
+    ) -> TaskOutput:
         train_split, val_split = pair_split(splits.train), pair_split(splits.val)
         read_train = read_final if train_split.store is final.store else GridReader(train_split.store, layers)
-        read_val = read_train if val_split.store is train_split.store else (
-            read_final if val_split.store is final.store else GridReader(val_split.store, layers))
+        read_val = (
+            read_train
+            if val_split.store is train_split.store
+            else (read_final if val_split.store is final.store else GridReader(val_split.store, layers))
+        )
         in_dim = final.store.dim * len(layers)
         out_dim = int(options.projection_dim or in_dim)
         criterion = PROJECTION_LOSSES.get(projection)
@@ -351,15 +403,26 @@ class CorrespondenceTask(TaskBase):
         with torch.no_grad():
             zero_shot, metrics = evaluate(final, read_final, [None, grid.heads[chosen].projection], o, device)
         return TaskOutput(
-            metrics=metrics, trivial=trivial,
-            chosen={**specs[chosen].describe(), f"val_{selection_key}": result.best_scores[chosen],
-                    **grid.heads[chosen].criterion.describe()},
+            metrics=metrics,
+            trivial=trivial,
+            chosen={
+                **specs[chosen].describe(),
+                f"val_{selection_key}": result.best_scores[chosen],
+                **grid.heads[chosen].criterion.describe(),
+            },
             grid=grid_table(specs, result.best_scores, result.best_epochs),
             head_state=dict(grid.heads[chosen].state_dict()),
-            settings={**settings, "mode": "trained projection", "projection": projection,
-                      "projection_dim": out_dim, "in_dim": in_dim, "selected_by": f"val {selection_key}",
-                      "positives": "the ground-truth target cell of each source keypoint; negatives: every other "
-                                   "cell of that pair's target grid", "train": asdict(train)},
+            settings={
+                **settings,
+                "mode": "trained projection",
+                "projection": projection,
+                "projection_dim": out_dim,
+                "in_dim": in_dim,
+                "selected_by": f"val {selection_key}",
+                "positives": "the ground-truth target cell of each source keypoint; negatives: every other "
+                "cell of that pair's target grid",
+                "train": asdict(train),
+            },
             extra_metrics={"zero_shot": zero_shot, "mode": "trained projection"},
             history=result.history,
         )

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from probekit.device import resolve_device
 from probekit.errors import ProbekitError
 from probekit.features.store import FeatureStore
 from probekit.metrics.depth import DepthMetrics
@@ -24,7 +25,6 @@ from probekit.probes.heads import DepthBinsHead, DepthRegressionHead
 from probekit.probes.losses import gradient_loss, silog_loss
 from probekit.probes.resize import resize_bilinear
 from probekit.probes.stream import StoreView, iterate_batches
-from probekit.device import resolve_device
 from probekit.probes.trainer import HeadGrid, HeadSpec, fit, to_device
 from probekit.registry import Registry
 from probekit.tasks.base import (
@@ -66,8 +66,9 @@ class DepthOptions(ProbeOptions):
     bin_spacing: str = option("linear", "Depth bin spacing (DINOv2: linear).", choices=("linear", "log"))
     with_cls: bool = option(True, "Concatenate the CLS token to every patch (DINOv2).")
     gradient_weight: float = option(0.5, "Weight of the gradient loss beside SILog (DINOv2: 0.5).")
-    crop: str | None = option(None, "Evaluation crop: eigen (NYU) | garg (KITTI) | none (default: the dataset's).",
-                              choices=CROPS)
+    crop: str | None = option(
+        None, "Evaluation crop: eigen (NYU) | garg (KITTI) | none (default: the dataset's).", choices=CROPS
+    )
 
     def check(self) -> None:
         HEADS.get(self.head)  # unknown heads: one line naming the known ones
@@ -99,8 +100,11 @@ class DepthTask(TaskBase):
     name = "depth"
     options_type = DepthOptions
     main_metrics = ("d1", "abs_rel", "rmse")
-    columns = (Column("d1", "depth δ1", True, True), Column("abs_rel", "depth AbsRel", False, False),
-               Column("rmse", "depth RMSE", False, False))
+    columns = (
+        Column("d1", "depth δ1", True, True),
+        Column("abs_rel", "depth AbsRel", False, False),
+        Column("rmse", "depth RMSE", False, False),
+    )
     trivial_name = "mean depth"
     truth_target = "depth"
 
@@ -118,7 +122,9 @@ class DepthTask(TaskBase):
         crop = options.crop or attrs.get("crop")  # the dataset's protocol crop unless --crop says otherwise
         crop = None if crop in (None, "none") else crop
         # Real datasets store each sample's exact box (`eval_crop`); fractions of the stored shape otherwise.
-        boxes = crop is not None and "eval_crop" in store.targets and store.target_attrs("eval_crop").get("crop") == crop
+        boxes = (
+            crop is not None and "eval_crop" in store.targets and store.target_attrs("eval_crop").get("crop") == crop
+        )
         metric_crop = None if boxes else crop
         layers = choose_layers(store, options.layers, default="last")
         valid_range = (o["min_depth"], o["max_depth"])
@@ -149,9 +155,13 @@ class DepthTask(TaskBase):
         torch_device = resolve_device(train.device)
 
         def metrics(alignment: str | None = None) -> DepthMetrics:
-            return DepthMetrics(min_depth=o["min_depth"], max_depth=o["max_depth"], crop=metric_crop, alignment=alignment)
+            return DepthMetrics(
+                min_depth=o["min_depth"], max_depth=o["max_depth"], crop=metric_crop, alignment=alignment
+            )
 
-        def evaluate(view: StoreView, heads: list[int], alignments: tuple[str | None, ...] = (None,)) -> list[list[DepthMetrics]]:
+        def evaluate(
+            view: StoreView, heads: list[int], alignments: tuple[str | None, ...] = (None,)
+        ) -> list[list[DepthMetrics]]:
             """Per head, one DepthMetrics per alignment, all fed from a single pass over the view."""
             results = [[metrics(a) for a in alignments] for _ in heads]
             for arrays in iterate_batches(view, read, train.batch_size):
@@ -164,9 +174,12 @@ class DepthTask(TaskBase):
             return results
 
         result = fit(
-            grid, loss,
-            *training_stream(splits.train, read, train), train,
-            lambda _: [-m[0].compute()["rmse"] for m in evaluate(splits.val, list(range(len(specs))))], progress,
+            grid,
+            loss,
+            *training_stream(splits.train, read, train),
+            train,
+            lambda _: [-m[0].compute()["rmse"] for m in evaluate(splits.val, list(range(len(specs))))],
+            progress,
         )
         chosen = best_index(result.best_scores)
         final = splits.test or splits.val
@@ -178,12 +191,22 @@ class DepthTask(TaskBase):
             chosen={**specs[chosen].describe(), "val_rmse": -result.best_scores[chosen]},
             grid=grid_table(specs, result.best_scores, result.best_epochs),
             head_state=dict(grid.heads[chosen].state_dict()),
-            settings={"layers": layers, "head": head_name, "with_cls": with_cls, "min_depth": o["min_depth"],
-                      "max_depth": o["max_depth"], "n_bins": o["n_bins"], "bin_spacing": o["bin_spacing"],
-                      "loss": f"silog + {gradient_weight} x gradient (spatial, MegaDepth-style; see probes/losses.py)", "crop": crop,
-                      "crop_source": "per-sample eval_crop boxes" if boxes else ("fractions of the stored shape" if crop else None),
-                      "upsample": 4,
-                      "train": asdict(train)},
+            settings={
+                "layers": layers,
+                "head": head_name,
+                "with_cls": with_cls,
+                "min_depth": o["min_depth"],
+                "max_depth": o["max_depth"],
+                "n_bins": o["n_bins"],
+                "bin_spacing": o["bin_spacing"],
+                "loss": f"silog + {gradient_weight} x gradient (spatial, MegaDepth-style; see probes/losses.py)",
+                "crop": crop,
+                "crop_source": "per-sample eval_crop boxes"
+                if boxes
+                else ("fractions of the stored shape" if crop else None),
+                "upsample": 4,
+                "train": asdict(train),
+            },
             history=result.history,
         )
 
@@ -191,8 +214,13 @@ class DepthTask(TaskBase):
         in_dim = embed_dim * len(settings["layers"]) * (2 if settings.get("with_cls") else 1)
         return HEADS.get(settings["head"])(in_dim, settings)
 
-    def predict(self, head: torch.nn.Module, settings: Mapping[str, Any], batch: Mapping[str, torch.Tensor],
-                size: tuple[int, int]) -> torch.Tensor:
+    def predict(
+        self,
+        head: torch.nn.Module,
+        settings: Mapping[str, Any],
+        batch: Mapping[str, torch.Tensor],
+        size: tuple[int, int],
+    ) -> torch.Tensor:
         """(B, H, W) depth in metres, upsampled to `size` as evaluated."""
         return upsampled_depth(head(head_input(dict(batch), None)), size)
 
@@ -202,6 +230,7 @@ def valid_fractions(splits: Splits, valid_range: tuple[float, float], batch_size
 
     A split without one valid pixel would train on a zero loss or select on no images at all: refused.
     """
+
     def read(store: FeatureStore, begin: int, end: int) -> dict[str, np.ndarray]:  # targets only
         return {"depth": store.read_target("depth", begin, end)}
 
@@ -216,15 +245,19 @@ def valid_fractions(splits: Splits, valid_range: tuple[float, float], batch_size
             valid += int(((depth > low) & (depth < high)).sum())  # NaN compares False
             total += depth.size
         if not valid:
-            raise ProbekitError(f"{view.store.path}: the {name} split has no valid depth pixels (all NaN, inf, <= 0 "
-                                f"or outside {low:g}..{high:g} m): check its depth targets, or set --min-depth/--max-depth")
+            raise ProbekitError(
+                f"{view.store.path}: the {name} split has no valid depth pixels (all NaN, inf, <= 0 "
+                f"or outside {low:g}..{high:g} m): check its depth targets, or set --min-depth/--max-depth"
+            )
         fractions[name] = valid / total
     return fractions
 
 
-def _mean_depth_baseline(train: StoreView, final: StoreView, o: dict[str, Any], crop, boxes: bool,
-                         batch_size: int) -> dict[str, Any]:
+def _mean_depth_baseline(
+    train: StoreView, final: StoreView, o: dict[str, Any], crop, boxes: bool, batch_size: int
+) -> dict[str, Any]:
     """A constant prediction: the mean of the valid training depths."""
+
     def read(store: FeatureStore, begin: int, end: int) -> dict[str, np.ndarray]:  # targets only
         arrays = {"depth": store.read_target("depth", begin, end)}
         if boxes:
@@ -240,8 +273,7 @@ def _mean_depth_baseline(train: StoreView, final: StoreView, o: dict[str, Any], 
     metric = DepthMetrics(min_depth=o["min_depth"], max_depth=o["max_depth"], crop=crop)
     for arrays in iterate_batches(final, read, batch_size):
         target = torch.from_numpy(arrays["depth"])
-        metric.update(torch.full_like(target, mean), target,
-                      torch.from_numpy(arrays["eval_crop"]) if boxes else None)
+        metric.update(torch.full_like(target, mean), target, torch.from_numpy(arrays["eval_crop"]) if boxes else None)
     return {"predictor": f"mean training depth ({mean:.3f} m)", **metric.compute()}
 
 

@@ -30,11 +30,36 @@ def backbone_label(attrs: dict[str, Any]) -> str:
 def store_provenance(store: FeatureStore) -> dict[str, Any]:
     a = store.attrs
     return {
-        "backbone": {k: a.get(k) for k in ("backbone", "backbone_model", "weights_sha256", "weights_source",
-                                           "global_source", "patch_size", "embed_dim", "depth", "num_registers",
-                                           "extract_config")},
-        "features": {k: a.get(k) for k in ("image_size", "grid", "layers", "norm", "dtype", "pixel_mean", "pixel_std",
-                                           "interpolation", "pos_embed_resample", "features_fingerprint")},
+        "backbone": {
+            k: a.get(k)
+            for k in (
+                "backbone",
+                "backbone_model",
+                "weights_sha256",
+                "weights_source",
+                "global_source",
+                "patch_size",
+                "embed_dim",
+                "depth",
+                "num_registers",
+                "extract_config",
+            )
+        },
+        "features": {
+            k: a.get(k)
+            for k in (
+                "image_size",
+                "grid",
+                "layers",
+                "norm",
+                "dtype",
+                "pixel_mean",
+                "pixel_std",
+                "interpolation",
+                "pos_embed_resample",
+                "features_fingerprint",
+            )
+        },
         "dataset": {k: a.get(k) for k in ("dataset", "root", "dataset_fingerprint")},
         "label": backbone_label(a),
     }

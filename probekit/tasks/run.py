@@ -12,6 +12,7 @@ from probekit.errors import ProbekitError
 from probekit.features.store import FeatureStore
 from probekit.files import atomic_path
 from probekit.provenance import git_sha, utc_now, versions
+from probekit.tasks.base import TASKS, ProbeOptions, choose_layers, make_splits
 from probekit.tasks.results import (
     RESULTS_FORMAT,
     run_name,
@@ -19,7 +20,6 @@ from probekit.tasks.results import (
     store_provenance,
     write_result,
 )
-from probekit.tasks.base import TASKS, ProbeOptions, choose_layers, make_splits
 
 log = logging.getLogger("probekit.probe")
 
@@ -47,8 +47,10 @@ def run_probe(
     if options is None:
         options = runner.parse_options({})
     if not isinstance(options, runner.options_type):
-        raise ProbekitError(f"the {task} task takes {runner.options_type.__name__}, not {type(options).__name__}: "
-                            f"build them with TASKS.get({task!r}).parse_options(...)")
+        raise ProbekitError(
+            f"the {task} task takes {runner.options_type.__name__}, not {type(options).__name__}: "
+            f"build them with TASKS.get({task!r}).parse_options(...)"
+        )
     stores = {name: FeatureStore(path) for name, path in (("train", train), ("val", val), ("test", test)) if path}
     fingerprints = {name: store.fingerprint for name, store in stores.items()}
     remap = {"label_map": label_map} if label_map != "none" else {}  # the default keeps existing run names
@@ -76,11 +78,19 @@ def run_probe(
         "trivial_baseline": output.trivial,
         "evaluated_on": splits.evaluated_on,
         "splits": splits.describe(),
-        "split_sizes": {"train": len(splits.train), "val": len(splits.val),
-                        "test": len(splits.test) if splits.test is not None else None},
+        "split_sizes": {
+            "train": len(splits.train),
+            "val": len(splits.val),
+            "test": len(splits.test) if splits.test is not None else None,
+        },
         "store_fingerprints": fingerprints,
-        "probe": {"settings": output.settings, "options": options.describe(), "chosen": output.chosen, "grid": output.grid,
-                  "label_map": label_map},
+        "probe": {
+            "settings": output.settings,
+            "options": options.describe(),
+            "chosen": output.chosen,
+            "grid": output.grid,
+            "label_map": label_map,
+        },
         "seed": options.seed,
         "head_weights": weights_path.name,
         "history": output.history,

@@ -16,13 +16,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from probekit.device import resolve_device
 from probekit.errors import ProbekitError
 from probekit.features.store import FeatureStore
 from probekit.metrics.segmentation import SegmentationMetrics, reduce_zero_label
 from probekit.probes.heads import SegmentationHead
 from probekit.probes.resize import resize_bilinear
 from probekit.probes.stream import StoreView, iterate_batches
-from probekit.device import resolve_device
 from probekit.probes.trainer import HeadGrid, HeadSpec, fit, to_device
 from probekit.tasks.base import (
     TASKS,
@@ -50,12 +50,15 @@ class SegmentationOptions(ProbeOptions):
     lrs: tuple[float, ...] = option(DEFAULT_LRS, "Learning-rate grid.")
     weight_decays: tuple[float, ...] = option((1e-4,), "Weight-decay grid.")
     batch_size: int = option(16, "Training batch size, in images.")
-    optimizer: str = option("adamw", "Optimiser: AdamW (DINOv2's segmentation configs) or SGD.", choices=("sgd", "adamw"))
+    optimizer: str = option(
+        "adamw", "Optimiser: AdamW (DINOv2's segmentation configs) or SGD.", choices=("sgd", "adamw")
+    )
     ignore_index: int | None = option(None, "Label to ignore (default: the store's, else 255).")
     reduce_zero_label: bool = option(False, "0 -> ignore, k -> k-1 (ADE20K, as mmsegmentation).")
     num_classes: int | None = option(None, "Classes of the masks (default: the store's num_classes).")
-    unknown_ids: str = option("raise", "Mask ids that are neither a class nor the ignore index: raise | ignore.",
-                              choices=("raise", "ignore"))
+    unknown_ids: str = option(
+        "raise", "Mask ids that are neither a class nor the ignore index: raise | ignore.", choices=("raise", "ignore")
+    )
 
     def check(self) -> None:
         if self.num_classes is not None and self.num_classes < 2:
@@ -92,8 +95,9 @@ class SegmentationTask(TaskBase):
         ignore_index = int(options.ignore_index if options.ignore_index is not None else attrs.get("ignore_index", 255))
         zero_label = options.reduce_zero_label
         if zero_label and attrs.get("zero_label_reduced"):
-            raise ProbekitError(f"{store.path}: its masks are reduced already (label 0 ignored at extraction): "
-                                f"drop --reduce-zero-label")
+            raise ProbekitError(
+                f"{store.path}: its masks are reduced already (label 0 ignored at extraction): drop --reduce-zero-label"
+            )
         num_classes = int(options.num_classes or attrs.get("num_classes", 0)) - int(zero_label)
         if num_classes <= 1:
             raise ProbekitError(f"{store.path}: mask target has no usable num_classes attribute; pass --num-classes")
@@ -130,9 +134,12 @@ class SegmentationTask(TaskBase):
             return metrics
 
         result = fit(
-            grid, loss,
-            *training_stream(splits.train, read, train), train,
-            lambda _: [m.compute()["mIoU"] for m in evaluate(splits.val, list(range(len(specs))))], progress,
+            grid,
+            loss,
+            *training_stream(splits.train, read, train),
+            train,
+            lambda _: [m.compute()["mIoU"] for m in evaluate(splits.val, list(range(len(specs))))],
+            progress,
         )
         chosen = best_index(result.best_scores)
         final = splits.test or splits.val
@@ -142,27 +149,41 @@ class SegmentationTask(TaskBase):
             metrics["class_names"] = list(class_names)
         return TaskOutput(
             trivial=_majority_baseline(splits.train, final, read_mask, num_classes, ignore_index, train.batch_size),
-            metrics=metrics, chosen={**specs[chosen].describe(), "val_mIoU": result.best_scores[chosen]},
+            metrics=metrics,
+            chosen={**specs[chosen].describe(), "val_mIoU": result.best_scores[chosen]},
             grid=grid_table(specs, result.best_scores, result.best_epochs),
             head_state=dict(grid.heads[chosen].state_dict()),
-            settings={"layers": layers, "head": "bn+conv1x1", "num_classes": num_classes,
-                      "ignore_index": ignore_index, "reduce_zero_label": zero_label, "unknown_ids": unknown_ids,
-                      "upsampling": "bilinear logits to label size", "train": asdict(train)},
+            settings={
+                "layers": layers,
+                "head": "bn+conv1x1",
+                "num_classes": num_classes,
+                "ignore_index": ignore_index,
+                "reduce_zero_label": zero_label,
+                "unknown_ids": unknown_ids,
+                "upsampling": "bilinear logits to label size",
+                "train": asdict(train),
+            },
             history=result.history,
         )
 
     def build_head(self, settings: Mapping[str, Any], embed_dim: int) -> torch.nn.Module:
         return SegmentationHead(embed_dim * len(settings["layers"]), int(settings["num_classes"]))
 
-    def predict(self, head: torch.nn.Module, settings: Mapping[str, Any], batch: Mapping[str, torch.Tensor],
-                size: tuple[int, int]) -> torch.Tensor:
+    def predict(
+        self,
+        head: torch.nn.Module,
+        settings: Mapping[str, Any],
+        batch: Mapping[str, torch.Tensor],
+        size: tuple[int, int],
+    ) -> torch.Tensor:
         """(B, H, W) labels in the dataset's ids: arg-max of the upsampled logits (+1 where zero was reduced)."""
         labels = upsampled_logits(head(head_input(dict(batch), None)), size).argmax(1)  # (B, H, W)
         return labels + 1 if settings.get("reduce_zero_label") else labels
 
 
-def outside_scheme(mask: np.ndarray, num_classes: int, ignore_index: int, unknown_ids: str,
-                   store: FeatureStore) -> np.ndarray:
+def outside_scheme(
+    mask: np.ndarray, num_classes: int, ignore_index: int, unknown_ids: str, store: FeatureStore
+) -> np.ndarray:
     """The mask with ids that are neither a class (< num_classes) nor the ignore index refused, or (`ignore`)
     set to the ignore index.  # (B, H, W) int64"""
     unknown = (mask >= num_classes) & (mask != ignore_index) | (mask < 0)
@@ -171,13 +192,16 @@ def outside_scheme(mask: np.ndarray, num_classes: int, ignore_index: int, unknow
     if unknown_ids == "ignore":
         return np.where(unknown, ignore_index, mask)
     found = np.unique(mask[unknown])
-    raise ProbekitError(f"{store.path}: masks hold ids {found[:8].tolist()} outside the {num_classes} classes and the "
-                        f"ignore index {ignore_index}: check --ignore-index/--reduce-zero-label, or pass "
-                        f"--unknown-ids ignore to ignore those pixels")
+    raise ProbekitError(
+        f"{store.path}: masks hold ids {found[:8].tolist()} outside the {num_classes} classes and the "
+        f"ignore index {ignore_index}: check --ignore-index/--reduce-zero-label, or pass "
+        f"--unknown-ids ignore to ignore those pixels"
+    )
 
 
-def _majority_baseline(train: StoreView, final: StoreView, read, num_classes: int, ignore_index: int,
-                       batch_size: int) -> dict[str, Any]:
+def _majority_baseline(
+    train: StoreView, final: StoreView, read, num_classes: int, ignore_index: int, batch_size: int
+) -> dict[str, Any]:
     """Every pixel labelled with the most frequent training class."""
     counts = np.zeros(num_classes + 1, dtype=np.int64)
     for arrays in iterate_batches(train, read, batch_size):

@@ -34,8 +34,11 @@ def test_features_are_the_documented_outputs(tmp_path, kind, size):
     x = torch.randn(2, 3, *size)
     siglip = kind == "siglip"
     with torch.no_grad():
-        out = hf(pixel_values=x, output_hidden_states=True,
-                 **({"interpolate_pos_encoding": size != (56, 56)} if siglip else {}))
+        out = hf(
+            pixel_values=x,
+            output_hidden_states=True,
+            **({"interpolate_pos_encoding": size != (56, 56)} if siglip else {}),
+        )
         features = backbone.forward_layers(x, [0, 2], norm=True)
         raw = backbone.forward_layers(x, [1], norm=False)
     start = 0 if siglip else 1 + (4 if kind == "dinov2-reg" else 0)
@@ -65,7 +68,8 @@ def test_spec_and_description(tmp_path):
 def test_preprocessor_config_sets_mean_std_and_resampling(tmp_path):
     _save("siglip", tmp_path)
     (tmp_path / "preprocessor_config.json").write_text(
-        json.dumps({"image_mean": [0.1, 0.2, 0.3], "image_std": [0.4, 0.5, 0.6], "resample": 2}))
+        json.dumps({"image_mean": [0.1, 0.2, 0.3], "image_std": [0.4, 0.5, 0.6], "resample": 2})
+    )
     pre = build_backbone(f"hf:{tmp_path}").preprocessing
     assert (pre.mean, pre.std, pre.interpolation) == ((0.1, 0.2, 0.3), (0.4, 0.5, 0.6), "bilinear")
 
@@ -108,8 +112,15 @@ def test_bad_directories_and_options_are_one_line_errors(tmp_path):
 
 
 def test_unsupported_model_type_is_named(tmp_path):
-    transformers.ViTMAEModel(transformers.ViTMAEConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                                       intermediate_size=64, image_size=32, patch_size=16)
-                             ).save_pretrained(tmp_path)
+    transformers.ViTMAEModel(
+        transformers.ViTMAEConfig(
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+            image_size=32,
+            patch_size=16,
+        )
+    ).save_pretrained(tmp_path)
     with pytest.raises(BackboneError, match="vit_mae.*supported: dinov2"):
         build_backbone(f"hf:{tmp_path}")

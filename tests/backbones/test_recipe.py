@@ -20,9 +20,30 @@ from tests.store_factory import write_store
 def seed3_store(tmp_path_factory):
     """A store extracted through the CLI with --random-init --seed 3, float32 so features compare tightly."""
     out = tmp_path_factory.mktemp("recipe") / "seed3.h5"
-    result = CliRunner().invoke(app, ["extract", "--backbone", "test-dinov2", "--random-init", "--seed", "3",
-                                      "--image-size", "56", "--layers", "-1", "--limit", "3", "--workers", "0",
-                                      "--dtype", "float32", "--quiet", "--out", str(out)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "extract",
+            "--backbone",
+            "test-dinov2",
+            "--random-init",
+            "--seed",
+            "3",
+            "--image-size",
+            "56",
+            "--layers",
+            "-1",
+            "--limit",
+            "3",
+            "--workers",
+            "0",
+            "--dtype",
+            "float32",
+            "--quiet",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     return out
 
@@ -46,8 +67,14 @@ def test_rebuilt_backbone_reproduces_the_stored_features(seed3_store):
 
 def test_store_without_extract_config_is_one_line_naming_the_fix(tmp_path):
     path = write_store(tmp_path / "old.h5", np.zeros((2, 3, 3, 4), np.float32), {})
-    with FeatureStore(path) as store, pytest.raises(StoreError, match=r"^old\.h5 does not record how its backbone "
-                                                                     r"was built .*re-extract it"):
+    with (
+        FeatureStore(path) as store,
+        pytest.raises(
+            StoreError,
+            match=r"^old\.h5 does not record how its backbone "
+            r"was built .*re-extract it",
+        ),
+    ):
         BackboneRecipe.from_store_attrs(store.attrs, path.name)
 
 
@@ -62,13 +89,22 @@ def test_unreadable_random_init_id_is_a_store_error(weights_id):
         random_init_seed(weights_id, "r.json")
 
 
-@pytest.mark.parametrize(("provenance", "expected"), [
-    ({"backbone": "test-dinov2", "weights_source": "random-init", "weights_sha256": "random-init(seed=7)"},
-     BackboneRecipe("test-dinov2", random_init=True, seed=7)),
-    ({"backbone": "vits", "weights_source": "file:/w/ckpt.pth", "weights_sha256": "ab" * 32},
-     BackboneRecipe("vits", weights="/w/ckpt.pth")),
-    ({"backbone": "dinov2-s", "weights_source": "hub:timm/x", "weights_sha256": "cd" * 32},
-     BackboneRecipe("dinov2-s")),
-])
+@pytest.mark.parametrize(
+    ("provenance", "expected"),
+    [
+        (
+            {"backbone": "test-dinov2", "weights_source": "random-init", "weights_sha256": "random-init(seed=7)"},
+            BackboneRecipe("test-dinov2", random_init=True, seed=7),
+        ),
+        (
+            {"backbone": "vits", "weights_source": "file:/w/ckpt.pth", "weights_sha256": "ab" * 32},
+            BackboneRecipe("vits", weights="/w/ckpt.pth"),
+        ),
+        (
+            {"backbone": "dinov2-s", "weights_source": "hub:timm/x", "weights_sha256": "cd" * 32},
+            BackboneRecipe("dinov2-s"),
+        ),
+    ],
+)
 def test_recipe_from_a_results_backbone_section(provenance, expected):
     assert BackboneRecipe.from_provenance(provenance) == expected

@@ -25,15 +25,21 @@ def _reference_tokens(backbone, images: np.ndarray, layers: list[int]) -> dict[i
     H, W = images.shape[1:3]
     source = backbone.model
     module = __import__(type(source).__module__, fromlist=["checkpoint_filter_fn"])
-    reference = timm.create_model(source.pretrained_cfg["architecture"], pretrained=False, num_classes=0,
-                                  img_size=(H, W), **_arch_kwargs(backbone.name)).eval()
+    reference = timm.create_model(
+        source.pretrained_cfg["architecture"],
+        pretrained=False,
+        num_classes=0,
+        img_size=(H, W),
+        **_arch_kwargs(backbone.name),
+    ).eval()
     reference.load_state_dict(module.checkpoint_filter_fn(source.state_dict(), reference))
     mean = np.array(backbone.preprocessing.mean, dtype=np.float32)
     std = np.array(backbone.preprocessing.std, dtype=np.float32)
     x = torch.from_numpy(((images / 255.0 - mean) / std).astype(np.float32)).permute(0, 3, 1, 2)
     captured = {}
-    hooks = [reference.blocks[i].register_forward_hook(lambda m, a, out, i=i: captured.__setitem__(i, out))
-             for i in layers]
+    hooks = [
+        reference.blocks[i].register_forward_hook(lambda m, a, out, i=i: captured.__setitem__(i, out)) for i in layers
+    ]
     with torch.no_grad():
         final = reference.forward_features(x)
         for hook in hooks:
@@ -60,8 +66,9 @@ def test_store_features_equal_timm_forward(tmp_path, name, size_in_patches):
     P = backbone.patch_size
     size = (size_in_patches[0] * P, size_in_patches[1] * P)
     layers = [1, backbone.depth - 1]
-    config = ExtractConfig(backbone=name, random_init=True, seed=3, image_size=size, layers="1,-1",
-                           batch_size=3, workers=0, limit=5)
+    config = ExtractConfig(
+        backbone=name, random_init=True, seed=3, image_size=size, layers="1,-1", batch_size=3, workers=0, limit=5
+    )
     path = extract(config, tmp_path / "store.h5", progress=False)
 
     dataset = open_dataset("synthetic", "train", image_size=size, limit=5)
@@ -74,9 +81,10 @@ def test_store_features_equal_timm_forward(tmp_path, name, size_in_patches):
             expected_global = pooled[layer] if layer in pooled else tokens[layer][:, 0]
             scale = float(tokens[layer].abs().max())
             tol = dict(rtol=2e-3, atol=2e-3 * scale)
-            np.testing.assert_allclose(store.read("patch", layer=layer).astype(np.float32),
-                                       patch.reshape(5, h, w, -1).numpy(), **tol)
-            np.testing.assert_allclose(store.read("mean", layer=layer).astype(np.float32),
-                                       patch.mean(1).numpy(), **tol)
-            np.testing.assert_allclose(store.read("cls", layer=layer).astype(np.float32),
-                                       expected_global.numpy(), **tol)
+            np.testing.assert_allclose(
+                store.read("patch", layer=layer).astype(np.float32), patch.reshape(5, h, w, -1).numpy(), **tol
+            )
+            np.testing.assert_allclose(store.read("mean", layer=layer).astype(np.float32), patch.mean(1).numpy(), **tol)
+            np.testing.assert_allclose(
+                store.read("cls", layer=layer).astype(np.float32), expected_global.numpy(), **tol
+            )

@@ -11,7 +11,9 @@ from probekit.errors import WeightsError
 
 
 def _features(backbone, seed: int = 0) -> dict:
-    x = torch.randn(2, 3, 3 * backbone.patch_size, 4 * backbone.patch_size, generator=torch.Generator().manual_seed(seed))
+    x = torch.randn(
+        2, 3, 3 * backbone.patch_size, 4 * backbone.patch_size, generator=torch.Generator().manual_seed(seed)
+    )
     out = backbone.forward_layers(x, [0, backbone.depth - 1], norm=True)
     return {k: (v.cls, v.mean, v.patch) for k, v in out.items()}
 

@@ -11,9 +11,28 @@ runner = CliRunner()
 
 def test_extract_then_info(tmp_path):
     out = tmp_path / "s.h5"
-    result = runner.invoke(app, ["extract", "--backbone", "test-vit", "--random-init", "--limit", "6",
-                                 "--image-size", "32x48", "--layers", "last4", "--batch-size", "4",
-                                 "--workers", "0", "--out", str(out), "--quiet"])
+    result = runner.invoke(
+        app,
+        [
+            "extract",
+            "--backbone",
+            "test-vit",
+            "--random-init",
+            "--limit",
+            "6",
+            "--image-size",
+            "32x48",
+            "--layers",
+            "last4",
+            "--batch-size",
+            "4",
+            "--workers",
+            "0",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert out.exists()
     info = runner.invoke(app, ["info", str(out)])
@@ -42,14 +61,49 @@ def test_offline_without_weights_is_one_line_naming_the_fix(tmp_path):
 def test_bad_inputs_are_one_line_errors(tmp_path):
     cases = [
         (["extract", "--backbone", "nope", "--out", str(tmp_path / "a.h5")], "unknown backbone"),
-        (["extract", "--backbone", "test-vit", "--random-init", "--image-size", "30", "--out", str(tmp_path / "a.h5")],
-         "multiple of the patch"),
-        (["extract", "--backbone", "test-vit", "--random-init", "--image-size", "big", "--out", str(tmp_path / "a.h5")],
-         "bad image size"),
-        (["extract", "--backbone", "test-vit", "--random-init", "--dataset", "imagenot", "--out", str(tmp_path / "a.h5")],
-         "unknown dataset"),
-        (["extract", "--backbone", "test-vit", "--random-init", "--split", "dev", "--out", str(tmp_path / "a.h5")],
-         "splits train, val, test"),
+        (
+            [
+                "extract",
+                "--backbone",
+                "test-vit",
+                "--random-init",
+                "--image-size",
+                "30",
+                "--out",
+                str(tmp_path / "a.h5"),
+            ],
+            "multiple of the patch",
+        ),
+        (
+            [
+                "extract",
+                "--backbone",
+                "test-vit",
+                "--random-init",
+                "--image-size",
+                "big",
+                "--out",
+                str(tmp_path / "a.h5"),
+            ],
+            "bad image size",
+        ),
+        (
+            [
+                "extract",
+                "--backbone",
+                "test-vit",
+                "--random-init",
+                "--dataset",
+                "imagenot",
+                "--out",
+                str(tmp_path / "a.h5"),
+            ],
+            "unknown dataset",
+        ),
+        (
+            ["extract", "--backbone", "test-vit", "--random-init", "--split", "dev", "--out", str(tmp_path / "a.h5")],
+            "splits train, val, test",
+        ),
         (["info", str(tmp_path / "missing.h5")], "does not exist"),
     ]
     for args, expected in cases:
@@ -63,8 +117,9 @@ def test_config_preset_with_command_line_overrides(tmp_path):
     preset = tmp_path / "preset.yaml"
     preset.write_text("backbone: test-dinov2\nrandom_init: true\nlayers: last4\nlimit: 3\nimage_size: 28\n")
     out = tmp_path / "p.h5"
-    result = runner.invoke(app, ["extract", "--config", str(preset), "--layers", "-1", "--workers", "0",
-                                 "--out", str(out), "--quiet"])
+    result = runner.invoke(
+        app, ["extract", "--config", str(preset), "--layers", "-1", "--workers", "0", "--out", str(out), "--quiet"]
+    )
     assert result.exit_code == 0, result.output
     from probekit.features import FeatureStore
 

@@ -46,8 +46,11 @@ def test_incomplete_tree_lists_what_is_missing_and_exits_1(tmp_path):
     assert result.exit_code == 1, result.output
     assert "incomplete" in result.output and "datasets/ade20k/README.md" in result.output
     listed = [line.strip() for line in result.output.splitlines() if line.startswith("  - ")]
-    assert listed == ["- annotations/training/ADE_train_00000002.png", "- images/validation",
-                      "- annotations/validation"]
+    assert listed == [
+        "- annotations/training/ADE_train_00000002.png",
+        "- images/validation",
+        "- annotations/validation",
+    ]
 
 
 def test_describe_one_dataset():
@@ -56,12 +59,15 @@ def test_describe_one_dataset():
     assert "splits: train, val" in result.output and "datasets/cityscapes/README.md" in result.output
 
 
-@pytest.mark.parametrize("args, message", [
-    (["datasets", "vocc"], "Did you mean voc"),
-    (["datasets", "--root", "."], "--root needs a dataset"),
-    (["datasets", "synthetic", "--root", "."], "drop --root"),
-    (["datasets", "voc", "--root", "/no/such/dir"], "is not a directory"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["datasets", "vocc"], "Did you mean voc"),
+        (["datasets", "--root", "."], "--root needs a dataset"),
+        (["datasets", "synthetic", "--root", "."], "drop --root"),
+        (["datasets", "voc", "--root", "/no/such/dir"], "is not a directory"),
+    ],
+)
 def test_bad_requests_are_one_line_errors(args, message):
     result = runner.invoke(app, args)
     assert result.exit_code == 2
@@ -80,9 +86,28 @@ def test_dataset_presets_are_extract_settings_of_a_registered_split(preset):
 def test_readme_extract_command_with_a_preset(tmp_path):
     base, _ = write_voc(tmp_path)
     out = tmp_path / "voc-val.h5"
-    result = runner.invoke(app, ["extract", "--config", str(REPO / "configs/datasets/voc.yaml"), "--backbone",
-                                 "test-dinov2", "--random-init", "--root", str(base), "--split", "val",
-                                 "--image-size", "56", "--workers", "0", "--out", str(out), "--quiet"])
+    result = runner.invoke(
+        app,
+        [
+            "extract",
+            "--config",
+            str(REPO / "configs/datasets/voc.yaml"),
+            "--backbone",
+            "test-dinov2",
+            "--random-init",
+            "--root",
+            str(base),
+            "--split",
+            "val",
+            "--image-size",
+            "56",
+            "--workers",
+            "0",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     info = runner.invoke(app, ["info", str(out)])
     assert "[complete]" in info.output and "(1, 56, 56)" in info.output, info.output

@@ -13,13 +13,44 @@ runner = CliRunner()
 
 
 def test_probe_all_tasks_then_table(tmp_path, tiny_store):
-    val = extract(ExtractConfig(backbone="test-dinov2", random_init=True, image_size=(56, 84), layers="1,-1",
-                                batch_size=5, workers=0, limit=8, split="val"), tmp_path / "val.h5", progress=False)
+    val = extract(
+        ExtractConfig(
+            backbone="test-dinov2",
+            random_init=True,
+            image_size=(56, 84),
+            layers="1,-1",
+            batch_size=5,
+            workers=0,
+            limit=8,
+            split="val",
+        ),
+        tmp_path / "val.h5",
+        progress=False,
+    )
     out = tmp_path / "results"
-    for task, extra in (("classification", ["--lrs", "0.01,0.1"]), ("segmentation", ["--lrs", "0.001"]),
-                        ("depth", ["--lrs", "0.001", "--n-bins", "32"])):
-        result = runner.invoke(app, ["probe", "--task", task, "--features", str(tiny_store), "--val", str(val),
-                                     "--out", str(out), "--epochs", "2", "--quiet", *extra])
+    for task, extra in (
+        ("classification", ["--lrs", "0.01,0.1"]),
+        ("segmentation", ["--lrs", "0.001"]),
+        ("depth", ["--lrs", "0.001", "--n-bins", "32"]),
+    ):
+        result = runner.invoke(
+            app,
+            [
+                "probe",
+                "--task",
+                task,
+                "--features",
+                str(tiny_store),
+                "--val",
+                str(val),
+                "--out",
+                str(out),
+                "--epochs",
+                "2",
+                "--quiet",
+                *extra,
+            ],
+        )
         assert result.exit_code == 0, result.output
         assert result.output == "", result.output  # --quiet: nothing but errors
     saved = [json.loads(p.read_text()) for p in out.glob("*.json")]
@@ -44,7 +75,10 @@ def test_probe_errors_are_one_line(tmp_path, tiny_store):
 
 
 def test_bad_depth_options_fail_before_training(tiny_store):
-    for args, expected in ((["--head", "dpt"], "unknown depth head"), (["--bin-spacing", "cubic"], "linear or log"),
-                           (["--crop", "center"], "eigen, garg or none")):
+    for args, expected in (
+        (["--head", "dpt"], "unknown depth head"),
+        (["--bin-spacing", "cubic"], "linear or log"),
+        (["--crop", "center"], "eigen, garg or none"),
+    ):
         result = runner.invoke(app, ["probe", "--task", "depth", "--features", str(tiny_store), *args])
         assert result.exit_code == 2 and expected in result.output, result.output

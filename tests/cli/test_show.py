@@ -47,8 +47,11 @@ def test_correspondence_from_a_synthetic_pair(tmp_path):
 
 def test_correspondence_from_files_with_points_in_original_pixels(tmp_path, image_files):
     out = tmp_path / "c.png"
-    _ok(_show("correspondence", *map(str, image_files), *TINY, "--points", "10,10 79,59", "--gap", "4",
-              "--out", str(out)))
+    _ok(
+        _show(
+            "correspondence", *map(str, image_files), *TINY, "--points", "10,10 79,59", "--gap", "4", "--out", str(out)
+        )
+    )
     figure = read_image(out)
     assert figure.shape == (56, 56 + 4 + 56, 3)
     # the point 10,10 of the 80 x 60 image lands at 7,9.33 of the 56 x 56 one: a dot drawn there, not the image
@@ -58,22 +61,60 @@ def test_correspondence_from_files_with_points_in_original_pixels(tmp_path, imag
 
 def test_pca_of_three_files_with_foreground_and_bilinear(tmp_path, image_files):
     out = tmp_path / "p.png"
-    _ok(_show("pca", *map(str, image_files), str(image_files[0]), *TINY, "--foreground-threshold", "0.3",
-              "--upsample", "bilinear", "--out", str(out)))
+    _ok(
+        _show(
+            "pca",
+            *map(str, image_files),
+            str(image_files[0]),
+            *TINY,
+            "--foreground-threshold",
+            "0.3",
+            "--upsample",
+            "bilinear",
+            "--out",
+            str(out),
+        )
+    )
     assert read_image(out).shape == (56 + 8 + 56, 3 * 56 + 2 * 8, 3)
 
 
 def test_similarity_from_the_tiny_store(tmp_path, tiny_store):
     out = tmp_path / "s.png"
-    _ok(_show("similarity", "--features", str(tiny_store), "--index", "0", "--index", "3", "--point", "20,30",
-              "--out", str(out)))
+    _ok(
+        _show(
+            "similarity",
+            "--features",
+            str(tiny_store),
+            "--index",
+            "0",
+            "--index",
+            "3",
+            "--point",
+            "20,30",
+            "--out",
+            str(out),
+        )
+    )
     assert read_image(out).shape == (56, 84 + 8 + 84, 3)
 
 
 def test_correspondence_from_the_tiny_store_with_the_first_layer(tmp_path, tiny_store):
     out = tmp_path / "c.png"
-    _ok(_show("correspondence", "--features", str(tiny_store), "--index", "1", "--index", "2", "--layer", "1",
-              "--out", str(out)))
+    _ok(
+        _show(
+            "correspondence",
+            "--features",
+            str(tiny_store),
+            "--index",
+            "1",
+            "--index",
+            "2",
+            "--layer",
+            "1",
+            "--out",
+            str(out),
+        )
+    )
     assert read_image(out).shape == (56, 84 + 8 + 84, 3)
 
 
@@ -82,10 +123,17 @@ def probes(tmp_path_factory, tiny_store):
     """A segmentation and a depth probe trained (briefly) on the tiny synthetic store."""
     out = tmp_path_factory.mktemp("probes")
     train = {"epochs": 1, "batch_size": 6, "optimizer": "adamw"}
-    return [run_probe(task, tiny_store, out, val=tiny_store,
-                     options=TASKS.get(task).parse_options({"lrs": (1e-2,), **extra, **train}),
-                      progress=False)
-            for task, extra in (("segmentation", {}), ("depth", {"n_bins": 16}))]
+    return [
+        run_probe(
+            task,
+            tiny_store,
+            out,
+            val=tiny_store,
+            options=TASKS.get(task).parse_options({"lrs": (1e-2,), **extra, **train}),
+            progress=False,
+        )
+        for task, extra in (("segmentation", {}), ("depth", {"n_bins": 16}))
+    ]
 
 
 def test_prediction_from_the_store_and_from_a_rendered_scene(tmp_path, tiny_store, probes):
@@ -107,16 +155,19 @@ def test_store_without_images_asks_for_image_files(tmp_path):
     assert result.exit_code == 2 and "pass the image files too" in result.output
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    (["correspondence", "--synthetic", "1", *TINY, "--points", "10,10;x"], "bad point 'x'"),
-    (["similarity", "--synthetic", "1", *TINY, "--point", "56,3"], "outside"),
-    (["similarity", "--synthetic", "1", "--point", "5,3"], "no backbone"),
-    (["pca", "missing.png", *TINY], "does not exist"),
-    (["pca", "--synthetic", "1", "--backbone", "test-dinov2", "--random-init", "--image-size", "50"], "try 56x56"),
-    (["pca", *TINY], "nothing to show"),
-    (["pca", "a.png", "--synthetic", "1", *TINY], "choose one input"),
-    (["pca", "--synthetic", "1", *TINY, "--upsample", "cubic"], "unknown upsampling mode"),
-])
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["correspondence", "--synthetic", "1", *TINY, "--points", "10,10;x"], "bad point 'x'"),
+        (["similarity", "--synthetic", "1", *TINY, "--point", "56,3"], "outside"),
+        (["similarity", "--synthetic", "1", "--point", "5,3"], "no backbone"),
+        (["pca", "missing.png", *TINY], "does not exist"),
+        (["pca", "--synthetic", "1", "--backbone", "test-dinov2", "--random-init", "--image-size", "50"], "try 56x56"),
+        (["pca", *TINY], "nothing to show"),
+        (["pca", "a.png", "--synthetic", "1", *TINY], "choose one input"),
+        (["pca", "--synthetic", "1", *TINY, "--upsample", "cubic"], "unknown upsampling mode"),
+    ],
+)
 def test_errors_are_one_line(args, expected):
     result = _show(*args)
     assert result.exit_code == 2, result.output
@@ -125,8 +176,9 @@ def test_errors_are_one_line(args, expected):
 
 
 def test_every_option_has_help():
-    from probekit.cli.show import show_app
     import typer.main
+
+    from probekit.cli.show import show_app
 
     group = typer.main.get_group(show_app)
     for name, command in group.commands.items():

@@ -41,23 +41,23 @@ def test_shifted_grid_matches_the_shifted_cell():
 def test_soft_argmax_of_a_symmetric_peak_is_its_centre():
     e0, e1 = torch.eye(2)
     rows, cols = torch.meshgrid(torch.arange(5.0), torch.arange(5.0), indexing="ij")
-    angle = 0.3 * ((rows - 2) ** 2 + (cols - 2) ** 2).sqrt()                  # (5, 5) symmetric about (2, 2)
-    trg = angle.cos()[..., None] * e0 + angle.sin()[..., None] * e1           # cosine to e0 = cos(angle)
+    angle = 0.3 * ((rows - 2) ** 2 + (cols - 2) ** 2).sqrt()  # (5, 5) symmetric about (2, 2)
+    trg = angle.cos()[..., None] * e0 + angle.sin()[..., None] * e1  # cosine to e0 = cos(angle)
     src = e0.expand(1, 1, 2)
     refined = match_cells(src, trg, torch.tensor([0]), soft_argmax=0.1, window=3).cell_xy
     assert torch.allclose(refined, torch.tensor([[2.0, 2.0]]), atol=1e-6)
-    trg[2, 3] = e0 * 0.999 + e1 * 0.0447                                        # right neighbour nearly as similar
+    trg[2, 3] = e0 * 0.999 + e1 * 0.0447  # right neighbour nearly as similar
     x, y = match_cells(src, trg, torch.tensor([0]), soft_argmax=0.1).cell_xy[0].tolist()
-    assert x > 2.05 and abs(y - 2.0) < 1e-6             # pulled right only; still symmetric vertically
+    assert x > 2.05 and abs(y - 2.0) < 1e-6  # pulled right only; still symmetric vertically
 
 
 def test_mutual_flags_by_hand():
     e0, e1 = torch.eye(2)
-    src = torch.stack([e0, F.normalize(e0 + 0.1 * e1, dim=0)])[None]            # (1, 2, 2): a, b
-    trg = torch.stack([e0, e1])[None]                                          # (1, 2, 2)
+    src = torch.stack([e0, F.normalize(e0 + 0.1 * e1, dim=0)])[None]  # (1, 2, 2): a, b
+    trg = torch.stack([e0, e1])[None]  # (1, 2, 2)
     m = match_cells(src, trg, torch.tensor([0, 1]))
-    assert m.cell_xy[:, 0].tolist() == [0.0, 0.0]       # both match target cell 0
-    assert m.mutual.tolist() == [True, False]           # whose nearest source cell is a
+    assert m.cell_xy[:, 0].tolist() == [0.0, 0.0]  # both match target cell 0
+    assert m.mutual.tolist() == [True, False]  # whose nearest source cell is a
 
 
 def test_pixel_cell_conventions():

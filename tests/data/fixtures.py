@@ -15,17 +15,26 @@ from typing import Any
 
 import numpy as np
 
-from tests.data import test_ade20k, test_cityscapes, test_imagefolder, test_kitti, test_nyuv2, test_pfpascal
-from tests.data import test_imagenet, test_spair, test_voc
+from tests.data import (
+    test_ade20k,
+    test_cityscapes,
+    test_imagefolder,
+    test_imagenet,
+    test_kitti,
+    test_nyuv2,
+    test_pfpascal,
+    test_spair,
+    test_voc,
+)
 
 
 @dataclass
 class Expected:
     """What the store must hold: targets per sample id (exact, or within `atol` per target) and pairs."""
 
-    targets: dict[str, dict[str, Any]]                  # sample id -> target name -> value
+    targets: dict[str, dict[str, Any]]  # sample id -> target name -> value
     atol: dict[str, float] = field(default_factory=dict)  # target name -> tolerance (default exact)
-    pairs: dict[str, Any] | None = None                  # PairTable field -> value (correspondence)
+    pairs: dict[str, Any] | None = None  # PairTable field -> value (correspondence)
 
 
 @dataclass(frozen=True)
@@ -36,7 +45,7 @@ class Fixture:
     task: str
     split: str
     image_size: tuple[int, int]
-    root: str = "."              # the --root, relative to the folder the tree was written in
+    root: str = "."  # the --root, relative to the folder the tree was written in
     needs_root: bool = True
     limit: int | None = None
 
@@ -65,13 +74,17 @@ def _voc(root: Path) -> Expected:
 
 def _imagefolder(root: Path) -> Expected:
     test_imagefolder.write_folders(root)
-    return Expected({"train/cat/a.png": {"label": 0}, "train/cat/sub/b.PNG": {"label": 0}, "train/dog/c.png": {"label": 1}})
+    return Expected(
+        {"train/cat/a.png": {"label": 0}, "train/cat/sub/b.PNG": {"label": 0}, "train/dog/c.png": {"label": 1}}
+    )
 
 
 def _csv(root: Path) -> Expected:
     test_imagefolder.write_folders(root)
     (root / "train.csv").write_text("path,label\ntrain/cat/a.png,cat\ntrain/dog/c.png,dog\ntrain/cat/sub/b.PNG,cat\n")
-    return Expected({"train/cat/a.png": {"label": 0}, "train/dog/c.png": {"label": 1}, "train/cat/sub/b.PNG": {"label": 0}})
+    return Expected(
+        {"train/cat/a.png": {"label": 0}, "train/dog/c.png": {"label": 1}, "train/cat/sub/b.PNG": {"label": 0}}
+    )
 
 
 def _imagenet(root: Path) -> Expected:
@@ -102,8 +115,9 @@ def _nyuv2(root: Path, raw: bool = False, classes: int = 40) -> Expected:
 def _nyuv2_sync(root: Path) -> Expected:
     pairs = test_nyuv2.write_sync(root)
     train = ("kitchen_0028b/rgb_00045", "bedroom_0060/rgb_00081")
-    return Expected({sample: {"depth": pairs[sample][1].astype(np.float64) / 1000.0} for sample in train},
-                    atol={"depth": 1e-3})
+    return Expected(
+        {sample: {"depth": pairs[sample][1].astype(np.float64) / 1000.0} for sample in train}, atol={"depth": 1e-3}
+    )
 
 
 def _kitti(root: Path) -> Expected:
@@ -112,7 +126,7 @@ def _kitti(root: Path) -> Expected:
     for sample, (_, value) in frames.items():
         height, width = value.shape
         top, left = height - 352, (width - 1216) // 2  # the KB crop: the 352x1216 image is the whole window
-        expected[sample] = {"depth": value[top:, left:left + 1216].astype(np.float64) / 256.0}
+        expected[sample] = {"depth": value[top:, left : left + 1216].astype(np.float64) / 256.0}
     return Expected(expected, atol={"depth": 1e-3})
 
 
@@ -123,11 +137,16 @@ def _spair(root: Path) -> Expected:
     order = test_spair.LAYOUT_TEST
     return Expected(
         {image: {"original_size": np.array(test_spair.IMAGES[tuple(image.split("/"))][::-1])} for image in images},
-        pairs={"ids": order, "src_bbox": [annotations[p]["src_bndbox"] for p in order],
-               "trg_bbox": [annotations[p]["trg_bndbox"] for p in order],
-               "src_kps": [annotations[p]["src_kps"] for p in order], "trg_kps": [annotations[p]["trg_kps"] for p in order],
-               "src": [images.index(_spair_image(p, 1)) for p in order],
-               "trg": [images.index(_spair_image(p, 2)) for p in order]})
+        pairs={
+            "ids": order,
+            "src_bbox": [annotations[p]["src_bndbox"] for p in order],
+            "trg_bbox": [annotations[p]["trg_bndbox"] for p in order],
+            "src_kps": [annotations[p]["src_kps"] for p in order],
+            "trg_kps": [annotations[p]["trg_kps"] for p in order],
+            "src": [images.index(_spair_image(p, 1)) for p in order],
+            "trg": [images.index(_spair_image(p, 2)) for p in order],
+        },
+    )
 
 
 def _spair_image(pair: str, side: int) -> str:
@@ -145,8 +164,13 @@ def _pfpascal(root: Path) -> Expected:
     pairs = test_pfpascal.TEST_PAIRS
     return Expected(
         {name: {"original_size": np.array(test_pfpascal.IMAGES[name][0][::-1])} for name in images},
-        pairs={"src": [images.index(s) for s, _, _, _ in pairs], "trg": [images.index(t) for _, t, _, _ in pairs],
-               "src_kps": [a for _, _, a, _ in pairs], "trg_kps": [b for _, _, _, b in pairs]})
+        pairs={
+            "src": [images.index(s) for s, _, _, _ in pairs],
+            "trg": [images.index(t) for _, t, _, _ in pairs],
+            "src_kps": [a for _, _, a, _ in pairs],
+            "trg_kps": [b for _, _, _, b in pairs],
+        },
+    )
 
 
 def _synthetic(root: Path) -> Expected:
@@ -161,9 +185,16 @@ def _synthetic_pairs(root: Path) -> Expected:
 
     dataset = SyntheticPairs("test", (28, 28), num_pairs=2)
     table = dataset.pair_table_among(np.arange(4))  # the first 4 images: the first 2 pairs
-    return Expected({dataset[i]["id"]: {} for i in range(4)},
-                    pairs={"ids": list(table.ids), "src": table.src, "trg": table.trg,
-                           "src_kps": table.src_kps, "trg_kps": table.trg_kps})
+    return Expected(
+        {dataset[i]["id"]: {} for i in range(4)},
+        pairs={
+            "ids": list(table.ids),
+            "src": table.src,
+            "trg": table.trg,
+            "src_kps": table.src_kps,
+            "trg_kps": table.trg_kps,
+        },
+    )
 
 
 FIXTURES: dict[str, Fixture] = {

@@ -46,8 +46,11 @@ def _reduced(raw: np.ndarray) -> np.ndarray:
 def test_masks_are_reduced_zero_label_at_identity_size(tmp_path):
     base, labels = write_ade20k(tmp_path)
     dataset = ADE20K("train", base, SIZE)
-    assert [dataset[i]["id"] for i in range(len(dataset))] == ["ADE_train_00000001", "ADE_train_00000002",
-                                                               "ADE_train_00000003"]
+    assert [dataset[i]["id"] for i in range(len(dataset))] == [
+        "ADE_train_00000001",
+        "ADE_train_00000002",
+        "ADE_train_00000003",
+    ]
     sample = dataset[1]
     assert sample["image"].shape == (*SIZE, 3) and sample["image"].dtype == np.uint8
     assert sample["mask"].dtype == np.uint8
@@ -74,8 +77,11 @@ def test_crop_keeps_the_centre_and_pad_fills_with_ignore(tmp_path):
 def test_missing_annotation_is_named(tmp_path):
     base, _ = write_ade20k(tmp_path)
     (base / "annotations" / "training" / "ADE_train_00000002.png").unlink()
-    with pytest.raises(DatasetError, match=r"annotations/training/ADE_train_00000002\.png is missing.*"
-                                           r"datasets/ade20k/README\.md"):
+    with pytest.raises(
+        DatasetError,
+        match=r"annotations/training/ADE_train_00000002\.png is missing.*"
+        r"datasets/ade20k/README\.md",
+    ):
         ADE20K("train", base, SIZE)
     assert check_layout(base) == ["annotations/training/ADE_train_00000002.png"]
 
@@ -105,13 +111,23 @@ def test_limit_and_subset_seed(tmp_path):
     seeded = open_dataset("ade20k", "train", str(base), SIZE, limit=3, subset_seed=1)
     ids = [seeded[i]["id"] for i in range(3)]
     assert ids == sorted(ids) and len(set(ids)) == 3
-    assert seeded.fingerprint() != open_dataset("ade20k", "train", str(base), SIZE, limit=3, subset_seed=2).fingerprint()
+    assert (
+        seeded.fingerprint() != open_dataset("ade20k", "train", str(base), SIZE, limit=3, subset_seed=2).fingerprint()
+    )
 
 
 def test_extract_writes_masks_and_their_attrs(tmp_path):
     base, labels = write_ade20k(tmp_path)
-    config = ExtractConfig(backbone="test-dinov2", random_init=True, dataset="ade20k", split="val", root=str(base),
-                           image_size=(56, 56), batch_size=2, workers=0)
+    config = ExtractConfig(
+        backbone="test-dinov2",
+        random_init=True,
+        dataset="ade20k",
+        split="val",
+        root=str(base),
+        image_size=(56, 56),
+        batch_size=2,
+        workers=0,
+    )
     out = extract(config, tmp_path / "ade.h5", progress=False)
     expected = ADE20K("val", base, (56, 56))
     with h5py.File(out, "r") as f:

@@ -13,9 +13,14 @@ from probekit.errors import DatasetError
 from probekit.features import ExtractConfig, FeatureStore, extract
 
 SIZE = (8, 16)  # (H, W): Cityscapes' 1:2 aspect
-FILES = {"train": [("aachen", "aachen_000000_000019"), ("aachen", "aachen_000001_000019"),
-                   ("bochum", "bochum_000000_000313")],
-         "val": [("frankfurt", "frankfurt_000000_000294")]}
+FILES = {
+    "train": [
+        ("aachen", "aachen_000000_000019"),
+        ("aachen", "aachen_000001_000019"),
+        ("bochum", "bochum_000000_000313"),
+    ],
+    "val": [("frankfurt", "frankfurt_000000_000294")],
+}
 LABEL_IDS = np.array([label_id for _, label_id, _ in LABELS])  # 0..33
 TRAIN_ID = dict((label_id, train_id) for _, label_id, train_id in LABELS)
 
@@ -75,8 +80,11 @@ def test_missing_label_is_named(tmp_path):
     write_cityscapes(tmp_path)
     (tmp_path / "gtFine/train/bochum/bochum_000000_000313_gtFine_labelIds.png").unlink()
     (tmp_path / "gtFine/train/bochum/bochum_000000_000313_gtFine_labelTrainIds.png").unlink()
-    with pytest.raises(DatasetError, match=r"gtFine/train/bochum/bochum_000000_000313_gtFine_labelTrainIds\.png "
-                                           r"is missing.*datasets/cityscapes/README\.md"):
+    with pytest.raises(
+        DatasetError,
+        match=r"gtFine/train/bochum/bochum_000000_000313_gtFine_labelTrainIds\.png "
+        r"is missing.*datasets/cityscapes/README\.md",
+    ):
         Cityscapes("train", tmp_path, SIZE)
     assert check_layout(tmp_path) == ["gtFine/train/bochum/bochum_000000_000313_gtFine_labelTrainIds.png"]
 
@@ -97,10 +105,21 @@ def test_label_id_outside_the_table_is_an_error(tmp_path):
 
 def test_limit_and_extract(tmp_path):
     write_cityscapes(tmp_path)
-    assert [s["id"] for s in (open_dataset("cityscapes", "train", str(tmp_path), SIZE, limit=2)[i] for i in range(2))] \
-        == ["aachen_000000_000019", "aachen_000001_000019"]
-    config = ExtractConfig(backbone="test-dinov2", random_init=True, dataset="cityscapes", split="train",
-                           root=str(tmp_path), image_size=(56, 112), batch_size=2, workers=0, limit=2, subset_seed=3)
+    assert [
+        s["id"] for s in (open_dataset("cityscapes", "train", str(tmp_path), SIZE, limit=2)[i] for i in range(2))
+    ] == ["aachen_000000_000019", "aachen_000001_000019"]
+    config = ExtractConfig(
+        backbone="test-dinov2",
+        random_init=True,
+        dataset="cityscapes",
+        split="train",
+        root=str(tmp_path),
+        image_size=(56, 112),
+        batch_size=2,
+        workers=0,
+        limit=2,
+        subset_seed=3,
+    )
     out = extract(config, tmp_path / "cs.h5", progress=False)
     with h5py.File(out, "r") as f:
         assert f["targets/mask"].shape == (2, 56, 112) and f["targets/mask"].attrs["ignore_index"] == 255

@@ -32,7 +32,9 @@ def _invoke(args: list[str]) -> str:
     """Run the CLI; fail with its output unless it exits 0 without a traceback."""
     result = runner.invoke(app, args)
     output = result.output + (result.stderr if result.stderr_bytes is not None else "")
-    assert result.exit_code == 0 and "Traceback" not in output, f"probekit {' '.join(args)}:\n{output}\n{result.exception!r}"
+    assert result.exit_code == 0 and "Traceback" not in output, (
+        f"probekit {' '.join(args)}:\n{output}\n{result.exception!r}"
+    )
     return output
 
 
@@ -42,9 +44,28 @@ def _extract(name: str, fixture: Fixture, tmp_path) -> tuple[Expected, object]:
     expected = fixture.write(tree)
     height, width = fixture.image_size
     store = tmp_path / f"{name}.h5"
-    args = ["extract", "--dataset", name, "--split", fixture.split, "--backbone", "test-dinov2", "--random-init",
-            "--workers", "0", "--batch-size", "4", "--image-size", f"{height}x{width}", "--out", str(store),
-            "--device", "cpu", "--dtype", "float32"]
+    args = [
+        "extract",
+        "--dataset",
+        name,
+        "--split",
+        fixture.split,
+        "--backbone",
+        "test-dinov2",
+        "--random-init",
+        "--workers",
+        "0",
+        "--batch-size",
+        "4",
+        "--image-size",
+        f"{height}x{width}",
+        "--out",
+        str(store),
+        "--device",
+        "cpu",
+        "--dtype",
+        "float32",
+    ]
     if fixture.needs_root:
         args += ["--root", str(tree / fixture.root)]
     if fixture.limit:
@@ -78,8 +99,8 @@ def _check_pairs(store: FeatureStore, pairs: dict) -> None:
             for row, points in enumerate(value):
                 points = np.asarray(points, dtype=np.float32)
                 valid = ~np.isnan(points).any(axis=-1)
-                np.testing.assert_allclose(stored[row][:len(points)][valid], points[valid], rtol=0, atol=1e-5)
-                assert np.isnan(stored[row][len(points):]).all()
+                np.testing.assert_allclose(stored[row][: len(points)][valid], points[valid], rtol=0, atol=1e-5)
+                assert np.isnan(stored[row][len(points) :]).all()
         else:
             np.testing.assert_allclose(np.asarray(stored, dtype=np.float64), np.asarray(value, dtype=np.float64))
 

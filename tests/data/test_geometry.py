@@ -10,7 +10,7 @@ from probekit.errors import DatasetError
 def _marked(h, w, x, y):
     """A black (h, w, 3) image with one 4x4 white block whose top-left pixel is (x, y)."""
     image = np.zeros((h, w, 3), np.uint8)
-    image[y:y + 4, x:x + 4] = 255
+    image[y : y + 4, x : x + 4] = 255
     return image
 
 

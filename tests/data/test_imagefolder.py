@@ -27,8 +27,12 @@ def _write(path, rgb: np.ndarray) -> None:
 def write_folders(root) -> dict[str, np.ndarray]:
     """train/{cat,dog}, val/dog only (labels must still follow train's classes); a nested folder, an
     upper-case extension and a stray text file."""
-    images = {"train/cat/a.png": _image(1), "train/cat/sub/b.PNG": _image(2), "train/dog/c.png": _image(3),
-              "val/dog/d.png": _image(4)}
+    images = {
+        "train/cat/a.png": _image(1),
+        "train/cat/sub/b.PNG": _image(2),
+        "train/dog/c.png": _image(3),
+        "val/dog/d.png": _image(4),
+    }
     for rel, rgb in images.items():
         _write(root / rel, rgb)
     (root / "train/dog/notes.txt").write_text("not an image")
@@ -102,14 +106,17 @@ def test_csv_lists_with_integer_or_named_labels(tmp_path):
     assert check_csv(tmp_path) == [] and check_csv(tmp_path / "train") != []
 
 
-@pytest.mark.parametrize("train_csv, val_csv, message", [
-    ("train/cat/a.png,cat\n", "val/dog/nope.png,cat\n", r"val/dog/nope.png is missing \(listed in .*val.csv:1\)"),
-    ("train/cat/a.png,cat\n", "val/dog/d.png,dog\n", r"val.csv:1: label 'dog' is not a class name of train.csv"),
-    ("train/cat/a.png,0\n", "val/dog/d.png,1\n", r"val.csv:1: label '1' is not an integer 0..0 of train.csv"),
-    ("train/cat/a.png,0\n", "val/dog/d.png,-1\n", r"label '-1' is not an integer"),
-    ("train/cat/a.png,0\ntrain/dog/c.png,dog\n", "val/dog/d.png,1\n", r"train.csv:2: label 'dog' mixes"),
-    ("train/cat/a.png,0\n", "val/dog/d.png\n", r"val.csv:1: expected 2 columns"),
-])
+@pytest.mark.parametrize(
+    "train_csv, val_csv, message",
+    [
+        ("train/cat/a.png,cat\n", "val/dog/nope.png,cat\n", r"val/dog/nope.png is missing \(listed in .*val.csv:1\)"),
+        ("train/cat/a.png,cat\n", "val/dog/d.png,dog\n", r"val.csv:1: label 'dog' is not a class name of train.csv"),
+        ("train/cat/a.png,0\n", "val/dog/d.png,1\n", r"val.csv:1: label '1' is not an integer 0..0 of train.csv"),
+        ("train/cat/a.png,0\n", "val/dog/d.png,-1\n", r"label '-1' is not an integer"),
+        ("train/cat/a.png,0\ntrain/dog/c.png,dog\n", "val/dog/d.png,1\n", r"train.csv:2: label 'dog' mixes"),
+        ("train/cat/a.png,0\n", "val/dog/d.png\n", r"val.csv:1: expected 2 columns"),
+    ],
+)
 def test_csv_errors_name_file_and_line(tmp_path, train_csv, val_csv, message):
     write_folders(tmp_path)
     (tmp_path / "train.csv").write_text(train_csv)
@@ -125,8 +132,16 @@ def test_csv_missing_list_names_it(tmp_path):
 
 def test_extract_imagefolder_stores_labels(tmp_path):
     write_folders(tmp_path)
-    config = ExtractConfig(backbone="test-dinov2", random_init=True, dataset="imagefolder", root=str(tmp_path),
-                           split="train", image_size=(56, 56), batch_size=2, workers=0)
+    config = ExtractConfig(
+        backbone="test-dinov2",
+        random_init=True,
+        dataset="imagefolder",
+        root=str(tmp_path),
+        split="train",
+        image_size=(56, 56),
+        batch_size=2,
+        workers=0,
+    )
     path = extract(config, tmp_path / "store.h5", progress=False)
     with h5py.File(path, "r") as f:
         np.testing.assert_array_equal(f["targets/label"][()], [0, 0, 1])

@@ -14,12 +14,16 @@ from probekit.errors import DatasetError
 
 # (ILSVRC2012_ID, wnid, words, num_children) in the devkit's ID order, which is not the sorted wnid order;
 # the last is an inner synset (num_children > 0) that meta.mat lists too and that is no class.
-SYNSETS = [(1, "n01484850", "great white shark, white shark", 0), (2, "n01440764", "tench, Tinca tinca", 0),
-           (3, "n01443537", "goldfish, Carassius auratus", 0), (4, "n00004475", "organism, being", 2)]
+SYNSETS = [
+    (1, "n01484850", "great white shark, white shark", 0),
+    (2, "n01440764", "tench, Tinca tinca", 0),
+    (3, "n01443537", "goldfish, Carassius auratus", 0),
+    (4, "n00004475", "organism, being", 2),
+]
 WNIDS = ["n01440764", "n01443537", "n01484850"]  # sorted: class 0, 1, 2
-VAL_IDS = [1, 3, 2, 1]                            # ILSVRC2012_ID of val images 1..4
+VAL_IDS = [1, 3, 2, 1]  # ILSVRC2012_ID of val images 1..4
 VAL_WNIDS = ["n01484850", "n01443537", "n01440764", "n01484850"]
-VAL_LABELS = [2, 1, 0, 2]                         # sorted-wnid indices, not ILSVRC2012_ID - 1
+VAL_LABELS = [2, 1, 0, 2]  # sorted-wnid indices, not ILSVRC2012_ID - 1
 VAL_NAMES = [f"val/ILSVRC2012_val_{k:08d}.JPEG" for k in range(1, 5)]
 
 
@@ -79,11 +83,14 @@ def test_val_labels_are_sorted_wnid_indices(tmp_path, labels):
     assert _labels(train) == {name: k for name, k in expected.items() if name.startswith("train/")}
 
 
-@pytest.mark.parametrize("labels, names", [
-    ("devkit", ["tench, Tinca tinca", "goldfish, Carassius auratus", "great white shark, white shark"]),
-    ("loc", ["tench, Tinca tinca", "goldfish, Carassius auratus", "great white shark, white shark"]),
-    ("sorted", WNIDS),  # no synset list in the tree: the wnids name the classes
-])
+@pytest.mark.parametrize(
+    "labels, names",
+    [
+        ("devkit", ["tench, Tinca tinca", "goldfish, Carassius auratus", "great white shark, white shark"]),
+        ("loc", ["tench, Tinca tinca", "goldfish, Carassius auratus", "great white shark, white shark"]),
+        ("sorted", WNIDS),  # no synset list in the tree: the wnids name the classes
+    ],
+)
 def test_class_names_follow_the_sorted_wnids(tmp_path, labels, names):
     write_imagenet(tmp_path, labels)
     val = open_dataset("imagenet", "val", str(tmp_path), image_size=(14, 14))
@@ -139,24 +146,33 @@ def test_csv_wnid_not_among_train_classes(tmp_path):
     _fails(tmp_path, "val", r"LOC_val_solution.csv:\d+: 'n01484850' is not a class of train/")
 
 
-@pytest.mark.parametrize("content, pattern", [
-    ("1\n7\n2\n1\n", r"ground_truth.txt:2: '7' is not an ILSVRC2012_ID"),  # 7: no leaf synset (4 is inner)
-    ("1\n4\n2\n1\n", r"ground_truth.txt:2: '4' is not an ILSVRC2012_ID"),
-    ("1\nfish\n", r"ground_truth.txt:2: 'fish'"),
-    ("", r"ground_truth.txt: empty"),
-])
+@pytest.mark.parametrize(
+    "content, pattern",
+    [
+        ("1\n7\n2\n1\n", r"ground_truth.txt:2: '7' is not an ILSVRC2012_ID"),  # 7: no leaf synset (4 is inner)
+        ("1\n4\n2\n1\n", r"ground_truth.txt:2: '4' is not an ILSVRC2012_ID"),
+        ("1\nfish\n", r"ground_truth.txt:2: 'fish'"),
+        ("", r"ground_truth.txt: empty"),
+    ],
+)
 def test_bad_ground_truth_lines(tmp_path, content, pattern):
     write_imagenet(tmp_path, "devkit")
     (tmp_path / GROUND_TRUTH).write_text(content)
     _fails(tmp_path, "val", pattern)
 
 
-@pytest.mark.parametrize("content, pattern", [
-    ("ImageId,PredictionString\nILSVRC2012_val_00000001,\n", r"LOC_val_solution.csv:2: expected 'ImageId,Predict"),
-    ("ILSVRC2012_val_00000001,n01440764 1 2 3 4\nILSVRC2012_val_00000001,n01440764\n", r"csv:2: .* listed twice"),
-    ("../train/n01440764/n01440764_1,n01440764 1\n", r"csv:1: path '../train/n01440764/n01440764_1.JPEG' is outside"),
-    ("ImageId,PredictionString\n", r"found no rows in .*LOC_val_solution.csv"),
-])
+@pytest.mark.parametrize(
+    "content, pattern",
+    [
+        ("ImageId,PredictionString\nILSVRC2012_val_00000001,\n", r"LOC_val_solution.csv:2: expected 'ImageId,Predict"),
+        ("ILSVRC2012_val_00000001,n01440764 1 2 3 4\nILSVRC2012_val_00000001,n01440764\n", r"csv:2: .* listed twice"),
+        (
+            "../train/n01440764/n01440764_1,n01440764 1\n",
+            r"csv:1: path '../train/n01440764/n01440764_1.JPEG' is outside",
+        ),
+        ("ImageId,PredictionString\n", r"found no rows in .*LOC_val_solution.csv"),
+    ],
+)
 def test_bad_loc_csv_rows(tmp_path, content, pattern):
     write_imagenet(tmp_path, "loc")
     (tmp_path / LOC_SOLUTION).write_text(content)
@@ -168,6 +184,7 @@ def test_bad_meta_mat_is_named(tmp_path, content):
     write_imagenet(tmp_path, "devkit")
     if content == "struct":  # a .mat without the 'synsets' struct
         from scipy.io import savemat
+
         savemat(str(tmp_path / META), {"other": np.zeros(3)})
     else:
         (tmp_path / META).write_bytes(content)

@@ -44,8 +44,10 @@ def write_nyuv2(root) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         f["images"] = rgb.transpose(0, 3, 2, 1)  # (N, 3, W, H)
         f["depths"] = depth.transpose(0, 2, 1)  # (N, W, H)
         f["rawDepths"] = raw.transpose(0, 2, 1)
-    scipy.io.savemat(root / "splits.mat", {"trainNdxs": np.array(TRAIN, dtype=float)[:, None],
-                                           "testNdxs": np.array(TEST, dtype=float)[:, None]})
+    scipy.io.savemat(
+        root / "splits.mat",
+        {"trainNdxs": np.array(TRAIN, dtype=float)[:, None], "testNdxs": np.array(TEST, dtype=float)[:, None]},
+    )
     return rgb, depth, raw
 
 
@@ -89,7 +91,9 @@ def test_limit_reads_lazily_and_pickles_without_the_file(tmp_path):
 
 
 def test_missing_and_wrong_files_are_named(tmp_path):
-    with pytest.raises(DatasetError, match=r"nyu_depth_v2_labeled.mat is missing \(and 1 more\).*datasets/nyuv2/README.md"):
+    with pytest.raises(
+        DatasetError, match=r"nyu_depth_v2_labeled.mat is missing \(and 1 more\).*datasets/nyuv2/README.md"
+    ):
         open_dataset("nyuv2", "train", str(tmp_path), image_size=(H, W))
     assert len(check_nyuv2(tmp_path)) == 2
     write_nyuv2(tmp_path)
@@ -110,6 +114,7 @@ def test_missing_and_wrong_files_are_named(tmp_path):
 def test_eigen_box_matches_the_metric_crop():
     box = np.zeros((480, 640), dtype=bool)
     from probekit.data.depth_targets import EIGEN_BOX_480x640
+
     top, bottom, left, right = EIGEN_BOX_480x640
     box[top:bottom, left:right] = True
     assert torch.equal(crop_mask(480, 640, "eigen"), torch.from_numpy(box))
@@ -117,6 +122,7 @@ def test_eigen_box_matches_the_metric_crop():
 
 
 # --- BTS layout: sync/ (train) and official_splits/test/ with 16-bit millimetre PNGs ---
+
 
 def _write_pair(folder, index: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     folder.mkdir(parents=True, exist_ok=True)
@@ -131,15 +137,19 @@ def _write_pair(folder, index: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_sync(root, with_lists: bool = True):
-    pairs = {"kitchen_0028b/rgb_00045": _write_pair(root / "sync/kitchen_0028b", 45, 1),
-             "bedroom_0060/rgb_00081": _write_pair(root / "sync/bedroom_0060", 81, 2),
-             "bathroom/rgb_00045": _write_pair(root / "official_splits/test/bathroom", 45, 3)}
+    pairs = {
+        "kitchen_0028b/rgb_00045": _write_pair(root / "sync/kitchen_0028b", 45, 1),
+        "bedroom_0060/rgb_00081": _write_pair(root / "sync/bedroom_0060", 81, 2),
+        "bathroom/rgb_00045": _write_pair(root / "official_splits/test/bathroom", 45, 3),
+    }
     if with_lists:
         (root / "nyudepthv2_train_files_with_gt.txt").write_text(
             "/kitchen_0028b/rgb_00045.jpg /kitchen_0028b/sync_depth_00045.png 518.8579\n"
-            "/bedroom_0060/rgb_00081.jpg /bedroom_0060/sync_depth_00081.png 518.8579\n")
+            "/bedroom_0060/rgb_00081.jpg /bedroom_0060/sync_depth_00081.png 518.8579\n"
+        )
         (root / "nyudepthv2_test_files_with_gt.txt").write_text(
-            "bathroom/rgb_00045.jpg bathroom/sync_depth_00045.png 518.8579\n")
+            "bathroom/rgb_00045.jpg bathroom/sync_depth_00045.png 518.8579\n"
+        )
     return pairs
 
 
@@ -175,8 +185,16 @@ def test_sync_errors_name_the_missing_file(tmp_path):
 
 def test_extract_nyuv2_stores_full_resolution_depth_and_eval_box(tmp_path):
     _, depth, _ = write_nyuv2(tmp_path)
-    config = ExtractConfig(backbone="test-dinov2", random_init=True, dataset="nyuv2", root=str(tmp_path),
-                           split="train", image_size=(42, 56), batch_size=2, workers=0)
+    config = ExtractConfig(
+        backbone="test-dinov2",
+        random_init=True,
+        dataset="nyuv2",
+        root=str(tmp_path),
+        split="train",
+        image_size=(42, 56),
+        batch_size=2,
+        workers=0,
+    )
     path = extract(config, tmp_path / "store.h5", progress=False)
     with h5py.File(path, "r") as f:
         np.testing.assert_array_equal(f["targets/depth"][()], depth[[0, 2, 3]])

@@ -11,9 +11,18 @@ from probekit.errors import DatasetError, StoreError
 def _table(n=3):
     kps = pad_keypoints([np.arange(2 * k, dtype=np.float32).reshape(k, 2) for k in range(1, n + 1)])
     box = np.tile(np.array([[0, 0, 10, 20]], np.float32), (n, 1))
-    return PairTable(ids=[f"p{i}" for i in range(n)], src=np.arange(n) * 2, trg=np.arange(n) * 2 + 1,
-                     src_kps=kps, trg_kps=kps + 1, src_bbox=box, trg_bbox=box, categories=["cat"] * n,
-                     pck_reference="bbox", attrs={"source": "test"})
+    return PairTable(
+        ids=[f"p{i}" for i in range(n)],
+        src=np.arange(n) * 2,
+        trg=np.arange(n) * 2 + 1,
+        src_kps=kps,
+        trg_kps=kps + 1,
+        src_bbox=box,
+        trg_bbox=box,
+        categories=["cat"] * n,
+        pck_reference="bbox",
+        attrs={"source": "test"},
+    )
 
 
 def test_padding_and_valid():
@@ -44,9 +53,8 @@ def test_round_trip_through_hdf5(tmp_path):
 
 
 def test_store_without_pairs_says_which_datasets_have_them(tmp_path):
-    with h5py.File(tmp_path / "s.h5", "w") as f:
-        with pytest.raises(StoreError, match="synthetic-pairs"):
-            read_pairs(f)
+    with h5py.File(tmp_path / "s.h5", "w") as f, pytest.raises(StoreError, match="synthetic-pairs"):
+        read_pairs(f)
 
 
 def test_inconsistent_tables_are_refused():

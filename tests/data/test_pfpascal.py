@@ -49,8 +49,10 @@ def write_annotations(folder: Path) -> None:
     classes = {1: "aeroplane", 2: "bicycle"}
     for name, (_, label, kps, bbox) in IMAGES.items():
         (folder / classes[label]).mkdir(parents=True, exist_ok=True)
-        savemat(folder / classes[label] / f"{name}.mat",
-                {"kps": np.array(kps, dtype=np.float64), "bbox": np.array([bbox], dtype=np.float64)})
+        savemat(
+            folder / classes[label] / f"{name}.mat",
+            {"kps": np.array(kps, dtype=np.float64), "bbox": np.array([bbox], dtype=np.float64)},
+        )
 
 
 def joined(values) -> str:
@@ -64,8 +66,17 @@ def write_test_csv(path: Path, prefix: str = "PF-dataset-PASCAL/JPEGImages/") ->
         writer.writerow(["source_image", "target_image", "class", "XA", "YA", "XB", "YB"])
         for src, trg, a, b in TEST_PAIRS:
             a, b = np.array(a), np.array(b)
-            writer.writerow([f"{prefix}{src}.jpg", f"{prefix}{trg}.jpg", IMAGES[src][1],
-                             joined(a[:, 0]), joined(a[:, 1]), joined(b[:, 0]), joined(b[:, 1])])
+            writer.writerow(
+                [
+                    f"{prefix}{src}.jpg",
+                    f"{prefix}{trg}.jpg",
+                    IMAGES[src][1],
+                    joined(a[:, 0]),
+                    joined(a[:, 1]),
+                    joined(b[:, 0]),
+                    joined(b[:, 1]),
+                ]
+            )
 
 
 def write_flip_csv(path: Path, prefix: str) -> None:
@@ -91,16 +102,19 @@ def test_pair_table_is_exactly_the_csv(root):
     dataset = PFPascal(root, "test", (56, 56))
     table = dataset.pair_table
     assert dataset.images == ["2007_000584.jpg", "2010_003379.jpg", "2010_004184.jpg", "2011_001407.jpg"]
-    assert list(table.ids) == ["0000-2011_001407-2010_004184:aeroplane", "0001-2007_000584-2010_003379:bicycle",
-                               "0002-2010_004184-2011_001407:aeroplane"]
+    assert list(table.ids) == [
+        "0000-2011_001407-2010_004184:aeroplane",
+        "0001-2007_000584-2010_003379:bicycle",
+        "0002-2010_004184-2011_001407:aeroplane",
+    ]
     assert list(table.categories) == ["aeroplane", "bicycle", "aeroplane"] and table.pck_reference == "image"
     np.testing.assert_array_equal(table.src, [3, 0, 2])
     np.testing.assert_array_equal(table.trg, [2, 1, 3])
     assert table.src_kps.shape == (3, 3, 2)
     for row, (src, trg, a, b) in enumerate(TEST_PAIRS):
-        np.testing.assert_array_equal(table.src_kps[row, :len(a)], np.float32(a))  # XA -> x, YA -> y
-        np.testing.assert_array_equal(table.trg_kps[row, :len(b)], np.float32(b))
-        assert np.isnan(table.src_kps[row, len(a):]).all()
+        np.testing.assert_array_equal(table.src_kps[row, : len(a)], np.float32(a))  # XA -> x, YA -> y
+        np.testing.assert_array_equal(table.trg_kps[row, : len(b)], np.float32(b))
+        assert np.isnan(table.src_kps[row, len(a) :]).all()
         np.testing.assert_array_equal(table.src_bbox[row], IMAGES[src][3])  # from the .mat, not the keypoints
         np.testing.assert_array_equal(table.trg_bbox[row], IMAGES[trg][3])
     assert table.attrs["pair_list"] == "PF-dataset-PASCAL/test_pairs_pf_pascal.csv"
@@ -134,7 +148,11 @@ def test_dhpf_layout_and_trn_alias(tmp_path):
     write_annotations(base / "Annotations")
     write_flip_csv(base / "trn_pairs.csv", "JPEGImages/")
     dataset = open_dataset("pfpascal", "trn", str(tmp_path), (28, 28))
-    assert dataset.split == "train" and len(dataset.pair_table) == 3 and dataset.pair_table.attrs["pair_list"] == "PF-PASCAL/trn_pairs.csv"
+    assert (
+        dataset.split == "train"
+        and len(dataset.pair_table) == 3
+        and dataset.pair_table.attrs["pair_list"] == "PF-PASCAL/trn_pairs.csv"
+    )
 
 
 @pytest.mark.parametrize("fit", ["stretch", "pad"])
@@ -154,7 +172,9 @@ def test_limit_keeps_whole_pairs(root):
     subset = open_dataset("pfpascal", "test", str(root), (28, 28), limit=1)
     assert len(subset.pair_table) == 1 and len(subset) == 2
     np.testing.assert_array_equal(subset.indices, [2, 3])
-    np.testing.assert_array_equal(subset.pair_table.src, [1]) and np.testing.assert_array_equal(subset.pair_table.trg, [0])
+    np.testing.assert_array_equal(subset.pair_table.src, [1]) and np.testing.assert_array_equal(
+        subset.pair_table.trg, [0]
+    )
 
 
 def test_check_layout(root, tmp_path):
@@ -180,12 +200,15 @@ def test_missing_and_malformed_inputs_are_one_line_errors(root, tmp_path):
         PFPascal(root, "test", (28, 28))
 
 
-@pytest.mark.parametrize("column, value, message", [
-    ("class", "21", "line 3: class '21' is not 1..20"),
-    ("class", "0", "line 3: class '0' is not 1..20"),
-    ("YB", "30.0;1.0", "line 3: XA, YA, XB, YB have 1, 1, 1, 2 values"),
-    ("XA", "4.5;x", "line 3: column XA is not ';'-separated numbers"),
-])
+@pytest.mark.parametrize(
+    "column, value, message",
+    [
+        ("class", "21", "line 3: class '21' is not 1..20"),
+        ("class", "0", "line 3: class '0' is not 1..20"),
+        ("YB", "30.0;1.0", "line 3: XA, YA, XB, YB have 1, 1, 1, 2 values"),
+        ("XA", "4.5;x", "line 3: column XA is not ';'-separated numbers"),
+    ],
+)
 def test_bad_rows_are_named(root, column, value, message):
     path = root / "PF-dataset-PASCAL" / "test_pairs_pf_pascal.csv"
     with path.open(newline="") as f:
@@ -207,8 +230,16 @@ def test_a_list_without_keypoints_needs_the_annotations(root):
 
 
 def test_extract_stores_the_table(root, tmp_path):
-    config = ExtractConfig(backbone="test-dinov2", random_init=True, dataset="pfpascal", split="test", root=str(root),
-                           image_size=(56, 56), workers=0, batch_size=8)
+    config = ExtractConfig(
+        backbone="test-dinov2",
+        random_init=True,
+        dataset="pfpascal",
+        split="test",
+        root=str(root),
+        image_size=(56, 56),
+        workers=0,
+        batch_size=8,
+    )
     path = extract(config, tmp_path / "pf.h5", progress=False)
     expected = PFPascal(root, "test", (56, 56))
     with FeatureStore(path) as store:
@@ -216,6 +247,8 @@ def test_extract_stores_the_table(root, tmp_path):
         assert store.ids == [Path(i).stem for i in expected.images]
         for name in ("src", "trg", "src_kps", "trg_kps", "src_bbox", "trg_bbox"):
             np.testing.assert_array_equal(getattr(table, name), getattr(expected.pair_table, name))
-        assert list(table.ids) == list(expected.pair_table.ids) and list(table.categories) == list(expected.pair_table.categories)
+        assert list(table.ids) == list(expected.pair_table.ids) and list(table.categories) == list(
+            expected.pair_table.categories
+        )
         assert table.pck_reference == "image" and table.attrs == expected.pair_table.attrs
         np.testing.assert_array_equal(store.read_target("original_size"), [[40, 30], [34, 50], [48, 36], [30, 40]])

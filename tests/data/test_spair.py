@@ -19,36 +19,71 @@ from probekit.features.store import FeatureStore
 
 # (category, image): (width, height) and the pixel (x, y) painted white (the first source keypoint)
 IMAGES = {
-    ("aeroplane", "2008_000585"): (40, 30), ("aeroplane", "2008_002221"): (36, 48),
-    ("aeroplane", "2009_004203"): (44, 26), ("bicycle", "2007_005262"): (30, 40),
+    ("aeroplane", "2008_000585"): (40, 30),
+    ("aeroplane", "2008_002221"): (36, 48),
+    ("aeroplane", "2009_004203"): (44, 26),
+    ("bicycle", "2007_005262"): (30, 40),
     ("bicycle", "2008_000725"): (50, 34),
 }
 PAINTED = {("aeroplane", "2008_000585"): (31, 7), ("bicycle", "2007_005262"): (4, 33)}
 PAIRS = {  # split -> pair name -> annotation fields that vary
     "test": {
         "000001-2008_000585-2008_002221:aeroplane": dict(
-            src_kps=[[31, 7], [10, 20], [5, 25]], trg_kps=[[30, 40], [12, 9], [3, 2]], kps_ids=["0", "3", "7"],
-            src_bndbox=[2, 3, 38, 28], trg_bndbox=[1, 2, 35, 47], viewpoint_variation=1, truncation=2),
+            src_kps=[[31, 7], [10, 20], [5, 25]],
+            trg_kps=[[30, 40], [12, 9], [3, 2]],
+            kps_ids=["0", "3", "7"],
+            src_bndbox=[2, 3, 38, 28],
+            trg_bndbox=[1, 2, 35, 47],
+            viewpoint_variation=1,
+            truncation=2,
+        ),
         "000002-2008_002221-2009_004203:aeroplane": dict(
-            src_kps=[[20, 33]], trg_kps=[[41, 5]], kps_ids=["11"],
-            src_bndbox=[1, 2, 35, 47], trg_bndbox=[0, 0, 43, 25], viewpoint_variation=2, truncation=0),
+            src_kps=[[20, 33]],
+            trg_kps=[[41, 5]],
+            kps_ids=["11"],
+            src_bndbox=[1, 2, 35, 47],
+            trg_bndbox=[0, 0, 43, 25],
+            viewpoint_variation=2,
+            truncation=0,
+        ),
         "000003-2007_005262-2008_000725:bicycle": dict(
-            src_kps=[[4, 33], [25, 1]], trg_kps=[[49, 30], [0, 0]], kps_ids=["2", "5"],
-            src_bndbox=[0, 1, 29, 39], trg_bndbox=[3, 4, 48, 33], viewpoint_variation=0, truncation=1),
+            src_kps=[[4, 33], [25, 1]],
+            trg_kps=[[49, 30], [0, 0]],
+            kps_ids=["2", "5"],
+            src_bndbox=[0, 1, 29, 39],
+            trg_bndbox=[3, 4, 48, 33],
+            viewpoint_variation=0,
+            truncation=1,
+        ),
         # in the JSON folder but not in the official list: used only when Layout/ is absent
         "000004-2009_004203-2008_000585:aeroplane": dict(
-            src_kps=[[1, 1]], trg_kps=[[2, 2]], kps_ids=["1"],
-            src_bndbox=[0, 0, 43, 25], trg_bndbox=[2, 3, 38, 28], viewpoint_variation=0, truncation=0),
+            src_kps=[[1, 1]],
+            trg_kps=[[2, 2]],
+            kps_ids=["1"],
+            src_bndbox=[0, 0, 43, 25],
+            trg_bndbox=[2, 3, 38, 28],
+            viewpoint_variation=0,
+            truncation=0,
+        ),
     },
     "trn": {
         "000005-2008_000725-2007_005262:bicycle": dict(
-            src_kps=[[8, 8]], trg_kps=[[9, 9]], kps_ids=["0"],
-            src_bndbox=[3, 4, 48, 33], trg_bndbox=[0, 1, 29, 39], viewpoint_variation=0, truncation=0),
+            src_kps=[[8, 8]],
+            trg_kps=[[9, 9]],
+            kps_ids=["0"],
+            src_bndbox=[3, 4, 48, 33],
+            trg_bndbox=[0, 1, 29, 39],
+            viewpoint_variation=0,
+            truncation=0,
+        ),
     },
     "val": {},
 }
-LAYOUT_TEST = ["000003-2007_005262-2008_000725:bicycle", "000001-2008_000585-2008_002221:aeroplane",
-               "000002-2008_002221-2009_004203:aeroplane"]  # the official list's order is kept
+LAYOUT_TEST = [
+    "000003-2007_005262-2008_000725:bicycle",
+    "000001-2008_000585-2008_002221:aeroplane",
+    "000002-2008_002221-2009_004203:aeroplane",
+]  # the official list's order is kept
 
 
 def write_jpeg(path: Path, size_wh: tuple[int, int], painted: tuple[int, int] | None = None) -> None:
@@ -70,10 +105,17 @@ def make_spair(root: Path, layout: bool = True) -> Path:
             _, src, rest = pair.split("-")
             trg, category = rest.split(":")
             annotation = {
-                "pair_id": number, "filename": pair, "category": category,
-                "src_imname": f"{src}.jpg", "trg_imname": f"{trg}.jpg",
-                "src_imsize": [*IMAGES[(category, src)], 3], "trg_imsize": [*IMAGES[(category, trg)], 3],
-                "scale_variation": 0, "occlusion": 0, "mirror": 0, **fields,
+                "pair_id": number,
+                "filename": pair,
+                "category": category,
+                "src_imname": f"{src}.jpg",
+                "trg_imname": f"{trg}.jpg",
+                "src_imsize": [*IMAGES[(category, src)], 3],
+                "trg_imsize": [*IMAGES[(category, trg)], 3],
+                "scale_variation": 0,
+                "occlusion": 0,
+                "mirror": 0,
+                **fields,
             }
             (root / "PairAnnotation" / split / f"{pair}.json").write_text(json.dumps(annotation))
     if layout:
@@ -92,8 +134,13 @@ def root(tmp_path) -> Path:
 def test_pair_table_is_exactly_the_json_annotations(root):
     dataset = SPair71k(root, "test", (56, 56))
     table = dataset.pair_table
-    assert dataset.images == ["aeroplane/2008_000585.jpg", "aeroplane/2008_002221.jpg", "aeroplane/2009_004203.jpg",
-                              "bicycle/2007_005262.jpg", "bicycle/2008_000725.jpg"]
+    assert dataset.images == [
+        "aeroplane/2008_000585.jpg",
+        "aeroplane/2008_002221.jpg",
+        "aeroplane/2009_004203.jpg",
+        "bicycle/2007_005262.jpg",
+        "bicycle/2008_000725.jpg",
+    ]
     assert list(table.ids) == LAYOUT_TEST and table.pck_reference == "bbox"
     assert list(table.categories) == ["bicycle", "aeroplane", "aeroplane"]
     np.testing.assert_array_equal(table.src, [3, 0, 1])  # 2008_002221 is target of one pair, source of the next
@@ -168,8 +215,12 @@ def test_limit_keeps_whole_pairs_and_their_images(root):
     np.testing.assert_array_equal(first.indices, [0, 1, 3, 4])
     np.testing.assert_array_equal(table.src, [2, 0]) and np.testing.assert_array_equal(table.trg, [3, 1])
     np.testing.assert_array_equal(table.src_kps, full.src_kps[:2])
-    assert [first[i]["id"] for i in range(len(first))] == ["aeroplane/2008_000585", "aeroplane/2008_002221",
-                                                           "bicycle/2007_005262", "bicycle/2008_000725"]
+    assert [first[i]["id"] for i in range(len(first))] == [
+        "aeroplane/2008_000585",
+        "aeroplane/2008_002221",
+        "bicycle/2007_005262",
+        "bicycle/2008_000725",
+    ]
     assert first.describe()["limit_unit"] == "pairs"
     seeded = open_dataset("spair", "test", str(root), (28, 28), limit=1, subset_seed=3)
     assert len(seeded.pair_table) == 1 and len(seeded) == 2
@@ -221,8 +272,16 @@ def test_an_image_whose_size_disagrees_with_its_annotation_is_refused(root):
 
 
 def test_extract_stores_the_table(root, tmp_path):
-    config = ExtractConfig(backbone="test-dinov2", random_init=True, dataset="spair", split="test", root=str(root),
-                           image_size=(56, 56), workers=0, batch_size=8)
+    config = ExtractConfig(
+        backbone="test-dinov2",
+        random_init=True,
+        dataset="spair",
+        split="test",
+        root=str(root),
+        image_size=(56, 56),
+        workers=0,
+        batch_size=8,
+    )
     path = extract(config, tmp_path / "spair.h5", progress=False)
     expected = SPair71k(root, "test", (56, 56))
     with FeatureStore(path) as store:
@@ -230,6 +289,8 @@ def test_extract_stores_the_table(root, tmp_path):
         assert store.ids == [Path(i).with_suffix("").as_posix() for i in expected.images]
         for name in ("src", "trg", "src_kps", "trg_kps", "src_bbox", "trg_bbox"):
             np.testing.assert_array_equal(getattr(table, name), getattr(expected.pair_table, name))
-        assert list(table.ids) == list(expected.pair_table.ids) and list(table.categories) == list(expected.pair_table.categories)
+        assert list(table.ids) == list(expected.pair_table.ids) and list(table.categories) == list(
+            expected.pair_table.categories
+        )
         assert table.pck_reference == "bbox" and table.attrs == expected.pair_table.attrs
         np.testing.assert_array_equal(store.read_target("pixel_map")[0], expected[0]["pixel_map"])

@@ -372,9 +372,9 @@ def test_fog_blends_towards_the_fog_colour_with_distance():
         assert clear.mask.tobytes() == foggy.mask.tobytes()
         np.testing.assert_array_equal(clear.camera.cam_to_world, foggy.camera.cam_to_world)
         valid = foggy.depth > 0
-        rays = np.concatenate([_pixel_centres(96, 128), np.ones((96 * 128, 1))], axis=1) @ np.linalg.inv(
-            foggy.camera.K
-        ).T
+        rays = (
+            np.concatenate([_pixel_centres(96, 128), np.ones((96 * 128, 1))], axis=1) @ np.linalg.inv(foggy.camera.K).T
+        )
         distance = foggy.depth.ravel() * np.linalg.norm(rays, axis=1)  # along the ray
         keep = np.exp(-distance / world.fog_distance)[valid.ravel()]
         fog = world.fog * 255.0

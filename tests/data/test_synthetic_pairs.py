@@ -18,15 +18,16 @@ def test_images_are_the_two_views_and_table_holds_the_renderer_matches():
     np.testing.assert_array_equal(dataset[1]["image"], first.view_b.image)
     table = dataset.pair_table
     assert len(table) == 64 and table.pck_reference == "image"
-    np.testing.assert_array_equal(table.src_kps[0, :len(first.points_a)], first.points_a)
-    np.testing.assert_array_equal(table.trg_kps[0, :len(first.points_b)], first.points_b)
+    np.testing.assert_array_equal(table.src_kps[0, : len(first.points_a)], first.points_a)
+    np.testing.assert_array_equal(table.trg_kps[0, : len(first.points_b)], first.points_b)
     assert (table.src[:3], table.trg[:3]) == (pytest.approx([0, 2, 4]), pytest.approx([1, 3, 5]))
     np.testing.assert_array_equal(table.trg_bbox[0], [0, 0, 48, 32])
 
 
 def test_store_carries_the_pairs_of_the_kept_images(tmp_path):
-    config = ExtractConfig(backbone="pixels-p8", dataset="synthetic-pairs", split="val", image_size=(32, 32),
-                           limit=6, workers=0)
+    config = ExtractConfig(
+        backbone="pixels-p8", dataset="synthetic-pairs", split="val", image_size=(32, 32), limit=6, workers=0
+    )
     path = extract(config, tmp_path / "pairs.h5", progress=False)
     with FeatureStore(path) as store:
         table = store.read_pairs()

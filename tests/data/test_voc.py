@@ -106,7 +106,7 @@ def test_train_aug_takes_voc_labels_for_train_ids_and_sbd_labels_for_the_rest(tm
 
 
 def test_train_aug_overlapping_val_is_refused(tmp_path):
-    base, _ = write_voc(tmp_path, aug="deeplab", val=VAL + [AUG[0]])
+    base, _ = write_voc(tmp_path, aug="deeplab", val=[*VAL, AUG[0]])
     with pytest.raises(DatasetError, match=r"shares 1 ids with val\.txt \(e\.g\. 2008_000002\)"):
         VOC("train_aug", base, SIZE)
     assert any("shares 1 ids" in problem for problem in check_layout(base))
@@ -115,7 +115,9 @@ def test_train_aug_overlapping_val_is_refused(tmp_path):
 def test_missing_files_are_named(tmp_path):
     base, _ = write_voc(tmp_path)
     (base / "SegmentationClass" / "2007_000039.png").unlink()
-    with pytest.raises(DatasetError, match=r"VOC2012/SegmentationClass/2007_000039\.png is missing.*datasets/voc/README"):
+    with pytest.raises(
+        DatasetError, match=r"VOC2012/SegmentationClass/2007_000039\.png is missing.*datasets/voc/README"
+    ):
         VOC("train", base, SIZE)
     (base / "JPEGImages" / "2007_000063.jpg").unlink()
     assert check_layout(base) == ["SegmentationClass/2007_000039.png", "JPEGImages/2007_000063.jpg"]
@@ -137,12 +139,21 @@ def test_colour_label_png_is_refused(tmp_path):
 
 
 def test_limit_subset_and_extract(tmp_path):
-    base, labels = write_voc(tmp_path, aug="mmseg")
+    base, _labels = write_voc(tmp_path, aug="mmseg")
     subset = open_dataset("voc", "train_aug", str(tmp_path), SIZE, limit=2, subset_seed=0)
     ids = [subset[i]["id"] for i in range(2)]
     assert ids == sorted(ids, key=(TRAIN + AUG).index) and set(ids) <= set(TRAIN + AUG)
-    config = ExtractConfig(backbone="test-dinov2", random_init=True, dataset="voc", split="train_aug",
-                           root=str(tmp_path), image_size=(56, 56), batch_size=4, workers=0, limit=3)
+    config = ExtractConfig(
+        backbone="test-dinov2",
+        random_init=True,
+        dataset="voc",
+        split="train_aug",
+        root=str(tmp_path),
+        image_size=(56, 56),
+        batch_size=4,
+        workers=0,
+        limit=3,
+    )
     out = extract(config, tmp_path / "voc.h5", progress=False)
     with h5py.File(out, "r") as f:
         masks = f["targets/mask"][()]  # (3, 56, 56)

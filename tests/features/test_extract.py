@@ -14,8 +14,9 @@ from probekit.data import open_dataset
 from probekit.errors import ProbekitError, StoreError
 from probekit.features import ExtractConfig, FeatureStore, extract
 
-CONFIG = ExtractConfig(backbone="test-dinov2-reg", random_init=True, image_size=(42, 70), layers="0,-1",
-                       batch_size=5, workers=0, limit=23)
+CONFIG = ExtractConfig(
+    backbone="test-dinov2-reg", random_init=True, image_size=(42, 70), layers="0,-1", batch_size=5, workers=0, limit=23
+)
 
 
 class Interrupted(Exception):
@@ -82,7 +83,7 @@ def test_resume_after_sigkill_gives_identical_contents(tmp_path, uninterrupted):
     path = tmp_path / "killed.h5"
     script = textwrap.dedent(f"""
         import os, signal, sys
-        sys.path.insert(0, {str(__file__.rsplit('/', 1)[0])!r})
+        sys.path.insert(0, {str(__file__.rsplit("/", 1)[0])!r})
         from test_extract import CONFIG, FailingAt, _dataset
         from probekit.features import extract
 
@@ -126,9 +127,27 @@ def test_workers_give_the_same_contents_as_the_main_process(tmp_path, uninterrup
 
 def test_provenance_attrs(uninterrupted):
     attrs = FeatureStore(uninterrupted).attrs
-    for key in ("probekit_version", "git_sha", "backbone", "weights_sha256", "image_size", "patch_size", "grid",
-                "layers", "norm", "dtype", "pixel_mean", "pixel_std", "dataset", "dataset_fingerprint", "created",
-                "complete", "num_registers", "global_source", "versions"):
+    for key in (
+        "probekit_version",
+        "git_sha",
+        "backbone",
+        "weights_sha256",
+        "image_size",
+        "patch_size",
+        "grid",
+        "layers",
+        "norm",
+        "dtype",
+        "pixel_mean",
+        "pixel_std",
+        "dataset",
+        "dataset_fingerprint",
+        "created",
+        "complete",
+        "num_registers",
+        "global_source",
+        "versions",
+    ):
         assert key in attrs, key
     assert attrs["grid"] == [3, 5] and attrs["layers"] == [0, 3] and attrs["num_registers"] == 4
     assert attrs["weights_sha256"] == "random-init(seed=0)" and attrs["global_source"] == "cls"
@@ -140,5 +159,9 @@ def test_float16_overflow_is_refused(tmp_path, monkeypatch):
     huge = PixelsBackbone("pixels-p14", 14)
     object.__setattr__(huge, "preprocessing", huge.preprocessing.__class__(mean=(0, 0, 0), std=(1e-9, 1e-9, 1e-9)))
     with pytest.raises(StoreError, match="float16 range.*--dtype float32"):
-        extract(ExtractConfig(**{**CONFIG.__dict__, "backbone": "pixels-p14"}), tmp_path / "o.h5",
-                progress=False, backbone=huge)
+        extract(
+            ExtractConfig(**{**CONFIG.__dict__, "backbone": "pixels-p14"}),
+            tmp_path / "o.h5",
+            progress=False,
+            backbone=huge,
+        )

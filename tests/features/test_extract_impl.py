@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from probekit.backbones import build_backbone
@@ -34,13 +33,22 @@ def _save_noisy(kind: str, folder) -> None:
 
 
 def _extract(backbone, out, size=(56, 56)) -> dict[str, np.ndarray]:
-    config = ExtractConfig(backbone=backbone.name, image_size=size, layers="0,-1", dtype="float32", batch_size=3,
-                           workers=0, limit=5, device="cpu")
+    config = ExtractConfig(
+        backbone=backbone.name,
+        image_size=size,
+        layers="0,-1",
+        dtype="float32",
+        batch_size=3,
+        workers=0,
+        limit=5,
+        device="cpu",
+    )
     dataset = open_dataset("synthetic", "train", image_size=size, limit=5)
     path = extract(config, out, progress=False, backbone=backbone, dataset=dataset)
     with FeatureStore(path) as store:
-        return {f"{field}/{layer}": store.read(field, layer=layer)
-                for field in ("cls", "mean", "patch") for layer in (0, 2)}
+        return {
+            f"{field}/{layer}": store.read(field, layer=layer) for field in ("cls", "mean", "patch") for layer in (0, 2)
+        }
 
 
 def _max_diff(a: dict, b: dict) -> float:
@@ -80,9 +88,36 @@ def test_reference_resamples_as_transformers_at_a_non_native_size(tmp_path, kind
 
 
 def _cli_extract(out, impl: str, name: str = "test-dinov2-reg") -> object:
-    return runner.invoke(app, ["extract", "--backbone", name, "--random-init", "--seed", "4", "--limit", "4",
-                               "--image-size", "42x70", "--layers", "1,-1", "--dtype", "float32", "--batch-size", "2",
-                               "--workers", "0", "--device", "cpu", "--impl", impl, "--out", str(out), "--quiet"])
+    return runner.invoke(
+        app,
+        [
+            "extract",
+            "--backbone",
+            name,
+            "--random-init",
+            "--seed",
+            "4",
+            "--limit",
+            "4",
+            "--image-size",
+            "42x70",
+            "--layers",
+            "1,-1",
+            "--dtype",
+            "float32",
+            "--batch-size",
+            "2",
+            "--workers",
+            "0",
+            "--device",
+            "cpu",
+            "--impl",
+            impl,
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+    )
 
 
 def test_cli_impl_reference_equals_timm_and_is_recorded(tmp_path):
@@ -112,9 +147,25 @@ def test_cli_impl_reference_refuses_rope_models_in_one_line(tmp_path):
 def test_cli_hf_local_directory_extracts_offline(tmp_path):
     _save_noisy("dinov2-reg", tmp_path / "model")
     out = tmp_path / "s.h5"
-    result = runner.invoke(app, ["extract", "--backbone", f"hf:{tmp_path / 'model'}", "--limit", "3",
-                                 "--image-size", "56", "--workers", "0", "--device", "cpu", "--out", str(out),
-                                 "--quiet"])
+    result = runner.invoke(
+        app,
+        [
+            "extract",
+            "--backbone",
+            f"hf:{tmp_path / 'model'}",
+            "--limit",
+            "3",
+            "--image-size",
+            "56",
+            "--workers",
+            "0",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     with FeatureStore(out) as store:
         assert store.attrs["impl"] == "transformers" and store.attrs["num_registers"] == 4

@@ -33,8 +33,12 @@ def test_reads_agree_with_each_other(tiny_store):
         np.testing.assert_array_equal(one["targets"]["depth"], store.read_target("depth", 5, 6)[0])
         batches = list(store.iter_batches(5, fields=("cls", "patch"), layers=[1], targets=("label",)))
         assert [b["start"] for b in batches] == [0, 5, 10]
-        np.testing.assert_array_equal(np.concatenate([b["layers"][1]["cls"] for b in batches]), store.read("cls", layer=1))
-        np.testing.assert_array_equal(np.concatenate([b["targets"]["label"] for b in batches]), store.read_target("label"))
+        np.testing.assert_array_equal(
+            np.concatenate([b["layers"][1]["cls"] for b in batches]), store.read("cls", layer=1)
+        )
+        np.testing.assert_array_equal(
+            np.concatenate([b["targets"]["label"] for b in batches]), store.read_target("label")
+        )
 
 
 def test_stored_mean_is_the_mean_of_the_stored_patches(tiny_store):
@@ -79,7 +83,9 @@ def test_missing_and_foreign_files(tmp_path):
 def test_train_and_val_from_different_backbones_are_refused(tiny_store, tmp_path):
     common = dict(random_init=True, image_size=(56, 84), layers="1,-1", batch_size=4, workers=0, limit=4)
     same = extract(ExtractConfig(backbone="test-dinov2", split="val", **common), tmp_path / "val.h5", progress=False)
-    other = extract(ExtractConfig(backbone="test-dinov2-reg", split="val", **common), tmp_path / "reg.h5", progress=False)
+    other = extract(
+        ExtractConfig(backbone="test-dinov2-reg", split="val", **common), tmp_path / "reg.h5", progress=False
+    )
     with FeatureStore(tiny_store) as train:
         train.check_compatible(FeatureStore(same))  # same backbone, other split and size: fine
         with pytest.raises(StoreError, match="extracted differently.*backbone"):

@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix, top_k_accuracy_score)
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, top_k_accuracy_score
 
 from probekit.metrics.classification import ClassificationMetrics, classification_metrics
 

@@ -14,12 +14,10 @@ NAN = math.nan
 # pair 0 ('cat', image reference 100): errors 5 and 10, third row padding
 # pair 1 ('dog', bbox (10, 20, 210, 120) -> max(200, 100) = 200): error 50
 # pair 2 ('dog'): no annotated keypoint -> skipped
-TARGET = np.array([[[10, 10], [50, 50], [NAN, NAN]],
-                   [[0, 0], [NAN, NAN], [NAN, NAN]],
-                   [[NAN, NAN], [NAN, NAN], [NAN, NAN]]])
-PRED = np.array([[[13, 14], [60, 50], [0, 0]],
-                 [[30, 40], [1, 1], [2, 2]],
-                 [[0, 0], [0, 0], [0, 0]]], dtype=float)
+TARGET = np.array(
+    [[[10, 10], [50, 50], [NAN, NAN]], [[0, 0], [NAN, NAN], [NAN, NAN]], [[NAN, NAN], [NAN, NAN], [NAN, NAN]]]
+)
+PRED = np.array([[[13, 14], [60, 50], [0, 0]], [[30, 40], [1, 1], [2, 2]], [[0, 0], [0, 0], [0, 0]]], dtype=float)
 REFERENCE = np.array([100.0, max(210 - 10, 120 - 20), 50.0])
 CATEGORIES = ["cat", "dog", "dog"]
 
@@ -39,9 +37,9 @@ def test_pck_inclusive_by_hand():
 
 def test_pck_strict_drops_points_on_the_threshold():
     out = pck_metrics(PRED, TARGET, REFERENCE, CATEGORIES, alphas=(0.05, 0.1, 0.25), comparison="<")
-    assert out["pck_point@0.05"] == 0.0                                   # 5 < 5 is false
-    assert out["pck_point@0.1"] == pytest.approx(1 / 3)                   # 5 < 10, 10 < 10 false
-    assert out["pck_image@0.25"] == pytest.approx((1 + 0) / 2)            # 50 < 50 false
+    assert out["pck_point@0.05"] == 0.0  # 5 < 5 is false
+    assert out["pck_point@0.1"] == pytest.approx(1 / 3)  # 5 < 10, 10 < 10 false
+    assert out["pck_image@0.25"] == pytest.approx((1 + 0) / 2)  # 50 < 50 false
 
 
 def test_streaming_equals_one_batch_and_nan_predictions_are_wrong():

@@ -5,8 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from probekit.metrics.depth import (DEPTH_METRIC_KEYS, DepthMetrics, align_depth, crop_mask, depth_metrics,
-                                    valid_depth_mask)
+from probekit.metrics.depth import (
+    DEPTH_METRIC_KEYS,
+    DepthMetrics,
+    align_depth,
+    crop_mask,
+    depth_metrics,
+    valid_depth_mask,
+)
 
 
 def _reference_image(p: np.ndarray, g: np.ndarray) -> dict:
@@ -14,11 +20,15 @@ def _reference_image(p: np.ndarray, g: np.ndarray) -> dict:
     ratio = np.maximum(p / g, g / p)
     d = np.log(p) - np.log(g)
     return {
-        "d1": np.mean(ratio < 1.25), "d2": np.mean(ratio < 1.25 ** 2), "d3": np.mean(ratio < 1.25 ** 3),
-        "abs_rel": np.mean(np.abs(p - g) / g), "sq_rel": np.mean((p - g) ** 2 / g),
-        "rmse": np.sqrt(np.mean((p - g) ** 2)), "rmse_log": np.sqrt(np.mean(d ** 2)),
+        "d1": np.mean(ratio < 1.25),
+        "d2": np.mean(ratio < 1.25**2),
+        "d3": np.mean(ratio < 1.25**3),
+        "abs_rel": np.mean(np.abs(p - g) / g),
+        "sq_rel": np.mean((p - g) ** 2 / g),
+        "rmse": np.sqrt(np.mean((p - g) ** 2)),
+        "rmse_log": np.sqrt(np.mean(d**2)),
         "log10": np.mean(np.abs(np.log10(p) - np.log10(g))),
-        "silog": 100 * np.sqrt(max(np.mean(d ** 2) - np.mean(d) ** 2, 0.0)),
+        "silog": 100 * np.sqrt(max(np.mean(d**2) - np.mean(d) ** 2, 0.0)),
     }
 
 
@@ -37,7 +47,7 @@ def test_hand_checked_2x2():
     assert out["rmse_log"] == pytest.approx(math.sqrt(sum(x * x for x in d) / 3))
     assert out["log10"] == pytest.approx((abs(math.log10(1.25)) + abs(math.log10(0.5))) / 3)
     mean_d, mean_d2 = sum(d) / 3, sum(x * x for x in d) / 3
-    assert out["silog"] == pytest.approx(100 * math.sqrt(mean_d2 - mean_d ** 2))
+    assert out["silog"] == pytest.approx(100 * math.sqrt(mean_d2 - mean_d**2))
     assert out["num_images"] == 1 and out["num_skipped"] == 0
     json.dumps(out)
 
@@ -92,7 +102,7 @@ def test_eigen_and_garg_crops_give_exact_indices():
     # KITTI Garg crop on a 375 x 1242 ground truth, toolbox arithmetic
     g = crop_mask(375, 1242, "garg")
     ref = np.zeros((375, 1242), bool)
-    ref[int(0.40810811 * 375):int(0.99189189 * 375), int(0.03594771 * 1242):int(0.96405229 * 1242)] = True
+    ref[int(0.40810811 * 375) : int(0.99189189 * 375), int(0.03594771 * 1242) : int(0.96405229 * 1242)] = True
     assert np.array_equal(g.numpy(), ref)
     assert ref[153:371, 44:1197].all() and ref.sum() == (371 - 153) * (1197 - 44)
     assert crop_mask(4, 5, None).all()
@@ -187,7 +197,7 @@ def test_per_sample_boxes_equal_metrics_on_the_cropped_images():
     boxed.update(pred, target, boxes)
     by_hand = DepthMetrics(max_depth=10.0)
     for i, (top, bottom, left, right) in enumerate(boxes.tolist()):
-        by_hand.update(pred[i:i + 1, top:bottom, left:right], target[i:i + 1, top:bottom, left:right])
+        by_hand.update(pred[i : i + 1, top:bottom, left:right], target[i : i + 1, top:bottom, left:right])
     got, want = boxed.compute(), by_hand.compute()
     for key in ("d1", "abs_rel", "rmse", "silog"):
         assert got[key] == pytest.approx(want[key], rel=1e-6)

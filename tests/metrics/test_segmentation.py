@@ -59,7 +59,7 @@ def test_matches_numpy_reference_with_ignore_and_absent_classes():
         t[t == 6] = 1
     metric = SegmentationMetrics(c)
     for i in range(0, 5, 2):  # batches of 2, 2, 1
-        metric.update(torch.from_numpy(np.stack(preds[i:i + 2])), torch.from_numpy(np.stack(targets[i:i + 2])))
+        metric.update(torch.from_numpy(np.stack(preds[i : i + 2])), torch.from_numpy(np.stack(targets[i : i + 2])))
     out = metric.compute()
     iou, acc, aacc = _reference(preds, targets, c)
     np.testing.assert_allclose(_none_to_nan(out["per_class_iou"]), iou)
@@ -131,8 +131,10 @@ def test_matches_mmsegmentation():
 
     c = 5
     preds, targets = _random_masks(4, c, seed=7, absent=(3,))
-    results = [IoUMetric.intersect_and_union(torch.from_numpy(p), torch.from_numpy(t), c, IGNORE)
-               for p, t in zip(preds, targets)]
+    results = [
+        IoUMetric.intersect_and_union(torch.from_numpy(p), torch.from_numpy(t), c, IGNORE)
+        for p, t in zip(preds, targets)
+    ]
     totals = [sum(r[i] for r in results) for i in range(4)]
     ref = IoUMetric.total_area_to_metrics(*totals, metrics=["mIoU"])
     ours = segmentation_metrics(torch.from_numpy(np.stack(preds)), torch.from_numpy(np.stack(targets)), c)

@@ -10,10 +10,15 @@ import pytest
 import timm
 import torch
 
-from probekit.models.configs import hf_num_prefix, vit_config_from_hf
 from probekit.errors import BackboneError
+from probekit.models.configs import hf_num_prefix, vit_config_from_hf
 from probekit.models.convert import (
-    hf_pos_resample, hf_to_timm, meta_dinov2_to_timm, reference_from_hf, reference_from_state, reference_from_timm,
+    hf_pos_resample,
+    hf_to_timm,
+    meta_dinov2_to_timm,
+    reference_from_hf,
+    reference_from_state,
+    reference_from_timm,
     timm_from_hf,
 )
 
@@ -37,8 +42,14 @@ def _hf_layers(model, x: torch.Tensor) -> tuple[list[torch.Tensor], object]:
 
 
 def _timm_layers(model, x: torch.Tensor) -> list[torch.Tensor]:
-    outputs = model.forward_intermediates(x, indices=list(range(len(model.blocks))), norm=True, output_fmt="NLC",
-                                          intermediates_only=True, return_prefix_tokens=True)
+    outputs = model.forward_intermediates(
+        x,
+        indices=list(range(len(model.blocks))),
+        norm=True,
+        output_fmt="NLC",
+        intermediates_only=True,
+        return_prefix_tokens=True,
+    )
     return [torch.cat([o[1], o[0]], dim=1) if isinstance(o, tuple) else o for o in outputs]
 
 
@@ -93,8 +104,12 @@ def test_reference_resampling_choice_is_what_makes_it_match():
 def test_transformers_4_key_names_convert_the_same():
     """transformers 4.x named DINOv2's attention `attention.attention.query` / `attention.output.dense`."""
     hf = _hf_model("dinov2")
-    renames = {"attention.q_proj": "attention.attention.query", "attention.k_proj": "attention.attention.key",
-               "attention.v_proj": "attention.attention.value", "attention.o_proj": "attention.output.dense"}
+    renames = {
+        "attention.q_proj": "attention.attention.query",
+        "attention.k_proj": "attention.attention.key",
+        "attention.v_proj": "attention.attention.value",
+        "attention.o_proj": "attention.output.dense",
+    }
     old = {}
     for key, value in hf.state_dict().items():
         for new_name, old_name in renames.items():
@@ -118,8 +133,9 @@ def test_siglip_full_model_keys_are_unwrapped():
 def test_meta_dinov2_layout_loads_into_the_reference(name):
     """Meta's layout (mask_token, register_tokens, CLS position in the table) via timm's converter."""
     torch.manual_seed(0)
-    kwargs = dict(pretrained=False, num_classes=0, img_size=56, embed_dim=64, depth=2, num_heads=2,
-                  dynamic_img_size=True)
+    kwargs = dict(
+        pretrained=False, num_classes=0, img_size=56, embed_dim=64, depth=2, num_heads=2, dynamic_img_size=True
+    )
     source = timm.create_model(name, **kwargs).eval()
     with torch.no_grad():
         for p in source.parameters():  # timm's CLS init (std 1e-6) would make rounding look like an error

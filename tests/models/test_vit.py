@@ -33,8 +33,9 @@ CASES = [  # (timm model, native image size): DINOv2, DINOv2 + registers, SigLIP
 
 def _noisy_timm(name: str, img_size: int, seed: int = 0, **kwargs) -> torch.nn.Module:
     torch.manual_seed(seed)
-    model = timm.create_model(name, pretrained=False, num_classes=0, dynamic_img_size=True, img_size=img_size,
-                              **TINY, **kwargs).eval()
+    model = timm.create_model(
+        name, pretrained=False, num_classes=0, dynamic_img_size=True, img_size=img_size, **TINY, **kwargs
+    ).eval()
     generator = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         for p in model.parameters():
@@ -44,8 +45,9 @@ def _noisy_timm(name: str, img_size: int, seed: int = 0, **kwargs) -> torch.nn.M
 
 def _timm_tokens(model, x: torch.Tensor, layers: list[int], norm: bool) -> list[torch.Tensor]:
     """Full token sequences (B, prefix + h*w, D) from timm's forward_intermediates."""
-    outputs = model.forward_intermediates(x, indices=layers, norm=norm, output_fmt="NLC", intermediates_only=True,
-                                          return_prefix_tokens=True)
+    outputs = model.forward_intermediates(
+        x, indices=layers, norm=norm, output_fmt="NLC", intermediates_only=True, return_prefix_tokens=True
+    )
     return [torch.cat([o[1], o[0]], dim=1) if isinstance(o, tuple) else o for o in outputs]
 
 
@@ -77,9 +79,9 @@ def test_global_mean_and_grid_equal_timm(name, native):
     P = reference.cfg.patch_size
     x = torch.randn(2, 3, 2 * P, 4 * P, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        final = timm_model.forward_features(x)                       # (B, T, D), final-normed
-        pooled = timm_model.forward_head(final, pre_logits=True)     # CLS (token pool) or MAP output
-        patches = final[:, timm_model.num_prefix_tokens:]            # (B, h*w, D)
+        final = timm_model.forward_features(x)  # (B, T, D), final-normed
+        pooled = timm_model.forward_head(final, pre_logits=True)  # CLS (token pool) or MAP output
+        patches = final[:, timm_model.num_prefix_tokens :]  # (B, h*w, D)
         out = reference(x)
     expected_global = pooled if reference.global_source == "attn_pool" else final[:, 0]
     assert reference.global_source == ("attn_pool" if "siglip" in name else "cls")
@@ -139,7 +141,8 @@ def _meta_interpolate_pos_encoding(pos_embed, x, w, h, patch_size, interpolate_o
     else:
         kwargs["size"] = (w0, h0)
     patch_pos_embed = F.interpolate(
-        patch_pos_embed.reshape(1, M, M, dim).permute(0, 3, 1, 2), mode="bicubic", antialias=antialias, **kwargs)
+        patch_pos_embed.reshape(1, M, M, dim).permute(0, 3, 1, 2), mode="bicubic", antialias=antialias, **kwargs
+    )
     assert (w0, h0) == patch_pos_embed.shape[-2:]
     patch_pos_embed = patch_pos_embed.permute(0, 2, 3, 1).view(1, -1, dim)
     return torch.cat((class_pos_embed.unsqueeze(0), patch_pos_embed), dim=1).to(previous_dtype)
@@ -157,8 +160,11 @@ def test_timm_resampling_equals_timm(new):
 
 
 @pytest.mark.parametrize("new", NEW_GRIDS)
-@pytest.mark.parametrize("offset,antialias,mode", [(0.1, False, "dinov2"), (0.0, False, "hf"), (0.0, True, "timm")],
-                         ids=["meta-dinov2", "meta-offset0", "meta-reg"])
+@pytest.mark.parametrize(
+    "offset,antialias,mode",
+    [(0.1, False, "dinov2"), (0.0, False, "hf"), (0.0, True, "timm")],
+    ids=["meta-dinov2", "meta-offset0", "meta-reg"],
+)
 def test_dinov2_resampling_equals_meta(new, offset, antialias, mode):
     """Meta's three settings: ViT (offset 0.1), offset 0 (== HF DINOv2), and the -reg hub models (antialias)."""
     P = 14
@@ -172,8 +178,9 @@ def test_dinov2_resampling_equals_meta(new, offset, antialias, mode):
 @pytest.mark.parametrize("new", NEW_GRIDS)
 def test_hf_resampling_equals_transformers_dinov2(new):
     transformers = pytest.importorskip("transformers")
-    config = transformers.Dinov2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                       intermediate_size=64, image_size=56, patch_size=14)
+    config = transformers.Dinov2Config(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, image_size=56, patch_size=14
+    )
     embeddings = transformers.models.dinov2.modeling_dinov2.Dinov2Embeddings(config)
     pos = embeddings.position_embeddings.detach()
     tokens = torch.zeros(1, 1 + new[0] * new[1], 32)
@@ -218,7 +225,8 @@ def test_rope_models_are_refused():
 
 
 def test_swiglu_blocks_are_refused():
-    model = timm.create_model("vit_giant_patch14_dinov2", pretrained=False, num_classes=0, img_size=56,
-                              embed_dim=48, depth=1, num_heads=2)  # SwiGLU hidden 256
+    model = timm.create_model(
+        "vit_giant_patch14_dinov2", pretrained=False, num_classes=0, img_size=56, embed_dim=48, depth=1, num_heads=2
+    )  # SwiGLU hidden 256
     with pytest.raises(BackboneError, match="SwiGLU"):
         reference_from_timm(model)

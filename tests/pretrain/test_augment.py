@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from probekit.pretrain.augment import MultiCropConfig, colour_jitter, gaussian_blur, multi_crop, random_resized_crop, solarize
+from probekit.pretrain.augment import (
+    MultiCropConfig,
+    colour_jitter,
+    gaussian_blur,
+    multi_crop,
+    random_resized_crop,
+    solarize,
+)
 
 
 def test_multi_crop_shapes_view_major():

@@ -11,9 +11,19 @@ from probekit.pretrain.config import PretrainConfig
 from probekit.pretrain.masking import batch_masks, block_mask
 from probekit.pretrain.model import build_student_teacher
 
-TINY = PretrainConfig(embed_dim=32, depth=2, num_heads=2, global_size=32, local_size=16, pool_image_size=32,
-                      head_hidden_dim=32, head_bottleneck_dim=16, head_prototypes=64, ibot=True,
-                      ibot_prototypes=48)
+TINY = PretrainConfig(
+    embed_dim=32,
+    depth=2,
+    num_heads=2,
+    global_size=32,
+    local_size=16,
+    pool_image_size=32,
+    head_hidden_dim=32,
+    head_bottleneck_dim=16,
+    head_prototypes=64,
+    ibot=True,
+    ibot_prototypes=48,
+)
 
 
 def test_unmasked_forward_is_timms_forward_features():
@@ -64,9 +74,10 @@ def test_block_mask_counts_and_stratified_batch():
 
 @pytest.mark.parametrize("name", ["vit_small_patch14_reg4_dinov2"])
 def test_register_models_are_refused(name):
+    import timm
+
     from probekit.pretrain.config import PretrainError
     from probekit.pretrain.model import MaskedViT
-    import timm
 
     vit = timm.create_model(name, embed_dim=32, depth=1, num_heads=2, img_size=28, dynamic_img_size=True)
     with pytest.raises(PretrainError, match="register"):

@@ -29,8 +29,9 @@ def test_teacher_temperature_warms_up_linearly_then_stays():
 
 
 def test_lr_warmup_cosine_and_frozen_last_layer():
-    config = PretrainConfig(batch_size=256, base_lr=0.004, min_lr=0.0, warmup_fraction=0.1,
-                            freeze_last_layer_fraction=0.05)
+    config = PretrainConfig(
+        batch_size=256, base_lr=0.004, min_lr=0.0, warmup_fraction=0.1, freeze_last_layer_fraction=0.05
+    )
     s = build_schedules(config, 200)
     peak = 0.004 * 0.5  # sqrt(256 / 1024)
     assert s.lr[0] == 0.0 and s.lr[19] == pytest.approx(peak)  # 20 warmup steps

@@ -10,7 +10,9 @@ from probekit.pretrain.step import DINOStep
 
 
 def test_resume_reproduces_an_uninterrupted_run(tmp_path, tiny_config_file, monkeypatch):
-    config = load_pretrain_config(tiny_config_file).replace(steps=4, ibot=True, koleo_loss_weight=0.1, checkpoint_every_minutes=0.0)
+    config = load_pretrain_config(tiny_config_file).replace(
+        steps=4, ibot=True, koleo_loss_weight=0.1, checkpoint_every_minutes=0.0
+    )
     straight = load_file(str(pretrain(config, tmp_path / "a", progress=False)))
 
     original, calls = DINOStep.__call__, []

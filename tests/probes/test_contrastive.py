@@ -33,7 +33,7 @@ def test_sigmoid_by_hand_with_siglip_init():
     criterion = SigmoidPairwise()  # t = 10, b = -10: logits [[-1, -9, -12], [-7, -2, -10]]
     assert criterion.log_scale.exp().item() == pytest.approx(10.0) and criterion.bias.item() == -10.0
     nll = lambda x: math.log(1 + math.exp(-x))  # noqa: E731 - -log σ(x)
-    row0 = nll(-1) + nll(9) + nll(12)        # positive at column 0, z = -1 elsewhere
+    row0 = nll(-1) + nll(9) + nll(12)  # positive at column 0, z = -1 elsewhere
     row1 = nll(7) + nll(-2) + nll(10)
     logits = criterion(SIM)
     loss = sigmoid_loss(logits, POSITIVE)

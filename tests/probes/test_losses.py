@@ -58,6 +58,7 @@ def _depths(shape, seed=0, invalid=0.2):
 
 # --- SigLoss ---------------------------------------------------------------------------------------------------
 
+
 def test_silog_perfect_prediction_is_zero():
     _, t = _depths((2, 1, 8, 8))
     assert silog_loss(t, t).item() == pytest.approx(0.0, abs=1e-6)
@@ -110,6 +111,7 @@ def test_silog_without_valid_pixels_is_zero_and_differentiable():
 
 
 # --- gradient loss ---------------------------------------------------------------------------------------------
+
 
 def test_gradient_perfect_and_scaled_predictions_are_zero():
     _, t = _depths((2, 12, 12), seed=3)

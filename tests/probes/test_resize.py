@@ -5,8 +5,10 @@ import torch.nn.functional as F
 from probekit.probes.resize import resize_bilinear
 
 
-@pytest.mark.parametrize(("shape", "size"), [((2, 3, 14, 14), (56, 56)), ((1, 5, 7, 9), (224, 160)),
-                                             ((4, 16, 16), (12, 20)), ((2, 1, 3, 3), (3, 3))])
+@pytest.mark.parametrize(
+    ("shape", "size"),
+    [((2, 3, 14, 14), (56, 56)), ((1, 5, 7, 9), (224, 160)), ((4, 16, 16), (12, 20)), ((2, 1, 3, 3), (3, 3))],
+)
 def test_equals_torch_bilinear_interpolation(shape, size):
     x = torch.randn(*shape, dtype=torch.float64)
     reference = F.interpolate(x if x.ndim == 4 else x[:, None], size=size, mode="bilinear", align_corners=False)

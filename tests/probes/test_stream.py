@@ -24,9 +24,13 @@ def test_every_row_once_per_epoch_in_a_seeded_order(store):
     seen = np.concatenate([b["label"] for b in batches])
     assert sorted(seen) == list(range(53))
     assert list(seen) != list(range(53))  # shuffled
-    again = np.concatenate([b["label"] for b in iterate_batches(view, _read, 4, shuffle=True, seed=1, epoch=3, block_batches=2)])
+    again = np.concatenate(
+        [b["label"] for b in iterate_batches(view, _read, 4, shuffle=True, seed=1, epoch=3, block_batches=2)]
+    )
     np.testing.assert_array_equal(seen, again)
-    other = np.concatenate([b["label"] for b in iterate_batches(view, _read, 4, shuffle=True, seed=1, epoch=4, block_batches=2)])
+    other = np.concatenate(
+        [b["label"] for b in iterate_batches(view, _read, 4, shuffle=True, seed=1, epoch=4, block_batches=2)]
+    )
     assert list(other) != list(seen)
     for b in batches:  # rows stay aligned across arrays
         np.testing.assert_array_equal(b["cls"][:, 0], b["label"].astype(np.float32))

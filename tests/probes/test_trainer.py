@@ -16,7 +16,7 @@ def _data(seed=0, n=96, d=5, c=3):
 
 
 def _batches(x, y, batch=16):
-    return lambda epoch: ({"x": x[i:i + batch], "y": y[i:i + batch]} for i in range(0, len(x), batch))
+    return lambda epoch: ({"x": x[i : i + batch], "y": y[i : i + batch]} for i in range(0, len(x), batch))
 
 
 def _train(specs, x, y, config, evaluate=None):

@@ -44,9 +44,27 @@ BAD = {"train/cat/1b.jpg": _jpeg(9)[:400], "train/dog/4b.png": b"not a png at al
 
 
 def _extract(root, out, *extra):
-    return RUNNER.invoke(app, ["extract", "--backbone", "test-dinov2", "--random-init", "--dataset", "imagefolder",
-                               "--root", str(root), "--image-size", "28", "--batch-size", "2", "--out", str(out),
-                               "-q", *extra])
+    return RUNNER.invoke(
+        app,
+        [
+            "extract",
+            "--backbone",
+            "test-dinov2",
+            "--random-init",
+            "--dataset",
+            "imagefolder",
+            "--root",
+            str(root),
+            "--image-size",
+            "28",
+            "--batch-size",
+            "2",
+            "--out",
+            str(out),
+            "-q",
+            *extra,
+        ],
+    )
 
 
 @pytest.mark.parametrize("workers", ["0", "1"])
@@ -83,15 +101,40 @@ def test_skip_leaves_bad_files_out_lists_them_and_probes(tmp_path):
     assert info.exit_code == 0 and "[complete]" in info.output
     assert "skipped (2 unreadable samples" in info.output
     assert "train/cat/1b.jpg: cannot read image" in info.output and "train/dog/4b.png" in info.output
-    probe = RUNNER.invoke(app, ["probe", "--task", "classification", "--features", str(out), "--val", str(out),
-                                "--out", str(tmp_path / "runs"), "--epochs", "1", "--device", "cpu", "-q"])
+    probe = RUNNER.invoke(
+        app,
+        [
+            "probe",
+            "--task",
+            "classification",
+            "--features",
+            str(out),
+            "--val",
+            str(out),
+            "--out",
+            str(tmp_path / "runs"),
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+            "-q",
+        ],
+    )
     assert probe.exit_code == 0, probe.output
 
 
 def test_skip_resumed_equals_uninterrupted(tmp_path, monkeypatch):
     root = _tree(tmp_path / "data", BAD)
-    config = ExtractConfig(backbone="test-dinov2", random_init=True, dataset="imagefolder", root=str(root),
-                           image_size=(28, 28), batch_size=2, workers=0, on_error="skip")
+    config = ExtractConfig(
+        backbone="test-dinov2",
+        random_init=True,
+        dataset="imagefolder",
+        root=str(root),
+        image_size=(28, 28),
+        batch_size=2,
+        workers=0,
+        on_error="skip",
+    )
     whole = extract(config, tmp_path / "whole.h5", progress=False)
     calls = {"n": 0}
     forward = extract_module._forward
@@ -114,8 +157,9 @@ def test_skip_resumed_equals_uninterrupted(tmp_path, monkeypatch):
         a.visit(lambda name: names.append(name) if isinstance(a[name], h5py.Dataset) else None)
         for name in names:
             x, y = a[name][:], b[name][:]
-            assert x.dtype == y.dtype and (x.tolist() if x.dtype == object else x.tobytes()) == \
-                (y.tolist() if y.dtype == object else y.tobytes()), name
+            assert x.dtype == y.dtype and (x.tolist() if x.dtype == object else x.tobytes()) == (
+                y.tolist() if y.dtype == object else y.tobytes()
+            ), name
         for key in ("skipped", "num_samples", "num_done", "complete"):
             assert a.attrs[key] == b.attrs[key], key
         assert a.attrs["num_samples"] == 6
@@ -203,7 +247,25 @@ def test_good_files_decode_to_the_old_readers_pixels(tmp_path):
 
 
 def test_skip_is_refused_for_correspondence_datasets(tmp_path):
-    result = RUNNER.invoke(app, ["extract", "--backbone", "test-dinov2", "--random-init", "--dataset", "synthetic-pairs",
-                                 "--image-size", "28", "--limit", "2", "--workers", "0", "--on-error", "skip",
-                                 "--out", str(tmp_path / "p.h5")])
+    result = RUNNER.invoke(
+        app,
+        [
+            "extract",
+            "--backbone",
+            "test-dinov2",
+            "--random-init",
+            "--dataset",
+            "synthetic-pairs",
+            "--image-size",
+            "28",
+            "--limit",
+            "2",
+            "--workers",
+            "0",
+            "--on-error",
+            "skip",
+            "--out",
+            str(tmp_path / "p.h5"),
+        ],
+    )
     assert result.exit_code == 2 and "correspondence dataset" in result.output, result.output

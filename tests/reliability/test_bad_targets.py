@@ -39,8 +39,28 @@ def _seg_store(path, bad=None):
 
 
 def _probe(task, train, val, out, *extra):
-    return RUNNER.invoke(app, ["probe", "--task", task, "--features", str(train), "--val", str(val), "--out", str(out),
-                               "--epochs", "1", "--lrs", "0.01", "--device", "cpu", "-q", *extra])
+    return RUNNER.invoke(
+        app,
+        [
+            "probe",
+            "--task",
+            task,
+            "--features",
+            str(train),
+            "--val",
+            str(val),
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--lrs",
+            "0.01",
+            "--device",
+            "cpu",
+            "-q",
+            *extra,
+        ],
+    )
 
 
 @pytest.mark.parametrize("fill", [np.nan, np.inf, 0.0, -1.0, 50.0])
@@ -63,7 +83,7 @@ def test_depth_test_split_without_valid_pixels_is_refused(tmp_path):
 
 def test_valid_fraction_in_results_and_no_nan(tmp_path):
     train = _depth_store(tmp_path / "train.h5", np.nan, rows=4)  # half of every map NaN
-    val = _depth_store(tmp_path / "val.h5", np.inf, rows=2)      # a quarter inf
+    val = _depth_store(tmp_path / "val.h5", np.inf, rows=2)  # a quarter inf
     result = _probe("depth", train, val, tmp_path / "out")
     assert result.exit_code == 0, result.output
     data = json.loads(next((tmp_path / "out").glob("*.json")).read_text())

@@ -31,17 +31,23 @@ def _open(root, split: str = "train"):
 def test_a_huge_integer_label_is_refused_before_allocating(tmp_path):
     root = _root(tmp_path, "train/cat/a.png,0\ntrain/cat/a.png,999999999\n")
     began = time.perf_counter()
-    with pytest.raises(DatasetError, match=r"train.csv:2: integer label 999999999 is too large for 2 distinct labels "
-                                           r"\(must be < 1020\); remap the labels to 0..K-1 or use class names"):
+    with pytest.raises(
+        DatasetError,
+        match=r"train.csv:2: integer label 999999999 is too large for 2 distinct labels "
+        r"\(must be < 1020\); remap the labels to 0..K-1 or use class names",
+    ):
         _open(root)
     assert time.perf_counter() - began < 1.0  # the old code built range(10**9) names: minutes and 20+ GB
 
 
-@pytest.mark.parametrize("train, val, message", [
-    ("train/cat/a.png,{big}\n", None, r"train.csv:1: integer label 9{30}\.\.\. is too large"),
-    ("train/cat/a.png,0\n", "train/cat/a.png,{big}\n", r"val.csv:1: label '9{30}\.\.\.' is not an integer 0..0"),
-    ("train/cat/a.png,0\ntrain/cat/a.png,-3\n", None, r"train.csv:2: label -3 is negative"),
-])
+@pytest.mark.parametrize(
+    "train, val, message",
+    [
+        ("train/cat/a.png,{big}\n", None, r"train.csv:1: integer label 9{30}\.\.\. is too large"),
+        ("train/cat/a.png,0\n", "train/cat/a.png,{big}\n", r"val.csv:1: label '9{30}\.\.\.' is not an integer 0..0"),
+        ("train/cat/a.png,0\ntrain/cat/a.png,-3\n", None, r"train.csv:2: label -3 is negative"),
+    ],
+)
 def test_labels_beyond_any_class_index_are_one_short_line(tmp_path, train, val, message):
     big = "9" * 5000  # more digits than int() parses by default
     root = _root(tmp_path, train.format(big=big), val and val.format(big=big))
@@ -55,24 +61,33 @@ def test_a_sparse_but_plausible_label_range_is_kept(tmp_path):
     assert dataset.labels == [0, 40] and len(dataset.class_names) == 41
 
 
-@pytest.mark.parametrize("content", [
-    "\ufeffpath,label\ntrain/cat/a.png,cat\n".encode("utf-8"),   # Excel's 'CSV UTF-8'
-    "path,label\ntrain/cat/a.png,cat\n".encode("utf-16"),        # UTF-16 with its BOM
-    b"path,label\r\ntrain/cat/a.png,cat\r\n",                     # Windows line ends
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "\ufeffpath,label\ntrain/cat/a.png,cat\n".encode("utf-8"),  # Excel's 'CSV UTF-8'
+        "path,label\ntrain/cat/a.png,cat\n".encode("utf-16"),  # UTF-16 with its BOM
+        b"path,label\r\ntrain/cat/a.png,cat\r\n",  # Windows line ends
+    ],
+)
 def test_bom_and_utf16_files_read_like_utf8(tmp_path, content):
     dataset = _open(_root(tmp_path, content))
     assert dataset.class_names == ["cat"] and dataset.files == [tmp_path / "train/cat/a.png"]
 
 
-@pytest.mark.parametrize("content, message", [
-    ("train/cat/a.png,cat\ntrain/cat/a.png,caf\xe9\n".encode("latin-1"), r"train.csv:2: byte 0xe9 is not UTF-8 text"),
-    (b"train/cat/a.png,cat\ntrain/cat/a.png,dog\x00\n", r"train.csv:2: holds a NUL byte"),
-    ("path,label\ntrain/cat/a.png,cat\n".encode("utf-16-le"), r"train.csv:1: holds a NUL byte"),  # no BOM
-    ("train/cat/a.png,cat\n" + "x" * 200_000 + ",cat\n", r"train.csv:2: not a readable CSV row \(field larger"),
-    ("", r"found no rows in .*train.csv"),
-    ("path,label\n", r"found no rows in .*train.csv"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (
+            "train/cat/a.png,cat\ntrain/cat/a.png,caf\xe9\n".encode("latin-1"),
+            r"train.csv:2: byte 0xe9 is not UTF-8 text",
+        ),
+        (b"train/cat/a.png,cat\ntrain/cat/a.png,dog\x00\n", r"train.csv:2: holds a NUL byte"),
+        ("path,label\ntrain/cat/a.png,cat\n".encode("utf-16-le"), r"train.csv:1: holds a NUL byte"),  # no BOM
+        ("train/cat/a.png,cat\n" + "x" * 200_000 + ",cat\n", r"train.csv:2: not a readable CSV row \(field larger"),
+        ("", r"found no rows in .*train.csv"),
+        ("path,label\n", r"found no rows in .*train.csv"),
+    ],
+)
 def test_unreadable_or_empty_files_name_the_file_and_line(tmp_path, content, message):
     with pytest.raises(DatasetError, match=message) as error:
         _open(_root(tmp_path, content))

@@ -21,8 +21,10 @@ REMOVED = {
     "ade20k": ({"train": 3, "val": 2}, "ADEChallengeData2016/annotations/validation/ADE_val_00000002.png"),
     "cityscapes": ({"train": 3, "val": 1}, "gtFine/train/aachen/aachen_000001_000019_gtFine_labelIds.png"),
     "nyuv2-sync": ({"train": 2, "test": 1}, "sync/bedroom_0060/sync_depth_00081.png"),
-    "kitti": ({"train": 1, "test": 2},
-              "data_depth_annotated/val/2011_09_26_drive_0002_sync/proj_depth/groundtruth/image_02/0000000069.png"),
+    "kitti": (
+        {"train": 1, "test": 2},
+        "data_depth_annotated/val/2011_09_26_drive_0002_sync/proj_depth/groundtruth/image_02/0000000069.png",
+    ),
     "spair": ({"trn": 1, "test": 3}, "JPEGImages/bicycle/2008_000725.jpg"),
     "pfpascal": ({"test": 3}, "PF-dataset-PASCAL/JPEGImages/2010_003379.jpg"),
 }
@@ -39,8 +41,9 @@ def _check(name: str, root) -> tuple[int, str]:
 
 def _official_as_fixture(monkeypatch, name: str, sizes: dict[str, int]) -> None:
     """Pretend the official counts are the fixture's sizes, so a complete fixture is a complete tree."""
-    monkeypatch.setitem(OFFICIAL, name, {split: Official(size, "fixture", OFFICIAL[name][split].unit)
-                                         for split, size in sizes.items()})
+    monkeypatch.setitem(
+        OFFICIAL, name, {split: Official(size, "fixture", OFFICIAL[name][split].unit) for split, size in sizes.items()}
+    )
 
 
 @pytest.mark.parametrize("name", sorted(REMOVED))
@@ -49,7 +52,9 @@ def test_complete_tree_passes_and_a_removed_file_is_named(name, tmp_path, monkey
     FIXTURES[name].write(tmp_path)
     if name == "pfpascal":  # the layout check wants the training and validation lists too
         for split in ("trn", "val"):
-            test_pfpascal.write_flip_csv(tmp_path / f"PF-dataset-PASCAL/{split}_pairs.csv", "PF-dataset-PASCAL/JPEGImages/")
+            test_pfpascal.write_flip_csv(
+                tmp_path / f"PF-dataset-PASCAL/{split}_pairs.csv", "PF-dataset-PASCAL/JPEGImages/"
+            )
     root = tmp_path / FIXTURES[name].root
     _official_as_fixture(monkeypatch, name, sizes)
     code, output = _check(name, root)

@@ -23,15 +23,30 @@ RUNNER = CliRunner()
 extract_module = importlib.import_module("probekit.features.extract")
 store_module = importlib.import_module("probekit.features.store")
 CONFIG = ExtractConfig(backbone="test-dinov2", random_init=True, image_size=(28, 28), limit=12, batch_size=3, workers=0)
-ARGS = ["extract", "--backbone", "test-dinov2", "--random-init", "--image-size", "28", "--limit", "12",
-        "--batch-size", "3", "--workers", "0", "--quiet"]
+ARGS = [
+    "extract",
+    "--backbone",
+    "test-dinov2",
+    "--random-init",
+    "--image-size",
+    "28",
+    "--limit",
+    "12",
+    "--batch-size",
+    "3",
+    "--workers",
+    "0",
+    "--quiet",
+]
 
 
 def _contents(path) -> dict[str, bytes]:
     with h5py.File(path) as f:
         names: list[str] = []
         f.visit(lambda name: names.append(name) if isinstance(f[name], h5py.Dataset) else None)
-        return {name: (repr(f[name][:].tolist()) if f[name].dtype == object else f[name][:].tobytes()) for name in names}
+        return {
+            name: (repr(f[name][:].tolist()) if f[name].dtype == object else f[name][:].tobytes()) for name in names
+        }
 
 
 def test_store_that_cannot_fit_is_refused_before_any_work(tmp_path, monkeypatch):
@@ -55,7 +70,9 @@ def test_disk_filling_up_midway_stops_cleanly_and_resumes_to_the_same_store(tmp_
     path = tmp_path / "s.h5"
     result = RUNNER.invoke(app, [*ARGS, "--out", str(path)])
     lines = [line for line in result.output.splitlines() if line.strip()]
-    assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("probekit: error: disk full:"), result.output
+    assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("probekit: error: disk full:"), (
+        result.output
+    )
     assert "re-run the same command to resume" in lines[0]
     with h5py.File(partial_path(path)) as f:
         assert int(f.attrs["num_done"]) == 6 and not f.attrs["complete"]
@@ -65,8 +82,9 @@ def test_disk_filling_up_midway_stops_cleanly_and_resumes_to_the_same_store(tmp_
 
 
 def test_sample_bytes_matches_the_store_size(tmp_path):
-    path = extract(ExtractConfig(**{**CONFIG.__dict__, "limit": 64, "image_size": (56, 56)}), tmp_path / "s.h5",
-                   progress=False)
+    path = extract(
+        ExtractConfig(**{**CONFIG.__dict__, "limit": 64, "image_size": (56, 56)}), tmp_path / "s.h5", progress=False
+    )
     with h5py.File(path) as f:
         layers = [int(k) for k in f["layers"]]
         grid, dim = tuple(f.attrs["grid"]), int(f.attrs["embed_dim"])
@@ -75,10 +93,17 @@ def test_sample_bytes_matches_the_store_size(tmp_path):
     assert 0.9 < estimate / os.path.getsize(path) < 1.1
 
 
-@pytest.mark.parametrize("error, full", [(OSError(28, "No space left on device"), True),
-                                         (RuntimeError("Can't write data (file write failed: errno = 28, error "
-                                                       "message = 'No space left on device')"), True),
-                                         (OSError(13, "Permission denied"), False)])
+@pytest.mark.parametrize(
+    "error, full",
+    [
+        (OSError(28, "No space left on device"), True),
+        (
+            RuntimeError("Can't write data (file write failed: errno = 28, error message = 'No space left on device')"),
+            True,
+        ),
+        (OSError(13, "Permission denied"), False),
+    ],
+)
 def test_disk_full_is_recognised_in_hdf5_messages(error, full):
     assert is_disk_full(error) is full
 
@@ -91,8 +116,12 @@ def _mount_tmpfs(folder, size: str) -> bool:
     if sys.platform != "linux" or os.geteuid() != 0:
         return False
     folder.mkdir()
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-                          capture_output=True).returncode == 0
+    return (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
+        ).returncode
+        == 0
+    )
 
 
 def test_real_enospc_is_one_line_no_crash_and_resumable(tmp_path):

@@ -49,10 +49,20 @@ from probekit.metrics import (
 )
 from probekit.metrics.correspondence import PCKMetrics, pck_metrics
 
-settings.register_profile("ci", derandomize=True, database=None, deadline=2000,
-                          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-settings.register_profile("explore", derandomize=False, database=None, deadline=None,
-                          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    deadline=2000,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.register_profile(
+    "explore",
+    derandomize=False,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 PROFILE = os.environ.get("PROBEKIT_FUZZ", "ci")
 
 
@@ -83,8 +93,11 @@ def scores(draw, shape: tuple[int, ...]) -> torch.Tensor:
     dtype = draw(st.sampled_from(FLOAT_DTYPES + INT_DTYPES + (np.bool_,)))
     if np.issubdtype(dtype, np.floating):
         width = 16 if dtype == np.float16 else 32
-        elements = st.floats(width=width, allow_nan=True, allow_infinity=True) if draw(st.booleans()) \
+        elements = (
+            st.floats(width=width, allow_nan=True, allow_infinity=True)
+            if draw(st.booleans())
             else st.floats(-10, 10, width=width)
+        )
     else:
         elements = None
     return torch.from_numpy(draw(hnp.arrays(dtype, shape, elements=elements)))
@@ -126,16 +139,26 @@ def _check_classification(out: dict, num_samples: int, num_classes: int, top_k: 
 def test_classification_metrics_return_valid_numbers_or_refuse(data):
     num_classes = data.draw(st.integers(1, 6), "C")
     batch = data.draw(st.integers(0, 8), "B")
-    shape = data.draw(st.sampled_from([(batch, num_classes), (batch, num_classes), (batch, num_classes + 1),
-                                       (batch,), (2, batch, num_classes)]), "logits shape")
+    shape = data.draw(
+        st.sampled_from(
+            [(batch, num_classes), (batch, num_classes), (batch, num_classes + 1), (batch,), (2, batch, num_classes)]
+        ),
+        "logits shape",
+    )
     logits = data.draw(scores(shape), "logits")
     target = data.draw(st.one_of(labels((batch,), num_classes), labels((batch + 1,), num_classes)), "target")
     top_k = data.draw(st.sampled_from([(1, 5), (1,), (2, 3), (), (0,)]), "top_k")
 
     out = outcome(lambda: classification_metrics(logits, target, num_classes, top_k))
-    valid = (shape == (batch, num_classes) and tuple(target.shape) == (batch,) and not target.is_floating_point()
-             and bool(((target >= 0) & (target < num_classes)).all()) and logits.dtype != torch.bool
-             and not (logits.is_floating_point() and bool(torch.isnan(logits).any())) and 0 not in top_k)
+    valid = (
+        shape == (batch, num_classes)
+        and tuple(target.shape) == (batch,)
+        and not target.is_floating_point()
+        and bool(((target >= 0) & (target < num_classes)).all())
+        and logits.dtype != torch.bool
+        and not (logits.is_floating_point() and bool(torch.isnan(logits).any()))
+        and 0 not in top_k
+    )
     if out is None:
         assert not valid, "valid classification inputs were refused"
         return
@@ -148,8 +171,13 @@ def test_classification_metrics_return_valid_numbers_or_refuse(data):
 def test_streaming_classification_equals_functional_over_random_batches(data):
     num_classes = data.draw(st.integers(1, 5), "C")
     sizes = data.draw(st.lists(st.integers(0, 4), max_size=4), "batch sizes")
-    batches = [(torch.from_numpy(data.draw(hnp.arrays(np.float32, (b, num_classes), elements=FINITE))),
-                data.draw(hnp.arrays(np.int64, (b,), elements=st.integers(0, num_classes - 1)))) for b in sizes]
+    batches = [
+        (
+            torch.from_numpy(data.draw(hnp.arrays(np.float32, (b, num_classes), elements=FINITE))),
+            data.draw(hnp.arrays(np.int64, (b,), elements=st.integers(0, num_classes - 1))),
+        )
+        for b in sizes
+    ]
     metric = ClassificationMetrics(num_classes)
     for logits, target in batches:
         metric.update(logits, torch.from_numpy(target))
@@ -169,7 +197,7 @@ def test_segmentation_metrics_return_valid_numbers_or_refuse(data):
     ignore = data.draw(st.sampled_from([255, 255, -1, 0]), "ignore_index")
     shape = small_shape(data.draw, data.draw(st.integers(0, 3), "ndim"))
     target = data.draw(labels(shape, max(num_classes, 1), extra=(ignore,)), "target")
-    pred_shape = data.draw(st.sampled_from([shape, shape, shape + (1,)]), "pred shape")
+    pred_shape = data.draw(st.sampled_from([shape, shape, (*shape, 1)]), "pred shape")
     pred = data.draw(labels(pred_shape, max(num_classes, 1)), "pred")
 
     out = outcome(lambda: segmentation_metrics(pred, target, num_classes, ignore), MetricError)
@@ -193,8 +221,13 @@ def test_streaming_segmentation_matches_one_confusion_matrix(data):
     metric = SegmentationMetrics(num_classes)
     preds, targets = [], []
     for shape in data.draw(st.lists(st.tuples(st.integers(0, 2), st.just(3), st.just(2)), max_size=3), "shapes"):
-        targets.append(data.draw(labels(shape, num_classes, extra=(255,)).filter(lambda t: not t.is_floating_point()
-                                                                                 and bool((t >= 0).all()))))
+        targets.append(
+            data.draw(
+                labels(shape, num_classes, extra=(255,)).filter(
+                    lambda t: not t.is_floating_point() and bool((t >= 0).all())
+                )
+            )
+        )
         preds.append(torch.from_numpy(data.draw(hnp.arrays(np.int64, shape, elements=st.integers(0, num_classes - 1)))))
         outcome(lambda: metric.update(preds[-1], targets[-1]), MetricError)
     out = metric.compute()
@@ -203,8 +236,9 @@ def test_streaming_segmentation_matches_one_confusion_matrix(data):
 
 
 @fuzz()
-@given(hnp.arrays(np.int64, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4),
-                  elements=st.integers(-2, 20)))
+@given(
+    hnp.arrays(np.int64, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4), elements=st.integers(-2, 20))
+)
 def test_metrics_from_confusion_returns_fractions_or_refuses(matrix):
     out = outcome(lambda: metrics_from_confusion(torch.from_numpy(matrix)), MetricError)
     square = matrix.ndim == 2 and matrix.shape[0] == matrix.shape[1] and matrix.size > 0
@@ -238,19 +272,31 @@ def depth_maps(draw, shape: tuple[int, ...]) -> torch.Tensor:
 @fuzz(150)
 @given(st.data())
 def test_depth_metrics_return_finite_numbers_or_refuse(data):
-    batch, height, width = data.draw(st.integers(0, 3), "B"), data.draw(st.integers(0, 4), "H"), data.draw(
-        st.integers(0, 4), "W")
+    batch, height, width = (
+        data.draw(st.integers(0, 3), "B"),
+        data.draw(st.integers(0, 4), "H"),
+        data.draw(st.integers(0, 4), "W"),
+    )
     shape = data.draw(st.sampled_from([(batch, height, width), (height, width), (batch, 1, height, width)]), "shape")
     pred = data.draw(depth_maps(data.draw(st.sampled_from([shape, shape, (batch, height, width + 1)]))), "pred")
     target = data.draw(depth_maps(shape), "target")
-    options = dict(valid_mode=data.draw(st.sampled_from(["range", "positive"])),
-                   alignment=data.draw(st.sampled_from([None, "median", "lstsq", "lstsq_scale"])),
-                   clamp_pred=data.draw(st.booleans()), crop=data.draw(st.sampled_from([None, "eigen", "garg"])))
+    options = dict(
+        valid_mode=data.draw(st.sampled_from(["range", "positive"])),
+        alignment=data.draw(st.sampled_from([None, "median", "lstsq", "lstsq_scale"])),
+        clamp_pred=data.draw(st.booleans()),
+        crop=data.draw(st.sampled_from([None, "eigen", "garg"])),
+    )
     metric = outcome(lambda: DepthMetrics(**options))
-    boxes = data.draw(st.one_of(st.none(), hnp.arrays(np.int64, st.tuples(st.integers(0, 3), st.sampled_from([4, 3])),
-                                                      elements=st.integers(-1, 5))), "boxes")
-    if outcome(lambda: metric.update(pred, target, None if boxes is None else torch.from_numpy(boxes))) is None \
-            and (pred.shape != target.shape or boxes is not None):
+    boxes = data.draw(
+        st.one_of(
+            st.none(),
+            hnp.arrays(np.int64, st.tuples(st.integers(0, 3), st.sampled_from([4, 3])), elements=st.integers(-1, 5)),
+        ),
+        "boxes",
+    )
+    if outcome(lambda: metric.update(pred, target, None if boxes is None else torch.from_numpy(boxes))) is None and (
+        pred.shape != target.shape or boxes is not None
+    ):
         return  # refused: mismatched shapes or boxes (the other refusals are checked below)
     out = metric.compute()
     images = 1 if len(shape) == 2 else batch
@@ -279,14 +325,28 @@ def test_depth_metrics_never_refuse_finite_predictions_when_clamped(data):
 def test_pck_returns_fractions_or_refuses(data):
     pairs, points = data.draw(st.integers(0, 3), "B"), data.draw(st.integers(0, 4), "K")
     pred = data.draw(hnp.arrays(np.float64, (pairs, points, 2), elements=FLOATS), "pred")
-    target_shape = data.draw(st.sampled_from([(pairs, points, 2), (pairs, points, 2), (pairs, points + 1, 2),
-                                              (pairs, points, 3)]))
-    target = data.draw(hnp.arrays(np.float64, target_shape, elements=st.one_of(st.just(math.nan),
-                                                                               st.floats(-10, 100))), "target")
-    reference = data.draw(hnp.arrays(np.float64, (data.draw(st.sampled_from([pairs, pairs, pairs + 1])),),
-                                     elements=st.one_of(st.floats(0.5, 300), FLOATS)), "reference")
-    categories = data.draw(st.one_of(st.none(), st.lists(st.sampled_from("ab"), min_size=pairs, max_size=pairs),
-                                     st.lists(st.sampled_from("ab"), max_size=4)), "categories")
+    target_shape = data.draw(
+        st.sampled_from([(pairs, points, 2), (pairs, points, 2), (pairs, points + 1, 2), (pairs, points, 3)])
+    )
+    target = data.draw(
+        hnp.arrays(np.float64, target_shape, elements=st.one_of(st.just(math.nan), st.floats(-10, 100))), "target"
+    )
+    reference = data.draw(
+        hnp.arrays(
+            np.float64,
+            (data.draw(st.sampled_from([pairs, pairs, pairs + 1])),),
+            elements=st.one_of(st.floats(0.5, 300), FLOATS),
+        ),
+        "reference",
+    )
+    categories = data.draw(
+        st.one_of(
+            st.none(),
+            st.lists(st.sampled_from("ab"), min_size=pairs, max_size=pairs),
+            st.lists(st.sampled_from("ab"), max_size=4),
+        ),
+        "categories",
+    )
     alphas = data.draw(st.sampled_from([(0.01, 0.05, 0.1, 0.15), (0.1,), (), (0.0,), (math.nan,), (-1.0,)]))
     as_tensor = data.draw(st.booleans())
     args = [torch.from_numpy(a) if as_tensor else a for a in (pred, target, reference)]
@@ -341,8 +401,9 @@ def test_label_table_maps_raw_values_or_names_the_file(mapping, raw):
     assert all(mapping.get(int(r), -1) == int(o) for r, o in zip(raw.ravel(), out.ravel()))
 
 
-LABEL_TEXT = st.one_of(st.integers(-3, 40).map(str), st.sampled_from(["cat", "dog", "007", "-", "²", " 3 ", "٣"]),
-                       st.text(max_size=4))
+LABEL_TEXT = st.one_of(
+    st.integers(-3, 40).map(str), st.sampled_from(["cat", "dog", "007", "-", "²", " 3 ", "٣"]), st.text(max_size=4)
+)
 
 
 @fuzz()
@@ -361,8 +422,9 @@ def test_label_scheme_numbers_classes_or_refuses(labels_):
 
 
 @fuzz(50)
-@given(st.lists(st.lists(st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=6), max_size=3),
-                max_size=5))
+@given(
+    st.lists(st.lists(st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=6), max_size=3), max_size=5)
+)
 def test_read_rows_returns_two_column_rows_or_names_the_line(table):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "train.csv"
@@ -378,14 +440,25 @@ def _store(directory: Path, num_samples: int, layers: list[int], grid: tuple[int
     """A complete store whose features encode (sample, layer) so every read can be checked."""
     path = directory / f"fuzz{num_samples}.h5"
     h, w = grid
-    attrs = {"backbone": "fuzz", "embed_dim": dim, "depth": 12, "grid": list(grid), "layers": layers,
-             "num_samples": num_samples, "dataset": "fuzz"}
+    attrs = {
+        "backbone": "fuzz",
+        "embed_dim": dim,
+        "depth": 12,
+        "grid": list(grid),
+        "layers": layers,
+        "num_samples": num_samples,
+        "dataset": "fuzz",
+    }
     layout = StoreLayout(num_samples, layers, grid, dim, "float32", {"label": TargetSpec((), "int64", {})})
     index = np.arange(num_samples, dtype=np.float32)  # (N,)
-    features = {k: {"cls": np.repeat(index[:, None] + 100 * k, dim, 1),  # (N, D)
-                    "mean": np.repeat(-index[:, None] - 100 * k, dim, 1),
-                    "patch": np.broadcast_to((index + 100 * k)[:, None, None, None], (num_samples, h, w, dim)).copy()}
-                for k in layers}
+    features = {
+        k: {
+            "cls": np.repeat(index[:, None] + 100 * k, dim, 1),  # (N, D)
+            "mean": np.repeat(-index[:, None] - 100 * k, dim, 1),
+            "patch": np.broadcast_to((index + 100 * k)[:, None, None, None], (num_samples, h, w, dim)).copy(),
+        }
+        for k in layers
+    }
     with StoreWriter(path, layout, attrs, resume_key="fuzz") as writer:
         writer.write(0, [f"s{i}" for i in range(num_samples)], features, {"label": np.arange(num_samples)})
         writer.finish({})
@@ -420,8 +493,13 @@ def _span(n: int, start: Any, stop: Any) -> tuple[int, int] | None:
 
 
 @fuzz()
-@given(st.sampled_from(SIZES), st.sampled_from(["cls", "mean", "patch", "bogus"]), INDEX.filter(
-    lambda i: i is not None), INDEX, INDEX)
+@given(
+    st.sampled_from(SIZES),
+    st.sampled_from(["cls", "mean", "patch", "bogus"]),
+    INDEX.filter(lambda i: i is not None),
+    INDEX,
+    INDEX,
+)
 def test_store_read_returns_the_written_rows_or_refuses(stores, n, field, start, stop, layer):
     store = stores[n]
     out = outcome(lambda: store.read(field, start, stop, layer), StoreError)
@@ -453,18 +531,28 @@ def test_store_sample_and_resolve_layer_agree_with_the_layout(stores, n, index, 
 
 
 @fuzz()
-@given(st.sampled_from(SIZES), st.one_of(st.integers(-1, 7), st.just(2.0)), st.integers(-3, 8), INDEX,
-       st.one_of(st.none(), st.lists(INDEX, max_size=2)))
+@given(
+    st.sampled_from(SIZES),
+    st.one_of(st.integers(-1, 7), st.just(2.0)),
+    st.integers(-3, 8),
+    INDEX,
+    st.one_of(st.none(), st.lists(INDEX, max_size=2)),
+)
 def test_store_iter_batches_cover_the_span_exactly_once_or_refuse(stores, n, batch_size, start, stop, layers):
     store = stores[n]
-    batches = outcome(lambda: list(store.iter_batches(batch_size, ("cls", "patch"), layers, ("label",), start,
-                                                      stop)), StoreError)
+    batches = outcome(
+        lambda: list(store.iter_batches(batch_size, ("cls", "patch"), layers, ("label",), start, stop)), StoreError
+    )
     clipped = stop if stop is None or not isinstance(stop, int) or isinstance(stop, bool) else min(stop, n)
     span = _span(n, start, clipped)
     resolved = None if layers is None else [_resolved(k) for k in layers]
     if batches is None:
-        assert (not isinstance(batch_size, int) or batch_size < 1 or span is None
-                or (resolved is not None and None in resolved))
+        assert (
+            not isinstance(batch_size, int)
+            or batch_size < 1
+            or span is None
+            or (resolved is not None and None in resolved)
+        )
         return
     begin, end = span
     labels_ = np.concatenate([b["targets"]["label"] for b in batches]) if batches else np.zeros(0)

@@ -54,7 +54,8 @@ def test_every_reader_names_the_file_in_one_unreadable_error(tmp_path: Path, wha
         path.write_text("not an image")
     elif fault == "truncated":
         depth_png(path) if what == "depth map" else Image.fromarray(
-            np.random.default_rng(0).integers(0, 20, (48, 64), dtype=np.uint8)).convert("P").save(path)
+            np.random.default_rng(0).integers(0, 20, (48, 64), dtype=np.uint8)
+        ).convert("P").save(path)
         path.write_bytes(path.read_bytes()[: int(path.stat().st_size * 0.6)])
     elif fault == "bomb":
         bomb_png(path)
@@ -105,7 +106,11 @@ def test_labels_keep_palette_indices_and_images_get_palette_colours(tmp_path: Pa
 def test_no_module_decodes_images_outside_image_files() -> None:
     root = Path(probekit.__file__).parent
     decoders = re.compile(r"Image\.open|cv2\.imread|cv2\.imdecode|imageio|torchvision\.io")
-    found = [f"{path.relative_to(root.parent)}:{number}" for path in sorted(root.rglob("*.py"))
-             if path.name != "image_files.py"
-             for number, line in enumerate(path.read_text().splitlines(), 1) if decoders.search(line)]
+    found = [
+        f"{path.relative_to(root.parent)}:{number}"
+        for path in sorted(root.rglob("*.py"))
+        if path.name != "image_files.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if decoders.search(line)
+    ]
     assert not found, "image decoding outside probekit/data/image_files.py: " + ", ".join(found)

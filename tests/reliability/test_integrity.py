@@ -35,9 +35,11 @@ def _damaged(good, tmp_path, how: str):
         with open(path, "r+b") as handle:
             handle.truncate(path.stat().st_size * 2 // 3)
         return path
-    start, stop = {"part-of-a-chunk": (info.byte_offset + 16, info.byte_offset + 200),
-                   "whole-chunk": (info.byte_offset, info.byte_offset + info.size),
-                   "superblock": (0, 4096)}[how]
+    start, stop = {
+        "part-of-a-chunk": (info.byte_offset + 16, info.byte_offset + 200),
+        "whole-chunk": (info.byte_offset, info.byte_offset + info.size),
+        "superblock": (0, 4096),
+    }[how]
     with open(path, "r+b") as handle:
         handle.seek(start)
         handle.write(b"\0" * (stop - start))
@@ -57,8 +59,21 @@ def test_zeroed_features_are_never_read(good, tmp_path, how):
 @pytest.mark.parametrize("how", ["part-of-a-chunk", "whole-chunk"])
 def test_probe_on_a_zeroed_store_is_one_line(good, tmp_path, how):
     path = _damaged(good, tmp_path, how)
-    result = RUNNER.invoke(app, ["probe", "--task", "segmentation", "--features", str(path), "--out",
-                                 str(tmp_path / "results"), "--epochs", "1", "--quiet"])
+    result = RUNNER.invoke(
+        app,
+        [
+            "probe",
+            "--task",
+            "segmentation",
+            "--features",
+            str(path),
+            "--out",
+            str(tmp_path / "results"),
+            "--epochs",
+            "1",
+            "--quiet",
+        ],
+    )
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1 and "is corrupt" in lines[0], result.output
     assert not (tmp_path / "results").exists() or not list((tmp_path / "results").glob("*.json"))
@@ -107,8 +122,11 @@ def test_every_numeric_dataset_is_checksummed(good):
     with h5py.File(good) as f:
         names: list[str] = []
         f.visit(lambda name: names.append(name) if isinstance(f[name], h5py.Dataset) else None)
-        unprotected = [name for name in names if f[name].dtype != object and not f[name].fletcher32
-                       and not name.startswith("pairs/")]
+        unprotected = [
+            name
+            for name in names
+            if f[name].dtype != object and not f[name].fletcher32 and not name.startswith("pairs/")
+        ]
     assert unprotected == []
 
 

@@ -18,8 +18,21 @@ from probekit.files import atomic_path, atomic_write_text, exclusive_lock, parti
 
 RUNNER = CliRunner()
 extract_module = importlib.import_module("probekit.features.extract")  # the package exports a function of that name
-ARGS = ["extract", "--backbone", "test-dinov2", "--random-init", "--image-size", "28", "--limit", "6",
-        "--batch-size", "3", "--workers", "0", "--quiet"]
+ARGS = [
+    "extract",
+    "--backbone",
+    "test-dinov2",
+    "--random-init",
+    "--image-size",
+    "28",
+    "--limit",
+    "6",
+    "--batch-size",
+    "3",
+    "--workers",
+    "0",
+    "--quiet",
+]
 CONFIG = ExtractConfig(backbone="test-dinov2", random_init=True, image_size=(28, 28), limit=6, batch_size=3, workers=0)
 
 
@@ -55,8 +68,17 @@ def _one_error_line(result) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("bad", [["--image-size", "29"], ["--backbone", "no-such-backbone"], ["--dtype", "float8"],
-                                 ["--layers", "7"], ["--dataset", "no-such-dataset"], ["--batch-size", "0"]])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--image-size", "29"],
+        ["--backbone", "no-such-backbone"],
+        ["--dtype", "float8"],
+        ["--layers", "7"],
+        ["--dataset", "no-such-dataset"],
+        ["--batch-size", "0"],
+    ],
+)
 def test_overwrite_with_bad_arguments_keeps_the_good_store(good, bad):
     path, digest = good
     line = _one_error_line(RUNNER.invoke(app, [*ARGS, "--out", str(path), "--overwrite", *bad]))
@@ -98,10 +120,8 @@ def test_lock_is_exclusive_and_released():
     from pathlib import Path
 
     target = Path(tempfile.mkdtemp()) / "x.h5"
-    with exclusive_lock(target, "--out"):
-        with pytest.raises(StoreBusyError):
-            with exclusive_lock(target, "--out"):
-                pass
+    with exclusive_lock(target, "--out"), pytest.raises(StoreBusyError), exclusive_lock(target, "--out"):
+        pass
     with exclusive_lock(target, "--out"):
         pass
     assert not target.with_name("x.h5.lock").exists()
@@ -149,10 +169,9 @@ def test_out_that_cannot_be_a_store_is_one_line(tmp_path, kind):
 
 def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
     target = atomic_write_text(tmp_path / "r.json", "old")
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("disk went away")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("disk went away")
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
 
@@ -163,8 +182,22 @@ def test_probe_head_and_json_are_replaced_whole(tmp_path, monkeypatch):
     run_module = importlib.import_module("probekit.tasks.run")
     store = extract(ExtractConfig(**{**CONFIG.__dict__, "limit": 20}), tmp_path / "s.h5", progress=False)
     out = tmp_path / "results"
-    args = ["probe", "--task", "classification", "--features", str(store), "--out", str(out), "--epochs", "1",
-            "--quiet", "--n-blocks", "1", "--pooling", "cls"]
+    args = [
+        "probe",
+        "--task",
+        "classification",
+        "--features",
+        str(store),
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--quiet",
+        "--n-blocks",
+        "1",
+        "--pooling",
+        "cls",
+    ]
     assert RUNNER.invoke(app, args).exit_code == 0
     (result,) = out.glob("*.json")
     head = result.with_suffix(".safetensors")

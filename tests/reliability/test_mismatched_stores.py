@@ -22,13 +22,30 @@ def _classification(path, names=NAMES, labels=None, features_seed=0):
     labels = np.arange(N) % 3 if labels is None else labels
     centres = rng.normal(size=(3, 8)) * 4
     features = (centres[labels][:, None, None, :] + rng.normal(size=(N, 1, 1, 8))).astype(np.float32)
-    return write_store(path, features, {"label": (labels.astype(np.int64), {"num_classes": len(names),
-                                                                             "class_names": list(names)})})
+    return write_store(
+        path, features, {"label": (labels.astype(np.int64), {"num_classes": len(names), "class_names": list(names)})}
+    )
 
 
 def _probe(tmp_path, train, val, *extra):
-    return RUNNER.invoke(app, ["probe", "--task", "classification", "--features", str(train), "--val", str(val),
-                               "--out", str(tmp_path / "results"), "--epochs", "20", "--quiet", *extra])
+    return RUNNER.invoke(
+        app,
+        [
+            "probe",
+            "--task",
+            "classification",
+            "--features",
+            str(train),
+            "--val",
+            str(val),
+            "--out",
+            str(tmp_path / "results"),
+            "--epochs",
+            "20",
+            "--quiet",
+            *extra,
+        ],
+    )
 
 
 def _one_error_line(result) -> str:
@@ -84,13 +101,33 @@ def _mask_store(path, **attrs):
     return write_store(path, rng.normal(size=(N, 2, 2, 4)).astype(np.float32), {"mask": (mask, scheme)})
 
 
-@pytest.mark.parametrize("attrs, key", [({"ignore_index": 0}, "ignore_index"),
-                                        ({"zero_label_reduced": True}, "zero_label_reduced"),
-                                        ({"class_names": ["a", "c", "b"]}, "class_names")])
+@pytest.mark.parametrize(
+    "attrs, key",
+    [
+        ({"ignore_index": 0}, "ignore_index"),
+        ({"zero_label_reduced": True}, "zero_label_reduced"),
+        ({"class_names": ["a", "c", "b"]}, "class_names"),
+    ],
+)
 def test_segmentation_schemes_must_agree(tmp_path, attrs, key):
     train, val = _mask_store(tmp_path / "train.h5"), _mask_store(tmp_path / "val.h5", **attrs)
-    result = RUNNER.invoke(app, ["probe", "--task", "segmentation", "--features", str(train), "--val", str(val),
-                                 "--out", str(tmp_path / "r"), "--epochs", "1", "--quiet"])
+    result = RUNNER.invoke(
+        app,
+        [
+            "probe",
+            "--task",
+            "segmentation",
+            "--features",
+            str(train),
+            "--val",
+            str(val),
+            "--out",
+            str(tmp_path / "r"),
+            "--epochs",
+            "1",
+            "--quiet",
+        ],
+    )
     assert f"target 'mask' {key}" in _one_error_line(result)
 
 
@@ -118,8 +155,23 @@ def test_depth_schemes_must_agree(tmp_path, attrs, key):
     base = {"unit": "m", "min_depth": 0.5, "max_depth": 10.0}
     train = write_store(tmp_path / "train.h5", features, {"depth": (depth, base)})
     val = write_store(tmp_path / "val.h5", features, {"depth": (depth, {**base, **attrs})})
-    result = RUNNER.invoke(app, ["probe", "--task", "depth", "--features", str(train), "--val", str(val),
-                                 "--out", str(tmp_path / "r"), "--epochs", "1", "--quiet"])
+    result = RUNNER.invoke(
+        app,
+        [
+            "probe",
+            "--task",
+            "depth",
+            "--features",
+            str(train),
+            "--val",
+            str(val),
+            "--out",
+            str(tmp_path / "r"),
+            "--epochs",
+            "1",
+            "--quiet",
+        ],
+    )
     assert f"target 'depth' {key}" in _one_error_line(result)
 
 

@@ -16,8 +16,14 @@ class Terminal(io.StringIO):
         return True
 
 
-def run_bar(monkeypatch: pytest.MonkeyPatch, stream: io.StringIO, total: int | None, steps: int,
-            initial: int = 0, enabled: bool = True) -> list[str]:
+def run_bar(
+    monkeypatch: pytest.MonkeyPatch,
+    stream: io.StringIO,
+    total: int | None,
+    steps: int,
+    initial: int = 0,
+    enabled: bool = True,
+) -> list[str]:
     monkeypatch.setattr(progress.sys, "stderr", stream)
     bar = progress_bar(total, "extract", "img", enabled=enabled, initial=initial)  # type: ignore[arg-type]
     for _ in range(steps):
@@ -83,8 +89,9 @@ def test_extraction_to_a_log_has_no_carriage_returns(tmp_path, capsys) -> None: 
     """End to end: what extraction writes to a captured (non-terminal) stderr is whole lines."""
     from probekit.features import ExtractConfig, extract
 
-    config = ExtractConfig(backbone="test-dinov2", random_init=True, image_size=(28, 28), layers="-1",
-                           batch_size=5, workers=0, limit=10)
+    config = ExtractConfig(
+        backbone="test-dinov2", random_init=True, image_size=(28, 28), layers="-1", batch_size=5, workers=0, limit=10
+    )
     extract(config, tmp_path / "s.h5", progress=True)
     err = capsys.readouterr().err
     assert "\r" not in err

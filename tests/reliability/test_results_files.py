@@ -13,8 +13,14 @@ from probekit.cli import app
 from probekit.report.results import RESULTS_FORMAT, scan_results, write_result
 
 runner = CliRunner()
-GOOD = {"format": RESULTS_FORMAT, "task": "classification", "label": "dinov2-s14", "backbone": {"backbone": "dinov2-s14"},
-        "metrics": {"top1": 0.8, "mean_per_class_recall": 0.7}, "created": "2026-01-01"}
+GOOD = {
+    "format": RESULTS_FORMAT,
+    "task": "classification",
+    "label": "dinov2-s14",
+    "backbone": {"backbone": "dinov2-s14"},
+    "metrics": {"top1": 0.8, "mean_per_class_recall": 0.7},
+    "created": "2026-01-01",
+}
 
 
 def _json(**changes) -> str:
@@ -76,7 +82,9 @@ def test_several_broken_files_are_counted_and_each_named(results_dir):
     result = _table(results_dir)
     assert result.exit_code == 0 and len(_warnings(result.stderr)) == 2
     note = result.stdout.partition("\n\n")[2]
-    assert note.startswith("2 results file(s) could not be read") and "truncated.json" in note and "no-task.json" in note
+    assert (
+        note.startswith("2 results file(s) could not be read") and "truncated.json" in note and "no-task.json" in note
+    )
 
 
 def test_only_broken_files_is_one_error_line_and_no_table(tmp_path):
@@ -121,5 +129,7 @@ def test_unreadable_and_non_utf8_files_are_reported_not_raised(results_dir, monk
     scan = scan_results(results_dir)
     assert [Path(r["_path"]).name for r in scan.results] == ["good.json"]
     assert {path.name: why for path, why in scan.unreadable} == {
-        "folder.json": "is not a regular file", "latin1.json": "is not UTF-8 text (corrupt?)",
-        "locked.json": "cannot be read (Permission denied)"}
+        "folder.json": "is not a regular file",
+        "latin1.json": "is not UTF-8 text (corrupt?)",
+        "locked.json": "cannot be read (Permission denied)",
+    }

@@ -58,6 +58,7 @@ def _one_line_error(result, *parts: str) -> str:
 
 # --- checkpoints: read with weights_only=True -----------------------------------------------------
 
+
 def test_pickle_payload_checkpoint_is_refused_and_never_runs(tmp_path):
     config, out, marker = tmp_path / "tiny.yaml", tmp_path / "run", tmp_path / "PWNED"
     config.write_text(TINY_YAML)
@@ -72,7 +73,9 @@ def test_pickle_payload_checkpoint_is_refused_and_never_runs(tmp_path):
 def test_foreign_or_old_checkpoint_contents_are_one_line_errors(tmp_path, content):
     (tmp_path / "tiny.yaml").write_text(TINY_YAML)
     torch.save(content, tmp_path / "checkpoint.pt")
-    with pytest.raises(PretrainError, match=r"checkpoint.pt is not a checkpoint of this probekit version .*--no-resume"):
+    with pytest.raises(
+        PretrainError, match=r"checkpoint.pt is not a checkpoint of this probekit version .*--no-resume"
+    ):
         load_checkpoint(tmp_path / "checkpoint.pt", load_pretrain_config(tmp_path / "tiny.yaml"))
 
 
@@ -94,6 +97,7 @@ def test_pool_cache_with_pickled_objects_is_refused(tmp_path):
 
 
 # --- file-supplied paths stay under root ----------------------------------------------------------
+
 
 @pytest.mark.parametrize("name, expected", [("a/b.png", "a/b.png"), ("a/../b.png", "b.png"), ("./x", "x")])
 def test_names_inside_root_are_kept(tmp_path, name, expected):
@@ -117,9 +121,25 @@ def _csv_root(tmp_path, rows: str):
 @pytest.mark.parametrize("row", ["../secret.png,0", "train/../../secret.png,0", "{tmp}/secret.png,0"])
 def test_csv_paths_out_of_root_are_refused_through_the_cli(tmp_path, row):
     root = _csv_root(tmp_path, f"train/cat/a.png,0\n{row.format(tmp=tmp_path)}\n")
-    result = runner.invoke(app, ["extract", "--backbone", "test-dinov2", "--random-init", "--dataset", "csv",
-                                 "--root", str(root), "--split", "train", "--image-size", "28",
-                                 "--out", str(tmp_path / "s.h5")])
+    result = runner.invoke(
+        app,
+        [
+            "extract",
+            "--backbone",
+            "test-dinov2",
+            "--random-init",
+            "--dataset",
+            "csv",
+            "--root",
+            str(root),
+            "--split",
+            "train",
+            "--image-size",
+            "28",
+            "--out",
+            str(tmp_path / "s.h5"),
+        ],
+    )
     _one_line_error(result, f"{root / 'train.csv'}:2", row.format(tmp=tmp_path).split(",")[0], "outside")
     assert not (tmp_path / "s.h5").exists()
 
@@ -144,25 +164,36 @@ def _kitti_root(tmp_path, line: str):
 GOOD_DEPTH = "2011_09_26_drive_0002_sync/proj_depth/groundtruth/image_02/0000000069.png"
 
 
-@pytest.mark.parametrize("line, bad", [
-    (f"../secret.png {GOOD_DEPTH} 721.5", "../secret.png"),
-    (f"/etc/passwd {GOOD_DEPTH} 721.5", "/etc/passwd"),
-    ("2011_09_26/2011_09_26_drive_0002_sync/image_02/data/0000000069.png x/../../../secret.png 721.5",
-     "x/../../../secret.png"),
-])
+@pytest.mark.parametrize(
+    "line, bad",
+    [
+        (f"../secret.png {GOOD_DEPTH} 721.5", "../secret.png"),
+        (f"/etc/passwd {GOOD_DEPTH} 721.5", "/etc/passwd"),
+        (
+            "2011_09_26/2011_09_26_drive_0002_sync/image_02/data/0000000069.png x/../../../secret.png 721.5",
+            "x/../../../secret.png",
+        ),
+    ],
+)
 def test_kitti_list_paths_out_of_root_are_refused(tmp_path, line, bad):
     root = _kitti_root(tmp_path, f"{line}\n")
     with pytest.raises(DatasetError, match=rf"eigen_test_files_with_gt.txt:1: path '{bad}' is outside"):
         open_dataset("kitti", "test", str(root), image_size=(32, 32))
 
 
-@pytest.mark.parametrize("line", ["/../../secret.jpg bathroom/sync_depth_00045.png", "bathroom/rgb_00045.jpg ../../../x.png"])
+@pytest.mark.parametrize(
+    "line", ["/../../secret.jpg bathroom/sync_depth_00045.png", "bathroom/rgb_00045.jpg ../../../x.png"]
+)
 def test_nyuv2_sync_list_paths_out_of_root_are_refused(tmp_path, line):
     from tests.data.test_nyuv2 import write_sync
 
     write_sync(tmp_path)
-    (tmp_path / "nyudepthv2_test_files_with_gt.txt").write_text(f"bathroom/rgb_00045.jpg bathroom/sync_depth_00045.png\n{line}\n")
-    with pytest.raises(DatasetError, match=r"nyudepthv2_test_files_with_gt.txt:2: path '\.\./.*' is outside .*official_splits/test"):
+    (tmp_path / "nyudepthv2_test_files_with_gt.txt").write_text(
+        f"bathroom/rgb_00045.jpg bathroom/sync_depth_00045.png\n{line}\n"
+    )
+    with pytest.raises(
+        DatasetError, match=r"nyudepthv2_test_files_with_gt.txt:2: path '\.\./.*' is outside .*official_splits/test"
+    ):
         open_dataset("nyuv2-sync", "test", str(tmp_path), image_size=(32, 32))
 
 
@@ -182,14 +213,18 @@ def test_spair_layout_names_and_json_image_names_out_of_root_are_refused(tmp_pat
     layout = root / "Layout/large/test.txt"
     good = layout.read_text()
     layout.write_text(good + "../../../evil\n")
-    with pytest.raises(DatasetError, match=r"test.txt:4: path '\.\./\.\./\.\./evil.json' is outside .*PairAnnotation/test"):
+    with pytest.raises(
+        DatasetError, match=r"test.txt:4: path '\.\./\.\./\.\./evil.json' is outside .*PairAnnotation/test"
+    ):
         open_dataset("spair", "test", str(root), image_size=(32, 32))
     layout.write_text(good)
     annotation = sorted((root / "PairAnnotation/test").glob("*.json"))[0]
     fields = json.loads(annotation.read_text())
     fields["src_imname"] = "../../../secret.jpg"
     annotation.write_text(json.dumps(fields))
-    with pytest.raises(DatasetError, match=rf"{annotation.name}: path '{fields['category']}/\.\./\.\./\.\./secret.jpg' is outside"):
+    with pytest.raises(
+        DatasetError, match=rf"{annotation.name}: path '{fields['category']}/\.\./\.\./\.\./secret.jpg' is outside"
+    ):
         open_dataset("spair", "test", str(root), image_size=(32, 32))
 
 
@@ -200,8 +235,17 @@ def test_results_head_weights_cannot_name_a_file_outside_the_results_folder(tmp_
     folder = tmp_path / "results"
     folder.mkdir()
     path = folder / "run.json"
-    path.write_text(json.dumps({"format": RESULTS_FORMAT, "task": "depth", "probe": {"settings": {}},
-                                "backbone": {"embed_dim": 4}, "head_weights": "../outside.safetensors"}))
+    path.write_text(
+        json.dumps(
+            {
+                "format": RESULTS_FORMAT,
+                "task": "depth",
+                "probe": {"settings": {}},
+                "backbone": {"embed_dim": 4},
+                "head_weights": "../outside.safetensors",
+            }
+        )
+    )
     with pytest.raises(DatasetError, match=r"run.json head_weights: path '\.\./outside.safetensors' is outside"):
         load_head(path)
 

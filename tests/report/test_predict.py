@@ -24,10 +24,13 @@ def _store(path, seed: int):
     patch_class = rng.integers(0, 3, size=(N, h, w))
     mask = patch_class.repeat(P, 1).repeat(P, 2).astype(np.uint8)
     depth = np.exp(rng.uniform(0.2, 2.0, size=(N, h, w))).repeat(P, 1).repeat(P, 2).astype(np.float32)
-    features = np.concatenate([np.eye(3)[patch_class], np.log(depth[:, ::P, ::P])[..., None],
-                               rng.normal(size=(N, h, w, 2))], axis=-1)
-    targets = {"mask": (mask, {"num_classes": 3, "ignore_index": 255}),
-               "depth": (depth, {"min_depth": 0.5, "max_depth": 20.0})}
+    features = np.concatenate(
+        [np.eye(3)[patch_class], np.log(depth[:, ::P, ::P])[..., None], rng.normal(size=(N, h, w, 2))], axis=-1
+    )
+    targets = {
+        "mask": (mask, {"num_classes": 3, "ignore_index": 255}),
+        "depth": (depth, {"min_depth": 0.5, "max_depth": 20.0}),
+    }
     return write_store(path, features.astype(np.float32), targets)
 
 
@@ -39,8 +42,16 @@ def stores(tmp_path_factory):
 
 def _run(task: str, stores, **options):
     train, val, root = stores
-    return run_probe(task, train, root / "out", val=val,
-                     options=TASKS.get(task).parse_options({"lrs": (3e-2,), **options, "epochs": 3, "batch_size": 8, "optimizer": "adamw"}), progress=False)
+    return run_probe(
+        task,
+        train,
+        root / "out",
+        val=val,
+        options=TASKS.get(task).parse_options(
+            {"lrs": (3e-2,), **options, "epochs": 3, "batch_size": 8, "optimizer": "adamw"}
+        ),
+        progress=False,
+    )
 
 
 def test_segmentation_predictions_reproduce_the_reported_miou(stores):
@@ -51,7 +62,7 @@ def test_segmentation_predictions_reproduce_the_reported_miou(stores):
     val = FeatureStore(stores[1])
     metric = SegmentationMetrics(3, 255)
     for i in range(len(val)):
-        prediction = predict_store(head, val, i)                                 # (12, 12) labels
+        prediction = predict_store(head, val, i)  # (12, 12) labels
         assert prediction.shape == (h * P, w * P)
         metric.update(torch.from_numpy(prediction)[None], torch.from_numpy(val.read_target("mask", i, i + 1)).long())
     assert metric.compute()["mIoU"] == pytest.approx(json.loads(path.read_text())["metrics"]["mIoU"], abs=1e-6)
@@ -64,11 +75,13 @@ def test_depth_predictions_reproduce_the_reported_rmse(stores, head_name):
     path = _run("depth", stores, head=head_name, n_bins=16)
     result = json.loads(path.read_text())
     head = load_head(path)
-    assert head.needs_cls                                                        # default: CLS on every patch
+    assert head.needs_cls  # default: CLS on every patch
     val = FeatureStore(stores[1])
     metric = DepthMetrics(min_depth=0.5, max_depth=20.0)
     for i in range(len(val)):
-        metric.update(torch.from_numpy(predict_store(head, val, i))[None], torch.from_numpy(val.read_target("depth", i, i + 1)))
+        metric.update(
+            torch.from_numpy(predict_store(head, val, i))[None], torch.from_numpy(val.read_target("depth", i, i + 1))
+        )
     assert metric.compute()["rmse"] == pytest.approx(result["metrics"]["rmse"], rel=1e-5)
 
 

@@ -45,12 +45,15 @@ def test_similarity_from_a_store_reads_the_stored_features(tiny_store):
     assert a.name == "tiny.h5[0]" and a.image.shape == (56, 84, 3)
 
 
-@pytest.mark.parametrize(("source", "count", "message"), [
-    (Source(), None, "nothing to show"),
-    (Source(synthetic=1), 2, "no backbone"),
-    (Source(synthetic=1, **TINY), 3, "needs 3 images, got 2"),
-    (Source(synthetic=1, backbone="test-dinov2", random_init=True, image_size=(50, 50)), None, "try 56x56"),
-])
+@pytest.mark.parametrize(
+    ("source", "count", "message"),
+    [
+        (Source(), None, "nothing to show"),
+        (Source(synthetic=1), 2, "no backbone"),
+        (Source(synthetic=1, **TINY), 3, "needs 3 images, got 2"),
+        (Source(synthetic=1, backbone="test-dinov2", random_init=True, image_size=(50, 50)), None, "try 56x56"),
+    ],
+)
 def test_sources_refuse_with_one_line(source, count, message):
     with pytest.raises(ProbekitError, match=message) as error:
         load_views(source, count)
@@ -66,8 +69,9 @@ def test_a_point_outside_the_first_image_is_refused():
 def seg_probe(tmp_path_factory, tiny_store):
     """A segmentation probe trained for one epoch on the tiny store (test-dinov2, random init seed 0)."""
     options = TASKS.get("segmentation").parse_options({"lrs": (1e-2,), "epochs": 1, "batch_size": 6})
-    return run_probe("segmentation", tiny_store, tmp_path_factory.mktemp("probe"), val=tiny_store,
-                     options=options, progress=False)
+    return run_probe(
+        "segmentation", tiny_store, tmp_path_factory.mktemp("probe"), val=tiny_store, options=options, progress=False
+    )
 
 
 def test_prediction_rebuilds_the_probe_backbone_for_a_rendered_scene(seg_probe):

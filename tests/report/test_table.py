@@ -5,14 +5,25 @@ from probekit.report.table import build_table, to_csv, to_latex, to_markdown, wr
 
 
 def _result(label, task, metrics, created, trivial=None):
-    return {"format": RESULTS_FORMAT, "label": label, "task": task, "metrics": metrics, "created": created,
-            "trivial_baseline": trivial or {}}
+    return {
+        "format": RESULTS_FORMAT,
+        "label": label,
+        "task": task,
+        "metrics": metrics,
+        "created": created,
+        "trivial_baseline": trivial or {},
+    }
 
 
 def test_table_rows_are_backbones_columns_are_task_metrics(tmp_path):
     results = [
-        _result("dinov2-s14", "classification", {"top1": 0.8123, "mean_per_class_recall": 0.8}, "2026-01-01",
-                {"top1": 0.2, "mean_per_class_recall": 0.1667}),
+        _result(
+            "dinov2-s14",
+            "classification",
+            {"top1": 0.8123, "mean_per_class_recall": 0.8},
+            "2026-01-01",
+            {"top1": 0.2, "mean_per_class_recall": 0.1667},
+        ),
         _result("dinov2-s14", "depth", {"d1": 0.9, "abs_rel": 0.1234, "rmse": 0.5}, "2026-01-01"),
         _result("pixels-p14", "classification", {"top1": 0.3, "mean_per_class_recall": 0.25}, "2026-01-01"),
         _result("dinov2-s14", "classification", {"top1": 0.5, "mean_per_class_recall": 0.5}, "2025-01-01"),  # older
@@ -40,6 +51,8 @@ def test_results_are_json_safe_and_labels_say_where_weights_came_from(tmp_path):
     assert json.loads(path.read_text()) == {"a": None, "b": 1.5, "c": [1, 2], "d": [0, 1]}
     assert json_safe({"x": [float("inf")]}) == {"x": [None]}
     assert backbone_label({"backbone": "vit-s16", "weights_source": "random-init"}) == "vit-s16 (random init)"
-    assert backbone_label({"backbone": "dinov2-s14", "weights_source": "file:/w/d.pth", "weights_sha256": "abcdef0123"}) \
+    assert (
+        backbone_label({"backbone": "dinov2-s14", "weights_source": "file:/w/d.pth", "weights_sha256": "abcdef0123"})
         == "dinov2-s14 (d.pth, abcdef01)"
+    )
     assert backbone_label({"backbone": "dinov2-s14", "weights_source": "hub:timm/x"}) == "dinov2-s14"

@@ -29,8 +29,8 @@ def test_compose_pads_panels_and_reports_origins():
     figure = viz.compose([[_grey(40, 50), _grey(30, 60)]], gap=8)
     assert figure.image.shape == (40, 50 + 8 + 60, 3)
     assert figure.origins == ((0, 0), (58, 0))
-    assert (figure.image[35, 60] == viz.WHITE).all()          # below the shorter panel: padding
-    assert (figure.image[10, 52] == viz.WHITE).all()          # the gap
+    assert (figure.image[35, 60] == viz.WHITE).all()  # below the shorter panel: padding
+    assert (figure.image[10, 52] == viz.WHITE).all()  # the gap
 
 
 def test_colourise_uses_the_opencv_map_and_blackens_invalid_pixels():
@@ -73,20 +73,21 @@ def test_match_points_are_match_cells_in_pixels():
 
 def test_confident_matches_are_mutual_spread_and_best_first():
     grid = _grid(6, 6, seed=3)
-    shuffled = grid.flip(1)                                    # B is A mirrored: every cell has a perfect match
+    shuffled = grid.flip(1)  # B is A mirrored: every cell has a perfect match
     matches = viz.confident_matches(grid, shuffled, patch=10, num=4)
     assert len(matches) == 4 and matches.mutual.all()
-    assert np.allclose(matches.trg_xy[:, 0], 60 - matches.src_xy[:, 0])   # mirrored column, same row
+    assert np.allclose(matches.trg_xy[:, 0], 60 - matches.src_xy[:, 0])  # mirrored column, same row
     assert np.allclose(matches.trg_xy[:, 1], matches.src_xy[:, 1])
-    regions = {(int(y // 30), int(x // 30)) for x, y in matches.src_xy}   # 2 x 2 regions of 3 x 3 cells
+    regions = {(int(y // 30), int(x // 30)) for x, y in matches.src_xy}  # 2 x 2 regions of 3 x 3 cells
     assert len(regions) == 4
     assert (np.diff(matches.score) <= 1e-6).all()
 
 
 def test_correspondence_figure_size_and_drawn_lines():
     a, b = _grey(40, 50), _grey(30, 60)
-    matches = viz.Correspondences(np.array([[5.5, 30.5]], np.float32), np.array([[40.5, 10.5]], np.float32),
-                                  np.ones(1), np.ones(1, bool))
+    matches = viz.Correspondences(
+        np.array([[5.5, 30.5]], np.float32), np.array([[40.5, 10.5]], np.float32), np.ones(1), np.ones(1, bool)
+    )
     figure = viz.correspondence_figure(a, b, matches, gap=8)
     assert figure.image.shape == (40, 50 + 8 + 60, 3)
     (pa, pb), colour = figure.info["ends"][0], figure.info["colours"][0]
@@ -94,7 +95,7 @@ def test_correspondence_figure_size_and_drawn_lines():
     mid = ((pa[0] + pb[0]) // 2, (pa[1] + pb[1]) // 2)
     assert (figure.image[mid[1], mid[0]] == colour).all()
     assert (figure.image[pa[1], pa[0]] == colour).all() and (figure.image[pb[1], pb[0]] == colour).all()
-    assert (figure.image[2, 2] == GREY).all()                  # away from the match: the image
+    assert (figure.image[2, 2] == GREY).all()  # away from the match: the image
 
 
 # -- PCA -------------------------------------------------------------------------------------------
@@ -106,10 +107,10 @@ def _coded_grids(h: int = 6, w: int = 8, d: int = 16):
     n = 2 * h * w
     centred = rng.normal(size=(n, 3))
     centred -= centred.mean(0)
-    q, _ = np.linalg.qr(centred)                               # (n, 3) orthonormal, zero-mean columns
+    q, _ = np.linalg.qr(centred)  # (n, 3) orthonormal, zero-mean columns
     code = q * np.array([3.0, 2.0, 1.0]) * np.sqrt(n)
-    basis, _ = np.linalg.qr(rng.normal(size=(d, 3)))           # (d, 3) orthonormal
-    features = code @ basis.T + rng.normal(size=d)             # plus an offset the PCA must remove
+    basis, _ = np.linalg.qr(rng.normal(size=(d, 3)))  # (d, 3) orthonormal
+    features = code @ basis.T + rng.normal(size=d)  # plus an offset the PCA must remove
     grids = [torch.from_numpy(f.reshape(h, w, d).astype(np.float32)) for f in np.split(features, 2)]
     return grids, [c.reshape(h, w, 3) for c in np.split(code, 2)]
 
@@ -128,7 +129,7 @@ def test_foreground_mask_of_two_regions_and_black_background():
     rng = np.random.default_rng(1)
     inside = np.zeros((h, w), bool)
     inside[2:6, 3:7] = True
-    grid = np.where(inside[..., None], rng.normal(size=16), rng.normal(size=16))   # (h, w, 16): two vectors
+    grid = np.where(inside[..., None], rng.normal(size=16), rng.normal(size=16))  # (h, w, 16): two vectors
     grid = grid + 0.05 * rng.normal(size=(h, w, 16))
     grids = [torch.from_numpy(grid.astype(np.float32))]
     assert (viz.foreground_masks(grids, 0.5)[0] == inside).all()
@@ -145,7 +146,7 @@ def test_pca_figure_puts_maps_under_images_at_image_size():
     assert figure.image.shape == (28 + 4 + 28, 42 + 4 + 42, 3)
     x, y = figure.origins[2]
     expected = (figure.info["pca"].rgb[0][0, 0] * 255).round().astype(np.uint8)
-    assert (figure.image[y + 13, x + 13] == expected).all()    # nearest upsampling: cell (0, 0) covers 14 x 14 px
+    assert (figure.image[y + 13, x + 13] == expected).all()  # nearest upsampling: cell (0, 0) covers 14 x 14 px
 
 
 # -- similarity ------------------------------------------------------------------------------------
@@ -167,17 +168,19 @@ def test_prediction_figure_panels_shared_depth_range_and_black_ignore():
     H, W = 20, 24
     image = _grey(H, W)
     depth = np.linspace(1, 5, H * W, dtype=np.float32).reshape(H, W)
-    depth[0, 0] = 0.0                                          # invalid truth
+    depth[0, 0] = 0.0  # invalid truth
     mask = np.zeros((H, W), np.uint8)
-    mask[:, W // 2:] = 2
+    mask[:, W // 2 :] = 2
     mask[5, 5] = 255
-    predictions = [viz.TaskPrediction("depth", np.maximum(depth[::-1, ::-1], 1.0), depth),
-                   viz.TaskPrediction("segmentation", mask.clip(0, 2), mask, num_classes=3, ignore_index=255)]
+    predictions = [
+        viz.TaskPrediction("depth", np.maximum(depth[::-1, ::-1], 1.0), depth),
+        viz.TaskPrediction("segmentation", mask.clip(0, 2), mask, num_classes=3, ignore_index=255),
+    ]
     figure = viz.prediction_figure([(image, predictions)], alpha=1.0, captions=False, gap=4)
     assert figure.image.shape == (H, 5 * W + 4 * 4, 3)
-    panel = lambda i: figure.image[:, figure.origins[i][0]:figure.origins[i][0] + W]  # noqa: E731
+    panel = lambda i: figure.image[:, figure.origins[i][0] : figure.origins[i][0] + W]  # noqa: E731
     assert (panel(0) == image).all()
-    assert (panel(1)[0, 0] == 0).all()                         # invalid depth: black
+    assert (panel(1)[0, 0] == 0).all()  # invalid depth: black
     # one colour range for truth and prediction: equal depths, equal colours
     assert (panel(1)[H - 1, W - 1] == panel(2)[0, 0]).all()
     assert (panel(3)[5, 5] == 0).all() and (panel(3)[0, 0] == viz.palette(3)[0]).all()

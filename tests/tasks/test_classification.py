@@ -28,8 +28,12 @@ def _store(path, x, y):
 def stores(tmp_path_factory):
     root = tmp_path_factory.mktemp("blobs")
     (xtr, ytr), (xva, yva), (xte, yte) = _blobs(600, 0), _blobs(200, 1), _blobs(400, 2)
-    return {"train": _store(root / "train.h5", xtr, ytr), "val": _store(root / "val.h5", xva, yva),
-            "test": _store(root / "test.h5", xte, yte), "arrays": (xtr, ytr, xte, yte)}
+    return {
+        "train": _store(root / "train.h5", xtr, ytr),
+        "val": _store(root / "val.h5", xva, yva),
+        "test": _store(root / "test.h5", xte, yte),
+        "arrays": (xtr, ytr, xte, yte),
+    }
 
 
 def test_parity_with_sklearn_logistic_regression(stores, tmp_path):
@@ -37,8 +41,24 @@ def test_parity_with_sklearn_logistic_regression(stores, tmp_path):
     C = 0.05
     reference = LogisticRegression(C=C, max_iter=5000).fit(xtr, ytr)
     # sklearn minimises C * sum(CE) + |w|^2 / 2  <=>  mean(CE) + |w|^2 / (2 C N): SGD weight decay 1 / (C N)
-    path = run_probe("classification", stores["train"], tmp_path, val=stores["val"], test=stores["test"],
-                     options=TASKS.get("classification").parse_options({"pooling": ("cls",), "n_blocks": (1,), "lrs": (2.0,), "weight_decays": (1 / (C * len(xtr)),), "epochs": 150, "batch_size": 64}), progress=False)
+    path = run_probe(
+        "classification",
+        stores["train"],
+        tmp_path,
+        val=stores["val"],
+        test=stores["test"],
+        options=TASKS.get("classification").parse_options(
+            {
+                "pooling": ("cls",),
+                "n_blocks": (1,),
+                "lrs": (2.0,),
+                "weight_decays": (1 / (C * len(xtr)),),
+                "epochs": 150,
+                "batch_size": 64,
+            }
+        ),
+        progress=False,
+    )
     result = json.loads(path.read_text())
     ours = result["metrics"]["top1"]
     theirs = reference.score(xte, yte)
@@ -48,8 +68,14 @@ def test_parity_with_sklearn_logistic_regression(stores, tmp_path):
 
 
 def test_grid_selects_on_val_and_records_everything(stores, tmp_path):
-    path = run_probe("classification", stores["train"], tmp_path, val=stores["val"],
-                     options=TASKS.get("classification").parse_options({"lrs": (1e-5, 1.0), "epochs": 20, "batch_size": 64}), progress=False)
+    path = run_probe(
+        "classification",
+        stores["train"],
+        tmp_path,
+        val=stores["val"],
+        options=TASKS.get("classification").parse_options({"lrs": (1e-5, 1.0), "epochs": 20, "batch_size": 64}),
+        progress=False,
+    )
     result = json.loads(path.read_text())
     grid = result["probe"]["grid"]
     assert len(grid) == 2 * 2  # 2 lrs x poolings (cls, cls+mean); only one stored layer -> n_blocks 1
@@ -65,17 +91,36 @@ def test_grid_selects_on_val_and_records_everything(stores, tmp_path):
 def test_existing_run_is_skipped(stores, tmp_path):
     options = {"lrs": (0.1,), "pooling": ("cls",)}
     config = {"epochs": 2, "batch_size": 64}
-    first = run_probe("classification", stores["train"], tmp_path, val=stores["val"],
-                     options=TASKS.get("classification").parse_options({**options, **config}), progress=False)
+    first = run_probe(
+        "classification",
+        stores["train"],
+        tmp_path,
+        val=stores["val"],
+        options=TASKS.get("classification").parse_options({**options, **config}),
+        progress=False,
+    )
     stamp = first.stat().st_mtime_ns
-    again = run_probe("classification", stores["train"], tmp_path, val=stores["val"],
-                     options=TASKS.get("classification").parse_options({**options, **config}), progress=False)
+    again = run_probe(
+        "classification",
+        stores["train"],
+        tmp_path,
+        val=stores["val"],
+        options=TASKS.get("classification").parse_options({**options, **config}),
+        progress=False,
+    )
     assert again == first and first.stat().st_mtime_ns == stamp
 
 
 def test_held_out_validation_when_no_val_store(stores, tmp_path):
-    path = run_probe("classification", stores["train"], tmp_path,
-                     options=TASKS.get("classification").parse_options({"lrs": (0.1,), "pooling": ("cls",), "epochs": 2, "batch_size": 64}), progress=False)
+    path = run_probe(
+        "classification",
+        stores["train"],
+        tmp_path,
+        options=TASKS.get("classification").parse_options(
+            {"lrs": (0.1,), "pooling": ("cls",), "epochs": 2, "batch_size": 64}
+        ),
+        progress=False,
+    )
     result = json.loads(path.read_text())
     assert result["split_sizes"] == {"train": 540, "val": 60, "test": None}
     assert "held-out" in result["splits"]["val"]

@@ -21,8 +21,8 @@ def _scenes(seed: int):
     mask = patch_class.repeat(P, 1).repeat(P, 2).astype(np.uint8)
     # log depth linear in the pixel position: bilinear upsampling of patch values reproduces it exactly
     base, slope_y, slope_x = rng.uniform(0.5, 1.5, (3, N, 1, 1)) * np.array([1.0, 0.06, 0.03])[:, None, None, None]
-    rows, cols = np.mgrid[0:h * P, 0:w * P] + 0.5
-    depth = np.exp(base + slope_y * rows + slope_x * cols).astype(np.float32)      # (N, 16, 16), 1.6 .. 11 m
+    rows, cols = np.mgrid[0 : h * P, 0 : w * P] + 0.5
+    depth = np.exp(base + slope_y * rows + slope_x * cols).astype(np.float32)  # (N, 16, 16), 1.6 .. 11 m
     return patch_class, mask, depth
 
 
@@ -35,8 +35,10 @@ def _stores(tmp_path, informative: bool):
             features = np.concatenate([np.eye(3)[patch_class], log_depth[..., None]], axis=-1)
         else:
             features = np.random.default_rng(seed + 10).normal(size=(N, h, w, 4))
-        targets = {"mask": (mask, {"num_classes": 3, "ignore_index": 255}),
-                   "depth": (depth, {"min_depth": 0.5, "max_depth": 20.0})}
+        targets = {
+            "mask": (mask, {"num_classes": 3, "ignore_index": 255}),
+            "depth": (depth, {"min_depth": 0.5, "max_depth": 20.0}),
+        }
         paths[split] = write_store(tmp_path / f"{split}-{informative}.h5", features.astype(np.float32), targets)
     return paths
 
@@ -44,8 +46,16 @@ def _stores(tmp_path, informative: bool):
 @pytest.mark.parametrize("informative", [True, False])
 def test_segmentation_probe(tmp_path, informative):
     stores = _stores(tmp_path, informative)
-    path = run_probe("segmentation", stores["train"], tmp_path / "out", val=stores["val"],
-                     options=TASKS.get("segmentation").parse_options({"lrs": (3e-2,), "epochs": 30, "batch_size": 8, "optimizer": "adamw"}), progress=False)
+    path = run_probe(
+        "segmentation",
+        stores["train"],
+        tmp_path / "out",
+        val=stores["val"],
+        options=TASKS.get("segmentation").parse_options(
+            {"lrs": (3e-2,), "epochs": 30, "batch_size": 8, "optimizer": "adamw"}
+        ),
+        progress=False,
+    )
     result = json.loads(path.read_text())
     miou, trivial = result["metrics"]["mIoU"], result["trivial_baseline"]["mIoU"]
     if informative:
@@ -57,8 +67,24 @@ def test_segmentation_probe(tmp_path, informative):
 @pytest.mark.parametrize(("head", "lr", "epochs"), [("bins", 0.1, 60), ("regression", 3e-2, 40)])
 def test_depth_probe_reads_depth_from_features(tmp_path, head, lr, epochs):
     stores = _stores(tmp_path, informative=True)
-    path = run_probe("depth", stores["train"], tmp_path / "out", val=stores["val"],
-                     options=TASKS.get("depth").parse_options({"lrs": (lr,), "head": head, "with_cls": False, "n_bins": 64, "epochs": epochs, "batch_size": 8, "optimizer": "adamw"}), progress=False)
+    path = run_probe(
+        "depth",
+        stores["train"],
+        tmp_path / "out",
+        val=stores["val"],
+        options=TASKS.get("depth").parse_options(
+            {
+                "lrs": (lr,),
+                "head": head,
+                "with_cls": False,
+                "n_bins": 64,
+                "epochs": epochs,
+                "batch_size": 8,
+                "optimizer": "adamw",
+            }
+        ),
+        progress=False,
+    )
     result = json.loads(path.read_text())
     assert result["metrics"]["d1"] > 0.9 and result["trivial_baseline"]["d1"] < 0.45
     assert result["metrics"]["abs_rel"] < 0.5 * result["trivial_baseline"]["abs_rel"]
@@ -68,8 +94,16 @@ def test_depth_probe_reads_depth_from_features(tmp_path, head, lr, epochs):
 
 def test_depth_probe_on_noise_is_no_better_than_the_mean(tmp_path):
     stores = _stores(tmp_path, informative=False)
-    path = run_probe("depth", stores["train"], tmp_path / "out", val=stores["val"],
-                     options=TASKS.get("depth").parse_options({"lrs": (1e-2,), "n_bins": 64, "epochs": 10, "batch_size": 8, "optimizer": "adamw"}), progress=False)
+    path = run_probe(
+        "depth",
+        stores["train"],
+        tmp_path / "out",
+        val=stores["val"],
+        options=TASKS.get("depth").parse_options(
+            {"lrs": (1e-2,), "n_bins": 64, "epochs": 10, "batch_size": 8, "optimizer": "adamw"}
+        ),
+        progress=False,
+    )
     result = json.loads(path.read_text())
     assert result["metrics"]["d1"] < result["trivial_baseline"]["d1"] + 0.15
 
@@ -81,5 +115,11 @@ def test_reduce_zero_label_is_refused_on_masks_reduced_at_extraction(tmp_path):
     attrs = {"num_classes": 3, "ignore_index": 255, "zero_label_reduced": True}
     path = write_store(tmp_path / "ade.h5", np.zeros((4, 1, 1, 2), np.float32), {"mask": (mask, attrs)})
     with pytest.raises(ProbekitError, match="drop --reduce-zero-label"):
-        run_probe("segmentation", path, tmp_path / "out", val=path,
-                  options=TASKS.get("segmentation").parse_options({"reduce_zero_label": True, "epochs": 1}), progress=False)
+        run_probe(
+            "segmentation",
+            path,
+            tmp_path / "out",
+            val=path,
+            options=TASKS.get("segmentation").parse_options({"reduce_zero_label": True, "epochs": 1}),
+            progress=False,
+        )

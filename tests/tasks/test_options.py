@@ -19,10 +19,14 @@ from probekit.tasks import TASKS, run_probe
 runner = CliRunner()
 # Fields that differ between runs of the same settings (time, machine, software).
 VOLATILE = {"created", "wall_seconds", "versions", "git_sha"}
-SUITE_TASKS = {"classification": {"epochs": 2, "batch_size": 4, "lrs": [0.1, 0.5], "n_blocks": [1]},
-               "depth": {"epochs": 1, "batch_size": 4, "optimizer": "adamw", "lrs": [0.001], "n_bins": 16}}
-CLI_FLAGS = {"classification": ["--epochs", "2", "--batch-size", "4", "--lrs", "0.1,0.5", "--n-blocks", "1"],
-             "depth": ["--epochs", "1", "--batch-size", "4", "--optimizer", "adamw", "--lrs", "0.001", "--n-bins", "16"]}
+SUITE_TASKS = {
+    "classification": {"epochs": 2, "batch_size": 4, "lrs": [0.1, 0.5], "n_blocks": [1]},
+    "depth": {"epochs": 1, "batch_size": 4, "optimizer": "adamw", "lrs": [0.001], "n_bins": 16},
+}
+CLI_FLAGS = {
+    "classification": ["--epochs", "2", "--batch-size", "4", "--lrs", "0.1,0.5", "--n-blocks", "1"],
+    "depth": ["--epochs", "1", "--batch-size", "4", "--optimizer", "adamw", "--lrs", "0.001", "--n-bins", "16"],
+}
 
 
 @pytest.mark.parametrize("task", list(TASKS))
@@ -34,8 +38,12 @@ def test_every_option_is_documented_and_has_a_default(task):
 
 def test_defaults_are_the_old_cli_defaults():
     """cli/probe.py's TASK_DEFAULTS before the options moved into the tasks (today's numbers stay)."""
-    old = {"classification": (10, 128, "sgd"), "segmentation": (10, 16, "adamw"), "depth": (10, 16, "adamw"),
-           "correspondence": (10, 8, "adamw")}
+    old = {
+        "classification": (10, 128, "sgd"),
+        "segmentation": (10, 16, "adamw"),
+        "depth": (10, 16, "adamw"),
+        "correspondence": (10, 8, "adamw"),
+    }
     for task, expected in old.items():
         options = TASKS.get(task).parse_options({})
         assert (options.epochs, options.batch_size, options.optimizer) == expected
@@ -51,20 +59,23 @@ def test_cli_strings_and_yaml_values_parse_alike():
     assert from_cli == from_yaml and from_cli.layers == (-1,) and from_cli.with_cls is False
 
 
-@pytest.mark.parametrize(("task", "values", "expected"), [
-    ("depth", {"pooling": "cls"}, "has no option(s) pooling; valid: layers, lrs"),
-    ("classification", {"n_bins": 3}, "has no option(s) n_bins"),
-    ("depth", {"n_bins": "many"}, "option n_bins: 'many' is not an int"),
-    ("depth", {"n_bins": 2.5}, "option n_bins: 2.5 is not an int"),
-    ("depth", {"bin_spacing": "cubic"}, "unknown bin_spacing 'cubic': use linear or log"),
-    ("classification", {"pooling": "cls,max"}, "unknown pooling 'max': use cls, cls+mean or mean"),
-    ("classification", {"epochs": 0}, "epochs must be a positive integer"),
-    ("segmentation", {"lrs": [0.1, -1]}, "lrs holds -1.0"),
-    ("segmentation", {"weight_decays": "nan"}, "weight_decays holds nan"),
-    ("depth", {"min_depth": 5, "max_depth": 1}, "--min-depth 5 must be below --max-depth 1"),
-    ("correspondence", {"window": 4}, "--window must be odd"),
-    ("correspondence", {"mutual": "maybe"}, "option mutual: 'maybe' is not a bool"),
-])
+@pytest.mark.parametrize(
+    ("task", "values", "expected"),
+    [
+        ("depth", {"pooling": "cls"}, "has no option(s) pooling; valid: layers, lrs"),
+        ("classification", {"n_bins": 3}, "has no option(s) n_bins"),
+        ("depth", {"n_bins": "many"}, "option n_bins: 'many' is not an int"),
+        ("depth", {"n_bins": 2.5}, "option n_bins: 2.5 is not an int"),
+        ("depth", {"bin_spacing": "cubic"}, "unknown bin_spacing 'cubic': use linear or log"),
+        ("classification", {"pooling": "cls,max"}, "unknown pooling 'max': use cls, cls+mean or mean"),
+        ("classification", {"epochs": 0}, "epochs must be a positive integer"),
+        ("segmentation", {"lrs": [0.1, -1]}, "lrs holds -1.0"),
+        ("segmentation", {"weight_decays": "nan"}, "weight_decays holds nan"),
+        ("depth", {"min_depth": 5, "max_depth": 1}, "--min-depth 5 must be below --max-depth 1"),
+        ("correspondence", {"window": 4}, "--window must be odd"),
+        ("correspondence", {"mutual": "maybe"}, "option mutual: 'maybe' is not a bool"),
+    ],
+)
 def test_bad_options_are_one_line_naming_them(task, values, expected):
     with pytest.raises(ProbekitError, match=None) as error:
         TASKS.get(task).parse_options(values)
@@ -84,14 +95,38 @@ def _comparable(path: Path) -> dict:
 
 def test_probe_and_suite_write_the_same_results(tmp_path):
     """A suite and `probekit probe` with the same settings on the same stores: same file name, same JSON."""
-    suite = Suite(name="same", image_size=[32, 48], splits={"train": 12, "val": 6}, layers="-1", workers=0,
-                  backbones=[{"backbone": "test-vit", "random_init": True}], tasks=SUITE_TASKS)
+    suite = Suite(
+        name="same",
+        image_size=[32, 48],
+        splits={"train": 12, "val": 6},
+        layers="-1",
+        workers=0,
+        backbones=[{"backbone": "test-vit", "random_init": True}],
+        tasks=SUITE_TASKS,
+    )
     run_suite(suite, tmp_path / "suite", progress=False)
     stores = tmp_path / "suite" / "features"
-    train, val = stores / "test-vit-random0-synthetic-train-32x48-n12.h5", stores / "test-vit-random0-synthetic-val-32x48-n6.h5"
+    train, val = (
+        stores / "test-vit-random0-synthetic-train-32x48-n12.h5",
+        stores / "test-vit-random0-synthetic-val-32x48-n6.h5",
+    )
     for task in SUITE_TASKS:
-        result = runner.invoke(app, ["probe", "--task", task, "--features", str(train), "--val", str(val),
-                                     "--out", str(tmp_path / "cli"), "--quiet", *CLI_FLAGS[task]])
+        result = runner.invoke(
+            app,
+            [
+                "probe",
+                "--task",
+                task,
+                "--features",
+                str(train),
+                "--val",
+                str(val),
+                "--out",
+                str(tmp_path / "cli"),
+                "--quiet",
+                *CLI_FLAGS[task],
+            ],
+        )
         assert result.exit_code == 0 and result.output == "", result.output
         [from_cli] = (tmp_path / "cli").glob(f"{task}__*.json")
         from_suite = tmp_path / "suite" / "results" / from_cli.name
@@ -101,33 +136,70 @@ def test_probe_and_suite_write_the_same_results(tmp_path):
 
 def test_dense_tasks_default_to_the_last_stored_layer(tmp_path):
     """A store holding only block 1 (of the tiny model's blocks): no --layers uses it, no 're-extract'."""
-    store = extract(ExtractConfig(backbone="test-dinov2", random_init=True, image_size=(56, 84), layers="1",
-                                  batch_size=6, workers=0, limit=12), tmp_path / "one.h5", progress=False)
+    store = extract(
+        ExtractConfig(
+            backbone="test-dinov2", random_init=True, image_size=(56, 84), layers="1", batch_size=6, workers=0, limit=12
+        ),
+        tmp_path / "one.h5",
+        progress=False,
+    )
     for task in ("segmentation", "depth"):
-        result = runner.invoke(app, ["probe", "--task", task, "--features", str(store), "--val", str(store),
-                                     "--out", str(tmp_path / "out"), "--epochs", "1", "--lrs", "0.001", "--quiet"])
+        result = runner.invoke(
+            app,
+            [
+                "probe",
+                "--task",
+                task,
+                "--features",
+                str(store),
+                "--val",
+                str(store),
+                "--out",
+                str(tmp_path / "out"),
+                "--epochs",
+                "1",
+                "--lrs",
+                "0.001",
+                "--quiet",
+            ],
+        )
         assert result.exit_code == 0, result.output
         [path] = (tmp_path / "out").glob(f"{task}__*.json")
         assert json.loads(path.read_text())["probe"]["settings"]["layers"] == [1]
 
 
 def test_layers_the_store_lacks_name_the_stored_ones(tiny_store, tmp_path):
-    result = runner.invoke(app, ["probe", "--task", "depth", "--features", str(tiny_store), "--layers", "0",
-                                 "--out", str(tmp_path)])
+    result = runner.invoke(
+        app, ["probe", "--task", "depth", "--features", str(tiny_store), "--layers", "0", "--out", str(tmp_path)]
+    )
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert result.output.strip().startswith("probekit: error:") and "has layers [1, 3], not 0" in result.output
 
 
 def test_an_option_of_another_task_is_refused(tiny_store, tmp_path):
-    result = runner.invoke(app, ["probe", "--task", "depth", "--features", str(tiny_store), "--pooling", "cls",
-                                 "--out", str(tmp_path)])
+    result = runner.invoke(
+        app, ["probe", "--task", "depth", "--features", str(tiny_store), "--pooling", "cls", "--out", str(tmp_path)]
+    )
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
     assert "--pooling is not an option of the depth task" in result.output and "--n-bins" in result.output
 
 
 def test_quiet_prints_nothing_but_errors(tiny_store, tmp_path):
-    args = ["probe", "--task", "classification", "--features", str(tiny_store), "--val", str(tiny_store),
-            "--out", str(tmp_path), "--epochs", "1", "--lrs", "0.1"]
+    args = [
+        "probe",
+        "--task",
+        "classification",
+        "--features",
+        str(tiny_store),
+        "--val",
+        str(tiny_store),
+        "--out",
+        str(tmp_path),
+        "--epochs",
+        "1",
+        "--lrs",
+        "0.1",
+    ]
     quiet = runner.invoke(app, [*args, "--quiet"])
     assert quiet.exit_code == 0 and quiet.output == "" and quiet.stderr == ""
     loud = runner.invoke(app, [*args, "--overwrite"])

@@ -29,7 +29,7 @@ def _register(monkeypatch):
 
 def _store(path: Path, seed: int) -> Path:
     rng = np.random.default_rng(seed)
-    patch = rng.normal(size=(40, 2, 2, 6)).astype(np.float32)                  # (N, h, w, D)
+    patch = rng.normal(size=(40, 2, 2, 6)).astype(np.float32)  # (N, h, w, D)
     value = (patch.mean(axis=(1, 2)) @ np.arange(1.0, 7.0)).astype(np.float32)  # (N,) linear in the CLS
     return write_store(path, patch, {"value": (value, {})})
 
@@ -38,8 +38,14 @@ def test_a_task_from_outside_probekit_runs_and_tabulates(tmp_path, monkeypatch):
     _register(monkeypatch)
     task = TASKS.get("mean-regression")
     options = task.parse_options({"epochs": "40", "lrs": "0.1"})
-    path = run_probe("mean-regression", _store(tmp_path / "train.h5", 0), tmp_path / "out",
-                     val=_store(tmp_path / "val.h5", 1), options=options, progress=False)
+    path = run_probe(
+        "mean-regression",
+        _store(tmp_path / "train.h5", 0),
+        tmp_path / "out",
+        val=_store(tmp_path / "val.h5", 1),
+        options=options,
+        progress=False,
+    )
     result = json.loads(path.read_text())
     assert result["probe"]["options"]["lrs"] == [0.1] and result["probe"]["options"]["epochs"] == 40
     assert result["metrics"]["mse"] < 0.5 * result["trivial_baseline"]["mse"]
@@ -56,8 +62,21 @@ def test_the_cli_runs_a_new_task_through_opt(tmp_path, monkeypatch):
 
     _register(monkeypatch)
     train, val = _store(tmp_path / "train.h5", 0), _store(tmp_path / "val.h5", 1)
-    args = ["probe", "--task", "mean-regression", "--features", str(train), "--val", str(val),
-            "--out", str(tmp_path / "out"), "--opt", "epochs=3", "--opt", "lrs=0.1"]
+    args = [
+        "probe",
+        "--task",
+        "mean-regression",
+        "--features",
+        str(train),
+        "--val",
+        str(val),
+        "--out",
+        str(tmp_path / "out"),
+        "--opt",
+        "epochs=3",
+        "--opt",
+        "lrs=0.1",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0 and result.stdout.startswith("mean-regression on val: mse="), result.output
     bad = CliRunner().invoke(app, [*args, "--pooling", "cls"])

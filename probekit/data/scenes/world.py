@@ -52,9 +52,7 @@ class SceneConfig:
         if not 2 <= self.num_classes <= len(CLASS_TABLE):
             raise DatasetError(f"synthetic num_classes={self.num_classes}; use 2..{len(CLASS_TABLE)}")
         if not 1 <= self.min_objects <= self.max_objects <= 32:
-            raise DatasetError(
-                f"synthetic objects {self.min_objects}..{self.max_objects}; need 1 <= min <= max <= 32"
-            )
+            raise DatasetError(f"synthetic objects {self.min_objects}..{self.max_objects}; need 1 <= min <= max <= 32")
         if not 0 <= self.pair_yaw_deg[0] <= self.pair_yaw_deg[1] <= 90:
             raise DatasetError(f"synthetic pair_yaw_deg {self.pair_yaw_deg}; need 0 <= low <= high <= 90")
         object.__setattr__(self, "fog_distance", tuple(float(v) for v in self.fog_distance))

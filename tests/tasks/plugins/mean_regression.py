@@ -71,18 +71,29 @@ class MeanRegressionTask(TaskBase):
         specs = [HeadSpec(lr, wd) for lr in options.lrs for wd in options.weight_decays]
         torch.manual_seed(train.seed)
         grid = HeadGrid([nn.Linear(store.dim, 1) for _ in specs], specs, _input)
-        result = fit(grid, lambda out, batch: F.mse_loss(out[:, 0], batch["value"]),
-                     *training_stream(splits.train, read, train), train,
-                     lambda g: [-mse(splits.val, lambda b, h=h: h(b["cls"])[:, 0]) for h in g.heads], progress)
+        result = fit(
+            grid,
+            lambda out, batch: F.mse_loss(out[:, 0], batch["value"]),
+            *training_stream(splits.train, read, train),
+            train,
+            lambda g: [-mse(splits.val, lambda b, h=h: h(b["cls"])[:, 0]) for h in g.heads],
+            progress,
+        )
         chosen = best_index(result.best_scores)
         final = splits.test or splits.val
         mean = float(np.mean([a["value"].mean() for a in iterate_batches(splits.train, read, 10**6)]))
         return TaskOutput(
             metrics={"mse": mse(final, lambda b: grid.heads[chosen](b["cls"])[:, 0])},
-            trivial={"predictor": f"training mean ({mean:.3f})", "mse": mse(final, lambda b: torch.full_like(b["value"], mean))},
-            chosen=specs[chosen].describe(), grid=grid_table(specs, result.best_scores, result.best_epochs),
+            trivial={
+                "predictor": f"training mean ({mean:.3f})",
+                "mse": mse(final, lambda b: torch.full_like(b["value"], mean)),
+            },
+            chosen=specs[chosen].describe(),
+            grid=grid_table(specs, result.best_scores, result.best_epochs),
             head_state=dict(grid.heads[chosen].state_dict()),
-            settings={"layers": [layer], "head": "linear", "train": vars(train)}, history=result.history)
+            settings={"layers": [layer], "head": "linear", "train": vars(train)},
+            history=result.history,
+        )
 
 
 TASKS.register("mean-regression", MeanRegressionTask())
