@@ -84,7 +84,7 @@ def read_meta_mat(path: Path) -> tuple[dict[int, str], dict[str, str]]:
         raise DatasetError(f"{NAME}: reading {path} needs scipy: pip install scipy (or use {LOC_SOLUTION})") from None
     try:
         synsets = loadmat(str(path), squeeze_me=True)["synsets"]
-        rows = zip(synsets["ILSVRC2012_ID"], synsets["WNID"], synsets["words"], synsets["num_children"])
+        rows = zip(synsets["ILSVRC2012_ID"], synsets["WNID"], synsets["words"], synsets["num_children"], strict=True)
         leaves = [(int(i), str(w), str(words)) for i, w, words, children in rows if int(children) == 0]
     except (MatReadError, OSError, ValueError, KeyError, TypeError, NotImplementedError) as error:
         raise DatasetError(
@@ -277,8 +277,8 @@ register_dataset(
     NAME,
     DatasetEntry(
         factory=open_imagenet,
-        description="ILSVRC-2012 as distributed: train/<wnid>/, flat val/ labelled by the devkit or LOC_val_solution.csv "
-        "(or val/<wnid>/); classes = sorted wnids; 'resize 256, crop 224' ratio",
+        description="ILSVRC-2012 as distributed: train/<wnid>/, flat val/ labelled by the devkit or "
+        "LOC_val_solution.csv (or val/<wnid>/); classes = sorted wnids; 'resize 256, crop 224' ratio",
         tasks=("classification",),
         splits=SPLITS,
         readme=README,

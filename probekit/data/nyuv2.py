@@ -28,6 +28,7 @@ import numpy as np
 from probekit.data.base import TargetSpec
 from probekit.data.crop_window import Window, centre_window, fit_to_window
 from probekit.data.depth_targets import EIGEN_BOX_480x640, check_split, depth_targets
+from probekit.data.geometry import size_hw
 from probekit.data.layout import missing_paths, require_paths, require_root
 from probekit.data.registry import DatasetEntry, register_dataset
 from probekit.errors import DatasetError
@@ -91,7 +92,7 @@ class NYUv2Labeled:
         require_paths(self.root, [MAT, SPLITS_MAT], name, README)
         self.path = self.root / MAT
         self.indices = read_split_indices(self.root / SPLITS_MAT, split)
-        self.image_size = tuple(image_size)
+        self.image_size = size_hw(image_size)
         num, (h0, w0) = self._check_file()
         if self.indices.size and (self.indices.min() < 0 or self.indices.max() >= num):
             raise DatasetError(
