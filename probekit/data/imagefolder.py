@@ -101,7 +101,7 @@ def _unreadable_folder(error: OSError, folder: Path | str) -> NoReturn:
 
 def scan_images(folder: Path) -> list[Path]:
     """Image files under `folder` (recursively, links followed), in sorted order."""
-    found = []
+    found: list[Path] = []
     for directory, subdirs, names in os.walk(folder, followlinks=True, onerror=lambda e: _unreadable_folder(e, folder)):
         subdirs.sort()
         found.extend(Path(directory) / name for name in sorted(names) if is_image_file(Path(name)))

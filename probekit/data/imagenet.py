@@ -114,7 +114,8 @@ def read_ground_truth(path: Path, id_to_wnid: dict[int, str]) -> list[str]:
 
 def read_loc_solution(path: Path) -> list[tuple[int, str, str]]:
     """(line, ImageId, wnid) of `LOC_val_solution.csv` rows, sorted by ImageId; duplicates are errors."""
-    rows, seen = [], {}
+    rows: list[tuple[int, str, str]] = []
+    seen: dict[str, int] = {}
     reader = csv.reader(io.StringIO(read_list_text(path), newline=""))
     try:
         for number, row in enumerate(reader, start=1):

@@ -170,17 +170,17 @@ class NYUv2Labeled:
             "eval_crop": self.eval_box.copy(),
         }
         if self.classes is not None:
-            sample["mask"] = self._mask(f["labels"][n].T, n)
+            sample["mask"] = self._mask(f["labels"][n].T, n, self.classes)
         return sample
 
-    def _mask(self, raw: np.ndarray, n: int) -> np.ndarray:
+    def _mask(self, raw: np.ndarray, n: int, classes: np.ndarray) -> np.ndarray:
         """(H, W) raw NYU labels 0..894 -> class ids in the window, uint8; another value names the frame."""
-        if raw.max(initial=0) >= len(self.classes):
+        if raw.max(initial=0) >= len(classes):
             raise DatasetError(
                 f"{self.path}: labels of frame {n + 1} hold {int(raw.max())}, beyond the 894 NYU classes; "
                 f"expected the NYU v2 labeled .mat"
             )
-        return np.ascontiguousarray(self.window.cut(self.classes[raw]))
+        return np.ascontiguousarray(self.window.cut(classes[raw]))
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -85,7 +85,7 @@ def read_pair(path: Path) -> dict[str, Any]:
     return annotation
 
 
-def _points(values: list, path: Path, field: str) -> np.ndarray:
+def _points(values: list[Any], path: Path, field: str) -> np.ndarray:
     """[[x, y], ...] (null for an unannotated point) -> (K, 2) float32."""
     try:
         points = [[np.nan, np.nan] if p is None else p for p in values]
@@ -180,7 +180,7 @@ class SPair71k(PairImages):
             )
         return image
 
-    def fingerprint_contents(self) -> tuple:
+    def fingerprint_contents(self) -> tuple[Any, ...]:
         return self.images, self.original_sizes, self.pair_table.digest()
 
 
