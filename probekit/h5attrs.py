@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import h5py
 
 _JSON = "json:"
 
@@ -40,10 +43,10 @@ def from_attr(value: Any) -> Any:
     return value
 
 
-def write_attrs(node, values: Mapping[str, Any]) -> None:
+def write_attrs(node: h5py.HLObject, values: Mapping[str, Any]) -> None:
     for key, value in values.items():
         node.attrs[key] = to_attr(value)
 
 
-def read_attrs(node) -> dict[str, Any]:
+def read_attrs(node: h5py.HLObject) -> dict[str, Any]:
     return {key: from_attr(value) for key, value in node.attrs.items()}

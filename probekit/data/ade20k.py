@@ -223,7 +223,7 @@ def check_layout(root: Path) -> list[str]:
 class ADE20K(LabelMapDataset):
     """One split of ADEChallengeData2016; masks hold 0..149 and 255 (reduce_zero_label applied)."""
 
-    def __init__(self, split: str, root: str | Path, image_size: tuple[int, int], fit: str | None = None):
+    def __init__(self, split: str, root: str | Path | None, image_size: tuple[int, int], fit: str | None = None):
         path = resolve_root(require_root(root, "ade20k", README))
         items, missing = scan(path, split)
         raise_missing(path, missing, "ade20k", README)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import numpy as np
 
@@ -34,9 +34,14 @@ class ImageDataset(Protocol):
     (file lists and the like) under names that are not protocol attributes: `pair_table`, `limit_unit`.
     """
 
-    name: str
-    split: str
-    targets: Mapping[str, TargetSpec]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def split(self) -> str: ...
+
+    @property
+    def targets(self) -> Mapping[str, TargetSpec]: ...
 
     def __len__(self) -> int: ...
 
@@ -75,7 +80,7 @@ class SubsetDataset:
         if limit <= 0:
             raise ValueError(f"--limit must be positive, got {limit}")
         self.limit_unit = getattr(dataset, "limit_unit", "images")
-        table = dataset.pair_table if self.limit_unit == "pairs" else None
+        table = cast(CorrespondenceDataset, dataset).pair_table if self.limit_unit == "pairs" else None
         chosen = _choose(len(dataset) if table is None else len(table), limit, subset_seed)
         self._pair_rows = None if table is None else chosen
         self.indices = chosen if table is None else np.unique(np.concatenate([table.src[chosen], table.trg[chosen]]))
@@ -91,12 +96,12 @@ class SubsetDataset:
         return self.dataset[int(self.indices[index])]
 
     @property
-    def pair_table(self):
+    def pair_table(self) -> PairTable | None:
         """A correspondence dataset's pairs among the kept images (None for other datasets)."""
-        among = getattr(self.dataset, "pair_table_among", None)
+        among: Callable[[np.ndarray], PairTable] | None = getattr(self.dataset, "pair_table_among", None)
         if among is not None and self._pair_rows is None:  # the dataset can build just these pairs
             return among(self.indices)
-        table = getattr(self.dataset, "pair_table", None)
+        table: PairTable | None = getattr(self.dataset, "pair_table", None)
         if table is None:
             return None
         if self._pair_rows is not None:
@@ -119,7 +124,7 @@ def _choose(total: int, limit: int, subset_seed: int | None) -> np.ndarray:
     return np.sort(rng.choice(total, size=min(limit, total), replace=False))
 
 
-def _take_pairs(table, rows: np.ndarray):
+def _take_pairs(table: PairTable, rows: np.ndarray) -> PairTable:
     """The PairTable's rows `rows`, image indices unchanged (`restrict` then re-indexes them)."""
     return replace(
         table,

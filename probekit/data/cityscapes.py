@@ -106,7 +106,7 @@ def check_layout(root: Path) -> list[str]:
 class Cityscapes(LabelMapDataset):
     """One split of Cityscapes gtFine; masks hold trainIds 0..18 and 255."""
 
-    def __init__(self, split: str, root: str | Path, image_size: tuple[int, int], fit: str | None = None):
+    def __init__(self, split: str, root: str | Path | None, image_size: tuple[int, int], fit: str | None = None):
         path = require_root(root, "cityscapes", README)
         items, missing = scan(path, split)
         raise_missing(path, missing, "cityscapes", README)

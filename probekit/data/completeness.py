@@ -11,8 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from probekit.errors import DatasetError
+
+if TYPE_CHECKING:
+    from probekit.data.base import CorrespondenceDataset
+    from probekit.data.registry import DatasetFactory
 
 
 @dataclass(frozen=True)
@@ -107,11 +112,11 @@ def count_splits(name: str, root: Path) -> list[SplitCount]:
     return [_count(entry.factory, split, root, official) for split, official in OFFICIAL.get(name, {}).items()]
 
 
-def _count(factory, split: str, root: Path, official: Official) -> SplitCount:
+def _count(factory: DatasetFactory, split: str, root: Path, official: Official) -> SplitCount:
     """Open the split as extraction would and count images (or pairs); a DatasetError becomes the problem."""
     try:
         dataset = factory(split, str(root), (224, 224))
     except DatasetError as error:
         return SplitCount(split, official, None, str(error))
-    found = len(dataset.pair_table) if official.unit == "pairs" else len(dataset)
+    found = len(cast("CorrespondenceDataset", dataset).pair_table) if official.unit == "pairs" else len(dataset)
     return SplitCount(split, official, found)

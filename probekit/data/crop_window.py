@@ -42,7 +42,10 @@ class Window:
 
     def box(self, top: int, bottom: int, left: int, right: int) -> tuple[int, int, int, int]:
         """A box of original rows top:bottom, cols left:right in window coordinates, clipped to the window."""
-        clip = lambda v, hi: int(min(max(v, 0), hi))  # noqa: E731
+
+        def clip(v: int, hi: int) -> int:
+            return int(min(max(v, 0), hi))
+
         return (
             clip(top - self.top, self.height),
             clip(bottom - self.top, self.height),

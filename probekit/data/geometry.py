@@ -9,6 +9,7 @@ Coordinates are continuous pixel coordinates: pixel (row i, col j) covers [j, j+
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -23,6 +24,12 @@ _INTERPOLATION = {
     "area": cv2.INTER_AREA,
 }
 FIT_MODES = ("crop", "pad", "stretch")
+
+
+def size_hw(size: Sequence[int]) -> tuple[int, int]:
+    """An (H, W) size as a pair, whether given as a tuple or a list (YAML)."""
+    h, w = size
+    return h, w
 
 
 @dataclass(frozen=True)

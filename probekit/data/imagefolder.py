@@ -18,6 +18,7 @@ import numpy as np
 
 from probekit.data.base import TargetSpec
 from probekit.data.crop_window import centre_window, fit_to_window
+from probekit.data.geometry import size_hw
 from probekit.data.image_files import IMAGE_EXTENSIONS, is_image_file, read_rgb
 from probekit.data.layout import require_files, require_root
 from probekit.data.registry import DatasetEntry, register_dataset
@@ -46,7 +47,7 @@ class LabelledImages:
         self.name, self.split, self.root = name, split, root
         self.files, self.labels = list(files), [int(label) for label in labels]
         self.class_names = list(class_names)
-        self.image_size, self.crop_fraction, self.source = tuple(image_size), crop_fraction, source
+        self.image_size, self.crop_fraction, self.source = size_hw(image_size), crop_fraction, source
         self.targets = {
             "label": TargetSpec((), "int64", {"num_classes": len(self.class_names), "class_names": self.class_names})
         }
@@ -100,7 +101,7 @@ def _unreadable_folder(error: OSError, folder: Path | str) -> NoReturn:
 
 def scan_images(folder: Path) -> list[Path]:
     """Image files under `folder` (recursively, links followed), in sorted order."""
-    found = []
+    found: list[Path] = []
     for directory, subdirs, names in os.walk(folder, followlinks=True, onerror=lambda e: _unreadable_folder(e, folder)):
         subdirs.sort()
         found.extend(Path(directory) / name for name in sorted(names) if is_image_file(Path(name)))

@@ -84,7 +84,7 @@ def read_meta_mat(path: Path) -> tuple[dict[int, str], dict[str, str]]:
         raise DatasetError(f"{NAME}: reading {path} needs scipy: pip install scipy (or use {LOC_SOLUTION})") from None
     try:
         synsets = loadmat(str(path), squeeze_me=True)["synsets"]
-        rows = zip(synsets["ILSVRC2012_ID"], synsets["WNID"], synsets["words"], synsets["num_children"])
+        rows = zip(synsets["ILSVRC2012_ID"], synsets["WNID"], synsets["words"], synsets["num_children"], strict=True)
         leaves = [(int(i), str(w), str(words)) for i, w, words, children in rows if int(children) == 0]
     except (MatReadError, OSError, ValueError, KeyError, TypeError, NotImplementedError) as error:
         raise DatasetError(
@@ -114,7 +114,8 @@ def read_ground_truth(path: Path, id_to_wnid: dict[int, str]) -> list[str]:
 
 def read_loc_solution(path: Path) -> list[tuple[int, str, str]]:
     """(line, ImageId, wnid) of `LOC_val_solution.csv` rows, sorted by ImageId; duplicates are errors."""
-    rows, seen = [], {}
+    rows: list[tuple[int, str, str]] = []
+    seen: dict[str, int] = {}
     reader = csv.reader(io.StringIO(read_list_text(path), newline=""))
     try:
         for number, row in enumerate(reader, start=1):
@@ -277,8 +278,8 @@ register_dataset(
     NAME,
     DatasetEntry(
         factory=open_imagenet,
-        description="ILSVRC-2012 as distributed: train/<wnid>/, flat val/ labelled by the devkit or LOC_val_solution.csv "
-        "(or val/<wnid>/); classes = sorted wnids; 'resize 256, crop 224' ratio",
+        description="ILSVRC-2012 as distributed: train/<wnid>/, flat val/ labelled by the devkit or "
+        "LOC_val_solution.csv (or val/<wnid>/); classes = sorted wnids; 'resize 256, crop 224' ratio",
         tasks=("classification",),
         splits=SPLITS,
         readme=README,

@@ -23,6 +23,7 @@ import numpy as np
 
 from probekit.data.crop_window import Window, centre_window, fit_to_window
 from probekit.data.depth_targets import check_split, depth_targets, garg_box
+from probekit.data.geometry import size_hw
 from probekit.data.image_files import read_png16, read_rgb, require_listed
 from probekit.data.layout import read_list_text, require_files, require_root, resolve_under
 from probekit.data.registry import DatasetEntry, register_dataset
@@ -70,7 +71,7 @@ class KittiEigen:
 
     def __init__(self, split: str, root: str | None, image_size: tuple[int, int]):
         check_split(NAME, split, SPLIT_FILES, note="Eigen split; ")
-        self.split, self.image_size = split, tuple(image_size)
+        self.split, self.image_size = split, size_hw(image_size)
         self.root = require_root(root, NAME, README)
         listing = next((self.root / f for f in SPLIT_FILES[split] if (self.root / f).is_file()), None)
         if listing is None:

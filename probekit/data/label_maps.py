@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from probekit.data.base import TargetSpec
-from probekit.data.geometry import FIT_MODES, fit_image, fit_mask
+from probekit.data.geometry import FIT_MODES, fit_image, fit_mask, size_hw
 from probekit.data.image_files import load_image, read_rgb
 from probekit.data.layout import raise_missing  # noqa: F401 (kept importable from here)
 from probekit.errors import DatasetError
@@ -129,7 +129,7 @@ class LabelMapDataset:
             )
         self.name, self.split, self.root = name, split, root
         self.items = list(items)
-        self.image_size = tuple(image_size)
+        self.image_size = size_hw(image_size)
         self.tables = dict(tables)
         self.fit = fit
         self.ignore_index = int(mask_attrs.get("ignore_index", IGNORE_INDEX))

@@ -6,8 +6,11 @@ import codecs
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from probekit.errors import DatasetError
+
+T = TypeVar("T")
 
 
 def missing_paths(root: Path, relative: Iterable[str]) -> list[str]:
@@ -72,7 +75,7 @@ def require_paths(root: Path, relative: Iterable[str], dataset: str, readme: str
     raise_missing(root, missing_paths(root, relative), dataset, readme)
 
 
-def require_files(files: list[Path], what: str, dataset: str, readme: str) -> list[Path]:
+def require_files(files: list[T], what: str, dataset: str, readme: str) -> list[T]:
     """`files` unchanged, or a DatasetError when the list is empty (never yield zero samples silently)."""
     if not files:
         raise DatasetError(f"{dataset}: found no {what}; expected layout: {readme}")

@@ -28,6 +28,7 @@ import numpy as np
 from probekit.data.base import TargetSpec
 from probekit.data.crop_window import Window, centre_window, fit_to_window
 from probekit.data.depth_targets import EIGEN_BOX_480x640, check_split, depth_targets
+from probekit.data.geometry import size_hw
 from probekit.data.layout import missing_paths, require_paths, require_root
 from probekit.data.registry import DatasetEntry, register_dataset
 from probekit.errors import DatasetError
@@ -91,7 +92,7 @@ class NYUv2Labeled:
         require_paths(self.root, [MAT, SPLITS_MAT], name, README)
         self.path = self.root / MAT
         self.indices = read_split_indices(self.root / SPLITS_MAT, split)
-        self.image_size = tuple(image_size)
+        self.image_size = size_hw(image_size)
         num, (h0, w0) = self._check_file()
         if self.indices.size and (self.indices.min() < 0 or self.indices.max() >= num):
             raise DatasetError(
@@ -169,17 +170,17 @@ class NYUv2Labeled:
             "eval_crop": self.eval_box.copy(),
         }
         if self.classes is not None:
-            sample["mask"] = self._mask(f["labels"][n].T, n)
+            sample["mask"] = self._mask(f["labels"][n].T, n, self.classes)
         return sample
 
-    def _mask(self, raw: np.ndarray, n: int) -> np.ndarray:
+    def _mask(self, raw: np.ndarray, n: int, classes: np.ndarray) -> np.ndarray:
         """(H, W) raw NYU labels 0..894 -> class ids in the window, uint8; another value names the frame."""
-        if raw.max(initial=0) >= len(self.classes):
+        if raw.max(initial=0) >= len(classes):
             raise DatasetError(
                 f"{self.path}: labels of frame {n + 1} hold {int(raw.max())}, beyond the 894 NYU classes; "
                 f"expected the NYU v2 labeled .mat"
             )
-        return np.ascontiguousarray(self.window.cut(self.classes[raw]))
+        return np.ascontiguousarray(self.window.cut(classes[raw]))
 
     def describe(self) -> dict[str, Any]:
         return {

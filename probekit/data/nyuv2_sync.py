@@ -2,8 +2,10 @@
 
     root/sync/<scene>/rgb_00045.jpg, sync_depth_00045.png          train: ~24k frames of the raw videos
     root/official_splits/test/<scene>/rgb_00045.jpg, sync_depth_*   test: the official 654 frames
-    root/nyudepthv2_train_files_with_gt.txt                          "/kitchen_0028b/rgb_00045.jpg /kitchen_0028b/sync_depth_00045.png 518.8579"
-    root/nyudepthv2_test_files_with_gt.txt                           "bathroom/rgb_00045.jpg bathroom/sync_depth_00045.png 518.8579"
+    root/nyudepthv2_train_files_with_gt.txt
+        lines like "/kitchen_0028b/rgb_00045.jpg /kitchen_0028b/sync_depth_00045.png 518.8579"
+    root/nyudepthv2_test_files_with_gt.txt
+        lines like "bathroom/rgb_00045.jpg bathroom/sync_depth_00045.png 518.8579"
 
 Depth PNGs are 16-bit millimetres (depth = value / 1000, 0 = invalid); frames are 480x640. A split's
 list file is used when present (rgb and depth columns, relative to the split's folder); without it, every
@@ -20,6 +22,7 @@ import numpy as np
 
 from probekit.data.crop_window import centre_window, fit_to_window
 from probekit.data.depth_targets import EIGEN_BOX_480x640, check_split, depth_targets
+from probekit.data.geometry import size_hw
 from probekit.data.image_files import read_png16, read_rgb, require_listed
 from probekit.data.layout import read_list_text, require_files, require_root, resolve_under
 from probekit.data.registry import DatasetEntry, register_dataset
@@ -54,7 +57,7 @@ def list_pairs(root: Path, split: str) -> tuple[list[tuple[Path, Path]], str]:
     if folder.is_dir():
         rgbs = sorted(folder.glob("*/rgb_*.jpg"))
         depths = [rgb.with_name(f"sync_depth_{rgb.stem.removeprefix('rgb_')}.png") for rgb in rgbs]
-        return list(zip(rgbs, depths)), f"{folder_name}/*/rgb_*.jpg"
+        return list(zip(rgbs, depths, strict=True)), f"{folder_name}/*/rgb_*.jpg"
     raise DatasetError(f"{NAME}: neither {listing} nor {folder}/ exists; layout: {README}")
 
 
@@ -65,7 +68,7 @@ class NYUv2Sync:
 
     def __init__(self, split: str, root: str | None, image_size: tuple[int, int]):
         check_split(NAME, split, SOURCES)
-        self.split, self.image_size = split, tuple(image_size)
+        self.split, self.image_size = split, size_hw(image_size)
         self.root = require_root(root, NAME, README)
         pairs, self.source = list_pairs(self.root, split)
         self.files = require_files(pairs, f"rgb/depth pairs in {self.source}", NAME, README)

@@ -82,7 +82,7 @@ class PairImages:
             "num_pairs": len(self.pair_table),
         }
 
-    def fingerprint_contents(self) -> tuple:
+    def fingerprint_contents(self) -> tuple[Any, ...]:
         """What besides describe() identifies the stored samples."""
         return self.images, self.pair_table.digest()
 

@@ -67,7 +67,8 @@ class PairTable:
     @property
     def valid(self) -> np.ndarray:
         """(P, K) bool: keypoint k of pair p is annotated in both images."""
-        return ~(np.isnan(self.src_kps).any(-1) | np.isnan(self.trg_kps).any(-1))
+        valid: np.ndarray = ~(np.isnan(self.src_kps).any(-1) | np.isnan(self.trg_kps).any(-1))
+        return valid
 
     def digest(self) -> str:
         """A hash of the table's contents (ids, images, keypoints, boxes, categories)."""
@@ -123,7 +124,10 @@ def read_pairs(f: h5py.File, path: str = "store") -> PairTable:
         )
     group = f["pairs"]
     attrs = read_attrs(group)
-    text = lambda values: [v.decode() if isinstance(v, bytes) else str(v) for v in values]  # noqa: E731
+
+    def text(values: np.ndarray) -> list[str]:
+        return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+
     return PairTable(
         ids=text(group["ids"][:]),
         categories=text(group["categories"][:]),

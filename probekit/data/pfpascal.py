@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -149,7 +150,7 @@ def read_split(root: Path, split: str) -> tuple[Path, list[str], PairTable]:
     for n, row in enumerate(rows):
         line = n + 2  # the header is line 1
         label = _number(row["class"])
-        if label not in range(1, len(CLASSES) + 1):
+        if label is None or label not in range(1, len(CLASSES) + 1):
             raise DatasetError(f"{NAME}: {listing} line {line}: class {row['class']!r} is not 1..{len(CLASSES)}")
         category = CLASSES[label - 1]
         src, trg = Path(row["source_image"]).name, Path(row["target_image"]).name
@@ -169,6 +170,7 @@ def read_split(root: Path, split: str) -> tuple[Path, list[str], PairTable]:
                 )
             points = np.stack([xa, ya], 1), np.stack([xb, yb], 1)
         else:
+            assert mats is not None  # no XA..YB columns: checked above that Annotations/ exists
             (kps_a, _), (kps_b, _) = mats
             both = ~(np.isnan(kps_a).any(1) | np.isnan(kps_b).any(1))
             if len(kps_a) != len(kps_b) or not both.any():
@@ -187,7 +189,7 @@ def read_split(root: Path, split: str) -> tuple[Path, list[str], PairTable]:
     images = sorted({name for pair in pair_images for name in pair})
     require_images(base / "JPEGImages", images, f"listed in {listing}", NAME, README)
     position = {name: i for i, name in enumerate(images)}
-    attrs = {
+    attrs: dict[str, Any] = {
         "pair_list": str(listing.relative_to(root)),
         "keypoints": "pair list XA..YB" if from_csv else "Annotations/*.mat, points annotated in both images",
         "bbox": "Annotations/*.mat" if annotations.is_dir() else "unknown (NaN): no Annotations/ folder",

@@ -85,7 +85,7 @@ def read_pair(path: Path) -> dict[str, Any]:
     return annotation
 
 
-def _points(values: list, path: Path, field: str) -> np.ndarray:
+def _points(values: list[Any], path: Path, field: str) -> np.ndarray:
     """[[x, y], ...] (null for an unannotated point) -> (K, 2) float32."""
     try:
         points = [[np.nan, np.nan] if p is None else p for p in values]
@@ -101,7 +101,7 @@ def read_split(root: Path, split: str) -> tuple[list[str], list[tuple[int, int]]
     names, source = pair_names(root, split)
     annotations = [read_pair(root / "PairAnnotation" / split / f"{name}.json") for name in names]
     sizes: dict[str, tuple[int, int]] = {}
-    for name, ann in zip(names, annotations):
+    for name, ann in zip(names, annotations, strict=True):
         for side in ("src", "trg"):
             image = f"{ann['category']}/{ann[f'{side}_imname']}"
             resolve_under(root / "JPEGImages", image, f"{root / 'PairAnnotation' / split / name}.json")
@@ -115,7 +115,7 @@ def read_split(root: Path, split: str) -> tuple[list[str], list[tuple[int, int]]
     require_images(root / "JPEGImages", images, f"used by the {split} pairs", NAME, README)
     position = {image: n for n, image in enumerate(images)}
     src_kps, trg_kps = [], []
-    for name, ann in zip(names, annotations):
+    for name, ann in zip(names, annotations, strict=True):
         path = root / "PairAnnotation" / split / f"{name}.json"
         src, trg = _points(ann["src_kps"], path, "src_kps"), _points(ann["trg_kps"], path, "trg_kps")
         if len(src) != len(trg) or len(src) == 0:
@@ -126,11 +126,15 @@ def read_split(root: Path, split: str) -> tuple[list[str], list[tuple[int, int]]
             raise DatasetError(f"{NAME}: {path} has a box that is not [x1, y1, x2, y2]; re-download the annotations")
         src_kps.append(src)
         trg_kps.append(trg)
-    index = lambda side: np.array(
-        [position[f"{a['category']}/{a[f'{side}_imname']}"] for a in annotations],
-        dtype=np.int64,
-    )
-    box = lambda side: np.array([a[f"{side}_bndbox"] for a in annotations], dtype=np.float32).reshape(-1, 4)  # noqa: E731
+
+    def index(side: str) -> np.ndarray:
+        """(P,) int64 position of each pair's `side` image among `images`."""
+        return np.array([position[f"{a['category']}/{a[f'{side}_imname']}"] for a in annotations], dtype=np.int64)
+
+    def box(side: str) -> np.ndarray:
+        """(P, 4) float32 [x1, y1, x2, y2] box of each pair's `side` image."""
+        return np.array([a[f"{side}_bndbox"] for a in annotations], dtype=np.float32).reshape(-1, 4)
+
     per_pair = {"ids": names, "kps_ids": [a.get("kps_ids") for a in annotations]}
     per_pair.update({key: [a.get(key) for a in annotations] for key in DIFFICULTY})
     table = PairTable(
@@ -176,7 +180,7 @@ class SPair71k(PairImages):
             )
         return image
 
-    def fingerprint_contents(self) -> tuple:
+    def fingerprint_contents(self) -> tuple[Any, ...]:
         return self.images, self.original_sizes, self.pair_table.digest()
 
 

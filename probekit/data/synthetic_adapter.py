@@ -24,7 +24,7 @@ class SyntheticDataset:
         if split not in SPLITS:
             raise DatasetError(f"synthetic scenes have splits {', '.join(SPLITS)}, not {split!r}")
         self.split = split
-        self.config = SceneConfig(image_size=tuple(image_size))
+        self.config = SceneConfig(image_size=image_size)
         self.seed = seed
         self.scenes = SyntheticScenes(split=split, config=self.config, seed=seed)
         H, W = image_size

@@ -38,7 +38,7 @@ class SyntheticPairs:
             raise DatasetError(f"synthetic-pairs has splits {', '.join(PAIR_SPLIT_SIZES)}, not {split!r}")
         self.split, self.seed, self.num_points = split, int(seed), int(num_points)
         self.num_pairs = PAIR_SPLIT_SIZES[split] if num_pairs is None else int(num_pairs)
-        self.config = SceneConfig(image_size=tuple(image_size))
+        self.config = SceneConfig(image_size=image_size)
         self._names = class_names(self.config.num_classes)
         self._cache: dict[int, ScenePair] = {}
         self.targets = {

@@ -14,6 +14,7 @@ SegmentationClass label, the rest their SegmentationClassAug label. Any overlap 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from probekit.data.label_maps import LabelledImage, LabelMapDataset, LabelTable
 from probekit.data.layout import missing_paths, raise_missing, read_list_text, require_root, resolve_under
@@ -149,7 +150,7 @@ def check_layout(root: Path) -> list[str]:
 class VOC(LabelMapDataset):
     """One split of VOC 2012 segmentation (train, val, or the SBD-augmented train_aug)."""
 
-    def __init__(self, split: str, root: str | Path, image_size: tuple[int, int], fit: str | None = None):
+    def __init__(self, split: str, root: str | Path | None, image_size: tuple[int, int], fit: str | None = None):
         path = resolve_root(require_root(root, "voc", README))
         items, missing = scan(path, split)
         raise_missing(path, missing, "voc", README)
@@ -168,7 +169,7 @@ class VOC(LabelMapDataset):
             )
         )
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return dict(super().describe(), id_list=self.id_list)
 
 

@@ -44,15 +44,15 @@ def random_resized_crop(
 ) -> torch.Tensor:
     """(B, 3, H, W) floats in [0, 1] -> (B, 3, size, size): one random box and flip per image."""
     B, _, H, W = images.shape
-    kw = dict(device=images.device, generator=generator)
-    area = _uniform(B, *scale, **kw)
-    log_ratio = _uniform(B, math.log(3 / 4), math.log(4 / 3), **kw)
+    dev = images.device
+    area = _uniform(B, scale[0], scale[1], dev, generator)
+    log_ratio = _uniform(B, math.log(3 / 4), math.log(4 / 3), dev, generator)
     ratio = torch.exp(log_ratio) * (W / H)  # box w/h in pixels is `exp(log_ratio)`; here in [0, 1] units
     w = torch.sqrt(area * ratio).clamp(max=1.0)  # box width as a fraction of W
     h = torch.sqrt(area / ratio).clamp(max=1.0)
-    cx = (torch.rand(B, **kw) * (1 - w) + w / 2) * 2 - 1  # box centre in [-1, 1] units
-    cy = (torch.rand(B, **kw) * (1 - h) + h / 2) * 2 - 1
-    flip = torch.where(torch.rand(B, **kw) < 0.5, -1.0, 1.0)
+    cx = (torch.rand(B, device=dev, generator=generator) * (1 - w) + w / 2) * 2 - 1  # box centre in [-1, 1] units
+    cy = (torch.rand(B, device=dev, generator=generator) * (1 - h) + h / 2) * 2 - 1
+    flip = torch.where(torch.rand(B, device=dev, generator=generator) < 0.5, -1.0, 1.0)
     theta = torch.zeros(B, 2, 3, device=images.device)
     theta[:, 0, 0] = w * flip
     theta[:, 0, 2] = cx
@@ -102,20 +102,20 @@ def colour_jitter(
 ) -> torch.Tensor:
     """DINO's RandomApply(ColorJitter, p) then RandomGrayscale, batched: (B, 3, H, W) in [0, 1]."""
     B = x.shape[0]
-    kw = dict(device=x.device, generator=generator)
+    dev = x.device
 
     def factor(amount: float) -> torch.Tensor:
-        return _uniform(B, 1 - amount, 1 + amount, **kw).view(B, 1, 1, 1)
+        return _uniform(B, 1 - amount, 1 + amount, dev, generator).view(B, 1, 1, 1)
 
-    apply = torch.rand(B, **kw) < p
+    apply = torch.rand(B, device=dev, generator=generator) < p
     y = (x * factor(brightness)).clamp(0, 1)
     mean = _gray(y).mean(dim=(2, 3), keepdim=True)  # (B, 1, 1, 1)
     y = ((y - mean) * factor(contrast) + mean).clamp(0, 1)
     gray = _gray(y)
     y = ((y - gray) * factor(saturation) + gray).clamp(0, 1)
-    y = _rotate_hue(y, _uniform(B, -hue, hue, **kw)).clamp(0, 1)
+    y = _rotate_hue(y, _uniform(B, -hue, hue, dev, generator)).clamp(0, 1)
     x = _where(apply, y, x)
-    return _where(torch.rand(B, **kw) < grayscale_p, _gray(x).expand_as(x), x)
+    return _where(torch.rand(B, device=dev, generator=generator) < grayscale_p, _gray(x).expand_as(x), x)
 
 
 def gaussian_blur(
@@ -125,9 +125,8 @@ def gaussian_blur(
     B, C, H, W = x.shape
     if p <= 0:
         return x
-    kw = dict(device=x.device, generator=generator)
-    apply = torch.rand(B, **kw) < p
-    s = _uniform(B, *sigma, **kw)  # (B,)
+    apply = torch.rand(B, device=x.device, generator=generator) < p
+    s = _uniform(B, sigma[0], sigma[1], x.device, generator)  # (B,)
     radius = max(1, min(math.ceil(3 * sigma[1]), (min(H, W) - 1) // 2))
     t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)  # (k,)
     kernel = torch.exp(-0.5 * (t[None] / s[:, None]) ** 2)
@@ -156,18 +155,19 @@ def multi_crop(
     x = images.permute(0, 3, 1, 2).float().div_(255)  # (B, 3, H, W)
     g_blur = (0.1 * config.global_size / 224, 2.0 * config.global_size / 224)
     l_blur = (0.1 * config.local_size / 96, 2.0 * config.local_size / 96)
-    kw = dict(generator=generator)
-    crop = dict(generator=generator, mode=config.interpolation)
-    g1 = colour_jitter(random_resized_crop(x, config.global_size, config.global_scale, **crop), **kw)
-    g1 = gaussian_blur(g1, 1.0, g_blur, **kw)
-    g2 = colour_jitter(random_resized_crop(x, config.global_size, config.global_scale, **crop), **kw)
-    g2 = solarize(gaussian_blur(g2, 0.1, g_blur, **kw), 0.2, **kw)
+    gen, mode = generator, config.interpolation
+    g1 = colour_jitter(random_resized_crop(x, config.global_size, config.global_scale, gen, mode), generator=gen)
+    g1 = gaussian_blur(g1, 1.0, g_blur, generator=gen)
+    g2 = colour_jitter(random_resized_crop(x, config.global_size, config.global_scale, gen, mode), generator=gen)
+    g2 = solarize(gaussian_blur(g2, 0.1, g_blur, generator=gen), 0.2, generator=gen)
     global_crops = _normalise(torch.cat([g1, g2]), config)
     if config.local_crops == 0:
         return global_crops, x.new_zeros(0, 3, config.local_size, config.local_size)
     repeated = x.repeat(config.local_crops, 1, 1, 1)  # (L*B, 3, H, W), view-major
-    local = colour_jitter(random_resized_crop(repeated, config.local_size, config.local_scale, **crop), **kw)
-    local = gaussian_blur(local, 0.5, l_blur, **kw)
+    local = colour_jitter(
+        random_resized_crop(repeated, config.local_size, config.local_scale, gen, mode), generator=gen
+    )
+    local = gaussian_blur(local, 0.5, l_blur, generator=gen)
     return global_crops, _normalise(local, config)
 
 

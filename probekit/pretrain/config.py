@@ -115,7 +115,7 @@ class PretrainConfig:
     @property
     def lr(self) -> float:
         """Peak learning rate: DINOv2's sqrt_wrt_1024 scaling rule."""
-        return self.base_lr * (self.batch_size / 1024) ** 0.5
+        return self.base_lr * float((self.batch_size / 1024) ** 0.5)
 
     def timm_kwargs(self) -> dict[str, Any]:
         """`timm.create_model(self.model, **kwargs)` builds the backbone the exported weights fit."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
@@ -27,7 +29,7 @@ class DINOHead(nn.Module):
         super().__init__()
         dims = [in_dim] + [hidden_dim] * (max(layers, 1) - 1) + [bottleneck_dim]
         mlp: list[nn.Module] = []
-        for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+        for i, (a, b) in enumerate(itertools.pairwise(dims)):
             mlp.append(nn.Linear(a, b))
             if i < len(dims) - 2:
                 mlp.append(nn.GELU())

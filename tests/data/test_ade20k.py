@@ -117,7 +117,7 @@ def test_limit_and_subset_seed(tmp_path):
 
 
 def test_extract_writes_masks_and_their_attrs(tmp_path):
-    base, labels = write_ade20k(tmp_path)
+    base, _labels = write_ade20k(tmp_path)
     config = ExtractConfig(
         backbone="test-dinov2",
         random_init=True,

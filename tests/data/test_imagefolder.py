@@ -1,4 +1,5 @@
-"""ImageFolder and CSV classification adapters on tiny trees: labels, class lists across splits, crop windows, errors."""
+"""ImageFolder and CSV classification adapters on tiny trees: labels, class lists across splits, crop windows,
+errors."""
 
 from __future__ import annotations
 

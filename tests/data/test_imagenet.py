@@ -54,7 +54,7 @@ def write_imagenet(root, labels: str = "devkit") -> dict[str, int]:
             name = f"train/{wnid}/{wnid}_{j}.JPEG"
             _write_jpeg(root / name, seed=10 * k + j)
             expected[name] = k
-    for k, (name, wnid, label) in enumerate(zip(VAL_NAMES, VAL_WNIDS, VAL_LABELS)):
+    for k, (name, wnid, label) in enumerate(zip(VAL_NAMES, VAL_WNIDS, VAL_LABELS, strict=True)):
         if labels == "sorted":
             name = f"val/{wnid}/{name.removeprefix('val/')}"
         _write_jpeg(root / name, seed=100 + k)

@@ -70,7 +70,7 @@ def test_labeled_mat_orientation_and_official_split(tmp_path):
 
 
 def test_depth_stays_at_original_resolution_in_the_image_window(tmp_path):
-    rgb, depth, _ = write_nyuv2(tmp_path)
+    _rgb, depth, _ = write_nyuv2(tmp_path)
     dataset = open_dataset("nyuv2", "train", str(tmp_path), image_size=(14, 14))  # square: crop the sides
     sample = dataset[0]
     assert sample["image"].shape == (14, 14, 3) and dataset.targets["depth"].shape == (12, 12)

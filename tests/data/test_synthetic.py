@@ -183,6 +183,17 @@ def test_bottom_centre_floor_pixels_unproject_to_the_floor():
         np.testing.assert_allclose(world[:, 1], 0.0, atol=1e-3)
 
 
+def _object_sdf(shape: str, x: np.ndarray, y: np.ndarray, z: np.ndarray, half: tuple[float, ...]) -> np.ndarray:
+    """Signed distance (N,) of object-frame points to a sphere, box or cylinder of half-extents `half`."""
+    if shape == "sphere":
+        return np.sqrt(x * x + y * y + z * z) - half[0]
+    if shape == "box":
+        return np.max(np.abs(np.stack([x, y, z], 1)) - np.array(half), axis=1)
+    if shape == "cylinder":
+        return np.maximum(np.sqrt(x * x + z * z) - half[0], np.abs(y) - half[1])
+    raise KeyError(shape)
+
+
 def _surface_distance(world: scene_world._World, ids: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Distance (N,) of world points to the surface their instance id names (internal ids)."""
     out = np.full(len(points), np.inf)
@@ -192,13 +203,7 @@ def _surface_distance(world: scene_world._World, ids: np.ndarray, points: np.nda
         p = points[sel] - np.array(obj.center)
         c, s = math.cos(-obj.yaw), math.sin(-obj.yaw)
         x, y, z = c * p[:, 0] - s * p[:, 2], p[:, 1], s * p[:, 0] + c * p[:, 2]
-        half = obj.half
-        sdf = {
-            "sphere": lambda: np.sqrt(x * x + y * y + z * z) - half[0],
-            "box": lambda: np.max(np.abs(np.stack([x, y, z], 1)) - np.array(half), axis=1),
-            "cylinder": lambda: np.maximum(np.sqrt(x * x + z * z) - half[0], np.abs(y) - half[1]),
-        }[obj.shape]()
-        out[sel] = np.abs(sdf)
+        out[sel] = np.abs(_object_sdf(obj.shape, x, y, z, obj.half))
     for face in range(6):
         sel = ids == scene_render._ROOM_ID + face
         axis, high = divmod(face, 2)
@@ -400,7 +405,7 @@ def test_fog_settings_do_not_change_the_scene():
     a = scene_world._sample_world(3, SceneConfig())
     b = scene_world._sample_world(3, SceneConfig(fog_probability=0.0, fog_distance=(5.0, 6.0)))
     assert [o.center for o in a.objects] == [o.center for o in b.objects]
-    for oa, ob in zip(a.objects, b.objects):
+    for oa, ob in zip(a.objects, b.objects, strict=True):
         np.testing.assert_array_equal(oa.colours, ob.colours)
     np.testing.assert_array_equal(a.camera_a.cam_to_world, b.camera_a.cam_to_world)
 

@@ -54,8 +54,8 @@ def _timm_layers(model, x: torch.Tensor) -> list[torch.Tensor]:
 
 
 def _max_diff(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
-    assert len(a) == len(b) and all(x.shape == y.shape for x, y in zip(a, b))
-    return max((x - y).abs().max().item() for x, y in zip(a, b))
+    assert len(a) == len(b) and all(x.shape == y.shape for x, y in zip(a, b, strict=True))
+    return max((x - y).abs().max().item() for x, y in zip(a, b, strict=True))
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -65,7 +65,7 @@ def test_tokens_of_every_layer_equal_timm(name, native, grid, norm):
         expected = _timm_tokens(timm_model, x, layers, norm)
         got = reference.forward_intermediates(x, layers, norm=norm)
     assert len(got) == len(expected)
-    for layer, (e, g) in enumerate(zip(expected, got)):
+    for layer, (e, g) in enumerate(zip(expected, got, strict=True)):
         assert g.shape == e.shape == (2, timm_model.num_prefix_tokens + (H // P) * (W // P), 64)
         diff = (g - e).abs().max().item()
         assert diff <= TOL, f"layer {layer}: max abs diff {diff:.2e}"

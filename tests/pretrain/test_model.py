@@ -56,7 +56,7 @@ def test_teacher_starts_as_a_copy_without_gradients():
     student, teacher = build_student_teacher(TINY)
     assert not any(p.requires_grad for p in teacher.parameters())
     assert not teacher.training
-    for (name, s), (_, t) in zip(student.state_dict().items(), teacher.state_dict().items()):
+    for (name, s), (_, t) in zip(student.state_dict().items(), teacher.state_dict().items(), strict=True):
         assert torch.equal(s, t), name
     assert student.patch_head is student.ibot_head and student.ibot_head.last_layer.out_features == 48
 

@@ -68,7 +68,8 @@ class Camera:
         depth = np.asarray(depth, dtype=np.float64).reshape(-1)
         homog = np.concatenate([xy, np.ones((len(xy), 1))], axis=1)  # (N, 3)
         p_cam = (homog @ np.linalg.inv(self.K).T) * depth[:, None]  # (N, 3), z = depth
-        return p_cam @ self.cam_to_world[:3, :3].T + self.cam_to_world[:3, 3]
+        world: np.ndarray = p_cam @ self.cam_to_world[:3, :3].T + self.cam_to_world[:3, 3]
+        return world
 
 
 def _rot_y(x: Any, z: Any, yaw: float) -> tuple[Any, Any]:
@@ -101,7 +102,8 @@ def _intersect_box(obj: Placed, o: Vec3, d: Vec3) -> np.ndarray:
     """Ray-box (rotated about y): slab test in the box frame."""
     ox, oz = _rot_y(o[0] - obj.center[0], o[2] - obj.center[2], -obj.yaw)
     dx, dz = _rot_y(d[0], d[2], -obj.yaw)
-    t_near, t_far = None, None
+    t_near: np.ndarray | None = None
+    t_far: np.ndarray | None = None
     with np.errstate(divide="ignore", invalid="ignore"):
         for oo, dd, h in ((ox, dx, obj.half[0]), (o[1] - obj.center[1], d[1], obj.half[1]), (oz, dz, obj.half[2])):
             inv = 1.0 / dd
@@ -109,6 +111,7 @@ def _intersect_box(obj: Placed, o: Vec3, d: Vec3) -> np.ndarray:
             lo, hi = np.minimum(t1, t2), np.maximum(t1, t2)
             t_near = lo if t_near is None else np.maximum(t_near, lo)
             t_far = hi if t_far is None else np.minimum(t_far, hi)
+    assert t_near is not None and t_far is not None  # the loop ran over the three slabs
     return np.where((t_far >= t_near) & (t_near > _EPS), t_near, np.inf)
 
 
@@ -244,9 +247,9 @@ def _intersect_room(room: RoomBox, eye: tuple[float, float, float], d: Vec3) -> 
             highs.append(t_hi > t_lo)
     x_first = (ts[0] <= ts[1]) & (ts[0] <= ts[2])
     y_first = ~x_first & (ts[1] <= ts[2])
-    axis = np.where(x_first, 0, np.where(y_first, 1, 2)).astype(np.int16)  # (H, W)
+    exit_axis = np.where(x_first, 0, np.where(y_first, 1, 2)).astype(np.int16)  # (H, W)
     high = np.where(x_first, highs[0], np.where(y_first, highs[1], highs[2]))
-    return np.minimum(np.minimum(ts[0], ts[1]), ts[2]), 2 * axis + high
+    return np.minimum(np.minimum(ts[0], ts[1]), ts[2]), 2 * exit_axis + high
 
 
 def _screen_rect(camera: Camera, corners: np.ndarray, h: int, w: int) -> tuple[int, int, int, int] | None:
@@ -267,7 +270,8 @@ def _bbox_corners(obj: Placed) -> np.ndarray:
     ex = c * obj.half[0] + s * obj.half[2]
     ez = s * obj.half[0] + c * obj.half[2]
     signs = np.array([[i, j, k] for i in (-1, 1) for j in (-1, 1) for k in (-1, 1)], dtype=np.float64)
-    return np.asarray(obj.center) + signs * np.array([ex, obj.half[1], ez])
+    corners: np.ndarray = np.asarray(obj.center) + signs * np.array([ex, obj.half[1], ez])
+    return corners
 
 
 def _shadow_corners(obj: Placed, light: tuple[float, float, float]) -> np.ndarray:

@@ -84,7 +84,7 @@ def _class_colours(rng: np.random.Generator, class_id: int, num_classes: int) ->
 def _sine_noise(u: np.ndarray, v: np.ndarray, params: dict) -> np.ndarray:
     """Smooth 2-D noise in [-1, 1]: mean of a few random plane waves."""
     out = np.zeros_like(u)
-    for (a, b), phase in zip(params["waves"], params["phases"]):
+    for (a, b), phase in zip(params["waves"], params["phases"], strict=True):
         out += np.sin(a * u + b * v + phase)
     return out * np.float32(1.0 / len(params["phases"]))
 
@@ -93,7 +93,7 @@ def _sample_waves(rng: np.random.Generator, count: int, freq: tuple[float, float
     """Random plane waves for `_sine_noise`: angular frequencies in radians per metre."""
     angles = rng.uniform(0, 2 * math.pi, count)
     k = rng.uniform(*freq, count)
-    waves = [(float(kk * math.cos(a)), float(kk * math.sin(a))) for kk, a in zip(k, angles)]
+    waves = [(float(kk * math.cos(a)), float(kk * math.sin(a))) for kk, a in zip(k, angles, strict=True)]
     return {"waves": waves, "phases": [float(p) for p in rng.uniform(0, 2 * math.pi, count)]}
 
 
@@ -131,7 +131,7 @@ def _tex_dots(p: Vec3, n: Vec3, prm: dict) -> np.ndarray:
 def _tex_noise(p: Vec3, n: Vec3, prm: dict) -> np.ndarray:
     """Camouflage blobs: thresholded sum of random 3-D plane waves."""
     s = np.zeros_like(p[0])
-    for (a, b, c), phase in zip(prm["waves"], prm["phases"]):
+    for (a, b, c), phase in zip(prm["waves"], prm["phases"], strict=True):
         s += np.sin(p[0] * a + p[1] * b + p[2] * c + phase)
     return (s > 0).astype(np.float32)
 

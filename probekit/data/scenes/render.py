@@ -90,7 +90,9 @@ def _surface_groups(ids: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, i
     order = np.argsort(flat, kind="stable")
     counts = np.bincount(flat.astype(np.intp) - _SKY_ID)
     stops = np.cumsum(counts)
-    return order, [(g + _SKY_ID, int(e - c), int(e)) for g, (c, e) in enumerate(zip(counts, stops)) if c > 0]
+    return order, [
+        (g + _SKY_ID, int(e - c), int(e)) for g, (c, e) in enumerate(zip(counts, stops, strict=True)) if c > 0
+    ]
 
 
 @functools.lru_cache(maxsize=4)
