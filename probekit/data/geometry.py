@@ -28,8 +28,10 @@ FIT_MODES = ("crop", "pad", "stretch")
 
 def size_hw(size: Sequence[int]) -> tuple[int, int]:
     """An (H, W) size as a pair, whether given as a tuple or a list (YAML)."""
+    if len(size) != 2:
+        raise DatasetError(f"image size {list(size)} is not (height, width): give two numbers, e.g. 224x320")
     h, w = size
-    return h, w
+    return int(h), int(w)
 
 
 @dataclass(frozen=True)
