@@ -162,10 +162,13 @@ def check_suite(data: dict[str, Any]) -> None:
         raise ProbekitError(f"root must be a directory path, not {data['root']!r}")
 
 
-def _tasks_by_data(suite: Suite) -> dict[tuple, list[tuple[str, dict[str, Any]]]]:
+DataKey = tuple[str, tuple[tuple[str, int | None], ...]]  # (dataset, ((split, limit), ...))
+
+
+def _tasks_by_data(suite: Suite) -> dict[DataKey, list[tuple[str, dict[str, Any]]]]:
     """Tasks grouped by the data they need: the suite's dataset and splits, unless a task names its own
     (`correspondence: {dataset: synthetic-pairs, splits: {...}, ...}`), so each store is extracted once."""
-    groups: dict[tuple, list[tuple[str, dict[str, Any]]]] = {}
+    groups: dict[DataKey, list[tuple[str, dict[str, Any]]]] = {}
     for task, options in suite.tasks.items():
         options = dict(options or {})
         dataset = options.pop("dataset", suite.dataset)
@@ -179,7 +182,7 @@ def _tasks_by_data(suite: Suite) -> dict[tuple, list[tuple[str, dict[str, Any]]]
 def backbone_tag(entry: dict[str, Any]) -> str:
     """How a suite names a backbone's stores: the alias, plus `random<seed>` for random init or the first 8 hex
     digits of a weights file's SHA-256, so two initialisations never share (and reuse) a store."""
-    name = entry["backbone"]
+    name: str = entry["backbone"]
     if entry.get("random_init"):
         return f"{name}-random{int(entry.get('seed', 0))}"
     if entry.get("weights"):
@@ -195,14 +198,14 @@ def backbone_tag(entry: dict[str, Any]) -> str:
 def run_suite(suite: Suite, out: str | Path | None = None, progress: bool = True) -> str:
     """Extract, probe, tabulate; returns the markdown table."""
     from probekit.features import ExtractConfig, extract
-    from probekit.report.results import file_safe
     from probekit.report.table import write_tables
     from probekit.tasks import TASKS, run_probe
+    from probekit.tasks.results import file_safe
 
     out = Path(out or suite.out)
     for task in suite.tasks:
         TASKS.get(task)  # unknown task names fail before any work
-    size = suite.image_size if isinstance(suite.image_size, list) else [suite.image_size] * 2
+    height, width = suite.image_size if isinstance(suite.image_size, list) else [suite.image_size] * 2
     for entry in suite.backbones:
         name = entry["backbone"]
         tag = backbone_tag(entry)
@@ -217,7 +220,7 @@ def run_suite(suite: Suite, out: str | Path | None = None, progress: bool = True
                     dataset=dataset,
                     root=suite.root,
                     split=split,
-                    image_size=tuple(size),
+                    image_size=(height, width),
                     layers=entry.get("layers", suite.layers),
                     batch_size=suite.batch_size,
                     workers=suite.workers,
@@ -226,7 +229,7 @@ def run_suite(suite: Suite, out: str | Path | None = None, progress: bool = True
                 log.info("extract %s / %s %s", tag, dataset, split)
                 size_tag = "" if limit is None else f"-n{limit}"  # other split sizes get their own store
                 # 'hf:org/model' names no subfolder; other weights, seeds and sizes get their own store
-                store = file_safe(f"{tag}-{dataset}-{split}-{size[0]}x{size[1]}{size_tag}")
+                store = file_safe(f"{tag}-{dataset}-{split}-{height}x{width}{size_tag}")
                 stores[split] = extract(config, out / "features" / f"{store}.h5", progress=progress)
             for task, options in tasks:
                 log.info("probe %s / %s", tag, task)

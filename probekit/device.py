@@ -10,7 +10,8 @@ USAGE = "use auto, cpu, cuda, cuda:N or mps"
 
 
 def resolve_device(name: str) -> torch.device:
-    """'auto' -> CUDA when present, else CPU; anything else as torch spells it ('cpu', 'cuda:1'), checked to exist here."""
+    """'auto' -> CUDA when present, else CPU; anything else as torch spells it ('cpu', 'cuda:1'), checked to
+    exist here."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

@@ -62,7 +62,7 @@ def pair_row(seed: int, config: SceneConfig) -> np.ndarray:
     b = cv2.cvtColor(pair.view_b.image, cv2.COLOR_RGB2BGR)
     row = np.concatenate([a, b], axis=1)
     w = a.shape[1]
-    for k, (pa, pb) in enumerate(zip(pair.points_a, pair.points_b)):
+    for k, (pa, pb) in enumerate(zip(pair.points_a, pair.points_b, strict=True)):
         colour = tuple(int(c) for c in _PALETTE[1 + k % (len(_PALETTE) - 1)])
         cv2.line(row, (int(pa[0]), int(pa[1])), (int(pb[0]) + w, int(pb[1])), colour, 1, cv2.LINE_AA)
     return row

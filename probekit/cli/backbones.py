@@ -23,7 +23,7 @@ def backbones_command(
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
-        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     typer.echo(
         "\nAny timm model name works too. Weights: 'cached' = in the local hub cache, "
         "'not cached' = downloaded on first use (or pass --weights FILE offline)."

@@ -11,21 +11,28 @@ import math
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import typer
 from typer.core import TyperGroup
 
 from probekit.errors import ProbekitError
 
-F = TypeVar("F", bound=Callable)
+if TYPE_CHECKING:  # the click that this typer uses (its vendored copy in the pinned version)
+    from typer._click.core import Context as ClickContext
+    from typer._click.exceptions import ClickException
+
+F = TypeVar("F", bound=Callable[..., Any])
+NumberT = TypeVar("NumberT", int, float)
 
 DEBUG_ENV = "PROBEKIT_DEBUG"
 USER_ERROR, INTERNAL_ERROR, INTERRUPTED = 2, 1, 130
 # typer's own exits and usage errors, which print themselves (typer may vendor its own click, so found by name)
-_CLICK_EXCEPTION = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_CLICK_EXCEPTION = cast(
+    "type[ClickException]", next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+)
 TYPER_OWN = (typer.Exit, typer.Abort, _CLICK_EXCEPTION)
 _debug_flag: contextvars.ContextVar[bool] = contextvars.ContextVar("probekit_debug", default=False)
 
@@ -108,7 +115,7 @@ def fails_cleanly(command: F) -> F:
     """A command whose failures go through `failing_cleanly` (one line on stderr, exit 2 for user errors)."""
 
     @functools.wraps(command)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         with failing_cleanly():
             return command(*args, **kwargs)
 
@@ -119,11 +126,19 @@ class CleanGroup(TyperGroup):
     """The app's group: failures in option callbacks and sub-groups take the same one-line path as commands,
     and usage errors (a bad option value, an unknown option) are one line too, not typer's framed box."""
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
         try:
-            result = super().main(*args, standalone_mode=False, **kwargs)
+            result = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
         except _CLICK_EXCEPTION as error:
             typer.echo(f"probekit: error: {usage_message(error)}", err=True)
             sys.exit(error.exit_code)
@@ -132,7 +147,7 @@ class CleanGroup(TyperGroup):
             sys.exit(INTERRUPTED)
         sys.exit(result if isinstance(result, int) else 0)
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: ClickContext) -> Any:
         token = _debug_flag.set(bool(ctx.params.get("debug")))
         try:
             with failing_cleanly():
@@ -214,7 +229,7 @@ def in_range(low: float, high: float = math.inf) -> Callable[[float | None], flo
     return check
 
 
-def _items(text: str, kind: type) -> list:
+def _items(text: str, kind: type[NumberT]) -> list[NumberT]:
     """'1,2,3' -> [1, 2, 3] of `kind`; BadParameter for an empty list, an empty item or a non-number."""
     items = [item.strip() for item in text.split(",")]
     if not text.strip() or any(not item for item in items):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -28,7 +28,7 @@ def _is_default(ctx: typer.Context, name: str) -> bool:
 PRESET_MINIMUM = {"batch_size": 1, "limit": 1, "workers": 0, "seed": 0, "subset_seed": 0}
 
 
-def _check_preset(path: Path, preset: dict) -> None:
+def _check_preset(path: Path, preset: dict[str, Any]) -> None:
     """The preset's counts are checked like the flags, naming the file (not a DataLoader error later)."""
     for key, low in PRESET_MINIMUM.items():
         value = preset.get(key)
@@ -82,14 +82,16 @@ def extract_command(
         str,
         typer.Option(
             callback=choice("timm", "reference"),
-            help="Who runs the weights: 'timm' (the library that built them; transformers for hf:) or 'reference' (probekit's from-scratch ViT, same features within 1e-5).",
+            help="Who runs the weights: 'timm' (the library that built them; transformers for hf:) or 'reference' "
+            "(probekit's from-scratch ViT, same features within 1e-5).",
         ),
     ] = "timm",
     on_error: Annotated[
         str,
         typer.Option(
             callback=choice("raise", "skip"),
-            help="An unreadable (missing, truncated, corrupt) image: 'raise' stops naming it; 'skip' leaves it out of the store and lists it (see `probekit info`).",
+            help="An unreadable (missing, truncated, corrupt) image: 'raise' stops naming it; 'skip' leaves it out "
+            "of the store and lists it (see `probekit info`).",
         ),
     ] = "raise",
     overwrite: Annotated[
@@ -108,7 +110,7 @@ def extract_command(
     """Extract features of one dataset split with a frozen backbone into an HDF5 feature store."""
     setup_logging(quiet)
     check_output(out, "--out", directory=False)
-    settings = dict(
+    settings: dict[str, Any] = dict(
         backbone=backbone,
         dataset=dataset,
         split=split,

@@ -1,4 +1,5 @@
-"""`probekit info FILE.h5`: what a feature store holds and how it was made (and, with --verify, whether it is intact)."""
+"""`probekit info FILE.h5`: what a feature store holds and how it was made (and, with --verify, whether it is
+intact)."""
 
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ def _help(name: str) -> str:
         return f"{', '.join(found).capitalize()}: {next(iter(found.values())).metadata['help']}"
     defaults = {task: f.default for task, f in found.items() if f.default is not MISSING}
     if len({repr(v) for v in defaults.values()}) <= 1:
-        return shared.metadata["help"]
+        return str(shared.metadata["help"])
     listed = "; ".join(f"{task} {_shown(value)}" for task, value in defaults.items())
     return f"{shared.metadata['help']} Default: {listed}."
 
@@ -156,7 +156,8 @@ def probe_command(
     label_map: Annotated[
         str,
         typer.Option(
-            help="When val/test stores name their classes differently from train: none (refuse) | names (match class ids by name)."
+            help="When val/test stores name their classes differently from train: none (refuse) | names "
+            "(match class ids by name)."
         ),
     ] = "none",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Run again even if the results JSON exists.")] = False,
@@ -169,6 +170,7 @@ def probe_command(
     values.update(_opt_values(opt, values))
     setup_logging(quiet)
     from probekit.tasks import TASKS, run_probe
+    from probekit.tasks.classification import ClassificationOptions
 
     runner = TASKS.get(task)  # unknown tasks: one line naming the known ones
     check_output(out, "--out", directory=True)
@@ -181,6 +183,7 @@ def probe_command(
         )
     options = runner.parse_options(values)
     if "n_blocks" in values:
+        assert isinstance(options, ClassificationOptions)  # the one task with n_blocks (foreign options refused above)
         _check_n_blocks(features, options.layers, options.n_blocks)
     if getattr(options, "projection", None) == "none" and val is None and test is None:
         val = test = features  # zero-shot correspondence on --features alone: evaluate that whole store (no hold-out)

@@ -143,7 +143,8 @@ def correspondence_command(
         list[str] | None,
         typer.Option(
             "--points",
-            help="Source points x,y in original pixels of the first image (repeat, or 'x,y x,y'); default: automatic confident matches.",
+            help="Source points x,y in original pixels of the first image (repeat, or 'x,y x,y'); "
+            "default: automatic confident matches.",
         ),
     ] = None,
     num_matches: Annotated[
@@ -184,7 +185,8 @@ def pca_command(
     foreground_threshold: Annotated[
         float | None,
         typer.Option(
-            help="Mask the background as in DINOv2: keep patches whose first component (scaled to 0..1) is above this, refit the PCA on them."
+            help="Mask the background as in DINOv2: keep patches whose first component (scaled to 0..1) is above "
+            "this, refit the PCA on them."
         ),
     ] = None,
     upsample: Annotated[
@@ -255,7 +257,8 @@ def prediction_command(
         list[Path],
         typer.Option(
             "--results",
-            help="Results JSON of a depth or segmentation probe (repeat for both); its .safetensors must sit beside it.",
+            help="Results JSON of a depth or segmentation probe (repeat for both); "
+            "its .safetensors must sit beside it.",
         ),
     ],
     images: Images = None,

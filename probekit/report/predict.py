@@ -23,8 +23,8 @@ from torch import nn
 from probekit.data.layout import resolve_under
 from probekit.errors import ProbekitError, StoreError
 from probekit.features.store import FeatureStore
-from probekit.report.results import RESULTS_FORMAT
 from probekit.tasks import TASKS
+from probekit.tasks.results import RESULTS_FORMAT
 
 
 @dataclass(frozen=True)
@@ -109,9 +109,13 @@ def predict(
     missing = [k for k in head.layers if k not in patch or (head.needs_cls and (cls is None or k not in cls))]
     if missing:
         raise ProbekitError(f"the {head.task} head reads layers {head.layers}; features lack layer(s) {missing}")
-    tensor = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32))  # noqa: E731
+
+    def tensor(a: np.ndarray | torch.Tensor) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(a, dtype=np.float32))
+
     batch = {"x": torch.cat([tensor(patch[k]) for k in head.layers], dim=-1)[None]}  # (1, h, w, L*D)
     if head.needs_cls:
+        assert cls is not None  # `missing` above refuses a head that needs CLS without it
         batch["cls"] = torch.cat([tensor(cls[k]) for k in head.layers], dim=-1)[None]  # (1, L*D)
     out = TASKS.get(head.task).predict(head.module, head.settings, batch, size)  # (1, H, W)
     return out[0].cpu().numpy()
@@ -134,5 +138,5 @@ def predict_store(head: SavedHead, store: FeatureStore, index: int) -> np.ndarra
     patch = {k: store.read("patch", index, index + 1, k)[0] for k in head.layers}
     cls = {k: store.read("cls", index, index + 1, k)[0] for k in head.layers} if head.needs_cls else None
     target = truth_target(head)
-    size = store.file[f"targets/{target}"].shape[1:3] if target in store.targets else store.attrs["image_size"]
-    return predict(head, patch, cls, tuple(int(s) for s in size))
+    height, width = store.file[f"targets/{target}"].shape[1:3] if target in store.targets else store.attrs["image_size"]
+    return predict(head, patch, cls, (int(height), int(width)))

@@ -55,7 +55,7 @@ def build_table(
         for task in {r["task"] for r in results}
     }
     cells: dict[tuple[str, str, tuple[str, ...]], list[dict[str, Any]]] = {}
-    for result, ident in sorted(zip(results, ids), key=lambda pair: pair[0].get("created", "")):
+    for result, ident in sorted(zip(results, ids, strict=True), key=lambda pair: pair[0].get("created", "")):
         group = tuple(f"{k}={ident[k]}" for k in varying[result["task"]])
         cells.setdefault((ident[group_by], result["task"], group), []).append(result)
     tasks = [t for t in TASKS if any(task == t for _, task, _ in cells)]
@@ -81,7 +81,7 @@ def _splits_a_row(key: str, task: str, group_by: str, results: list[dict[str, An
     """True when some row holds runs of `task` that differ in `key`: then `key` gets its own columns (a value
     that only differs between rows, such as each backbone's own last layer, does not)."""
     seen: dict[str, set[str]] = {}
-    for result, ident in zip(results, ids):
+    for result, ident in zip(results, ids, strict=True):
         if result["task"] == task:
             seen.setdefault(ident[group_by], set()).add(ident[key])
     return any(len(values) > 1 for values in seen.values())
@@ -137,7 +137,9 @@ def to_csv(header: list[str], rows: list[list[str]]) -> str:
 
 
 def to_latex(header: list[str], rows: list[list[str]]) -> str:
-    escape = lambda s: s.replace("_", r"\_").replace("%", r"\%").replace("δ", r"$\delta$")  # noqa: E731
+    def escape(s: str) -> str:
+        return s.replace("_", r"\_").replace("%", r"\%").replace("δ", r"$\delta$")
+
     body = [" & ".join(escape(c) for c in header) + r" \\", r"\midrule"]
     body += [" & ".join(escape(c) for c in row) + r" \\" for row in rows]
     return "\n".join(

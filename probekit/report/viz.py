@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import colorsys
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,7 +139,8 @@ def colourise(
 def palette(num_classes: int) -> np.ndarray:
     """(K, 3) uint8 fixed class colours: the same class has the same colour in every figure; never black."""
     if num_classes <= len(_PALETTE):
-        return _PALETTE[:num_classes].copy()
+        colours: np.ndarray = _PALETTE[:num_classes].copy()
+        return colours
     extra = [colorsys.hsv_to_rgb((0.61803398875 * i) % 1.0, 0.65, 0.95) for i in range(num_classes - len(_PALETTE))]
     return np.concatenate([_PALETTE, (np.array(extra) * 255).round().astype(np.uint8)])
 
@@ -158,16 +159,19 @@ def label_colours(labels: np.ndarray, num_classes: int, ignore_index: int | None
 
 def match_colours(n: int) -> np.ndarray:
     """(n, 3) uint8 bright colours along the hue circle, one per match."""
-    return (
+    colours: np.ndarray = (
         (np.array([colorsys.hsv_to_rgb(i / max(n, 1), 0.9, 1.0) for i in range(n)]).reshape(n, 3) * 255)
         .round()
         .astype(np.uint8)
     )
+    return colours
 
 
 def blend(image: np.ndarray, colours: np.ndarray, alpha: float, keep: np.ndarray | None = None) -> np.ndarray:
     """alpha x colours + (1 - alpha) x image; pixels where `keep` (H, W) is False show the colours unblended."""
-    mixed = (alpha * colours.astype(np.float32) + (1 - alpha) * image.astype(np.float32)).round().astype(np.uint8)
+    mixed: np.ndarray = (
+        (alpha * colours.astype(np.float32) + (1 - alpha) * image.astype(np.float32)).round().astype(np.uint8)
+    )
     if keep is not None:
         mixed[~keep] = colours[~keep]
     return mixed
@@ -192,9 +196,9 @@ def compose(rows: Sequence[Sequence[np.ndarray]], gap: int = 8, fill: tuple[int,
     canvas[:] = fill
     origins = []
     y = 0
-    for row, height in zip(rows, heights):
+    for row, height in zip(rows, heights, strict=True):
         x = 0
-        for panel, width in zip(row, widths):
+        for panel, width in zip(row, widths, strict=False):  # a row may have fewer panels than columns
             canvas[y : y + panel.shape[0], x : x + panel.shape[1]] = panel
             origins.append((x, y))
             x += width + gap
@@ -244,7 +248,7 @@ def match_points(
 ) -> Correspondences:
     """Nearest neighbours in B (h', w', D) of the patches under points (N, 2) of A (h, w, D)."""
     points = torch.as_tensor(np.asarray(points_xy, dtype=np.float32)).reshape(-1, 2)  # (N, 2)
-    cells = pixel_to_cell(points, patch, tuple(grid_a.shape[:2]))  # (N,)
+    cells = pixel_to_cell(points, patch, (grid_a.shape[0], grid_a.shape[1]))  # (N,)
     matches = match_cells(grid_a, grid_b, cells)
     return Correspondences(
         points.numpy(),
@@ -289,11 +293,12 @@ def correspondence_figure(image_a: np.ndarray, image_b: np.ndarray, matches: Cor
     thickness, radius = _stroke(min(image_a, image_b, key=lambda image: min(image.shape[:2])))
     colours = match_colours(len(matches))
     ends = [
-        (_pixel(a, figure.origins[0]), _pixel(b, figure.origins[1])) for a, b in zip(matches.src_xy, matches.trg_xy)
+        (_pixel(a, figure.origins[0]), _pixel(b, figure.origins[1]))
+        for a, b in zip(matches.src_xy, matches.trg_xy, strict=True)
     ]
-    for (pa, pb), colour in zip(ends, colours):
+    for (pa, pb), colour in zip(ends, colours, strict=True):
         cv2.line(canvas, pa, pb, tuple(int(c) for c in colour), thickness, cv2.LINE_AA)
-    for (pa, pb), colour in zip(ends, colours):
+    for (pa, pb), colour in zip(ends, colours, strict=True):
         for p in (pa, pb):
             cv2.circle(canvas, p, radius + 1, BLACK, -1, cv2.LINE_AA)
             cv2.circle(canvas, p, radius, tuple(int(c) for c in colour), -1, cv2.LINE_AA)
@@ -362,7 +367,7 @@ def foreground_masks(
         first = -first
     scaled = scale_components(first[:, None], percentiles)[:, 0]
     sizes = [g.shape[0] * g.shape[1] for g in grids]
-    return [m.reshape(g.shape[:2]).numpy() for m, g in zip((scaled > threshold).split(sizes), grids)]
+    return [m.reshape(g.shape[:2]).numpy() for m, g in zip(torch.split(scaled > threshold, sizes), grids, strict=True)]
 
 
 def pca_maps(
@@ -389,7 +394,8 @@ def pca_maps(
     rgb = scale_components(coords, percentiles, reference=coords[keep])  # (N, 3) in [0, 1]
     rgb[~keep] = 0
     sizes = [g.shape[0] * g.shape[1] for g in grids]
-    return PcaMaps([c.reshape(*g.shape[:2], 3).numpy() for c, g in zip(rgb.split(sizes), grids)], masks)
+    rgb_maps = [c.reshape(*g.shape[:2], 3).numpy() for c, g in zip(torch.split(rgb, sizes), grids, strict=True)]
+    return PcaMaps(rgb_maps, masks)
 
 
 def pca_figure(
@@ -403,7 +409,7 @@ def pca_figure(
     maps = pca_maps(grids, foreground_threshold)
     panels = [
         resize_image((rgb * 255).round().astype(np.uint8), image.shape[:2], upsample)
-        for rgb, image in zip(maps.rgb, images)
+        for rgb, image in zip(maps.rgb, images, strict=True)
     ]
     figure = compose([list(images), panels], gap)
     return Figure(figure.image, figure.origins, {"pca": maps})
@@ -415,8 +421,10 @@ def pca_figure(
 def similarity_heatmap(
     grid_a: torch.Tensor, grid_b: torch.Tensor, point_xy: Sequence[float], patch: int
 ) -> tuple[np.ndarray, int]:
-    """Cosine similarity (h', w') of the patch of A under point_xy with every patch of B, and that patch's flat index."""
-    cell = int(pixel_to_cell(torch.tensor([point_xy], dtype=torch.float32), patch, tuple(grid_a.shape[:2]))[0])
+    """Cosine similarity (h', w') of the patch of A under point_xy with every patch of B, and that patch's flat
+    index."""
+    point = torch.tensor([point_xy], dtype=torch.float32)  # (1, 2)
+    cell = int(pixel_to_cell(point, patch, (grid_a.shape[0], grid_a.shape[1]))[0])
     return similarity_map(grid_a, grid_b, cell).numpy(), cell
 
 
@@ -491,7 +499,8 @@ def _segmentation_panels(image: np.ndarray, p: TaskPrediction, alpha: float) -> 
     return [*panels, ("seg probe", overlay(p.prediction))]
 
 
-PREDICTION_PANELS: Registry = Registry("prediction picture", ProbekitError)
+PanelsFn = Callable[[np.ndarray, TaskPrediction, float], list[tuple[str, np.ndarray]]]  # (image, prediction, alpha)
+PREDICTION_PANELS: Registry[PanelsFn] = Registry("prediction picture", ProbekitError)
 PREDICTION_PANELS.register("depth", _depth_panels)
 PREDICTION_PANELS.register("segmentation", _segmentation_panels)
 

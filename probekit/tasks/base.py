@@ -6,17 +6,18 @@ import logging
 import math
 import types
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Protocol, TypeVar
 
+import numpy as np
 import torch
 
 from probekit.errors import ProbekitError
 from probekit.features.schemes import check_target_schemes
 from probekit.features.store import FeatureStore
 from probekit.probes.stream import Reader, StoreView, count_batches, iterate_batches
-from probekit.probes.trainer import TrainConfig
+from probekit.probes.trainer import HeadSpec, TrainConfig
 from probekit.registry import Registry
 
 log = logging.getLogger("probekit.probe")
@@ -147,7 +148,7 @@ class ProbeOptions:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
-O = TypeVar("O", bound=ProbeOptions)
+OptionsT = TypeVar("OptionsT", bound=ProbeOptions)
 
 
 def _check_grid(values: tuple[float, ...], name: str, low_open: bool) -> None:
@@ -159,7 +160,7 @@ def _check_grid(values: tuple[float, ...], name: str, low_open: bool) -> None:
             raise ProbekitError(f"{name} holds {value!r}: use finite numbers {'> 0' if low_open else '>= 0'}")
 
 
-def parse_options(kind: type[O], values: Mapping[str, Any], task: str = "") -> O:
+def parse_options(kind: type[OptionsT], values: Mapping[str, Any], task: str = "") -> OptionsT:
     """`kind` from CLI strings or YAML values (None = the default): unknown names and bad values are one
     ProbekitError line naming the option and the valid names or values."""
     known = {f.name: f for f in fields(kind)}
@@ -217,24 +218,57 @@ def _scalar(name: str, value: Any, kind: Any, choices: tuple[str, ...]) -> Any:
 class Task(Protocol):
     """A probe task: its options, how it trains and evaluates, predicts, and how tables show it."""
 
-    name: str
-    options_type: type[ProbeOptions]
-    main_metrics: tuple[str, ...]  # the headline metrics of the results (the table columns' keys)
-    columns: tuple[Column, ...]  # the comparison table's columns, in order
-    trivial_name: str  # the no-features baseline, as the table's first row names it
+    # Read-only (properties here), so a task's class attributes may be narrower: a 2-tuple, its options class.
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def options_type(self) -> type[ProbeOptions]: ...
+
+    @property
+    def main_metrics(self) -> tuple[str, ...]:
+        """The headline metrics of the results (the table columns' keys)."""
+        ...
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        """The comparison table's columns, in order."""
+        ...
+
+    @property
+    def trivial_name(self) -> str:
+        """The no-features baseline, as the table's first row names it."""
+        ...
+
+    @property
+    def truth_target(self) -> str | None:
+        """The store target a per-pixel prediction is compared with (None: the task has none)."""
+        ...
 
     def parse_options(self, values: Mapping[str, Any]) -> ProbeOptions: ...
 
     def run(self, splits: Splits, options: Any, device: str, progress: bool) -> TaskOutput: ...
 
+    def build_head(self, settings: Mapping[str, Any], embed_dim: int) -> torch.nn.Module: ...
+
+    def predict(
+        self,
+        head: torch.nn.Module,
+        settings: Mapping[str, Any],
+        batch: Mapping[str, torch.Tensor],
+        size: tuple[int, int],
+    ) -> torch.Tensor: ...
+
 
 TASKS: Registry[Task] = Registry("task", ProbekitError)
 
 
-def training_stream(view: StoreView, read: Reader, train: TrainConfig) -> tuple[Callable[[int], Iterator[dict]], int]:
+def training_stream(
+    view: StoreView, read: Reader, train: TrainConfig
+) -> tuple[Callable[[int], Iterator[dict[str, np.ndarray]]], int]:
     """What `fit` needs to train on `view`: seeded, shuffled batches per epoch, and batches per epoch."""
 
-    def batches(epoch: int) -> Iterator[dict]:
+    def batches(epoch: int) -> Iterator[dict[str, np.ndarray]]:
         return iterate_batches(view, read, train.batch_size, shuffle=True, seed=train.seed, epoch=epoch)
 
     return batches, count_batches(view, train.batch_size)
@@ -248,11 +282,16 @@ def choose_layers(store: FeatureStore, layers: tuple[int, ...] | list[int] | Non
     return sorted({store.resolve_layer(k) for k in layers})
 
 
-def grid_table(specs, scores, epochs) -> list[dict[str, Any]]:
+def grid_table(specs: Sequence[HeadSpec], scores: Sequence[float], epochs: Sequence[int]) -> list[dict[str, Any]]:
     return [
         {**spec.describe(), "val_score": float(score), "best_epoch": int(epoch)}
-        for spec, score, epoch in zip(specs, scores, epochs)
+        for spec, score, epoch in zip(specs, scores, epochs, strict=True)
     ]
+
+
+def spatial_size(t: torch.Tensor) -> tuple[int, int]:
+    """(H, W) of a (..., H, W) tensor, as the resize functions take it."""
+    return int(t.shape[-2]), int(t.shape[-1])
 
 
 def best_index(scores: list[float]) -> int:

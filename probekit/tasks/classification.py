@@ -23,7 +23,7 @@ from probekit.errors import ProbekitError
 from probekit.features.store import FeatureStore
 from probekit.metrics.classification import ClassificationMetrics
 from probekit.probes.heads import LinearClassifier
-from probekit.probes.stream import StoreView, iterate_batches
+from probekit.probes.stream import Reader, StoreView, iterate_batches
 from probekit.probes.trainer import HeadGrid, HeadSpec, fit, to_device
 from probekit.tasks.base import (
     TASKS,
@@ -63,7 +63,7 @@ class ClassificationOptions(ProbeOptions):
             raise ProbekitError(f"n_blocks must be positive integers, not {list(self.n_blocks)}")
 
 
-def _reader(layers: list[int]):
+def _reader(layers: list[int]) -> Reader:
     def read(store: FeatureStore, begin: int, end: int) -> dict[str, np.ndarray]:
         return {
             "cls": np.stack([store.read("cls", begin, end, k) for k in layers], axis=1),  # (B, L, D)
@@ -83,7 +83,8 @@ def _input(batch: dict[str, torch.Tensor], spec: HeadSpec) -> torch.Tensor:
 
 
 def _in_dim(spec: HeadSpec, dim: int) -> int:
-    n, pooling = spec.variant["n_blocks"], spec.variant["pooling"]
+    n: int = spec.variant["n_blocks"]
+    pooling: str = spec.variant["pooling"]
     return n * dim + (dim if pooling == "cls+mean" else 0)
 
 
@@ -119,7 +120,7 @@ class ClassificationTask(TaskBase):
             metrics = [ClassificationMetrics(num_classes) for _ in heads]
             for arrays in iterate_batches(view, read, 1024):
                 batch = to_device(arrays, torch_device)
-                for metric, i in zip(metrics, heads):
+                for metric, i in zip(metrics, heads, strict=True):
                     metric.update(grid.heads[i](_input(batch, grid.specs[i])), batch["label"])
             return metrics
 
@@ -134,6 +135,7 @@ class ClassificationTask(TaskBase):
             validate,
             progress,
         )
+        assert result.best_scores is not None and result.best_epochs is not None  # fit was given the validation
         chosen = best_index(result.best_scores)
         final_view = splits.test or splits.val
         metrics = evaluate_views(final_view, [chosen])[0].compute()

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
@@ -40,7 +40,7 @@ from probekit.features.store import FeatureStore
 from probekit.metrics.correspondence import PCK_ALPHAS, PCK_COMPARISONS, PCKMetrics, pck_key
 from probekit.probes.contrastive import PROJECTION_LOSSES, ContrastiveProjection
 from probekit.probes.stream import StoreView
-from probekit.probes.trainer import HeadGrid, HeadSpec, fit
+from probekit.probes.trainer import HeadGrid, HeadSpec, TrainConfig, fit
 from probekit.tasks.base import (
     TASKS,
     Column,
@@ -82,7 +82,8 @@ class PairSplit:
 
     @property
     def image_hw(self) -> tuple[int, int]:
-        return tuple(int(v) for v in self.store.attrs["image_size"])
+        height, width = self.store.attrs["image_size"]
+        return int(height), int(width)
 
     def pixel_map(self, image: int) -> PixelMap:
         return PixelMap.from_array(self.pixel_maps[image])
@@ -122,7 +123,8 @@ class GridReader:
     """Patch grids (h, w, C) of a split's images, the chosen layers concatenated; kept in memory up to a cap."""
 
     def __init__(self, store: FeatureStore, layers: list[int], cap_bytes: int = GRID_CACHE_BYTES):
-        self.store, self.layers, self.cap, self.cache, self.used = store, layers, cap_bytes, {}, 0
+        self.store, self.layers, self.cap, self.used = store, layers, cap_bytes, 0
+        self.cache: dict[int, np.ndarray] = {}
 
     def __call__(self, image: int) -> np.ndarray:
         if image in self.cache:
@@ -222,7 +224,6 @@ def _training_pair(split: PairSplit, read: GridReader, p: int) -> dict[str, np.n
     """Source keypoint features (K, C), target grid (M, C), ground-truth target cell (K,) and mask (K,).
 
     Points whose stored position falls outside either stored image (cropped away) are left out."""
-    K = split.table.src_kps.shape[1]
     src_i, trg_i = int(split.table.src[p]), int(split.table.trg[p])
     src_grid, trg_grid = read(src_i), read(trg_i)
     h, w, C = src_grid.shape
@@ -246,13 +247,13 @@ def _training_pair(split: PairSplit, read: GridReader, p: int) -> dict[str, np.n
 
 def training_batches(
     split: PairSplit, read: GridReader, batch_size: int, seed: int
-) -> tuple[Callable[[int], Iterator[dict]], int]:
+) -> tuple[Callable[[int], Iterator[dict[str, np.ndarray]]], int]:
     """What `fit` needs: seeded shuffled batches of pairs per epoch, and batches per epoch."""
     examples = [e for e in (_training_pair(split, read, int(p)) for p in split.rows) if e is not None]
     if not examples:
         raise ProbekitError(f"{split.name}: no training pair has a keypoint inside both stored images")
 
-    def batches(epoch: int) -> Iterator[dict]:
+    def batches(epoch: int) -> Iterator[dict[str, np.ndarray]]:
         order = np.random.default_rng([seed, epoch]).permutation(len(examples))
         for i in range(0, len(order), batch_size):
             chosen = [examples[j] for j in order[i : i + batch_size]]
@@ -262,6 +263,22 @@ def training_batches(
 
 
 # -- the task ------------------------------------------------------------------------------------
+HeadInputs = Callable[[dict[str, torch.Tensor], HeadSpec], torch.Tensor]
+
+
+class ProjectionLoss(Protocol):
+    """What a PROJECTION_LOSSES module offers beside its logit map: the loss and its description."""
+
+    def loss(self, logits: torch.Tensor, positive: torch.Tensor) -> torch.Tensor: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+def criterion_of(head: ContrastiveProjection) -> ProjectionLoss:
+    """The head's loss module, typed as a ProjectionLoss (ContrastiveProjection stores it as a plain Module)."""
+    return cast(ProjectionLoss, head.criterion)
+
+
 @dataclass(frozen=True)
 class CorrespondenceOptions(ProbeOptions):
     """Keypoint transfer by nearest patch, zero-shot (DIFT / SD-DINO protocol) or through a trained projection."""
@@ -342,7 +359,7 @@ class CorrespondenceTask(TaskBase):
         final_view = splits.test or splits.val
         final = pair_split(final_view)
         layers = choose_layers(final.store, options.layers, default="last")
-        device = resolve_device(train.device)
+        torch_device = resolve_device(train.device)
         settings = {
             "layers": layers,
             **asdict(o),
@@ -355,7 +372,7 @@ class CorrespondenceTask(TaskBase):
         trivial = identity_baseline(final, o)
         projection = options.projection
         if projection == "none":
-            metrics = evaluate(final, read_final, [None], o, device)[0]
+            metrics = evaluate(final, read_final, [None], o, torch_device)[0]
             return TaskOutput(
                 metrics=metrics,
                 chosen={},
@@ -366,11 +383,23 @@ class CorrespondenceTask(TaskBase):
                 extra_metrics={"evaluated_store": final.name, "mode": "zero-shot"},
             )
         return self._trained(
-            splits, options, train, progress, o, final, read_final, layers, device, settings, trivial, projection
+            splits, options, train, progress, o, final, read_final, layers, torch_device, settings, trivial, projection
         )
 
     def _trained(
-        self, splits, options, train, progress, o, final, read_final, layers, device, settings, trivial, projection
+        self,
+        splits: Splits,
+        options: CorrespondenceOptions,
+        train: TrainConfig,
+        progress: bool,
+        o: MatchOptions,
+        final: PairSplit,
+        read_final: GridReader,
+        layers: list[int],
+        device: torch.device,
+        settings: dict[str, Any],
+        trivial: dict[str, Any],
+        projection: str,
     ) -> TaskOutput:
         train_split, val_split = pair_split(splits.train), pair_split(splits.val)
         read_train = read_final if train_split.store is final.store else GridReader(train_split.store, layers)
@@ -386,32 +415,35 @@ class CorrespondenceTask(TaskBase):
         specs = [HeadSpec(lr, wd) for lr in options.lrs for wd in options.weight_decays]
         torch.manual_seed(train.seed)
         heads = [ContrastiveProjection(in_dim, out_dim, criterion(**criterion_args)) for _ in specs]
-        grid = HeadGrid(heads, specs, lambda batch, spec: batch)
+        # A projection head takes the whole batch (HeadGrid's `inputs` type says a tensor); grid.heads holds
+        # these very modules (fit loads the best weights in place), so `heads` is read below.
+        grid = HeadGrid(heads, specs, cast(HeadInputs, lambda batch, spec: batch))
         select = MatchOptions(**{**asdict(o), "alphas": (SELECTION_ALPHA,), "mutual": False})
         selection_key = pck_key("image", SELECTION_ALPHA)
 
-        def validate(g: HeadGrid) -> list[float]:
-            scores = evaluate(val_split, read_val, [h.projection for h in g.heads], select, device)
+        def validate(_: HeadGrid) -> list[float]:
+            scores = evaluate(val_split, read_val, [h.projection for h in heads], select, device)
             return [s[selection_key] for s in scores]
 
         def loss(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-            return heads[0].criterion.loss(logits, batch["positive"][batch["valid"].bool()])
+            return criterion_of(heads[0]).loss(logits, batch["positive"][batch["valid"].bool()])
 
         batches, steps = training_batches(train_split, read_train, train.batch_size, train.seed)
         result = fit(grid, loss, batches, steps, train, validate, progress)
+        assert result.best_scores is not None and result.best_epochs is not None  # fit was given the validation
         chosen = best_index(result.best_scores)
         with torch.no_grad():
-            zero_shot, metrics = evaluate(final, read_final, [None, grid.heads[chosen].projection], o, device)
+            zero_shot, metrics = evaluate(final, read_final, [None, heads[chosen].projection], o, device)
         return TaskOutput(
             metrics=metrics,
             trivial=trivial,
             chosen={
                 **specs[chosen].describe(),
                 f"val_{selection_key}": result.best_scores[chosen],
-                **grid.heads[chosen].criterion.describe(),
+                **criterion_of(heads[chosen]).describe(),
             },
             grid=grid_table(specs, result.best_scores, result.best_epochs),
-            head_state=dict(grid.heads[chosen].state_dict()),
+            head_state=dict(heads[chosen].state_dict()),
             settings={
                 **settings,
                 "mode": "trained projection",

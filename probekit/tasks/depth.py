@@ -10,9 +10,9 @@ with the scale-invariant (median-aligned) metrics reported beside them. Selectio
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -20,7 +20,7 @@ import torch
 from probekit.device import resolve_device
 from probekit.errors import ProbekitError
 from probekit.features.store import FeatureStore
-from probekit.metrics.depth import DepthMetrics
+from probekit.metrics.depth import Alignment, Crop, DepthMetrics
 from probekit.probes.heads import DepthBinsHead, DepthRegressionHead
 from probekit.probes.losses import gradient_loss, silog_loss
 from probekit.probes.resize import resize_bilinear
@@ -39,12 +39,14 @@ from probekit.tasks.base import (
     grid_table,
     option,
     require_target,
+    spatial_size,
     training_stream,
 )
 from probekit.tasks.segmentation import read_patch_grid
 
 DEFAULT_LRS = (1e-4, 3e-4, 1e-3, 3e-3)
-HEADS: Registry = Registry("depth head", ProbekitError)
+HeadFactory = Callable[[int, Mapping[str, Any]], torch.nn.Module]  # (input channels, options) -> head
+HEADS: Registry[HeadFactory] = Registry("depth head", ProbekitError)
 HEADS.register("bins", lambda dim, o: DepthBinsHead(dim, o["min_depth"], o["max_depth"], o["n_bins"], o["bin_spacing"]))
 HEADS.register("regression", lambda dim, o: DepthRegressionHead(dim, o["min_depth"], o["max_depth"]))
 CROPS = ("eigen", "garg", "none")
@@ -84,7 +86,7 @@ class DepthOptions(ProbeOptions):
             raise ProbekitError(f"--min-depth {self.min_depth:g} must be below --max-depth {self.max_depth:g}")
 
 
-def head_input(batch: dict[str, torch.Tensor], spec: HeadSpec) -> torch.Tensor:
+def head_input(batch: dict[str, torch.Tensor], spec: HeadSpec | None) -> torch.Tensor:
     x = batch["x"].permute(0, 3, 1, 2)  # (B, C, h, w)
     if "cls" in batch:
         cls = batch["cls"][:, :, None, None].expand(-1, -1, *x.shape[-2:])  # (B, Ccls, h, w)
@@ -125,7 +127,7 @@ class DepthTask(TaskBase):
         boxes = (
             crop is not None and "eval_crop" in store.targets and store.target_attrs("eval_crop").get("crop") == crop
         )
-        metric_crop = None if boxes else crop
+        metric_crop = None if boxes else cast(Crop, crop)  # DepthMetrics refuses other names
         layers = choose_layers(store, options.layers, default="last")
         valid_range = (o["min_depth"], o["max_depth"])
         fractions = valid_fractions(splits, valid_range, train.batch_size)
@@ -140,7 +142,7 @@ class DepthTask(TaskBase):
 
         def loss(pred: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
             target = batch["depth"]
-            pred = upsampled_depth(pred, target.shape[-2:])
+            pred = upsampled_depth(pred, spatial_size(target))
             valid = (target > valid_range[0]) & (target < valid_range[1])
             value = silog_loss(pred, target, valid)
             if gradient_weight:
@@ -154,21 +156,21 @@ class DepthTask(TaskBase):
         grid = HeadGrid([factory(in_dim, o) for _ in specs], specs, head_input)
         torch_device = resolve_device(train.device)
 
-        def metrics(alignment: str | None = None) -> DepthMetrics:
+        def metrics(alignment: Alignment = None) -> DepthMetrics:
             return DepthMetrics(
                 min_depth=o["min_depth"], max_depth=o["max_depth"], crop=metric_crop, alignment=alignment
             )
 
         def evaluate(
-            view: StoreView, heads: list[int], alignments: tuple[str | None, ...] = (None,)
+            view: StoreView, heads: list[int], alignments: tuple[Alignment, ...] = (None,)
         ) -> list[list[DepthMetrics]]:
             """Per head, one DepthMetrics per alignment, all fed from a single pass over the view."""
             results = [[metrics(a) for a in alignments] for _ in heads]
             for arrays in iterate_batches(view, read, train.batch_size):
                 batch = to_device(arrays, torch_device)
                 x = head_input(batch, grid.specs[0])
-                for per_head, i in zip(results, heads):
-                    pred = upsampled_depth(grid.heads[i](x), batch["depth"].shape[-2:])
+                for per_head, i in zip(results, heads, strict=True):
+                    pred = upsampled_depth(grid.heads[i](x), spatial_size(batch["depth"]))
                     for metric in per_head:
                         metric.update(pred, batch["depth"], batch.get("eval_crop"))
             return results
@@ -181,6 +183,7 @@ class DepthTask(TaskBase):
             lambda _: [-m[0].compute()["rmse"] for m in evaluate(splits.val, list(range(len(specs))))],
             progress,
         )
+        assert result.best_scores is not None and result.best_epochs is not None  # fit was given the validation
         chosen = best_index(result.best_scores)
         final = splits.test or splits.val
         plain, median_aligned = evaluate(final, [chosen], alignments=(None, "median"))[0]
@@ -254,7 +257,7 @@ def valid_fractions(splits: Splits, valid_range: tuple[float, float], batch_size
 
 
 def _mean_depth_baseline(
-    train: StoreView, final: StoreView, o: dict[str, Any], crop, boxes: bool, batch_size: int
+    train: StoreView, final: StoreView, o: dict[str, Any], crop: Crop, boxes: bool, batch_size: int
 ) -> dict[str, Any]:
     """A constant prediction: the mean of the valid training depths."""
 

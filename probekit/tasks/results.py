@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,7 @@ def run_name(task: str, attrs: dict[str, Any], settings_hash: str) -> str:
     return f"{task}__{file_safe(attrs.get('backbone'))}__{file_safe(attrs.get('dataset'))}__{settings_hash}"
 
 
-def settings_hash(task: str, fingerprints: dict[str, str | None], options: dict[str, Any]) -> str:
+def settings_hash(task: str, fingerprints: Mapping[str, str | None], options: dict[str, Any]) -> str:
     """A run's identity: the task, the stores' fingerprints (backbone, weights, dataset, split, size, layers
     stored) and every option of the task (layers used, grid, training), so other settings never share a name."""
     return short_hash(task, fingerprints, options, length=12)

@@ -22,7 +22,7 @@ from probekit.features.store import FeatureStore
 from probekit.metrics.segmentation import SegmentationMetrics, reduce_zero_label
 from probekit.probes.heads import SegmentationHead
 from probekit.probes.resize import resize_bilinear
-from probekit.probes.stream import StoreView, iterate_batches
+from probekit.probes.stream import Reader, StoreView, iterate_batches
 from probekit.probes.trainer import HeadGrid, HeadSpec, fit, to_device
 from probekit.tasks.base import (
     TASKS,
@@ -36,6 +36,7 @@ from probekit.tasks.base import (
     grid_table,
     option,
     require_target,
+    spatial_size,
     training_stream,
 )
 
@@ -70,7 +71,7 @@ def read_patch_grid(store: FeatureStore, begin: int, end: int, layers: list[int]
     return np.concatenate([store.read("patch", begin, end, k) for k in layers], axis=-1)
 
 
-def head_input(batch: dict[str, torch.Tensor], spec: HeadSpec) -> torch.Tensor:
+def head_input(batch: dict[str, torch.Tensor], spec: HeadSpec | None) -> torch.Tensor:
     return batch["x"].permute(0, 3, 1, 2)  # (B, h, w, C) -> (B, C, h, w)
 
 
@@ -121,15 +122,15 @@ class SegmentationTask(TaskBase):
 
         def loss(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
             target = batch["mask"]
-            return F.cross_entropy(upsampled_logits(logits, target.shape[-2:]), target, ignore_index=ignore_index)
+            return F.cross_entropy(upsampled_logits(logits, spatial_size(target)), target, ignore_index=ignore_index)
 
         def evaluate(view: StoreView, heads: list[int]) -> list[SegmentationMetrics]:
             metrics = [SegmentationMetrics(num_classes, ignore_index) for _ in heads]
             for arrays in iterate_batches(view, read, train.batch_size):
                 batch = to_device(arrays, torch_device)
                 x = head_input(batch, grid.specs[0])
-                for metric, i in zip(metrics, heads):
-                    pred = upsampled_logits(grid.heads[i](x), batch["mask"].shape[-2:]).argmax(1)
+                for metric, i in zip(metrics, heads, strict=True):
+                    pred = upsampled_logits(grid.heads[i](x), spatial_size(batch["mask"])).argmax(1)
                     metric.update(pred, batch["mask"])
             return metrics
 
@@ -141,6 +142,7 @@ class SegmentationTask(TaskBase):
             lambda _: [m.compute()["mIoU"] for m in evaluate(splits.val, list(range(len(specs))))],
             progress,
         )
+        assert result.best_scores is not None and result.best_epochs is not None  # fit was given the validation
         chosen = best_index(result.best_scores)
         final = splits.test or splits.val
         metrics = evaluate(final, [chosen])[0].compute()
@@ -200,7 +202,7 @@ def outside_scheme(
 
 
 def _majority_baseline(
-    train: StoreView, final: StoreView, read, num_classes: int, ignore_index: int, batch_size: int
+    train: StoreView, final: StoreView, read: Reader, num_classes: int, ignore_index: int, batch_size: int
 ) -> dict[str, Any]:
     """Every pixel labelled with the most frequent training class."""
     counts = np.zeros(num_classes + 1, dtype=np.int64)

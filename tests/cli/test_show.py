@@ -32,7 +32,7 @@ def image_files(tmp_path_factory):
     a = render_pair(7, SceneConfig(image_size=(60, 80))).view_a.image
     b = render_pair(7, SceneConfig(image_size=(70, 50))).view_b.image
     paths = root / "a.png", root / "b.png"
-    for path, image in zip(paths, (a, b)):
+    for path, image in zip(paths, (a, b), strict=True):
         cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     return paths
 

@@ -1,4 +1,5 @@
-"""Truncated, garbage and unlistable image files: one-line errors naming them, or (--on-error skip) left out and listed."""
+"""Truncated, garbage and unlistable image files: one-line errors naming them, or (--on-error skip) left out and
+listed."""
 
 from __future__ import annotations
 
@@ -208,11 +209,11 @@ def test_chmod_000_class_folder_is_an_error(tmp_path):
 def test_readers_refuse_truncated_files(tmp_path, reader):
     path = tmp_path / "a.jpg"
     path.write_bytes(_jpeg(0)[:500])
-    with pytest.raises(UnreadableFileError, match="(?i)a.jpg .*truncated"):
+    with pytest.raises(UnreadableFileError, match=r"(?i)a\.jpg .*truncated"):
         reader(path)
     png = tmp_path / "b.png"
     png.write_bytes(cv2.imencode(".png", _image(1))[1].tobytes()[:300])
-    with pytest.raises(DatasetError, match="b.png"):
+    with pytest.raises(DatasetError, match=r"b\.png"):
         reader(png)
 
 

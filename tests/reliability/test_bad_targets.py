@@ -1,4 +1,5 @@
-"""Depth targets without valid pixels and segmentation ids outside the scheme: refused in one line, or handled as asked."""
+"""Depth targets without valid pixels and segmentation ids outside the scheme: refused in one line, or handled as
+asked."""
 
 from __future__ import annotations
 

@@ -160,7 +160,7 @@ def test_write_error_other_than_disk_full_is_a_store_error(tmp_path, monkeypatch
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(writer_class, "write", failing)
-    with pytest.raises(store_module.StoreError, match="cannot write .*Input/output error") as caught:
+    with pytest.raises(store_module.StoreError, match=r"cannot write .*Input/output error") as caught:
         extract(CONFIG, path, progress=False)
     assert not isinstance(caught.value, DiskFullError) and caught.value.exit_now
 

@@ -231,7 +231,7 @@ def test_streaming_segmentation_matches_one_confusion_matrix(data):
         preds.append(torch.from_numpy(data.draw(hnp.arrays(np.int64, shape, elements=st.integers(0, num_classes - 1)))))
         outcome(lambda: metric.update(preds[-1], targets[-1]), MetricError)
     out = metric.compute()
-    valid = [(p, t) for p, t in zip(preds, targets) if bool(((t < num_classes) | (t == 255)).all())]
+    valid = [(p, t) for p, t in zip(preds, targets, strict=True) if bool(((t < num_classes) | (t == 255)).all())]
     assert out["num_pixels"] == sum(int((t != 255).sum()) for _, t in valid)
 
 
@@ -398,7 +398,7 @@ def test_label_table_maps_raw_values_or_names_the_file(mapping, raw):
         return
     assert out.dtype == np.uint8 and out.shape == raw.shape
     assert raw.dtype.kind in "ui"
-    assert all(mapping.get(int(r), -1) == int(o) for r, o in zip(raw.ravel(), out.ravel()))
+    assert all(mapping.get(int(r), -1) == int(o) for r, o in zip(raw.ravel(), out.ravel(), strict=True))
 
 
 LABEL_TEXT = st.one_of(

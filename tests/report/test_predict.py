@@ -99,5 +99,5 @@ def test_missing_layers_weights_and_foreign_stores_fail_in_one_line(stores, tmp_
         load_head(tmp_path / "none.json")
     copy = tmp_path / path.name
     copy.write_text(path.read_text())
-    with pytest.raises(ProbekitError, match="weights .* are missing"):
+    with pytest.raises(ProbekitError, match=r"weights .* are missing"):
         load_head(copy)
