@@ -5,6 +5,7 @@ heavy imports); the torch parts load on first use.
 """
 
 from importlib import import_module
+from typing import Any
 
 from probekit.backbones import aliases as _aliases  # noqa: F401 - registers the aliases
 from probekit.backbones.recipe import BackboneRecipe
@@ -21,7 +22,7 @@ _LAZY = {
 __all__ = ["BACKBONES", "BackboneRecipe", "BackboneSpec", "register_backbone", "resolve_spec", *_LAZY]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -52,7 +53,7 @@ class Backbone(nn.Module):
     def grid_size(self, image_size: tuple[int, int]) -> tuple[int, int]:
         return image_size[0] // self.patch_size, image_size[1] // self.patch_size
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         """Provenance recorded with every feature store."""
         return {
             "backbone": self.name,

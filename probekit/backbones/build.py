@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from probekit.backbones.base import Backbone
@@ -13,14 +14,14 @@ from probekit.backbones.timm_backbone import build_timm_backbone
 from probekit.errors import BackboneError
 from probekit.registry import Registry
 
-BUILDERS: Registry = Registry("backbone builder", BackboneError)
+BUILDERS: Registry[Callable[..., Backbone]] = Registry("backbone builder", BackboneError)
 BUILDERS.register("timm", build_timm_backbone)
 BUILDERS.register("pixels", build_pixels_backbone)
 BUILDERS.register("hf", build_hf_backbone)
 
 # Who runs the forward pass of the built weights (`--impl`): the library that built them (timm, or
 # transformers for hf: names), or probekit's from-scratch reference ViT (probekit.models.vit).
-IMPLS: Registry = Registry("backbone implementation (--impl)", BackboneError)
+IMPLS: Registry[Callable[[Backbone], Backbone]] = Registry("backbone implementation (--impl)", BackboneError)
 IMPLS.register("timm", lambda backbone: backbone)
 IMPLS.register("reference", to_reference)
 

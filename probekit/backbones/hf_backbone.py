@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -27,7 +28,9 @@ from probekit.models.convert import hf_pos_resample, hf_vision_tower
 # What each family's own `interpolate_pos_encoding` does, recorded as `pos_embed_resample`.
 _RESAMPLE_NOTES = {
     "hf": "transformers interpolate_pos_encoding: bicubic to the grid size, no antialias, per input size",
-    "dinov2": "transformers interpolate_pos_encoding: bicubic, scale factors (n + 0.1) / N, no antialias, per input size",
+    "dinov2": (
+        "transformers interpolate_pos_encoding: bicubic, scale factors (n + 0.1) / N, no antialias, per input size"
+    ),
     "timm": "transformers interpolate_pos_encoding: bicubic to the grid size, antialias=True, per input size",
 }
 # PIL resampling codes in preprocessor_config.json -> probekit's interpolation names.
@@ -40,7 +43,7 @@ def _transformers_version() -> str:
     return transformers.__version__
 
 
-def _side(value) -> int:
+def _side(value: int | list[int] | tuple[int, ...]) -> int:
     return int(value[0] if isinstance(value, (list, tuple)) else value)
 
 
@@ -48,6 +51,8 @@ class HfBackbone(Backbone):
     """A frozen transformers DINOv2 / DINOv2-with-registers / SigLIP vision model."""
 
     impl = "transformers"
+    # a transformers vision tower: its config and outputs differ by family, shared by duck typing only
+    model: Any
 
     def __init__(
         self,
@@ -111,10 +116,11 @@ class HfBackbone(Backbone):
             return tokens[:, 0]  # (B, D)
         if self.global_source == "attn_pool":
             # the head was trained on final-normed tokens (as in TimmBackbone)
-            return self.model.head(tokens if normed else self.final_norm(tokens))  # (B, D)
+            pooled: torch.Tensor = self.model.head(tokens if normed else self.final_norm(tokens))  # (B, D)
+            return pooled
         return patches.mean(dim=1)
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {
             **super().describe(),
             "impl": self.impl,
@@ -154,13 +160,13 @@ def build_hf_backbone(
     folder = Path(source).expanduser()
     local = folder.is_dir()
     preflight_hf_model(spec.name, source, random_init)
-    options = dict(local_files_only=True) if local else {}
+    options: dict[str, Any] = {"local_files_only": True} if local else {}
     try:
         if random_init:
             config = transformers.AutoConfig.from_pretrained(str(folder) if local else source, **options)
             with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG state
                 torch.manual_seed(seed)
-                model = transformers.AutoModel.from_config(config)
+                model = transformers.AutoModel.from_config(config)  # type: ignore[no-untyped-call]  # untyped upstream
         else:
             model = transformers.AutoModel.from_pretrained(str(folder) if local else source, **options)
     except ProbekitError:

@@ -9,8 +9,10 @@ so `impl` is recorded with the store but is not part of the features fingerprint
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
+from torch import nn
 
 from probekit.backbones.base import Backbone, LayerFeatures
 from probekit.errors import BackboneError
@@ -20,8 +22,15 @@ from probekit.registry import Registry
 
 # How to get a reference ViT out of each kind of built backbone, by class name.
 REFERENCE_SOURCES: Registry[Callable[[Backbone], ViT]] = Registry("backbone to reimplement", BackboneError)
-REFERENCE_SOURCES.register("TimmBackbone", lambda backbone: reference_from_timm(backbone.model, "timm"))
-REFERENCE_SOURCES.register("HfBackbone", lambda backbone: reference_from_hf(backbone.model))
+REFERENCE_SOURCES.register("TimmBackbone", lambda backbone: reference_from_timm(_wrapped(backbone), "timm"))
+REFERENCE_SOURCES.register("HfBackbone", lambda backbone: reference_from_hf(_wrapped(backbone)))
+
+
+def _wrapped(backbone: Backbone) -> nn.Module:
+    """The library model a built backbone runs (its `model`)."""
+    model = backbone.model
+    assert isinstance(model, nn.Module)  # every backbone REFERENCE_SOURCES names keeps one
+    return model
 
 
 class ReferenceBackbone(Backbone):
@@ -63,12 +72,12 @@ class ReferenceBackbone(Backbone):
         grid = (H // self.patch_size, W // self.patch_size)
         outputs = self.model.forward_intermediates(x, layers, norm=norm)  # each (B, prefix + h*w, D)
         features = {}
-        for layer, tokens in zip(sorted(layers), outputs):
+        for layer, tokens in zip(sorted(layers), outputs, strict=True):
             out = self.model.features(tokens, grid, normed=norm)
             features[layer] = LayerFeatures(cls=out.global_, mean=out.mean, patch=out.patch)
         return features
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {
             **super().describe(),
             "impl": self.impl,

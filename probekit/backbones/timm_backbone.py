@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import torch
-from torch import nn
 
 from probekit.backbones.base import Backbone, LayerFeatures, Preprocessing
 from probekit.backbones.hub import hub_cached_file, offline_error, preflight_hub_weights
@@ -14,13 +15,17 @@ from probekit.backbones.spec import RANDOM_INIT, BackboneSpec, random_init_id
 from probekit.backbones.weights import load_weights_file, sha256_file
 from probekit.errors import BackboneError, ProbekitError
 
+# timm's ViTs (VisionTransformer, Eva, ...) share the attributes used here by duck typing, not by a common type.
+TimmModel = Any
+
 
 class TimmBackbone(Backbone):
     """A frozen timm ViT (VisionTransformer, Eva/DINOv3, ...) with any input size that is a multiple of the patch."""
 
     pos_embed_resample = "timm resample_abs_pos_embed: bicubic, antialias=True, per input size"
+    model: TimmModel
 
-    def __init__(self, name: str, model_name: str, model: nn.Module, weights_id: str, weights_source: str):
+    def __init__(self, name: str, model_name: str, model: TimmModel, weights_id: str, weights_source: str):
         super().__init__()
         self.name = name
         self.model_name = model_name
@@ -65,7 +70,7 @@ class TimmBackbone(Backbone):
             stop_early=True,
         )
         features = {}
-        for layer, output in zip(layers, outputs):
+        for layer, output in zip(layers, outputs, strict=True):
             patches, prefix = output if isinstance(output, tuple) else (output, None)  # (B, h*w, D), (B, P, D)
             features[layer] = LayerFeatures(
                 cls=self._global(patches, prefix, norm),
@@ -77,13 +82,15 @@ class TimmBackbone(Backbone):
     def _global(self, patches: torch.Tensor, prefix: torch.Tensor | None, normed: bool) -> torch.Tensor:
         """CLS token, or the attention-pool output (SigLIP), or the patch mean: see `global_source`."""
         if self.global_source == "cls":
+            assert prefix is not None  # a CLS model returns its prefix tokens
             return prefix[:, 0]  # (B, D)
         if self.global_source == "attn_pool":
             tokens = patches if prefix is None else torch.cat([prefix, patches], dim=1)  # (B, N, D)
             # timm's pooled output is forward_head(norm(tokens), pre_logits=True); the pool was
             # trained on normed tokens, so un-normed layers are normed before pooling.
             tokens = tokens if normed else self.model.norm(tokens)
-            return self.model.forward_head(tokens, pre_logits=True)  # (B, D)
+            pooled: torch.Tensor = self.model.forward_head(tokens, pre_logits=True)  # (B, D)
+            return pooled
         return patches.mean(dim=1)
 
 
@@ -115,7 +122,7 @@ def bundled_weights_path(spec: BackboneSpec) -> Path:
     return Path(__file__).resolve().parent.parent / "weights" / str(spec.bundled_weights)
 
 
-def _from_bundle(timm, spec: BackboneSpec, kwargs: dict) -> TimmBackbone:
+def _from_bundle(timm: ModuleType, spec: BackboneSpec, kwargs: dict[str, Any]) -> TimmBackbone:
     path = bundled_weights_path(spec)
     if not path.is_file():
         raise BackboneError(
@@ -126,7 +133,7 @@ def _from_bundle(timm, spec: BackboneSpec, kwargs: dict) -> TimmBackbone:
     return TimmBackbone(spec.name, spec.model, model, sha256_file(path), f"bundled:{path.name}")
 
 
-def _from_hub(timm, spec: BackboneSpec, kwargs: dict) -> TimmBackbone:
+def _from_hub(timm: ModuleType, spec: BackboneSpec, kwargs: dict[str, Any]) -> TimmBackbone:
     skeleton = _create(timm, spec, kwargs, pretrained=False, device="meta")
     repo = skeleton.pretrained_cfg.get("hf_hub_id")
     preflight_hub_weights(spec.name, spec.model, repo)
@@ -146,7 +153,9 @@ def _from_hub(timm, spec: BackboneSpec, kwargs: dict) -> TimmBackbone:
     )
 
 
-def _create(timm, spec: BackboneSpec, kwargs: dict, pretrained: bool, device: str | None = None) -> nn.Module:
+def _create(
+    timm: ModuleType, spec: BackboneSpec, kwargs: dict[str, Any], pretrained: bool, device: str | None = None
+) -> TimmModel:
     try:
         with torch.device(device) if device else contextlib.nullcontext():
             return timm.create_model(spec.model, pretrained=pretrained, **kwargs)

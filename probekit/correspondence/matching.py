@@ -14,6 +14,7 @@ the upsampled grid is a grid of cells of P / u stored pixels, so the same formul
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -21,7 +22,8 @@ import torch.nn.functional as F
 
 from probekit.probes.resize import resize_bilinear
 
-CELL_TO_PIXEL = {
+# (N, 2) cell coordinates, stored pixels per cell -> (N, 2) stored-pixel x, y
+CELL_TO_PIXEL: dict[str, Callable[[torch.Tensor, float], torch.Tensor]] = {
     "centre": lambda cell, patch: cell * patch + patch / 2,
     "sd-dino": lambda cell, patch: cell * patch + (patch - 1) / 2,
     "corner": lambda cell, patch: cell * patch,
@@ -144,6 +146,6 @@ def transfer_points(
     """
     src_grid, trg_grid = upsample_grid(src_grid, upsample), upsample_grid(trg_grid, upsample)
     cell = patch / upsample  # stored pixels per (upsampled) cell
-    src_cells = pixel_to_cell(src_xy, cell, tuple(src_grid.shape[:2]))  # (N,)
+    src_cells = pixel_to_cell(src_xy, cell, (src_grid.shape[0], src_grid.shape[1]))  # (N,)
     matches = match_cells(src_grid, trg_grid, src_cells, soft_argmax=soft_argmax, window=window)
     return cell_to_pixel(matches.cell_xy, cell, convention), matches

@@ -7,6 +7,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,7 +63,7 @@ def default_workers(workers: int | None) -> int:
     return min(8, max(1, (os.cpu_count() or 2) - 1))
 
 
-def load_config_file(path: str | Path) -> dict:
+def load_config_file(path: str | Path) -> dict[str, Any]:
     """Settings from a YAML preset (configs/extract/*.yaml): a mapping of ExtractConfig fields."""
     from probekit.yamlfile import read_yaml
 
@@ -173,8 +174,9 @@ def extract(
             )
             if free_bytes(out) < (len(dataset) - done) * per_sample + METADATA_MARGIN:
                 raise DiskFullError(
-                    f"not enough disk space for {out}: the store needs ~{human_bytes((len(dataset) - done) * per_sample)} "
-                    f"more, {human_bytes(free_bytes(out))} free at {out.absolute().parent}; free some space, choose "
+                    f"not enough disk space for {out}: the store needs "
+                    f"~{human_bytes((len(dataset) - done) * per_sample)} more, "
+                    f"{human_bytes(free_bytes(out))} free at {out.absolute().parent}; free some space, choose "
                     f"another --out, or pass --no-space-check to start anyway"
                 )
 
@@ -292,13 +294,13 @@ def _forward(
     return arrays
 
 
-def _impl_key(attrs: dict) -> tuple:
+def _impl_key(attrs: dict[str, Any]) -> tuple[str, ...]:
     """What a non-default impl adds to the resume key; nothing for timm, so existing stores still resume."""
     impl = attrs.get("impl", "timm")
     return () if impl == "timm" else (impl,)
 
 
-def _on_error_key(config: ExtractConfig) -> tuple:
+def _on_error_key(config: ExtractConfig) -> tuple[str, ...]:
     """What --on-error skip adds to the resume key (a store with skips is not a complete raise-mode store)."""
     return () if config.on_error == "raise" else (config.on_error,)
 
@@ -306,11 +308,11 @@ def _on_error_key(config: ExtractConfig) -> tuple:
 def _check_image_size(image_size: tuple[int, int], patch_size: int) -> None:
     if any(side % patch_size or side <= 0 for side in image_size):
         H, W = image_size
-        fix = f"{max(patch_size, round(H / patch_size) * patch_size)}x{max(patch_size, round(W / patch_size) * patch_size)}"
+        fix = "x".join(str(max(patch_size, round(side / patch_size) * patch_size)) for side in (H, W))
         raise ProbekitError(f"image size {H}x{W} is not a multiple of the patch size {patch_size}: try {fix}")
 
 
-def _stored_attrs(path: Path) -> dict:
+def _stored_attrs(path: Path) -> dict[str, Any]:
     """Attributes of an existing store, or {} when there is none (or it can't be read)."""
     if not path.exists():
         return {}

@@ -30,14 +30,14 @@ class Collate:
     def __call__(self, samples: Sequence[Mapping[str, Any] | Unreadable]) -> dict[str, Any]:
         """{"ids", "images", "targets"} of the readable samples, and "unreadable": the markers left out."""
         unreadable = [s for s in samples if isinstance(s, Unreadable)]
-        samples = [s for s in samples if not isinstance(s, Unreadable)]
-        if not samples:
+        readable = [s for s in samples if not isinstance(s, Unreadable)]
+        if not readable:
             return {"ids": [], "images": None, "targets": {}, "unreadable": unreadable}
-        images = np.stack([self._resize(s["image"]) for s in samples])  # (B, H, W, 3) uint8
+        images = np.stack([self._resize(s["image"]) for s in readable])  # (B, H, W, 3) uint8
         return {
-            "ids": [str(s["id"]) for s in samples],
+            "ids": [str(s["id"]) for s in readable],
             "images": torch.from_numpy(images),
-            "targets": {name: np.stack([np.asarray(s[name]) for s in samples]) for name in self.target_names},
+            "targets": {name: np.stack([np.asarray(s[name]) for s in readable]) for name in self.target_names},
             "unreadable": unreadable,
         }
 

@@ -7,7 +7,8 @@ masks ignore another index, would give a plausible but wrong number.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +54,9 @@ def check_target_schemes(train: FeatureStore, other: FeatureStore, label_map: st
         )
 
 
-def class_remap(mine: dict, theirs: dict, name: str, train: FeatureStore, other: FeatureStore) -> np.ndarray:
+def class_remap(
+    mine: Mapping[str, Any], theirs: Mapping[str, Any], name: str, train: FeatureStore, other: FeatureStore
+) -> np.ndarray:
     """Lookup table: `other`'s stored class id -> train's id of the same class name (ignore index kept)."""
     train_names, other_names = _names(mine, name, train), _names(theirs, name, other)
     index = {class_name: k for k, class_name in enumerate(train_names)}
@@ -69,7 +72,7 @@ def class_remap(mine: dict, theirs: dict, name: str, train: FeatureStore, other:
     return table
 
 
-def _names(attrs: dict, name: str, store: FeatureStore) -> Sequence[str]:
+def _names(attrs: Mapping[str, Any], name: str, store: FeatureStore) -> Sequence[str]:
     names = attrs.get("class_names")
     if not names:
         raise StoreError(f"--label-map names: {store.path.name} has no class names for target '{name}' to match by")

@@ -36,7 +36,7 @@ class Unreadable:
         return {"index": self.index, "id": self.id, "error": self.error}
 
 
-class Guarded(Dataset):
+class Guarded(Dataset["Mapping[str, Any] | Unreadable"]):
     """A dataset whose failing samples come back as `Unreadable` markers instead of exceptions."""
 
     def __init__(self, dataset: Any):
@@ -47,11 +47,12 @@ class Guarded(Dataset):
 
     def __getitem__(self, index: int) -> Mapping[str, Any] | Unreadable:
         try:
-            return self.dataset[index]
+            sample: Mapping[str, Any] = self.dataset[index]
         except DatasetError as error:
             return Unreadable(
                 index, _sample_id(self.dataset, index), str(error), skippable=isinstance(error, UnreadableFileError)
             )
+        return sample
 
 
 def _sample_id(dataset: Any, index: int) -> str:

@@ -17,6 +17,7 @@ stores whose settings do not match (train vs val from different backbones).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,7 +182,8 @@ class StoreWriter:
         if stored.get("format") != FORMAT or stored.get("resume_key") != resume_key:
             f.close()
             raise StoreError(
-                f"{self.path} exists with other settings (or data); pass --overwrite to replace it or choose another --out"
+                f"{self.path} exists with other settings (or data); "
+                "pass --overwrite to replace it or choose another --out"
             )
         return f
 
@@ -263,15 +265,14 @@ class StoreWriter:
     def close(self) -> None:
         self._datasets = {}
         if self.file.id.valid:
-            try:
+            # a failed write was reported already; the next run re-checks the file
+            with contextlib.suppress(OSError, RuntimeError):
                 self.file.close()
-            except (OSError, RuntimeError):  # a failed write was reported already; the next run re-checks the file
-                pass
 
     def __enter__(self) -> StoreWriter:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
@@ -348,10 +349,10 @@ class FeatureStore:
     def __enter__(self) -> FeatureStore:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __getstate__(self) -> dict:  # picklable for DataLoader workers: reopen lazily
+    def __getstate__(self) -> dict[str, Any]:  # picklable for DataLoader workers: reopen lazily
         return dict(self.__dict__, _file=None)
 
     # -- shape information -----------------------------------------------------------------
@@ -430,7 +431,7 @@ class FeatureStore:
         table = self._target_maps.get(name)
         if table is None:
             return values
-        mapped = values.copy()
+        mapped: np.ndarray = values.copy()
         inside = (values >= 0) & (values < len(table))  # the ignore index and out-of-scheme ids stay as stored
         mapped[inside] = table[values[inside]]
         return mapped
@@ -439,7 +440,8 @@ class FeatureStore:
         """Rows [start, stop) of a dataset; a checksum or read failure is a StoreError naming the store."""
         dataset = self._dataset(key)
         try:
-            return dataset[start:stop]
+            rows: np.ndarray = dataset[start:stop]
+            return rows
         except OSError as error:
             end = len(dataset) if stop is None else min(stop, len(dataset))
             raise StoreError(
@@ -509,7 +511,9 @@ class FeatureStore:
         if not _is_index(batch_size) or batch_size < 1:
             raise StoreError(f"batch size must be a positive integer, got {batch_size!r}")
         layers = [self.resolve_layer(k) for k in (layers if layers is not None else self.layers)]
-        start, stop = self._span(start, min(stop, len(self)) if _is_index(stop) else stop)  # a stop past the end: N
+        start, stop = self._span(
+            start, min(stop, len(self)) if stop is not None and _is_index(stop) else stop
+        )  # a stop past the end: N
         for begin in range(start, stop, batch_size):
             end = min(begin + batch_size, stop)
             yield {
@@ -543,7 +547,7 @@ def resizable_rows(*shape: int, chunks: tuple[int, ...] | None = None) -> dict[s
 def trim_rows(f: h5py.File, rows: int) -> None:
     """Cut every per-sample dataset (ids, layers, targets) of a resizable store to `rows` rows."""
 
-    def visit(name: str, node) -> None:
+    def visit(name: str, node: object) -> None:
         if isinstance(node, h5py.Dataset) and node.maxshape[0] is None:
             node.resize(rows, axis=0)
 
@@ -579,7 +583,7 @@ def _zero_rows(values: np.ndarray) -> np.ndarray:
     if values.ndim == 0 or len(values) == 0:
         return np.zeros(0, dtype=bool)
     raw = np.ascontiguousarray(values).view(np.uint8).reshape(len(values), -1)  # bytes: fast, and what zeroing does
-    return ~raw.any(axis=1)
+    return np.logical_not(raw.any(axis=1))
 
 
 def _refuse_zero_rows(values: np.ndarray, key: str, start: int, path: Path) -> None:

@@ -65,7 +65,7 @@ def store_summary(path: str | Path) -> str:
         lines += describe_skipped(attrs.get("skipped") or [])
         lines += ["", "  datasets:"]
 
-        def visit(name: str, node) -> None:
+        def visit(name: str, node: object) -> None:
             if isinstance(node, h5py.Dataset):
                 extra = f"  chunks={node.chunks}" if node.chunks else ""
                 lines.append(f"    /{name:<24} {node.shape!s:<22} {node.dtype}{extra}")

@@ -7,6 +7,7 @@ the device of the first batch; `compute` returns plain Python numbers so the res
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -139,9 +140,11 @@ class ClassificationMetrics:
             self._confmat += confusion_matrix(pred, target, self.num_classes)
         self.num_samples += target.shape[0]
 
-    def compute(self) -> dict:
+    def compute(self) -> dict[str, Any]:
         n = self.num_samples
-        out: dict = {f"top{k}": (float(c) / n if n else math.nan) for k, c in zip(self.top_k, self._topk.tolist())}
+        out: dict[str, Any] = {
+            f"top{k}": (float(c) / n if n else math.nan) for k, c in zip(self.top_k, self._topk.tolist(), strict=True)
+        }
         support = self._support.double()
         recall = (self._correct.double() / support).tolist()  # NaN where the class never occurs
         out["mean_per_class_recall"] = mean_per_class_recall(self._correct, self._support)
@@ -154,7 +157,7 @@ class ClassificationMetrics:
 
 def classification_metrics(
     logits: torch.Tensor, target: torch.Tensor, num_classes: int, top_k: tuple[int, ...] = (1, 5)
-) -> dict:
+) -> dict[str, Any]:
     """Functional form of `ClassificationMetrics` for one set of logits."""
     metric = ClassificationMetrics(num_classes, top_k)
     metric.update(logits, target)

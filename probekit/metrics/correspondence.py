@@ -17,8 +17,10 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from probekit.errors import MetricError, ProbekitError
@@ -27,6 +29,8 @@ __all__ = ["PCK_ALPHAS", "PCK_COMPARISONS", "PCKMetrics", "pck_correct", "pck_ke
 
 PCK_ALPHAS = (0.01, 0.05, 0.1, 0.15)
 PCK_COMPARISONS = {"<=": np.less_equal, "<": np.less}
+# points or sizes: a tensor, an array, nested sequences or a scalar
+Numeric = torch.Tensor | npt.ArrayLike
 
 
 def pck_key(kind: str, alpha: float) -> str:
@@ -34,7 +38,7 @@ def pck_key(kind: str, alpha: float) -> str:
     return f"pck_{kind}@{alpha:g}"
 
 
-def _array(x, ndim: int) -> np.ndarray:
+def _array(x: Numeric, ndim: int) -> np.ndarray:
     try:
         a = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError, RuntimeError) as error:
@@ -48,7 +52,7 @@ def _check_alphas(alphas: Sequence[float]) -> None:
 
 
 def pck_correct(
-    pred, target, reference, alphas: Sequence[float] = PCK_ALPHAS, comparison: str = "<="
+    pred: Numeric, target: Numeric, reference: Numeric, alphas: Sequence[float] = PCK_ALPHAS, comparison: str = "<="
 ) -> tuple[np.ndarray, np.ndarray]:
     """Correctness (A, B, K) bool per α, and the annotated-keypoint mask (B, K).
 
@@ -93,10 +97,10 @@ class _Tally:
         self.image_sum += hits / n
         self.images += 1
 
-    def compute(self, alphas: Sequence[float]) -> dict:
+    def compute(self, alphas: Sequence[float]) -> dict[str, Any]:
         out = {}
         for kind, value, count in (("image", self.image_sum, self.images), ("point", self.correct, self.points)):
-            for alpha, v in zip(alphas, value):
+            for alpha, v in zip(alphas, value, strict=True):
                 out[pck_key(kind, alpha)] = float(v) / count if count else math.nan
         return {**out, "num_pairs": self.images, "num_points": self.points}
 
@@ -120,7 +124,9 @@ class PCKMetrics:
         self._categories: dict[str, _Tally] = defaultdict(lambda: _Tally(len(self.alphas)))
         self.num_skipped = 0
 
-    def update(self, pred, target, reference, categories: Sequence[str] | str | None = None) -> None:
+    def update(
+        self, pred: Numeric, target: Numeric, reference: Numeric, categories: Sequence[str] | str | None = None
+    ) -> None:
         """pred, target (B, K, 2) or (K, 2) in original target pixels; reference (B,) or a scalar."""
         correct, valid = pck_correct(pred, target, reference, self.alphas, self.comparison)
         if isinstance(categories, str):
@@ -135,7 +141,7 @@ class PCKMetrics:
             if categories is not None:
                 self._categories[categories[b]].add(correct[:, b], valid[b])
 
-    def compute(self) -> dict:
+    def compute(self) -> dict[str, Any]:
         return {
             **self._all.compute(self.alphas),
             "num_skipped": self.num_skipped,
@@ -146,13 +152,13 @@ class PCKMetrics:
 
 
 def pck_metrics(
-    pred,
-    target,
-    reference,
+    pred: Numeric,
+    target: Numeric,
+    reference: Numeric,
     categories: Sequence[str] | None = None,
     alphas: Sequence[float] = PCK_ALPHAS,
     comparison: str = "<=",
-) -> dict:
+) -> dict[str, Any]:
     """Functional form of `PCKMetrics` for one batch of pairs."""
     metric = PCKMetrics(alphas, comparison)
     metric.update(pred, target, reference, categories)

@@ -23,7 +23,7 @@ scale-invariant variant after a per-image least-squares scale-and-shift fit (`al
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -235,7 +235,7 @@ class DepthMetrics:
             )
         mask = valid_depth_mask(target, self.min_depth, self.max_depth, self.crop, self.valid_mode)  # (B, H, W)
         if boxes is not None:
-            inside = box_masks(boxes, target.shape[-2:], target.device)  # (B', H, W)
+            inside = box_masks(boxes, (target.shape[-2], target.shape[-1]), target.device)  # (B', H, W)
             if inside.shape[0] != pred.shape[0]:
                 raise MetricError(f"got {inside.shape[0]} boxes for {pred.shape[0]} images")
             mask = mask & inside
@@ -253,12 +253,9 @@ class DepthMetrics:
         self.num_images += num_used
         self.num_skipped += pred.shape[0] - num_used
 
-    def compute(self) -> dict:
-        if self.num_images:
-            means = (self._sums / self.num_images).tolist()
-        else:
-            means = [math.nan] * len(DEPTH_METRIC_KEYS)
-        out: dict = dict(zip(DEPTH_METRIC_KEYS, means))
+    def compute(self) -> dict[str, Any]:
+        means = (self._sums / self.num_images).tolist() if self.num_images else [math.nan] * len(DEPTH_METRIC_KEYS)
+        out: dict[str, Any] = dict(zip(DEPTH_METRIC_KEYS, means, strict=True))
         out["num_images"] = self.num_images
         out["num_skipped"] = self.num_skipped
         return out
@@ -273,7 +270,7 @@ def depth_metrics(
     valid_mode: ValidMode = "range",
     alignment: Alignment = None,
     clamp_pred: bool = True,
-) -> dict:
+) -> dict[str, Any]:
     """Functional form of `DepthMetrics` (per-image metrics averaged over the given images)."""
     metric = DepthMetrics(min_depth, max_depth, crop, valid_mode, alignment, clamp_pred)
     metric.update(pred, target)

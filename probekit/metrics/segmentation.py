@@ -14,6 +14,7 @@ Averaging IoU per image instead gives different (usually lower) numbers.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -81,7 +82,7 @@ def _nanmean(x: torch.Tensor) -> float:
     return float(finite.mean()) if finite.numel() else math.nan
 
 
-def metrics_from_confusion(confmat: torch.Tensor) -> dict:
+def metrics_from_confusion(confmat: torch.Tensor) -> dict[str, Any]:
     """mIoU, aAcc, mAcc and per-class values from a dataset-wide [true, pred] confusion matrix."""
     if require_tensor(confmat, "confmat").ndim != 2 or confmat.shape[0] != confmat.shape[1] or confmat.numel() == 0:
         raise MetricError(f"confmat must be a non-empty square (C, C) matrix, got shape {tuple(confmat.shape)}")
@@ -128,10 +129,12 @@ class SegmentationMetrics:
         cm = segmentation_confusion(pred, target, self.num_classes, self.ignore_index)
         self.confmat = self.confmat.to(cm.device) + cm
 
-    def compute(self) -> dict:
+    def compute(self) -> dict[str, Any]:
         return metrics_from_confusion(self.confmat)
 
 
-def segmentation_metrics(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int = 255) -> dict:
+def segmentation_metrics(
+    pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int = 255
+) -> dict[str, Any]:
     """Functional form of `SegmentationMetrics` (one confusion matrix over all given pixels)."""
     return metrics_from_confusion(segmentation_confusion(pred, target, num_classes, ignore_index))

@@ -13,6 +13,7 @@ cosine similarity of the projected features:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -48,7 +49,7 @@ class InfoNCE(nn.Module):
     def forward(self, similarity: torch.Tensor) -> torch.Tensor:
         return similarity / self.temperature
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {"loss": "infonce", "temperature": self.temperature}
 
 
@@ -65,7 +66,7 @@ class SigmoidPairwise(nn.Module):
     def forward(self, similarity: torch.Tensor) -> torch.Tensor:
         return self.log_scale.exp() * similarity + self.bias
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {
             "loss": "sigmoid",
             "scale": float(self.log_scale.detach().exp()),
@@ -93,7 +94,8 @@ class PatchProjection(nn.Module):
             nn.init.orthogonal_(self.linear.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x)  # (..., D) -> (..., d)
+        projected: torch.Tensor = self.linear(x)  # (..., D) -> (..., d)
+        return projected
 
 
 class ContrastiveProjection(nn.Module):
@@ -116,4 +118,5 @@ class ContrastiveProjection(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         sim = self.similarity(batch["src"], batch["trg"])  # (B, K, M)
-        return self.criterion(sim[batch["valid"].bool()])  # (N, M)
+        logits: torch.Tensor = self.criterion(sim[batch["valid"].bool()])  # (N, M)
+        return logits

@@ -29,7 +29,8 @@ class LinearClassifier(nn.Module):
         self.linear.bias.data.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x)  # (B, F) -> (B, C)
+        logits: torch.Tensor = self.linear(x)  # (B, F) -> (B, C)
+        return logits
 
 
 class SegmentationHead(nn.Module):
@@ -39,7 +40,8 @@ class SegmentationHead(nn.Module):
         self.conv = nn.Conv2d(in_dim, num_classes, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(self.bn(x))  # (B, D, h, w) -> (B, C, h, w) logits at patch resolution
+        logits: torch.Tensor = self.conv(self.bn(x))  # (B, D, h, w) -> (B, C, h, w) logits at patch resolution
+        return logits
 
 
 def _upsample(x: torch.Tensor, factor: int) -> torch.Tensor:
@@ -84,6 +86,7 @@ class DepthRegressionHead(nn.Module):
         self.upsample = upsample
         self.min_depth, self.max_depth = min_depth, max_depth
         self.conv = nn.Conv2d(in_dim, 1, kernel_size=1)
+        assert self.conv.bias is not None  # nn.Conv2d has a bias by default
         self.conv.bias.data.fill_(math.log(math.sqrt(min_depth * max_depth)))  # start at the geometric middle
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,8 @@ Both references pool the valid pixels of the whole batch (one statistic per batc
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 __all__ = ["GRADIENT_LOSS_STRIDES", "gradient_loss", "silog_loss"]
@@ -77,6 +79,7 @@ def gradient_loss(
     """
     if valid is None:
         valid = (target > 0) & torch.isfinite(target)  # NaN and inf are missing depths
+    sub: Callable[[torch.Tensor, int], torch.Tensor]  # (tensor, stride) -> the tensor subsampled at that stride
     if as_shipped:
         if pred.ndim != 4:
             raise ValueError(f"as_shipped=True expects (B, 1, H, W) tensors as DINOv2 passes, got {tuple(pred.shape)}")

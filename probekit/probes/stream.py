@@ -35,7 +35,7 @@ class StoreView:
         rows = np.arange(begin, end)
         if self.holdout_every is None:
             return np.ones(len(rows), dtype=bool)
-        held = rows % self.holdout_every == self.holdout_every - 1
+        held: np.ndarray = rows % self.holdout_every == self.holdout_every - 1
         return held if self.holdout else ~held
 
     def __len__(self) -> int:

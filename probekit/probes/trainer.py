@@ -11,10 +11,11 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -75,7 +76,7 @@ class HeadGrid(nn.Module):
         self.inputs = inputs
 
     def forward(self, batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
-        return [head(self.inputs(batch, spec)) for head, spec in zip(self.heads, self.specs)]
+        return [head(self.inputs(batch, spec)) for head, spec in zip(self.heads, self.specs, strict=True)]
 
 
 @dataclass
@@ -86,7 +87,7 @@ class FitResult:
     epochs_run: int
 
 
-def to_device(arrays: dict, device: torch.device) -> dict[str, torch.Tensor]:
+def to_device(arrays: Mapping[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
     """numpy batch -> float32 / int64 tensors on the device."""
     out = {}
     for key, value in arrays.items():
@@ -99,7 +100,7 @@ def to_device(arrays: dict, device: torch.device) -> dict[str, torch.Tensor]:
 def fit(
     grid: HeadGrid,
     loss_fn: Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor],
-    train_batches: Callable[[int], Iterable[dict]],
+    train_batches: Callable[[int], Iterable[dict[str, Any]]],
     steps_per_epoch: int,
     config: TrainConfig,
     evaluate: Callable[[HeadGrid], list[float]] | None = None,
@@ -110,9 +111,9 @@ def fit(
     grid.to(device)
     groups = [
         {"params": list(head.parameters()), "lr": spec.lr, "weight_decay": spec.weight_decay}
-        for head, spec in zip(grid.heads, grid.specs)
+        for head, spec in zip(grid.heads, grid.specs, strict=True)
     ]
-    optimizers = {
+    optimizers: dict[str, Callable[[], torch.optim.Optimizer]] = {
         "sgd": lambda: torch.optim.SGD(groups, momentum=config.momentum),
         "adamw": lambda: torch.optim.AdamW(groups),
     }
@@ -124,9 +125,9 @@ def fit(
         optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
     )
 
-    best_scores = [-math.inf] * len(grid.heads) if evaluate else None
-    best_epochs = [0] * len(grid.heads) if evaluate else None
-    best_states = [copy.deepcopy(h.state_dict()) for h in grid.heads] if evaluate else None
+    best_scores = [-math.inf] * len(grid.heads)  # reported only with `evaluate`
+    best_epochs = [0] * len(grid.heads)
+    best_states = [copy.deepcopy(h.state_dict()) for h in grid.heads] if evaluate else []
     history, stale, epoch = [], 0, 0
     bar = progress_bar(total, "probe", "step", enabled=progress)
     for epoch in range(1, config.epochs + 1):
@@ -141,7 +142,7 @@ def fit(
                     f"the training loss became {loss.item()} at epoch {epoch}: lower the learning rates"
                 )
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]  # unannotated in torch
             optimizer.step()
             schedule.step()
             running += loss.item() / len(outputs)
@@ -166,7 +167,7 @@ def fit(
             break
     bar.close()
     if evaluate:
-        for head, state in zip(grid.heads, best_states):
+        for head, state in zip(grid.heads, best_states, strict=True):
             head.load_state_dict(state)
     grid.eval()
-    return FitResult(history, best_scores, best_epochs, epoch)
+    return FitResult(history, best_scores if evaluate else None, best_epochs if evaluate else None, epoch)

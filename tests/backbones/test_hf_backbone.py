@@ -102,7 +102,7 @@ def test_hub_id_offline_is_one_fast_line_naming_the_fix():
 def test_bad_directories_and_options_are_one_line_errors(tmp_path):
     with pytest.raises(BackboneError, match="not a directory"):
         preflight_backbone_weights(f"hf:{tmp_path / 'missing'}", None, False)
-    with pytest.raises(BackboneError, match="config.json"):
+    with pytest.raises(BackboneError, match=r"config\.json"):
         build_backbone(f"hf:{tmp_path}")
     with pytest.raises(BackboneError, match="names no model"):
         resolve_spec("hf:")
@@ -122,5 +122,5 @@ def test_unsupported_model_type_is_named(tmp_path):
             patch_size=16,
         )
     ).save_pretrained(tmp_path)
-    with pytest.raises(BackboneError, match="vit_mae.*supported: dinov2"):
+    with pytest.raises(BackboneError, match=r"vit_mae.*supported: dinov2"):
         build_backbone(f"hf:{tmp_path}")

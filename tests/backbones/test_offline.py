@@ -36,7 +36,7 @@ def test_unreachable_hub_is_detected_without_waiting_for_retries(monkeypatch):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")  # .invalid never resolves (RFC 2606)
     assert "unreachable" in hub_unreachable_reason(timeout_s=1.0)
-    with pytest.raises(WeightsError, match="unreachable.*set HF_HUB_OFFLINE=1 to fail fast"):
+    with pytest.raises(WeightsError, match=r"unreachable.*set HF_HUB_OFFLINE=1 to fail fast"):
         preflight_backbone_weights("dinov2-s14", None, False)
 
 

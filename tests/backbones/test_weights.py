@@ -21,7 +21,7 @@ def _features(backbone, seed: int = 0) -> dict:
 def _assert_same_features(a, b) -> None:
     fa, fb = _features(a), _features(b)
     for layer in fa:
-        for x, y in zip(fa[layer], fb[layer]):
+        for x, y in zip(fa[layer], fb[layer], strict=True):
             # Meta's layout splits the reg models' CLS into cls_token + pos_embed[:, 0]; re-adding
             # them rounds differently in the last bit, hence 1e-4 rather than exact equality.
             torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-4)

@@ -72,7 +72,7 @@ def test_resume_after_an_exception_gives_identical_contents(tmp_path, uninterrup
     path = tmp_path / "resumed.h5"
     with pytest.raises(Interrupted):
         extract(CONFIG, path, progress=False, dataset=FailingAt(_dataset(), 12))
-    with pytest.raises(StoreError, match="incomplete .*10/23"):  # two whole batches of 5 made it
+    with pytest.raises(StoreError, match=r"incomplete .*10/23"):  # two whole batches of 5 made it
         FeatureStore(path)
     extract(CONFIG, path, progress=False)
     assert FeatureStore(path).attrs["complete"]
@@ -108,7 +108,7 @@ def test_complete_store_is_skipped_and_other_settings_are_refused(tmp_path, unin
     before = path.stat().st_mtime_ns
     extract(CONFIG, path, progress=False)
     assert path.stat().st_mtime_ns == before
-    with pytest.raises(StoreError, match="other settings.*--overwrite"):
+    with pytest.raises(StoreError, match=r"other settings.*--overwrite"):
         extract(ExtractConfig(**{**CONFIG.__dict__, "layers": "-1"}), path, progress=False)
     extract(ExtractConfig(**{**CONFIG.__dict__, "layers": "-1"}), path, progress=False, overwrite=True)
     assert FeatureStore(path).layers == [3]
@@ -158,7 +158,7 @@ def test_float16_overflow_is_refused(tmp_path, monkeypatch):
 
     huge = PixelsBackbone("pixels-p14", 14)
     object.__setattr__(huge, "preprocessing", huge.preprocessing.__class__(mean=(0, 0, 0), std=(1e-9, 1e-9, 1e-9)))
-    with pytest.raises(StoreError, match="float16 range.*--dtype float32"):
+    with pytest.raises(StoreError, match=r"float16 range.*--dtype float32"):
         extract(
             ExtractConfig(**{**CONFIG.__dict__, "backbone": "pixels-p14"}),
             tmp_path / "o.h5",

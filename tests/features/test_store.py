@@ -63,7 +63,7 @@ def test_incomplete_store_is_refused(tiny_store, tmp_path):
     with h5py.File(path, "r+") as f:
         f.attrs["complete"] = False
         f.attrs["num_done"] = 5
-    with pytest.raises(StoreError, match="incomplete .*5/12.* resume"):
+    with pytest.raises(StoreError, match=r"incomplete .*5/12.* resume"):
         FeatureStore(path)
     assert FeatureStore(path, allow_incomplete=True).attrs["num_done"] == 5
 
@@ -88,7 +88,7 @@ def test_train_and_val_from_different_backbones_are_refused(tiny_store, tmp_path
     )
     with FeatureStore(tiny_store) as train:
         train.check_compatible(FeatureStore(same))  # same backbone, other split and size: fine
-        with pytest.raises(StoreError, match="extracted differently.*backbone"):
+        with pytest.raises(StoreError, match=r"extracted differently.*backbone"):
             train.check_compatible(FeatureStore(other))
 
 

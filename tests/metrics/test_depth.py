@@ -62,7 +62,7 @@ def test_random_images_match_numpy_reference_averaged_per_image():
     metric.update(torch.from_numpy(p[2:]).float(), torch.from_numpy(g[2:]).float())
     out = metric.compute()
     per_image = []
-    for pi, gi in zip(p.astype(np.float32), g.astype(np.float32)):
+    for pi, gi in zip(p.astype(np.float32), g.astype(np.float32), strict=True):
         m = (gi > 1e-3) & (gi < 10.0)
         per_image.append(_reference_image(np.clip(pi[m], 1e-3, 10.0).astype(np.float64), gi[m].astype(np.float64)))
     for key in DEPTH_METRIC_KEYS:

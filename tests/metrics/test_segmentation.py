@@ -15,7 +15,7 @@ def _reference(preds: list[np.ndarray], targets: list[np.ndarray], num_classes: 
     inter = np.zeros(num_classes)
     area_p = np.zeros(num_classes)
     area_t = np.zeros(num_classes)
-    for p, t in zip(preds, targets):
+    for p, t in zip(preds, targets, strict=True):
         keep = t != ignore
         p, t = p[keep], t[keep]
         for c in range(num_classes):
@@ -54,7 +54,7 @@ def test_matches_numpy_reference_with_ignore_and_absent_classes():
     preds, targets = _random_masks(5, c, absent=(4,))
     preds[0][0, 0] = 4  # class 4: predicted once, never in the ground truth -> IoU 0, stays in the mean
     # class 6: neither predicted nor present -> NaN, left out
-    for p, t in zip(preds, targets):
+    for p, t in zip(preds, targets, strict=True):
         p[p == 6] = 0
         t[t == 6] = 1
     metric = SegmentationMetrics(c)
@@ -133,7 +133,7 @@ def test_matches_mmsegmentation():
     preds, targets = _random_masks(4, c, seed=7, absent=(3,))
     results = [
         IoUMetric.intersect_and_union(torch.from_numpy(p), torch.from_numpy(t), c, IGNORE)
-        for p, t in zip(preds, targets)
+        for p, t in zip(preds, targets, strict=True)
     ]
     totals = [sum(r[i] for r in results) for i in range(4)]
     ref = IoUMetric.total_area_to_metrics(*totals, metrics=["mIoU"])

@@ -19,7 +19,7 @@ def _dinov2_gradient_loss(inp, target, eps=1e-3):
     inputs = [inp] + [inp[:: 2 * i, :: 2 * i] for i in range(1, 4)]
     targets = [target] + [target[:: 2 * i, :: 2 * i] for i in range(1, 4)]
     loss = 0
-    for x, t in zip(inputs, targets):
+    for x, t in zip(inputs, targets, strict=True):
         mask = t > 0
         n = torch.sum(mask)
         r = torch.mul(torch.log(x + eps) - torch.log(t + eps), mask)

@@ -37,7 +37,7 @@ def test_grid_heads_train_as_if_alone():
         heads = [LinearClassifier(5, 3) for _ in specs]  # same init stream as in the grid
         alone = HeadGrid([heads[i]], [spec], lambda batch, s: batch["x"])
         fit(alone, lambda out, b: F.cross_entropy(out, b["y"]), _batches(x, y), 6, config, progress=False)
-        for p, q in zip(grid.heads[i].parameters(), alone.heads[0].parameters()):
+        for p, q in zip(grid.heads[i].parameters(), alone.heads[0].parameters(), strict=True):
             torch.testing.assert_close(p, q)
 
 
