@@ -74,7 +74,8 @@ class LabelTable:
                 f"{dataset}: {path} holds label values {bad}, expected {self.expected} "
                 f"({self.source}); is this the right annotation file?"
             )
-        return mapped.astype(np.uint8)
+        labels: np.ndarray = mapped.astype(np.uint8)  # (H, W)
+        return labels
 
 
 @dataclass(frozen=True)

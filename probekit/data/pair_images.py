@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -101,8 +101,23 @@ def require_images(folder: Path, images: Sequence[str], listed_by: str, dataset:
         )
 
 
+class PairImagesClass(Protocol):
+    """A PairImages subclass as `register_pair_images` uses it: its class attributes and constructor."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def splits(self) -> tuple[str, ...]: ...
+
+    @property
+    def split_aliases(self) -> dict[str, str]: ...
+
+    def __call__(self, root: str | Path | None, split: str, image_size: tuple[int, int]) -> PairImages: ...
+
+
 def register_pair_images(
-    cls: type[PairImages], description: str, readme: str, check_layout: Callable[[Path], list[str]]
+    cls: PairImagesClass, description: str, readme: str, check_layout: Callable[[Path], list[str]]
 ) -> None:
     """Register `cls` for the correspondence task, opened with its default fit; split aliases are listed too."""
 

@@ -217,7 +217,7 @@ class PFPascal(PairImages):
 
     name, splits, split_aliases = NAME, SPLITS, SPLIT_ALIASES
 
-    def __init__(self, root: str | Path, split: str, image_size: tuple[int, int], fit: str = "stretch"):
+    def __init__(self, root: str | Path | None, split: str, image_size: tuple[int, int], fit: str = "stretch"):
         self._set_options(split, image_size, fit)
         self.root = require_root(root, NAME, README)
         self.base, self.images, self.pair_table = read_split(self.root, self.split)

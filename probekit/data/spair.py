@@ -76,7 +76,7 @@ def read_pair(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise DatasetError(f"{NAME}: pair annotation {path} is missing; expected layout: {README}")
     try:
-        annotation = json.loads(path.read_text())
+        annotation: dict[str, Any] = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise DatasetError(f"{NAME}: {path} is not valid JSON ({error}); re-download the annotations") from None
     missing = [key for key in _REQUIRED if key not in annotation]
@@ -162,7 +162,7 @@ class SPair71k(PairImages):
 
     name, splits, split_aliases = NAME, SPLITS, SPLIT_ALIASES
 
-    def __init__(self, root: str | Path, split: str, image_size: tuple[int, int], fit: str = "stretch"):
+    def __init__(self, root: str | Path | None, split: str, image_size: tuple[int, int], fit: str = "stretch"):
         self._set_options(split, image_size, fit)
         self.root = resolve_root(root)
         require_paths(self.root, ["JPEGImages", f"PairAnnotation/{self.split}"], NAME, README)

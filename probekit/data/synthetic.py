@@ -27,6 +27,8 @@ Conventions (see datasets/synthetic/README.md):
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from probekit.data.scenes.geometry import Camera
@@ -104,7 +106,7 @@ class SyntheticScenes:
         """Item `index` as a SceneSample."""
         return render_scene(self.sample_seed(index), self.config)
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, index: int) -> dict[str, Any]:
         index = self._index(index)
         s = self.scene(index)
         return {

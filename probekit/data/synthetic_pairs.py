@@ -8,6 +8,7 @@ Every keypoint is a real surface point visible in both views; PCK is normalised 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict
 from functools import cached_property
 from typing import Any
@@ -81,7 +82,7 @@ class SyntheticPairs:
         kept = {int(i) for i in images}
         return self._table([p for p in range(self.num_pairs) if 2 * p in kept and 2 * p + 1 in kept]).restrict(images)
 
-    def _table(self, rows) -> PairTable:
+    def _table(self, rows: Iterable[int]) -> PairTable:
         rows = list(rows)
         pairs = [self.pair(p) for p in rows]
         H, W = self.config.image_size

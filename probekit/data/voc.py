@@ -97,7 +97,7 @@ def split_ids(root: Path, split: str) -> tuple[list[tuple[str, str]], list[str]]
     listed = aug_list(root)
     if listed is None:
         missing.append(f"{LISTS}/aug.txt")
-    if missing:
+    if missing or listed is None:  # no list implies something missing
         return [], missing
     train = _read_ids(root / LISTS / "train.txt")
     ids = train + _read_ids(root / LISTS / "aug.txt") if listed == "aug.txt" else _read_ids(root / LISTS / listed)

@@ -30,8 +30,10 @@ def _timm_act(module: nn.Module) -> str | None:
 
 def vit_config_from_timm(model: nn.Module, pos_resample: str = "timm") -> ViTConfig:
     """The reference config of a timm `VisionTransformer` (plain ViT, DeiT, DINOv2(+reg), CLIP, MAE, SigLIP)."""
-    from timm.layers import AttentionPoolLatent, Mlp
-    from timm.models.vision_transformer import Attention, Block, VisionTransformer
+    from timm.layers.attention import Attention
+    from timm.layers.attention_pool import AttentionPoolLatent
+    from timm.layers.mlp import Mlp
+    from timm.models.vision_transformer import Block, VisionTransformer
 
     what = f"timm {type(model).__name__}"
     if type(model) is not VisionTransformer:
@@ -199,11 +201,11 @@ def vit_config_from_hf(config: Any) -> ViTConfig:
     )
 
 
-def timm_kwargs_from_hf(config: Any) -> tuple[str, dict]:
+def timm_kwargs_from_hf(config: Any) -> tuple[str, dict[str, Any]]:
     """(timm model name, create_model kwargs) of a timm model that a converted transformers state dict loads into."""
     from functools import partial
 
-    from timm.layers import LayerNorm
+    from timm.layers.norm import LayerNorm
 
     cfg = vit_config_from_hf(config)
     family = hf_family(config)

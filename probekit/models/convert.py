@@ -12,7 +12,7 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -53,7 +53,8 @@ def meta_dinov2_to_timm(state: Mapping[str, torch.Tensor], timm_model: nn.Module
     convert = getattr(sys.modules[type(timm_model).__module__], "checkpoint_filter_fn", None)
     if convert is None:
         raise WeightsError(f"timm has no checkpoint converter for {type(timm_model).__name__}")
-    return convert(dict(state), timm_model)
+    converted: dict[str, torch.Tensor] = convert(dict(state), timm_model)
+    return converted
 
 
 def reference_from_state(state: Mapping[str, torch.Tensor], config: ViTConfig) -> ViT:
@@ -205,7 +206,7 @@ def hf_pos_resample(hf_model: nn.Module) -> str:
     """
     from probekit.models.configs import hf_num_prefix
 
-    embeddings = hf_vision_tower(hf_model).embeddings
+    embeddings: Any = hf_vision_tower(hf_model).embeddings  # a transformers embeddings module, duck-typed
     table = hf_to_timm(hf_model.state_dict(), hf_model.config)["pos_embed"]  # (1, [1 +] gh*gw, D)
     side = math.isqrt(table.shape[1])
     rows = table.shape[1] - side * side  # 1 when CLS's position is in the table
@@ -230,7 +231,7 @@ def hf_pos_resample(hf_model: nn.Module) -> str:
 def hf_vision_tower(model: nn.Module) -> nn.Module:
     """SiglipModel (text + vision) keeps the image encoder in `vision_model` (nested twice in transformers 4)."""
     while hasattr(model, "vision_model"):
-        model = model.vision_model
+        model = cast(nn.Module, model.vision_model)  # a submodule, never a tensor
     return model
 
 

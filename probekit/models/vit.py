@@ -94,7 +94,7 @@ def resample_pos_embed(pos: torch.Tensor, old: tuple[int, int], new: tuple[int, 
         return pos  # every implementation returns the table untouched at its own grid
     D = pos.shape[-1]
     grid = pos.float().reshape(1, old[0], old[1], D).permute(0, 3, 1, 2)  # (1, D, old_h, old_w)
-    grid = POS_RESAMPLERS[mode](grid, tuple(new), tuple(old))  # (1, D, h, w)
+    grid = POS_RESAMPLERS[mode](grid, (new[0], new[1]), (old[0], old[1]))  # (1, D, h, w)
     if tuple(grid.shape[-2:]) != tuple(new):
         raise ValueError(f"pos-embed resampling '{mode}' gave grid {tuple(grid.shape[-2:])}, expected {tuple(new)}")
     return grid.permute(0, 2, 3, 1).reshape(1, new[0] * new[1], D).to(pos.dtype)  # (1, h*w, D)
@@ -150,7 +150,8 @@ class Attention(nn.Module):
         q, k, v = qkv.unbind(0)  # each (B, H, T, D/H)
         x = F.scaled_dot_product_attention(q, k, v)  # (B, H, T, D/H)
         x = x.transpose(1, 2).reshape(B, T, D)  # (B, T, D)
-        return self.proj(x)
+        out: torch.Tensor = self.proj(x)  # (B, T, D)
+        return out
 
 
 class Mlp(nn.Module):
@@ -161,7 +162,8 @@ class Mlp(nn.Module):
         self.act = _ACTIVATIONS[cfg.act]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))  # (B, T, D) -> (B, T, hidden) -> (B, T, D)
+        out: torch.Tensor = self.fc2(self.act(self.fc1(x)))  # (B, T, D) -> (B, T, hidden) -> (B, T, D)
+        return out
 
 
 class LayerScale(nn.Module):
@@ -190,7 +192,8 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.ls1(self.attn(self.norm1(x)))  # (B, T, D)
-        return x + self.ls2(self.mlp(self.norm2(x)))
+        out: torch.Tensor = x + self.ls2(self.mlp(self.norm2(x)))  # (B, T, D)
+        return out
 
 
 class AttentionPool(nn.Module):
@@ -255,7 +258,7 @@ class ViT(nn.Module):
         self.reg_token = nn.Parameter(torch.zeros(1, cfg.num_registers, D)) if cfg.num_registers else None
         if cfg.pos_embed == "learned":
             rows = cfg.pos_grid[0] * cfg.pos_grid[1] + (0 if cfg.no_embed_class else cfg.num_prefix_tokens)
-            self.pos_embed = nn.Parameter(torch.zeros(1, rows, D))  # (1, [prefix +] gh*gw, D)
+            self.pos_embed: nn.Parameter | None = nn.Parameter(torch.zeros(1, rows, D))  # (1, [prefix +] gh*gw, D)
         elif cfg.pos_embed in ("sincos", "none"):
             self.pos_embed = None
         else:
@@ -284,6 +287,7 @@ class ViT(nn.Module):
             x = x + sincos_2d(h, w, D).to(x)  # prefix tokens get no position (MAE: zeros)
             x = torch.cat([*prefix, x], dim=1)  # (B, T, D)
         elif cfg.pos_embed == "learned":
+            assert self.pos_embed is not None  # built in __init__ exactly when pos_embed is "learned"
             rows = 0 if cfg.no_embed_class else cfg.num_prefix_tokens
             pos_prefix, pos_patch = self.pos_embed[:, :rows], self.pos_embed[:, rows:]  # (1, rows, D), (1, gh*gw, D)
             pos_patch = resample_pos_embed(pos_patch, cfg.pos_grid, (h, w), cfg.pos_resample)  # (1, h*w, D)
@@ -293,7 +297,8 @@ class ViT(nn.Module):
                 x = torch.cat([*prefix, x], dim=1) + torch.cat([pos_prefix, pos_patch], dim=1)  # (B, T, D)
         else:
             x = torch.cat([*prefix, x], dim=1)
-        return self.norm_pre(x)
+        out: torch.Tensor = self.norm_pre(x)  # (B, T, D)
+        return out
 
     def forward_intermediates(
         self, x: torch.Tensor, layers: Sequence[int] | None = None, norm: bool = False

@@ -9,7 +9,7 @@ from torch import nn
 @torch.no_grad()
 def update_teacher(teacher: nn.Module, student: nn.Module, momentum: float) -> None:
     """teacher <- momentum * teacher + (1 - momentum) * student, parameter by parameter (same order)."""
-    t_params = list(teacher.parameters())
+    t_params: list[torch.Tensor] = list(teacher.parameters())
     s_params = [p.detach() for p in student.parameters()]
     if len(t_params) != len(s_params):
         raise ValueError("teacher and student have different parameter lists")

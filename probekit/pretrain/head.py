@@ -44,7 +44,8 @@ class DINOHead(nn.Module):
         x = self.mlp(x)
         eps = 1e-6 if x.dtype == torch.float16 else 1e-12
         x = nn.functional.normalize(x, dim=-1, p=2, eps=eps)
-        return self.last_layer(x)
+        logits: torch.Tensor = self.last_layer(x)  # (N, prototypes)
+        return logits
 
 
 def _init_linear(module: nn.Module) -> None:

@@ -13,6 +13,8 @@ from torch import nn
 
 
 class _Centering(nn.Module):
+    center: torch.Tensor  # (1, K) running mean of the teacher logits (a buffer)
+
     def __init__(self, dim: int, center_momentum: float):
         super().__init__()
         self.center_momentum = center_momentum
@@ -40,7 +42,7 @@ class DINOLoss(_Centering):
     def forward(self, student_logits: list[torch.Tensor], teacher_probs: list[torch.Tensor]) -> torch.Tensor:
         """student_logits: V views of (B, K), the teacher's views first (same order); teacher_probs:
         T <= V views of (B, K). Returns the mean over the T * V - T pairs of the batch-mean CE."""
-        total, terms = 0.0, 0
+        total, terms = torch.zeros(()), 0  # 0-dim: joins any device's losses as a scalar
         for j, s in enumerate(student_logits):
             log_p = F.log_softmax(s.float() / self.student_temp, dim=-1)  # (B, K)
             for i, t in enumerate(teacher_probs):

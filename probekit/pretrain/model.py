@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import timm
 import torch
@@ -22,6 +23,8 @@ class MaskedViT(nn.Module):
     (`vit.*`) are timm's layout; `mask_token` lives outside it and is not exported.
     """
 
+    vit: Any  # a timm ViT, duck-typed (checked in __init__): its stages are run by hand in forward
+
     def __init__(self, vit: nn.Module):
         super().__init__()
         if getattr(vit, "cls_token", None) is None or getattr(vit, "num_prefix_tokens", 1) != 1:
@@ -29,7 +32,7 @@ class MaskedViT(nn.Module):
         if not getattr(vit, "dynamic_img_size", False):
             raise PretrainError("build the timm ViT with dynamic_img_size=True (global and local crops differ in size)")
         self.vit = vit
-        self.mask_token = nn.Parameter(torch.zeros(1, vit.embed_dim))  # DINOv2 initialises it at 0
+        self.mask_token = nn.Parameter(torch.zeros(1, self.vit.embed_dim))  # DINOv2 initialises it at 0
 
     def forward(self, x: torch.Tensor, masks: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 3, H, W), masks (B, h*w) bool or None -> normed CLS (B, D) and patch tokens (B, h*w, D)."""
@@ -64,16 +67,21 @@ class DINONetwork(nn.Module):
         super().__init__()
         self.backbone = MaskedViT(build_vit(config))
         dim = config.embed_dim
-        head = dict(
-            hidden_dim=config.head_hidden_dim,
-            bottleneck_dim=config.head_bottleneck_dim,
-            layers=config.head_layers,
-            norm_last_layer=config.norm_last_layer,
-        )
-        self.dino_head = DINOHead(dim, config.head_prototypes, **head)
+
+        def head(prototypes: int) -> DINOHead:
+            return DINOHead(
+                dim,
+                prototypes,
+                hidden_dim=config.head_hidden_dim,
+                bottleneck_dim=config.head_bottleneck_dim,
+                layers=config.head_layers,
+                norm_last_layer=config.norm_last_layer,
+            )
+
+        self.dino_head = head(config.head_prototypes)
         self.ibot_head = None
         if config.ibot and config.ibot_separate_head:
-            self.ibot_head = DINOHead(dim, config.ibot_prototypes, **head)
+            self.ibot_head = head(config.ibot_prototypes)
 
     @property
     def patch_head(self) -> DINOHead:

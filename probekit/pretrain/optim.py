@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
 
-def param_groups(student: nn.Module) -> list[dict]:
+def param_groups(student: nn.Module) -> list[dict[str, Any]]:
     """Groups by (weight decay or not, prototype layer or not).
 
     No weight decay on biases and 1-D parameters (norms), as DINO's get_params_groups; the

@@ -51,7 +51,7 @@ class DINOStep:
         self.student_backbone, self.teacher_backbone = wrap(student.backbone), wrap(teacher.backbone)
         self.use_amp = config.amp and device.type == "cuda"
 
-    def autocast(self) -> contextlib.AbstractContextManager:
+    def autocast(self) -> contextlib.AbstractContextManager[None]:
         if self.use_amp:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
@@ -69,7 +69,7 @@ class DINOStep:
 
     def __call__(self, images: torch.Tensor, schedule: dict[str, float]) -> dict[str, torch.Tensor]:
         """Train on uint8 images (B, H, W, 3); returns detached losses and the gradient norm (no sync)."""
-        config, student, teacher = self.config, self.student, self.teacher
+        config, student, teacher, ibot_loss = self.config, self.student, self.teacher, self.ibot_loss
         apply_schedule(self.optimizer, schedule["lr"], schedule["weight_decay"], schedule["last_layer_lr"])
         with torch.no_grad():
             global_crops, local_crops = multi_crop(images.to(self.device), self.crops, self.generator)
@@ -83,10 +83,10 @@ class DINOStep:
                 t_logits = teacher.dino_head(t_cls)  # (2B, K)
                 t_probs = self.dino_loss.teacher_probs(t_logits, schedule["teacher_temp"])
                 self.dino_loss.update_center(t_logits)
-                if masks is not None:
+                if masks is not None and ibot_loss is not None:  # masks exist exactly when iBOT is on
                     t_patch_logits = teacher.patch_head(t_patches[masks])  # (M, K')
-                    t_patch_probs = self.ibot_loss.teacher_probs(t_patch_logits, schedule["teacher_temp"])
-                    self.ibot_loss.update_center(t_patch_logits)
+                    t_patch_probs = ibot_loss.teacher_probs(t_patch_logits, schedule["teacher_temp"])
+                    ibot_loss.update_center(t_patch_logits)
             s_cls, s_patches = self.student_backbone(global_crops, masks)  # (2B, D), (2B, N, D)
             if local_crops.shape[0]:
                 s_local, _ = self.student_backbone(local_crops)  # (L*B, D)
@@ -96,12 +96,13 @@ class DINOStep:
             loss = out["dino_loss"] = self.dino_loss(list(s_logits.chunk(views)), list(t_probs.chunk(2)))
             if config.koleo_loss_weight > 0:
                 # per global view, as DINOv2: a crop is not pushed away from its twin of the same image
-                koleo = sum(koleo_loss(view) for view in s_cls[:n_global].chunk(2))
+                view_0, view_1 = s_cls[:n_global].chunk(2)  # (B, D) each
+                koleo = koleo_loss(view_0) + koleo_loss(view_1)
                 out["koleo_loss"] = koleo
                 loss = loss + config.koleo_loss_weight * koleo
-            if masks is not None:
+            if masks is not None and ibot_loss is not None:
                 s_patch_logits = student.patch_head(s_patches[masks])  # (M, K')
-                out["ibot_loss"] = self.ibot_loss(s_patch_logits, t_patch_probs, masks)
+                out["ibot_loss"] = ibot_loss(s_patch_logits, t_patch_probs, masks)
                 loss = loss + config.ibot_loss_weight * out["ibot_loss"]
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -14,6 +14,7 @@ import logging
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -201,7 +202,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _state(step_fn: DINOStep, config: PretrainConfig, step: int, total: int) -> dict:
+def _state(step_fn: DINOStep, config: PretrainConfig, step: int, total: int) -> dict[str, Any]:
     return {
         "step": step,
         "total_steps": total,
@@ -216,7 +217,7 @@ def _state(step_fn: DINOStep, config: PretrainConfig, step: int, total: int) -> 
     }
 
 
-def _restore(step_fn: DINOStep, state: dict) -> None:
+def _restore(step_fn: DINOStep, state: dict[str, Any]) -> None:
     step_fn.student.load_state_dict(state["student"])
     step_fn.teacher.load_state_dict(state["teacher"])
     step_fn.optimizer.load_state_dict(state["optimizer"])

@@ -59,7 +59,7 @@ def render_pair(
     object cluster by a yaw in `baseline_deg` (default config.pair_yaw_deg) with its own distance,
     height and field of view."""
     if baseline_deg is not None:
-        config = dataclasses.replace(config, pair_yaw_deg=tuple(baseline_deg))
+        config = dataclasses.replace(config, pair_yaw_deg=(baseline_deg[0], baseline_deg[1]))
     world = _sample_world(seed, config)
     noise_a, noise_b, match_rng = _noise_rngs(seed)
     view_a, ids_a = _render_view(world, world.camera_a, config, noise_a)

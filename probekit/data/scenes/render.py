@@ -120,7 +120,8 @@ def _transmittance(world: _World, camera: Camera, depth: np.ndarray, order: np.n
     scale = np.sqrt((ky * ky)[:, None] + (kx * kx + np.float32(1.0))[None, :])  # (H, W)
     scale *= np.float32(-1.0 / world.fog_distance)
     scale *= depth
-    return np.exp(np.take(scale.ravel(), order))
+    transmittance: np.ndarray = np.exp(np.take(scale.ravel(), order))
+    return transmittance
 
 
 def _render_view(
@@ -148,18 +149,19 @@ def _render_view(
     p_sorted = tuple(np.take(c.ravel(), order) for c in p)  # (H*W,) each, surfaces contiguous
     albedo = np.zeros((h * w, 3), dtype=np.float32)  # in sorted order
     ndotl = np.zeros(h * w, dtype=np.float32)  # in sorted order
+    px, py, pz = p_sorted
     for gid, start, stop in groups:
         if gid == _SKY_ID:
             continue
-        pts = tuple(c[start:stop] for c in p_sorted)
+        pts = (px[start:stop], py[start:stop], pz[start:stop])
         if gid < _ROOM_ID:
             albedo[start:stop], ndotl[start:stop] = _shade_object(world.objects[gid], pts, world.light)
         else:
             albedo[start:stop], ndotl[start:stop] = _shade_room_face(world.room, gid - _ROOM_ID, pts, world.light)
 
-    lit = np.empty(h * w, dtype=bool)
-    lit[order] = ndotl > 0
-    lit = lit.reshape(h, w)
+    lit_sorted = np.empty(h * w, dtype=bool)
+    lit_sorted[order] = ndotl > 0
+    lit = lit_sorted.reshape(h, w)
     if config.shadows:
         _cast_shadows(world, camera, p, ids, lit)
     shade = world.ambient + world.diffuse * np.where(np.take(lit.ravel(), order), ndotl, np.float32(0))

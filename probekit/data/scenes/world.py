@@ -16,6 +16,7 @@ from probekit.data.scenes.materials import (
     CLASS_TABLE,
     ROOM_TEXTURES,
     TEXTURES,
+    TexParams,
     _class_colours,
     _hsv,
 )
@@ -75,7 +76,7 @@ class _Object:
     half: tuple[float, float, float]
     yaw: float  # rotation about the vertical axis (box orientation, texture orientation)
     texture: str
-    tex_params: dict
+    tex_params: TexParams
     colours: np.ndarray  # (2, 3) float32 albedos blended by the texture pattern
 
 
@@ -86,9 +87,9 @@ class _Room:
     lo: tuple[float, float, float]
     hi: tuple[float, float, float]
     has_ceiling: bool
-    floor: tuple[str, dict]
-    wall: tuple[str, dict]
-    ceiling: tuple[str, dict]
+    floor: tuple[str, TexParams]
+    wall: tuple[str, TexParams]
+    ceiling: tuple[str, TexParams]
     sky: np.ndarray  # (2, 3) horizon and zenith colours
 
 
@@ -171,7 +172,7 @@ def _sample_camera(
     return Camera(K=K, cam_to_world=_look_at(eye, target))
 
 
-def _desaturate(params: dict, factor: float) -> dict:
+def _desaturate(params: TexParams, factor: float) -> TexParams:
     """Room texture params with their colours' chroma scaled by `factor` (towards grey)."""
     colours = params["colours"]
     grey = colours.mean(axis=1, keepdims=True)  # (2, 1)
@@ -196,8 +197,8 @@ def _sample_room(rng: np.random.Generator, config: SceneConfig, cluster: float, 
     horizon = _hsv(rng.uniform(0.5, 0.7), rng.uniform(0.05, 0.3), rng.uniform(0.75, 1.0))
     zenith = _hsv(rng.uniform(0.55, 0.68), rng.uniform(0.3, 0.7), rng.uniform(0.55, 0.9))
     return _Room(
-        lo=tuple(float(v) for v in lo),
-        hi=tuple(float(v) for v in hi),
+        lo=(float(lo[0]), float(lo[1]), float(lo[2])),
+        hi=(float(hi[0]), float(hi[1]), float(hi[2])),
         has_ceiling=bool(rng.uniform() >= config.sky_probability),
         floor=(floor_name, _desaturate(ROOM_TEXTURES[floor_name].sample(rng), config.background_saturation)),
         wall=(wall_name, _desaturate(ROOM_TEXTURES[wall_name].sample(rng), config.background_saturation)),
