@@ -68,10 +68,14 @@ def os_error_message(error: OSError) -> str | None:
     return f"cannot use {path}: {reason}"
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int, exit_now: bool = False) -> None:
     if debug_enabled():
         traceback.print_exc()
     typer.echo(message, err=True)
+    if exit_now:  # skip interpreter shutdown (and the library cleanup that would crash there)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     raise typer.Exit(code=code)
 
 
@@ -83,14 +87,8 @@ def failing_cleanly() -> Iterator[None]:
     except TYPER_OWN:
         raise
     except ProbekitError as error:
-        if getattr(error, "exit_now", False):  # a library (HDF5) left in a state that crashes at normal exit
-            if debug_enabled():
-                traceback.print_exc()
-            typer.echo(f"probekit: error: {error}", err=True)
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(USER_ERROR)
-        _fail(f"probekit: error: {error}", USER_ERROR)
+        # exit_now: a library (HDF5) was left in a state that crashes at a normal interpreter exit
+        _fail(f"probekit: error: {error}", USER_ERROR, exit_now=getattr(error, "exit_now", False))
     except KeyboardInterrupt:
         _fail("probekit: interrupted", INTERRUPTED)
     except OSError as error:

@@ -21,7 +21,7 @@ from probekit.device import resolve_device
 from probekit.errors import DatasetError, DiskFullError, ProbekitError, StoreError
 from probekit.features.preprocess import Collate, normalise
 from probekit.features.skips import Guarded, check_on_error, skip_summary, unreadable_entries
-from probekit.features.space import METADATA_MARGIN, free_bytes, human_bytes, sample_bytes
+from probekit.features.space import METADATA_MARGIN, free_bytes, human_bytes
 from probekit.features.store import FeatureStore, StoreLayout, StoreWriter, features_fingerprint
 from probekit.files import exclusive_lock, partial_path
 from probekit.progress import progress_bar
@@ -165,13 +165,7 @@ def extract(
         if check_space:
             stored = _stored_attrs(partial)
             done = int(stored.get("num_done", 0)) + len(stored.get("skipped") or [])
-            per_sample = sample_bytes(
-                layers,
-                grid,
-                backbone.embed_dim,
-                config.dtype,
-                {name: (spec.shape, spec.dtype) for name, spec in dataset.targets.items()},
-            )
+            per_sample = layout.sample_bytes
             if free_bytes(out) < (len(dataset) - done) * per_sample + METADATA_MARGIN:
                 raise DiskFullError(
                     f"not enough disk space for {out}: the store needs "

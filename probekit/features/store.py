@@ -83,6 +83,12 @@ class StoreLayout:
     pairs: PairTable | None = None  # correspondence datasets: the image pairs and their keypoints
     resizable: bool = False  # --on-error skip: rows may be fewer than samples, trimmed by `finish`
 
+    @property
+    def sample_bytes(self) -> int:
+        """Bytes one sample takes in the store (for disk-space checks before starting and before each batch)."""
+        targets = {name: (spec.shape, spec.dtype) for name, spec in self.targets.items()}
+        return sample_bytes(self.layers, self.grid, self.dim, self.dtype, targets)
+
 
 class StoreWriter:
     """Creates a store (or reopens an interrupted one) and appends batches in order.
@@ -96,13 +102,7 @@ class StoreWriter:
     def __init__(self, path: Path, layout: StoreLayout, attrs: Mapping[str, Any], resume_key: str):
         self.path = Path(path)
         self.layout = layout
-        self.sample_bytes = sample_bytes(
-            layout.layers,
-            layout.grid,
-            layout.dim,
-            layout.dtype,
-            {name: (spec.shape, spec.dtype) for name, spec in layout.targets.items()},
-        )
+        self.sample_bytes = layout.sample_bytes
         if self.path.exists():
             self.file = self._reopen(resume_key)
         else:
