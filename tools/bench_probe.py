@@ -26,7 +26,6 @@ import numpy as np
 from probekit.data.base import TargetSpec
 from probekit.features.store import FeatureStore, StoreLayout, StoreWriter
 from probekit.probes.stream import StoreView, iterate_batches
-from probekit.probes.trainer import TrainConfig
 
 GRID, DIM, LABEL = (16, 16), 384, (224, 224)
 
@@ -90,10 +89,19 @@ def run_mode(mode: str, store_path: str, task: str, batch_size: int) -> dict:
         count = sum(len(batch["y"]) for batch in iterate_batches(StoreView(store), reader, batch_size, shuffle=True))
     else:
         view = StoreView(store)
-        config = TrainConfig(epochs=1, batch_size=batch_size, optimizer="adamw")
-        options = {"lrs": (1e-3,), "weight_decays": (0.0,), "pooling": ("cls",), "n_blocks": (1,)}
+        extra = {"pooling": ["cls"], "n_blocks": [1]} if task == "classification" else {}
+        options = TASKS.get(task).parse_options(
+            {
+                "lrs": [1e-3],
+                "weight_decays": [0.0],
+                "epochs": 1,
+                "batch_size": batch_size,
+                "optimizer": "adamw",
+                **extra,
+            }
+        )
         # validation on a tiny held-out part keeps the measurement about training
-        TASKS.get(task).run(Splits(view, StoreView(store, 50, holdout=True), None), options, config, progress=False)
+        TASKS.get(task).run(Splits(view, StoreView(store, 50, holdout=True), None), options, "auto", progress=False)
         count = len(view)
     elapsed = time.perf_counter() - began
     return {
