@@ -38,12 +38,12 @@ def _help(name: str) -> str:
     from dataclasses import MISSING, fields
 
     from probekit.tasks import TASKS
-    from probekit.tasks.base import ProbeOptions
+    from probekit.tasks.base import TrainedOptions
 
     found = {task: f for task, runner in TASKS.items() for f in fields(runner.options_type) if f.name == name}
     if not found:
         raise KeyError(name)
-    shared = {f.name: f for f in fields(ProbeOptions)}.get(name)
+    shared = {f.name: f for f in fields(TrainedOptions)}.get(name)
     if shared is None:
         return f"{', '.join(found).capitalize()}: {next(iter(found.values())).metadata['help']}"
     defaults = {task: f.default for task, f in found.items() if f.default is not MISSING}

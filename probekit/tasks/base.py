@@ -108,29 +108,45 @@ def option(default: Any, help: str, choices: tuple[str, ...] = ()) -> Any:
 
 @dataclass(frozen=True)
 class ProbeOptions:
-    """What every task's options hold: the layers, the lr / weight-decay grid and the training schedule.
+    """What every task's options hold: the layers and the seed.
 
-    A task subclasses it (`<Task>Options`), re-declaring the fields whose defaults its protocol sets and
-    adding its own; `check` raises a one-line ProbekitError for a bad value. Build them with `parse_options`.
+    A task subclasses it (`<Task>Options`, or `TrainedOptions` for a task that trains heads), re-declaring
+    the fields whose defaults its protocol sets and adding its own; `check` raises a one-line ProbekitError
+    for a bad value. Build them with `parse_options`.
     """
 
     layers: tuple[int, ...] | None = option(None, "Stored layers to use, e.g. -1 or 8,9,10,11 (default: the task's).")
+    seed: int = option(0, "Seed for head init and batch order.")
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ProbekitError(f"seed must be a non-negative integer, not {self.seed!r}")
+        self.check()
+
+    def check(self) -> None:
+        """Raise ProbekitError naming the first bad task-specific value (tasks override)."""
+
+    def describe(self) -> dict[str, Any]:
+        """Every option as plain JSON values (the results JSON's `probe.options`, and the settings hash)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class TrainedOptions(ProbeOptions):
+    """The options of a task that trains a grid of heads by gradient descent: the grid and the schedule."""
+
     lrs: tuple[float, ...] = option((1e-3,), "Learning-rate grid.")
     weight_decays: tuple[float, ...] = option((0.0,), "Weight-decay grid.")
     epochs: int = option(10, "Passes over the training features.")
     batch_size: int = option(128, "Training (and evaluation) batch size.")
     optimizer: str = option("sgd", "Optimiser of the heads.", choices=("sgd", "adamw"))
     early_stopping: int | None = option(None, "Stop after N validations without improvement (default: never).")
-    seed: int = option(0, "Seed for head init and batch order.")
 
     def __post_init__(self) -> None:
         _check_grid(self.lrs, "lrs", low_open=True)
         _check_grid(self.weight_decays, "weight_decays", low_open=False)
-        self.train_config()  # counts (epochs, batch size, ...) and the seed are checked by TrainConfig
-        self.check()
-
-    def check(self) -> None:
-        """Raise ProbekitError naming the first bad task-specific value (tasks override)."""
+        self.train_config()  # counts (epochs, batch size, ...) are checked by TrainConfig
+        super().__post_init__()
 
     def train_config(self, device: str = "auto") -> TrainConfig:
         """The training loop's settings; `device` says where, not what, so it is not an option."""
@@ -142,10 +158,6 @@ class ProbeOptions:
             device=device,
             early_stopping=self.early_stopping,
         )
-
-    def describe(self) -> dict[str, Any]:
-        """Every option as plain JSON values (the results JSON's `probe.options`, and the settings hash)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 OptionsT = TypeVar("OptionsT", bound=ProbeOptions)

@@ -28,10 +28,10 @@ from probekit.probes.trainer import HeadGrid, HeadSpec, fit, to_device
 from probekit.tasks.base import (
     TASKS,
     Column,
-    ProbeOptions,
     Splits,
     TaskBase,
     TaskOutput,
+    TrainedOptions,
     best_index,
     choose_layers,
     grid_table,
@@ -45,7 +45,7 @@ POOLINGS = ("cls", "cls+mean", "mean")
 
 
 @dataclass(frozen=True)
-class ClassificationOptions(ProbeOptions):
+class ClassificationOptions(TrainedOptions):
     """Linear classification: DINOv2's linear evaluation (dinov2/eval/linear.py) on cached features."""
 
     layers: tuple[int, ...] | None = option(None, "Stored layers to use (default: every stored layer).")

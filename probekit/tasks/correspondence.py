@@ -44,10 +44,10 @@ from probekit.probes.trainer import HeadGrid, HeadSpec, TrainConfig, fit
 from probekit.tasks.base import (
     TASKS,
     Column,
-    ProbeOptions,
     Splits,
     TaskBase,
     TaskOutput,
+    TrainedOptions,
     best_index,
     choose_layers,
     grid_table,
@@ -280,7 +280,7 @@ def criterion_of(head: ContrastiveProjection) -> ProjectionLoss:
 
 
 @dataclass(frozen=True)
-class CorrespondenceOptions(ProbeOptions):
+class CorrespondenceOptions(TrainedOptions):
     """Keypoint transfer by nearest patch, zero-shot (DIFT / SD-DINO protocol) or through a trained projection."""
 
     layers: tuple[int, ...] | None = option(None, "Stored layers to use, concatenated (default: the last stored).")

@@ -30,10 +30,10 @@ from probekit.registry import Registry
 from probekit.tasks.base import (
     TASKS,
     Column,
-    ProbeOptions,
     Splits,
     TaskBase,
     TaskOutput,
+    TrainedOptions,
     best_index,
     choose_layers,
     grid_table,
@@ -53,7 +53,7 @@ CROPS = ("eigen", "garg", "none")
 
 
 @dataclass(frozen=True)
-class DepthOptions(ProbeOptions):
+class DepthOptions(TrainedOptions):
     """Linear depth: DINOv2's linear depth head (dinov2/eval/depth configs, "lin. 1"), trained on cached grids."""
 
     layers: tuple[int, ...] | None = option(None, "Stored layers to use, concatenated (default: the last stored).")

@@ -27,10 +27,10 @@ from probekit.probes.trainer import HeadGrid, HeadSpec, fit, to_device
 from probekit.tasks.base import (
     TASKS,
     Column,
-    ProbeOptions,
     Splits,
     TaskBase,
     TaskOutput,
+    TrainedOptions,
     best_index,
     choose_layers,
     grid_table,
@@ -44,7 +44,7 @@ DEFAULT_LRS = (1e-4, 3e-4, 1e-3, 3e-3)
 
 
 @dataclass(frozen=True)
-class SegmentationOptions(ProbeOptions):
+class SegmentationOptions(TrainedOptions):
     """Linear segmentation: DINOv2's "lin." head (dinov2/eval/segmentation configs), trained on cached grids."""
 
     layers: tuple[int, ...] | None = option(None, "Stored layers to use, concatenated (default: the last stored).")

@@ -17,10 +17,10 @@ from probekit.probes.trainer import HeadGrid, HeadSpec, fit, to_device
 from probekit.tasks.base import (
     TASKS,
     Column,
-    ProbeOptions,
     Splits,
     TaskBase,
     TaskOutput,
+    TrainedOptions,
     best_index,
     choose_layers,
     grid_table,
@@ -31,7 +31,7 @@ from probekit.tasks.base import (
 
 
 @dataclass(frozen=True)
-class MeanRegressionOptions(ProbeOptions):
+class MeanRegressionOptions(TrainedOptions):
     """Linear regression of a scalar per image (a toy protocol: MSE, AdamW)."""
 
     lrs: tuple[float, ...] = option((1e-2, 1e-1), "Learning-rate grid.")
