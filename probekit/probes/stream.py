@@ -8,7 +8,7 @@ each block. Memory stays at one block, whatever the size of the store.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -82,3 +82,38 @@ def count_batches(view: StoreView, batch_size: int, block_batches: int = 8) -> i
     """How many batches `iterate_batches` yields per epoch (for the learning-rate schedule)."""
     n, block = len(view.store), batch_size * block_batches
     return sum(-(-int(view.keep(b, min(b + block, n)).sum()) // batch_size) for b in range(0, n, block))
+
+
+@dataclass(frozen=True)
+class SubsetView(StoreView):
+    """A chosen set of rows of another view (a few-shot sample): still read in contiguous blocks, masked.
+
+    `rows` are sorted store indices inside `base`; `label` says in the view's name what the subset is.
+    """
+
+    base: StoreView | None = None
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), compare=False)
+    label: str = "subset"
+
+    def keep(self, begin: int, end: int) -> np.ndarray:
+        """Rows [begin, end) that are in `rows` (binary search: the rows are sorted)."""
+        lo, hi = np.searchsorted(self.rows, [begin, end])
+        mask = np.zeros(end - begin, dtype=bool)
+        mask[self.rows[lo:hi] - begin] = True
+        return mask
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def name(self) -> str:
+        base = self.base.name if self.base is not None else self.store.path.name
+        return f"{base}[{self.label}: {len(self.rows)} rows]"
+
+
+def subset_view(view: StoreView, rows: np.ndarray, label: str) -> SubsetView:
+    """The rows `rows` (store indices, each in `view`) of `view` as a view of their own."""
+    chosen = np.unique(np.asarray(rows, dtype=np.int64))  # sorted, once each
+    if len(chosen) and not view.keep(int(chosen[0]), int(chosen[-1]) + 1)[chosen - chosen[0]].all():
+        raise ValueError(f"rows outside {view.name} were asked for")
+    return SubsetView(view.store, base=view, rows=chosen, label=label)

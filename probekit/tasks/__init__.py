@@ -8,7 +8,7 @@ from probekit.tasks.base import TASKS
 from probekit.tasks.run import run_probe
 
 FIRST = ("classification", "segmentation", "depth", "correspondence")  # the quickstart table's column order
-NOT_TASKS = {"base", "run"}
+NOT_TASKS = {"base", "run", "fewshot"}  # helpers, not tasks
 
 _OTHERS = sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name not in NOT_TASKS | set(FIRST))
 for _name in (*FIRST, *_OTHERS):
