@@ -45,7 +45,10 @@ def _help(name: str) -> str:
         raise KeyError(name)
     shared = {f.name: f for f in fields(TrainedOptions)}.get(name)
     if shared is None:
-        return f"{', '.join(found).capitalize()}: {next(iter(found.values())).metadata['help']}"
+        helps = {task: str(f.metadata["help"]) for task, f in found.items()}
+        if len(set(helps.values())) > 1:  # one name, different meanings: each task's own text
+            return " ".join(f"{task.capitalize()}: {text}" for task, text in helps.items())
+        return f"{', '.join(found).capitalize()}: {next(iter(helps.values()))}"
     defaults = {task: f.default for task, f in found.items() if f.default is not MISSING}
     if len({repr(v) for v in defaults.values()}) <= 1:
         return str(shared.metadata["help"])
@@ -95,7 +98,7 @@ def _check_n_blocks(features: Path, layers: tuple[int, ...] | None, n_blocks: tu
 @fails_cleanly
 def probe_command(
     ctx: typer.Context,
-    task: Annotated[str, typer.Option(help="classification | segmentation | depth | correspondence")],
+    task: Annotated[str, typer.Option(help="classification | segmentation | depth | correspondence | knn | logreg")],
     features: Annotated[Path, typer.Option(help="Training feature store (probekit extract).")],
     out: Annotated[Path, typer.Option(help="Directory for the results JSON and the head's weights.")] = Path(
         "runs/results"
@@ -145,6 +148,15 @@ def probe_command(
     pck_reference: Annotated[str | None, typer.Option(help=_help("pck_reference"))] = None,
     pck_comparison: Annotated[str | None, typer.Option(help=_help("pck_comparison"))] = None,
     convention: Annotated[str | None, typer.Option(help=_help("convention"))] = None,
+    feature: Annotated[str | None, typer.Option(help=_help("feature"))] = None,
+    ks: Annotated[str | None, typer.Option(callback=int_list(low=1), help=_help("ks"))] = None,
+    chunk_size: Annotated[int | None, typer.Option(min=1, help=_help("chunk_size"))] = None,
+    cs: Annotated[str | None, typer.Option(callback=float_list(0.0), help=_help("cs"))] = None,
+    max_iter: Annotated[int | None, typer.Option(min=1, help=_help("max_iter"))] = None,
+    tol: Annotated[float | None, typer.Option(callback=in_range(0.0), help=_help("tol"))] = None,
+    max_memory_gb: Annotated[float | None, typer.Option(callback=above(0.0), help=_help("max_memory_gb"))] = None,
+    shots: Annotated[int | None, typer.Option(min=1, help=_help("shots"))] = None,
+    shot_seeds: Annotated[int | None, typer.Option(min=1, help=_help("shot_seeds"))] = None,
     opt: Annotated[
         list[str] | None,
         typer.Option(

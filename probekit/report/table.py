@@ -69,7 +69,8 @@ def build_table(
         for task, group, column in columns:
             runs = cells.get((label, task, group), [])
             value = runs[-1].get("metrics", {}).get(column.key) if runs else None
-            row.append(_format(column, value) + ("*" if len(runs) > 1 else ""))
+            spread = (runs[-1].get("metrics_std") or {}).get(column.key) if runs else None  # few-shot: over seeds
+            row.append(_format(column, value, spread) + ("*" if len(runs) > 1 else ""))
         rows.append(row)
     if collisions is not None:
         collisions.extend(_collision_lines(cells))
@@ -119,10 +120,14 @@ def _row_order(label: str) -> tuple[int, str]:
     return (0 if label.startswith("pixels") else 1 if "random init" in label else 2, label)
 
 
-def _format(column: Any, value: Any) -> str:
+def _format(column: Any, value: Any, spread: Any = None) -> str:
+    """A cell: the value (in percent for percent columns), and ± the spread over seeds where there is one."""
     if value is None:
         return "–"
-    return f"{100 * value:.1f}" if column.percent else f"{value:.3f}"
+    shown = f"{100 * value:.1f}" if column.percent else f"{value:.3f}"
+    if not _is_number(spread):
+        return shown
+    return shown + (f" ± {100 * spread:.1f}" if column.percent else f" ± {spread:.3f}")
 
 
 def to_markdown(header: list[str], rows: list[list[str]]) -> str:

@@ -39,13 +39,14 @@ from probekit.tasks.base import (
     require_target,
     training_stream,
 )
+from probekit.tasks.fewshot import FewShotOptions, run_few_shot
 
 DINOV2_LRS = (1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1)
 POOLINGS = ("cls", "cls+mean", "mean")
 
 
 @dataclass(frozen=True)
-class ClassificationOptions(TrainedOptions):
+class ClassificationOptions(FewShotOptions, TrainedOptions):
     """Linear classification: DINOv2's linear evaluation (dinov2/eval/linear.py) on cached features."""
 
     layers: tuple[int, ...] | None = option(None, "Stored layers to use (default: every stored layer).")
@@ -96,6 +97,13 @@ class ClassificationTask(TaskBase):
     trivial_name = "majority class"
 
     def run(self, splits: Splits, options: ClassificationOptions, device: str, progress: bool) -> TaskOutput:
+        store = splits.train.store
+        require_target(store, "label", self.name)
+        return run_few_shot(
+            splits, options, lambda: store.read_target("label"), lambda s: self._run(s, options, device, progress)
+        )
+
+    def _run(self, splits: Splits, options: ClassificationOptions, device: str, progress: bool) -> TaskOutput:
         store = splits.train.store
         train = options.train_config(device)
         require_target(store, "label", self.name)

@@ -56,3 +56,12 @@ def test_results_are_json_safe_and_labels_say_where_weights_came_from(tmp_path):
         == "dinov2-s14 (d.pth, abcdef01)"
     )
     assert backbone_label({"backbone": "dinov2-s14", "weights_source": "hub:timm/x"}) == "dinov2-s14"
+
+
+def test_few_shot_cells_show_mean_and_spread_and_new_tasks_have_their_columns():
+    few_shot = _result("dinov2-s14", "knn", {"top1": 0.61, "mean_per_class_recall": 0.6}, "2026-01-01")
+    few_shot["metrics_std"] = {"top1": 0.034, "mean_per_class_recall": 0.02}
+    results = [few_shot, _result("dinov2-s14", "logreg", {"top1": 0.7, "mean_per_class_recall": 0.65}, "2026-01-01")]
+    header, rows = build_table(results)
+    assert header == ["backbone", "knn top-1", "knn mean-recall", "logreg top-1", "logreg mean-recall"]
+    assert rows == [["dinov2-s14", "61.0 ± 3.4", "60.0 ± 2.0", "70.0", "65.0"]]
