@@ -78,7 +78,9 @@ def num_classes_of(store: FeatureStore) -> int:
     return int(store.target_attrs("label").get("num_classes") or store.read_target("label").max() + 1)
 
 
-def chunks(view: StoreView, read: Reader, rows: int, device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def chunks(
+    view: StoreView, read: Reader, rows: int, device: torch.device
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(L2-normalised features (B, F), labels (B,)) of `view`, `rows` at a time, on `device`."""
     for arrays in iterate_batches(view, read, rows, block_batches=1):
         x = F.normalize(torch.from_numpy(arrays["x"]).float().to(device), dim=1)  # (B, F)
@@ -102,7 +104,9 @@ def neighbours(
     return best_sims, best_labels
 
 
-def vote(sims: torch.Tensor, labels: torch.Tensor, ks: list[int], temperature: float, num_classes: int) -> list[torch.Tensor]:
+def vote(
+    sims: torch.Tensor, labels: torch.Tensor, ks: list[int], temperature: float, num_classes: int
+) -> list[torch.Tensor]:
     """Class scores (Q, C) for each k: the first k neighbours' weights softmax(sims / T) summed per class."""
     weights = torch.softmax(sims / temperature, dim=1)  # (Q, K)
     scores = []

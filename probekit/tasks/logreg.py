@@ -99,7 +99,7 @@ def fit(
         loss.backward()  # type: ignore[no-untyped-call]
         return loss
 
-    solver.step(objective)
+    solver.step(objective)  # type: ignore[no-untyped-call]
     iterations = int(solver.state[weight].get("n_iter", 0))
     return Linear(weight.detach(), bias.detach(), iterations)
 
@@ -144,7 +144,7 @@ class LogregTask(TaskBase):
         size = rows * width * BYTES / 1e9
         if size > options.max_memory_gb:
             raise ProbekitError(
-                f"logreg loads the features into memory: {rows} samples x {width} dims in float64 = {size:.1f} GB, "
+                f"logreg loads the features into memory: {rows} samples x {width} dims in float64 = {size:.3g} GB, "
                 f"over --max-memory-gb {options.max_memory_gb:g}: raise it, or use --task knn or classification "
                 "(both stream the store)"
             )
@@ -160,7 +160,9 @@ class LogregTask(TaskBase):
         cs = sorted(options.cs)  # ascending, each fit warm-started from the previous (same optimum, fewer steps)
         models: list[Linear] = []
         for c in cs:
-            models.append(fit(x_train, y_train, c, num_classes, options.max_iter, options.tol, models[-1] if models else None))
+            models.append(
+                fit(x_train, y_train, c, num_classes, options.max_iter, options.tol, models[-1] if models else None)
+            )
         on_val = [score(m, x_val, y_val, num_classes) for m in models]
         chosen = best_index([m["top1"] for m in on_val])
         refit = self._refit_reason(splits, options)

@@ -32,7 +32,11 @@ def _store(path, x, y):
 def stores(tmp_path_factory):
     root = tmp_path_factory.mktemp("fewshot")
     (xtr, ytr), (xva, yva) = _blobs(300, 0), _blobs(200, 1)
-    return {"train": _store(root / "train.h5", xtr, ytr), "val": _store(root / "val.h5", xva, yva), "arrays": (xtr, ytr, xva, yva)}
+    return {
+        "train": _store(root / "train.h5", xtr, ytr),
+        "val": _store(root / "val.h5", xva, yva),
+        "arrays": (xtr, ytr, xva, yva),
+    }
 
 
 def test_shots_per_class_seeded_and_inside_the_view(stores):
@@ -63,7 +67,9 @@ def test_subset_view_reads_exactly_its_rows(stores):
 def test_knn_few_shot_reports_mean_std_and_every_seed(stores, tmp_path):
     xtr, ytr, xva, yva = stores["arrays"]
     options = TASKS.get("knn").parse_options({"shots": 5, "shot_seeds": 3, "ks": "1,10"})
-    result = json.loads(run_probe("knn", stores["train"], tmp_path, val=stores["val"], options=options, progress=False).read_text())
+    result = json.loads(
+        run_probe("knn", stores["train"], tmp_path, val=stores["val"], options=options, progress=False).read_text()
+    )
     seeds = result["per_seed"]
     assert [s["seed"] for s in seeds] == [0, 1, 2] and all(s["train_samples"] == 20 for s in seeds)
     top1 = [s["metrics"]["top1"] for s in seeds]
@@ -75,7 +81,9 @@ def test_knn_few_shot_reports_mean_std_and_every_seed(stores, tmp_path):
     for seed in seeds:
         rows, _ = sample_shots(StoreView(FeatureStore(stores["train"])), labels, 5, seed["seed"])
         k = seed["chosen"]["k"]
-        reference = KNeighborsClassifier(k, metric="cosine", algorithm="brute", weights=lambda d: np.exp((1 - d) / 0.07))
+        reference = KNeighborsClassifier(
+            k, metric="cosine", algorithm="brute", weights=lambda d: np.exp((1 - d) / 0.07)
+        )
         assert seed["metrics"]["top1"] == pytest.approx(reference.fit(xtr[rows], ytr[rows]).score(xva, yva))
 
 
@@ -88,7 +96,9 @@ def test_knn_few_shot_reports_mean_std_and_every_seed(stores, tmp_path):
 )
 def test_every_classification_task_takes_shots(stores, tmp_path, task, values):
     options = TASKS.get(task).parse_options({**values, "shots": 4, "shot_seeds": 2})
-    result = json.loads(run_probe(task, stores["train"], tmp_path, val=stores["val"], options=options, progress=False).read_text())
+    result = json.loads(
+        run_probe(task, stores["train"], tmp_path, val=stores["val"], options=options, progress=False).read_text()
+    )
     assert len(result["per_seed"]) == 2 and result["probe"]["settings"]["shots"] == 4
     assert result["metrics"]["top1"] == pytest.approx(np.mean([s["metrics"]["top1"] for s in result["per_seed"]]))
     assert result["metrics"]["top1"] > 0.5  # well-separated blobs: four per class are enough

@@ -32,7 +32,9 @@ def _store(path, x, y, c: int = 4):
 
 def _sklearn(k: int) -> KNeighborsClassifier:
     # cosine distance d = 1 - sim; DINOv2's weights softmax(sim / T) rank classes as exp(sim / T) does
-    return KNeighborsClassifier(n_neighbors=k, metric="cosine", algorithm="brute", weights=lambda d: np.exp((1 - d) / T))
+    return KNeighborsClassifier(
+        n_neighbors=k, metric="cosine", algorithm="brute", weights=lambda d: np.exp((1 - d) / T)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +71,12 @@ def test_streamed_votes_predict_what_sklearn_predicts(stores, rows):
 def test_run_chooses_k_on_val_and_matches_sklearn_on_test(stores, tmp_path):
     xtr, ytr, xva, yva, xte, yte = stores["arrays"]
     path = run_probe(
-        "knn", stores["train"], tmp_path, val=stores["val"], test=stores["test"], progress=False,
+        "knn",
+        stores["train"],
+        tmp_path,
+        val=stores["val"],
+        test=stores["test"],
+        progress=False,
         options=TASKS.get("knn").parse_options({"chunk_size": 128}),
     )
     result = json.loads(path.read_text())
@@ -97,8 +104,33 @@ def test_ks_beyond_the_training_samples(tmp_path):
 
 @pytest.mark.parametrize(
     ("values", "expected"),
-    [({"ks": "0"}, "ks must be positive"), ({"temperature": 0}, "temperature must be"), ({"feature": "x"}, "unknown feature")],
+    [
+        ({"ks": "0"}, "ks must be positive"),
+        ({"temperature": 0}, "temperature must be"),
+        ({"feature": "x"}, "unknown feature"),
+    ],
 )
 def test_bad_options_are_one_line(values, expected):
     with pytest.raises(ProbekitError, match=expected):
         TASKS.get("knn").parse_options(values)
+
+
+def test_a_suite_runs_knn_and_logreg(tmp_path):
+    from probekit.benchmark import Suite, run_suite
+
+    suite = Suite(
+        name="knn",
+        image_size=[32, 48],
+        splits={"train": 12, "val": 6},
+        layers="-1",
+        workers=0,
+        backbones=[{"backbone": "test-vit", "random_init": True}],
+        tasks={"knn": {"ks": [1, 3], "feature": "cls+mean"}, "logreg": {"cs": [0.1, 1.0]}},
+    )
+    run_suite(suite, tmp_path, progress=False)
+    for task in ("knn", "logreg"):
+        [path] = (tmp_path / "results").glob(f"{task}__*.json")
+        result = json.loads(path.read_text())
+        assert result["task"] == task and result["metrics"]["num_samples"] == 6
+    table = (tmp_path / "results" / "table.md").read_text()
+    assert "knn top-1" in table and "logreg top-1" in table

@@ -62,7 +62,9 @@ def test_protocol_matches_sklearn_on_test(stores, tmp_path):
     best = cs[int(np.argmax(val_scores))]
     theirs = LogisticRegression(C=best, max_iter=10000).fit(np.r_[xtr, xva], np.r_[ytr, yva]).score(xte, yte)
     options = TASKS.get("logreg").parse_options({"cs": cs})
-    path = run_probe("logreg", stores["train"], tmp_path, val=stores["val"], test=stores["test"], options=options, progress=False)
+    path = run_probe(
+        "logreg", stores["train"], tmp_path, val=stores["val"], test=stores["test"], options=options, progress=False
+    )
     result = json.loads(path.read_text())
     assert [row["val_score"] for row in result["probe"]["grid"]] == pytest.approx(val_scores, abs=0.01)
     assert result["probe"]["chosen"]["C"] == best and result["probe"]["settings"]["refit_on_train_val"]
@@ -72,7 +74,9 @@ def test_protocol_matches_sklearn_on_test(stores, tmp_path):
 
 def test_without_a_test_store_val_is_not_refitted_on(stores, tmp_path):
     options = TASKS.get("logreg").parse_options({"cs": (0.1,)})
-    result = json.loads(run_probe("logreg", stores["train"], tmp_path, val=stores["val"], options=options, progress=False).read_text())
+    result = json.loads(
+        run_probe("logreg", stores["train"], tmp_path, val=stores["val"], options=options, progress=False).read_text()
+    )
     assert result["evaluated_on"] == "val" and not result["probe"]["settings"]["refit_on_train_val"]
     assert "no test store" in result["probe"]["settings"]["no_refit_because"]
 
@@ -80,10 +84,25 @@ def test_without_a_test_store_val_is_not_refitted_on(stores, tmp_path):
 def test_too_large_features_are_one_line_naming_the_size_and_the_fix(stores, tmp_path):
     result = CliRunner().invoke(
         app,
-        ["probe", "--task", "logreg", "--features", str(stores["train"]), "--max-memory-gb", "0.00001", "--out", str(tmp_path)],
+        [
+            "probe",
+            "--task",
+            "logreg",
+            "--features",
+            str(stores["train"]),
+            "--val",
+            str(stores["val"]),
+            "--max-memory-gb",
+            "0.00001",
+            "--out",
+            str(tmp_path),
+        ],
     )
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
-    assert "samples x 16 dims in float64" in result.output and "--task knn or classification" in result.output
+    assert (
+        "550 samples x 16 dims in float64 = 7.04e-05 GB, over --max-memory-gb 1e-05" in result.output
+        and "--task knn or classification" in result.output
+    )
 
 
 def test_bad_options_are_one_line():
