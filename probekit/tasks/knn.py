@@ -49,6 +49,7 @@ class KnnOptions(FewShotOptions):
     """kNN classification: DINOv2's kNN evaluation (dinov2/eval/knn.py) on cached features."""
 
     layers: tuple[int, ...] | None = option(None, "Stored layer whose feature is used (default: the last stored).")
+    seed: int = option(0, "Seed of the few-shot draws (the fit itself has no randomness).")
     feature: str = option("cls", "Global feature: cls (DINOv2), mean of patch tokens, or both concatenated.", FEATURES)
     ks: tuple[int, ...] = option(DINOV2_KS, "Numbers of neighbours, a grid chosen on val (DINOv2: 10,20,100,200).")
     temperature: float = option(0.07, "Temperature T of the votes' weights softmax(sim / T) (DINOv2: 0.07).")

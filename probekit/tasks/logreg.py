@@ -47,6 +47,7 @@ class LogregOptions(FewShotOptions):
     """Logistic regression: DINOv2's log_regression protocol (dinov2/eval/log_regression.py) on cached features."""
 
     layers: tuple[int, ...] | None = option(None, "Stored layer whose feature is used (default: the last stored).")
+    seed: int = option(0, "Seed of the few-shot draws (the fit itself has no randomness).")
     feature: str = option("cls", "Global feature: cls (DINOv2), mean of patch tokens, or both concatenated.", FEATURES)
     cs: tuple[float, ...] = option(DINOV2_CS, "Inverse L2 strengths C, a grid chosen on val (DINOv2: 10^[-6..5], 45).")
     max_iter: int = option(1000, "L-BFGS iterations per fit at most (DINOv2: 1000).")
