@@ -147,6 +147,7 @@ def extract(
             device.type,
             *_impl_key(attrs),
             *_on_error_key(config),
+            *_originals_key(dataset),
         )
         partial = partial_path(out)
         if not _prepare_paths(out, partial, resume_key, overwrite):
@@ -161,6 +162,7 @@ def extract(
             dataset.targets,
             pairs=getattr(dataset, "pair_table", None),
             resizable=config.on_error == "skip",
+            originals=original_names(dataset),
         )
         if check_space:
             stored = _stored_attrs(partial)
@@ -185,7 +187,12 @@ def extract(
                 batch_size=config.batch_size,
                 shuffle=False,
                 num_workers=default_workers(config.workers),
-                collate_fn=Collate(config.image_size, backbone.preprocessing.interpolation, list(dataset.targets)),
+                collate_fn=Collate(
+                    config.image_size,
+                    backbone.preprocessing.interpolation,
+                    list(dataset.targets),
+                    with_originals=layout.originals is not None,
+                ),
                 pin_memory=device.type == "cuda",
                 persistent_workers=False,
             )
@@ -205,7 +212,9 @@ def extract(
                     if batch["ids"]
                     else {}
                 )
-                writer.write(position, batch["ids"], features, batch["targets"], skipped=skipped)
+                writer.write(
+                    position, batch["ids"], features, batch["targets"], skipped=skipped, originals=batch["originals"]
+                )
                 position += len(batch["ids"])
                 bar.update(len(batch["ids"]) + len(skipped))
             bar.close()
@@ -222,6 +231,12 @@ def extract(
         if skipped:
             log.warning(skip_summary(skipped, len(dataset), out))
     return out
+
+
+def original_names(dataset: ImageDataset) -> tuple[str, ...] | None:
+    """The dense targets a dataset keeps at original resolution (its optional `originals`); None: it keeps none."""
+    names = getattr(dataset, "originals", None)
+    return None if names is None else tuple(names)
 
 
 def check_config(config: ExtractConfig) -> None:
@@ -297,6 +312,12 @@ def _impl_key(attrs: dict[str, Any]) -> tuple[str, ...]:
 def _on_error_key(config: ExtractConfig) -> tuple[str, ...]:
     """What --on-error skip adds to the resume key (a store with skips is not a complete raise-mode store)."""
     return () if config.on_error == "raise" else (config.on_error,)
+
+
+def _originals_key(dataset: ImageDataset) -> tuple[str, ...]:
+    """What keeping originals adds to the resume key (the layout differs); nothing for datasets without them."""
+    names = original_names(dataset)
+    return () if names is None else ("originals", *names)
 
 
 def _check_image_size(image_size: tuple[int, int], patch_size: int) -> None:
