@@ -156,7 +156,12 @@ class LabelMapDataset:
         original = {"shape": mask.shape, "mask": mask}  # (H0, W0) class ids, as mmseg scores them
         image, pixel_map = fit_image(image, self.image_size, self.fit)  # (H, W, 3)
         fitted, _ = fit_mask(mask, self.image_size, self.fit, self.ignore_index)  # (H, W)
-        return {"id": item.id, "image": image, "mask": fitted, "original": {**original, "pixel_map": pixel_map.as_array()}}
+        return {
+            "id": item.id,
+            "image": image,
+            "mask": fitted,
+            "original": {**original, "pixel_map": pixel_map.as_array()},
+        }
 
     def label_sources(self) -> list[str]:
         """What the label files used hold (e.g. Cityscapes labelTrainIds, or labelIds mapped to trainIds)."""

@@ -164,7 +164,11 @@ class NYUv2Labeled:
         f = self._h5()
         image = np.ascontiguousarray(f["images"][n].transpose(2, 1, 0))  # (3, W, H) -> (H, W, 3)
         depth = f[self.depth_key][n].T.astype(np.float32)  # (W, H) -> (H, W) metres
-        original = {"shape": depth.shape, "pixel_map": self.window.pixel_map(self.image_size).as_array(), "depth": depth}
+        original = {
+            "shape": depth.shape,
+            "pixel_map": self.window.pixel_map(self.image_size).as_array(),
+            "depth": depth,
+        }
         sample = {
             "id": f"nyuv2-{n + 1:04d}",
             "image": fit_to_window(image, self.window, self.image_size),

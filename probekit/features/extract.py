@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from probekit.features.preprocess import Collate, normalise
 from probekit.features.skips import Guarded, check_on_error, skip_summary, unreadable_entries
 from probekit.features.space import METADATA_MARGIN, free_bytes, human_bytes
 from probekit.features.store import FeatureStore, StoreLayout, StoreWriter, features_fingerprint
+from probekit.features.tta import FlippedView, check_scales, scaled_size, tta_path, tta_views
 from probekit.files import exclusive_lock, partial_path
 from probekit.progress import progress_bar
 from probekit.provenance import git_sha, short_hash, utc_now, versions
@@ -231,6 +233,36 @@ def extract(
         if skipped:
             log.warning(skip_summary(skipped, len(dataset), out))
     return out
+
+
+def extract_views(
+    config: ExtractConfig,
+    out: str | Path,
+    scales: Sequence[float],
+    flip: bool,
+    overwrite: bool = False,
+    progress: bool = True,
+    check_space: bool = True,
+) -> list[Path]:
+    """The base store `out` and one view store per other (scale, flip) beside it (probekit/features/tta.py).
+
+    Each view is an ordinary extraction (resumable, skipped when complete) at the scaled image size, of the
+    dataset opened at that size, mirrored for the flipped views.
+    """
+    check_scales(scales)
+    check_config(config)
+    out = Path(out)
+    backbone = build_backbone(config.backbone, config.weights, config.random_init, config.seed, impl=config.impl)
+    paths = [extract(config, out, overwrite, progress, backbone=backbone, check_space=check_space)]
+    for scale, flip_view in tta_views(scales, flip)[1:]:
+        size = scaled_size(config.image_size, scale, backbone.patch_size)
+        dataset = open_dataset(config.dataset, config.split, config.root, size, config.limit, config.subset_seed)
+        view = FlippedView(dataset, size, flip_view, scale, out.name)
+        path = tta_path(out, scale, flip_view)
+        log.info("view scale %g%s: %dx%d -> %s", scale, " flipped" if flip_view else "", *size, path)
+        cfg = replace(config, image_size=size)
+        paths.append(extract(cfg, path, overwrite, progress, backbone=backbone, dataset=view, check_space=check_space))
+    return paths
 
 
 def original_names(dataset: ImageDataset) -> tuple[str, ...] | None:

@@ -87,7 +87,9 @@ def create_originals(
     group.create_dataset("pixel_map", dtype="float32", fletcher32=True, **shape(num_samples, 4, chunks=(rows, 4)))
     group["pixel_map"].attrs["convention"] = "stored_xy = original_xy * (sx, sy) + (ox, oy), continuous pixels"
     for name in names:
-        dataset = group.create_dataset(name, dtype=h5py.vlen_dtype(np.uint8), **shape(num_samples, chunks=(min(rows, 64),)))
+        dataset = group.create_dataset(
+            name, dtype=h5py.vlen_dtype(np.uint8), **shape(num_samples, chunks=(min(rows, 64),))
+        )
         dataset.attrs["codec"] = codec_of(name)
 
 

@@ -330,9 +330,7 @@ class FeatureStore:
         self.layers: list[int] = [int(k) for k in sorted(f["layers"], key=int)]
         self.targets: list[str] = sorted(f["targets"]) if "targets" in f else []
         # dense targets kept at original resolution; None when the store has no /originals (older stores)
-        self.originals: list[str] | None = (
-            sorted(set(f["originals"]) - set(FRAME_FIELDS)) if "originals" in f else None
-        )
+        self.originals: list[str] | None = sorted(set(f["originals"]) - set(FRAME_FIELDS)) if "originals" in f else None
         self._target_maps: dict[str, np.ndarray] = {}
         self._check_structure(f)
 
