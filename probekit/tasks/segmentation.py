@@ -26,16 +26,6 @@ from probekit.probes.heads import SegmentationHead
 from probekit.probes.resize import resize_bilinear
 from probekit.probes.stream import Reader, StoreView, iterate_batches
 from probekit.probes.trainer import HeadGrid, HeadSpec, fit, to_device
-from probekit.tasks.dense import (
-    PROTOCOLS,
-    SCORE_AT,
-    TestView,
-    fraction_warning,
-    frame_predictions,
-    object_column,
-    scoring_frame,
-    test_views,
-)
 from probekit.tasks.base import (
     TASKS,
     Column,
@@ -50,6 +40,16 @@ from probekit.tasks.base import (
     require_target,
     spatial_size,
     training_stream,
+)
+from probekit.tasks.dense import (
+    PROTOCOLS,
+    SCORE_AT,
+    TestView,
+    fraction_warning,
+    frame_predictions,
+    object_column,
+    scoring_frame,
+    test_views,
 )
 
 DEFAULT_LRS = (1e-4, 3e-4, 1e-3, 3e-3)
