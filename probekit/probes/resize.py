@@ -37,20 +37,29 @@ def original_grid(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Where each original pixel centre lies in a stored image, for `grid_sample`, and which lie inside it.
 
-    `pixel_map` (4,) (sx, sy, ox, oy) maps original xy to stored image xy (probekit.data.geometry.PixelMap);
-    `frame_scale` rescales the original frame first (a view whose own original frame is that much larger).
-    Returns grid (1, H0, W0, 2) in grid_sample's normalised coordinates (align_corners=False: -1 and 1 are
-    the outer edges of the image) and inside (H0, W0) bool: pixel centres within the stored image.
+    `pixel_map` (4,) (sx, sy, ox, oy) maps original xy to stored image xy (probekit.data.geometry.PixelMap;
+    sx < 0 for a mirrored image); `frame_scale` rescales the original frame first (a view whose own original
+    frame is that much larger). Sample positions are clamped to the stored pixels that show the original
+    (not the padding of a `pad` fit), as mmsegmentation crops the padding off before resizing to the
+    original shape. Returns grid (1, H0, W0, 2) in grid_sample's normalised coordinates (align_corners=False)
+    and inside (H0, W0) bool: original pixel centres that fall on the stored image's content.
     """
     sx, sy, ox, oy = (float(v) for v in pixel_map)
     H, W = image_hw
     H0, W0 = original_hw
-    xs = (torch.arange(W0, dtype=torch.float64) + 0.5) * frame_scale * sx + ox  # (W0,) stored x of column centres
-    ys = (torch.arange(H0, dtype=torch.float64) + 0.5) * frame_scale * sy + oy  # (H0,)
-    nx, ny = (2 * xs / W - 1).float(), (2 * ys / H - 1).float()
+
+    def axis(n0: int, scale: float, offset: float, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised sample coordinates (n0,) and inside (n0,) along one axis."""
+        centres = (torch.arange(n0, dtype=torch.float64) + 0.5) * frame_scale * scale + offset  # stored coordinates
+        ends = sorted((offset, offset + scale * frame_scale * n0))  # the original's extent in stored pixels
+        low, high = max(0.0, ends[0]), min(float(size), ends[1])
+        index = (centres - 0.5).clamp(low, max(low, high - 1))  # pixel-index coordinates, kept on the content
+        return ((2 * index + 1) / size - 1).float(), (centres >= low) & (centres < high)
+
+    nx, in_x = axis(W0, sx, ox, W)
+    ny, in_y = axis(H0, sy, oy, H)
     grid = torch.stack([nx[None, :].expand(H0, W0), ny[:, None].expand(H0, W0)], dim=-1)[None]  # (1, H0, W0, 2)
-    inside = ((ys >= 0) & (ys < H))[:, None] & ((xs >= 0) & (xs < W))[None, :]  # (H0, W0)
-    return grid, inside
+    return grid, in_y[:, None] & in_x[None, :]
 
 
 def resample_to_original(
