@@ -245,7 +245,11 @@ class StoreWriter:
                     datasets[f"targets/{name}"][start:stop] = values
                 if self.layout.originals is not None:
                     for name, values in original_rows(originals, self.layout.originals).items():
-                        datasets[f"originals/{name}"][start:stop] = values
+                        if values.dtype == object:  # variable-length rows: one at a time (h5py cannot slice one)
+                            for row, value in enumerate(values, start):
+                                datasets[f"originals/{name}"][row] = value
+                        else:
+                            datasets[f"originals/{name}"][start:stop] = values
             self.file.flush()
             zero_rows = sum(int(_zero_rows(values).sum()) for fields in features.values() for values in fields.values())
             self.file.attrs[ZERO_ROWS] = int(self.file.attrs.get(ZERO_ROWS, 0)) + zero_rows

@@ -88,7 +88,9 @@ def test_store_keeps_the_original_labels_and_pixel_maps(voc):
         np.testing.assert_array_equal(masks[i], label)
         h0, w0 = label.shape
         scale = min(56 / h0, 56 / w0)  # pad fit: the longer side to 56
-        assert maps[i][0] == pytest.approx(round(w0 * scale) / w0) and maps[i][1] == pytest.approx(round(h0 * scale) / h0)
+        assert maps[i][0] == pytest.approx(round(w0 * scale) / w0) and maps[i][1] == pytest.approx(
+            round(h0 * scale) / h0
+        )
 
 
 def test_depth_codec_is_lossless_and_smaller():
@@ -122,7 +124,10 @@ def test_resampling_equals_mmsegmentations_postprocessing():
         sx, sy, ox, oy = pixel_map
         h, w = round(sy * original_hw[0]), round(sx * original_hw[1])
         expected = F.interpolate(
-            expected[..., int(oy) : int(oy) + h, int(ox) : int(ox) + w], original_hw, mode="bilinear", align_corners=False
+            expected[..., int(oy) : int(oy) + h, int(ox) : int(ox) + w],
+            original_hw,
+            mode="bilinear",
+            align_corners=False,
         )
         torch.testing.assert_close(ours, expected[0], atol=1e-5, rtol=1e-5)
 
@@ -178,3 +183,89 @@ def test_crop_fit_scores_what_was_seen_and_warns(voc, caplog):
     scoring = json.loads(path.read_text())["scoring"]
     assert 0.5 < scoring["scored_fraction"] < 1
     assert "--image-size" in scoring["warning"] and "--image-size" in caplog.text
+
+
+def _nyu_sync_stores(tmp_path, image_size):
+    from tests.data.test_nyuv2 import write_sync
+
+    if not (tmp_path / "sync").exists():
+        write_sync(tmp_path)
+    stores = {}
+    for split in ("train", "test"):
+        config = ExtractConfig(
+            backbone="test-dinov2",
+            dataset="nyuv2-sync",
+            split=split,
+            root=str(tmp_path),
+            random_init=True,
+            image_size=image_size,
+            workers=0,
+            device="cpu",
+            dtype="float32",
+        )
+        stores[split] = extract(config, tmp_path / f"nyu-{split}-{image_size[1]}.h5", progress=False)
+    return stores
+
+
+def _numpy_depth_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
+    """The toolbox on one 480x640 frame: Eigen crop rows 45:471, cols 41:601; 1e-3 < g < 10; pred clamped."""
+    crop = np.zeros(gt.shape, bool)
+    crop[45:471, 41:601] = True
+    valid = crop & (gt > 1e-3) & (gt < 10)
+    p, g = np.clip(pred[valid].astype(np.float64), 1e-3, 10), gt[valid].astype(np.float64)
+    ratio = np.maximum(p / g, g / p)
+    return {
+        "d1": float((ratio < 1.25).mean()),
+        "abs_rel": float(np.mean(np.abs(p - g) / g)),
+        "rmse": float(np.sqrt(np.mean((p - g) ** 2))),
+    }
+
+
+def test_depth_at_original_resolution_equals_a_numpy_reference(tmp_path):
+    from probekit.probes.resize import resize_bilinear
+
+    stores = _nyu_sync_stores(tmp_path, (42, 56))  # 3:4: the window is the whole 480x640 frame
+    options = TASKS.get("depth").parse_options({**FAST, "head": "regression"})
+    path = run_probe(
+        "depth",
+        stores["train"],
+        tmp_path / "runs",
+        val=stores["test"],
+        test=stores["test"],
+        options=options,
+        device="cpu",
+        progress=False,
+    )
+    result = json.loads(path.read_text())
+    assert result["scoring"]["score_at"] == "original" and result["scoring"]["scored_fraction"] == 1.0
+    settings = result["probe"]["settings"]
+    store = FeatureStore(stores["test"])
+    head = TASKS.get("depth").build_head(settings, store.dim)
+    head.load_state_dict(load_file(str(path.with_suffix(".safetensors"))))
+    head.eval()
+    x = torch.from_numpy(store.read("patch", 0, 1)).permute(0, 3, 1, 2)  # (1, D, h, w)
+    cls = torch.from_numpy(store.read("cls", 0, 1))[:, :, None, None].expand(-1, -1, *x.shape[-2:])
+    with torch.no_grad():
+        pred = resize_bilinear(head(torch.cat([x, cls], dim=1)), (42, 56))  # (1, 42, 56) at the image size
+    pred = F.interpolate(pred[None], (480, 640), mode="bilinear", align_corners=False)[0, 0].numpy()
+    reference = _numpy_depth_metrics(pred, store.read_originals("depth", 0, 1)[0])
+    for key, value in reference.items():
+        assert result["metrics"][key] == pytest.approx(value, rel=1e-5), key
+
+
+def test_depth_window_narrower_than_the_eigen_crop_is_reported(tmp_path):
+    stores = _nyu_sync_stores(tmp_path, (56, 56))  # square: the window is the centre 480x480 of 640
+    options = TASKS.get("depth").parse_options(FAST)
+    path = run_probe(
+        "depth",
+        stores["train"],
+        tmp_path / "runs",
+        val=stores["test"],
+        test=stores["test"],
+        options=options,
+        device="cpu",
+        progress=False,
+    )
+    scoring = json.loads(path.read_text())["scoring"]
+    assert scoring["scored_fraction"] == pytest.approx((560 - 80) / (601 - 41), abs=0.02)  # columns 80:560 seen
+    assert "warning" in scoring
