@@ -37,9 +37,9 @@ def encode_png(array: np.ndarray) -> np.ndarray:
     return np.asarray(data, dtype=np.uint8).reshape(-1)
 
 
-def decode_png(data: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def decode_png(data: np.ndarray, shape: tuple[int, int]) -> np.ndarray | None:
     """PNG bytes -> uint8 (H, W); a wrong shape or undecodable bytes is None (the caller names the store)."""
-    image = cv2.imdecode(np.asarray(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    image: np.ndarray | None = cv2.imdecode(np.asarray(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     return image if image is not None and image.shape == tuple(shape) else None
 
 
@@ -57,7 +57,8 @@ def decode_float_planes(data: np.ndarray, shape: tuple[int, int]) -> np.ndarray 
         return None
     if planes.size != 4 * shape[0] * shape[1]:
         return None
-    return planes.reshape(4, -1).T.copy().view("<f4").reshape(shape).astype(np.float32)
+    values: np.ndarray = planes.reshape(4, -1).T.copy().view("<f4").reshape(shape).astype(np.float32)
+    return values
 
 
 _ENCODE: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -111,7 +112,7 @@ def original_rows(originals: Sequence[Mapping[str, Any]], names: Sequence[str]) 
 
 
 def decode_rows(
-    name: str, codec: str, data: Sequence[np.ndarray], shapes: np.ndarray, where: str, start: int = 0
+    name: str, codec: str, data: Sequence[np.ndarray] | np.ndarray, shapes: np.ndarray, where: str, start: int = 0
 ) -> list[np.ndarray]:
     """Encoded rows start.. -> (H0, W0) arrays; undecodable bytes are a StoreError naming the store and row."""
     decode = _DECODE.get(codec)

@@ -65,7 +65,7 @@ def test_flipped_view_mirrors_the_image_and_its_pixel_map():
     dataset = open_dataset("synthetic", "val", None, (28, 42), 2)
     plain, flipped = dataset[0], FlippedView(dataset, (28, 42), True, 1.0, "val.h5")[0]
     np.testing.assert_array_equal(flipped["image"], plain["image"][:, ::-1])
-    sx, sy, ox, oy = flipped["original"]["pixel_map"]
+    sx, _, ox, _ = flipped["original"]["pixel_map"]
     x = np.array([0.5, 10.25, 41.5])  # original x -> stored x of the mirrored image
     np.testing.assert_allclose(x * sx + ox, 42 - x)
 

@@ -77,7 +77,7 @@ def voc(tmp_path_factory):
 
 
 def test_store_keeps_the_original_labels_and_pixel_maps(voc):
-    tmp, root, _, val = voc
+    _, root, _, val = voc
     store = FeatureStore(val)
     assert store.originals == ["mask"]
     shapes, maps = store.read_frames()
