@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=256, help="training scenes")
     parser.add_argument("--val", type=int, default=64, help="validation scenes (scored)")
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--lrs", default=None, help="learning-rate grid, e.g. 0.001 (default: the task's)")
     parser.add_argument("--tasks", default="segmentation,depth")
     parser.add_argument("--scales", default=",".join(f"{s:g}" for s in DINOV2_MS_SCALES))
     parser.add_argument("--workdir", type=Path, default=None, help="keep the stores here (default: a temp dir)")
@@ -50,7 +51,8 @@ def main() -> None:
     for task in args.tasks.split(","):
         rows = {}
         for protocol in ("lin", "ms"):
-            options = TASKS.get(task).parse_options({"epochs": args.epochs, "protocol": protocol, "ms_scales": scales})
+            values = {"epochs": args.epochs, "protocol": protocol, "ms_scales": scales, "lrs": args.lrs}
+            options = TASKS.get(task).parse_options(values)
             path = run_probe(
                 task, train, work / "runs", val=work / "val.h5", options=options, device="cpu", progress=False
             )

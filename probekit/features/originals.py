@@ -27,6 +27,9 @@ from probekit.errors import StoreError
 
 FRAME_FIELDS = ("shape", "pixel_map")
 CODECS = {"mask": "png-uint8", "depth": "float32-byteplanes-deflate"}
+# Typical raw / encoded size, for disk-space estimates only (label maps ~10-40x; smooth depth ~2-4x).
+TYPICAL_RATIO = {"png-uint8": 8.0, "float32-byteplanes-deflate": 2.0}
+FRAME_BYTES = 2 * 4 + 4 * 4  # shape (2,) int32 + pixel_map (4,) float32
 
 
 def encode_png(array: np.ndarray) -> np.ndarray:
@@ -76,6 +79,18 @@ def codec_of(name: str) -> str:
     if name not in CODECS:
         raise StoreError(f"no codec for original target {name!r}: originals can be {', '.join(CODECS)}")
     return CODECS[name]
+
+
+def estimated_bytes(target_shapes: Mapping[str, tuple[tuple[int, ...], str]], names: Sequence[str]) -> int:
+    """Bytes one sample's originals are expected to take: the stored target's raw size over the codec's
+    typical ratio. An estimate (original frames may be larger than the stored targets): the per-batch
+    free-space check keeps a store resumable when it is off."""
+    total = 0.0
+    for name in names:
+        shape, kind = target_shapes.get(name, ((), "uint8"))
+        raw = int(np.prod(shape, dtype=np.int64)) * np.dtype(kind).itemsize
+        total += raw / TYPICAL_RATIO[codec_of(name)]
+    return int(total) + FRAME_BYTES
 
 
 def create_originals(

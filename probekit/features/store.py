@@ -30,7 +30,13 @@ import numpy as np
 from probekit.data.base import TargetSpec
 from probekit.data.pairs import PairTable, read_pairs, write_pairs
 from probekit.errors import DiskFullError, StoreError
-from probekit.features.originals import FRAME_FIELDS, create_originals, decode_rows, original_rows
+from probekit.features.originals import (
+    FRAME_FIELDS,
+    create_originals,
+    decode_rows,
+    estimated_bytes,
+    original_rows,
+)
 from probekit.features.space import (
     METADATA_MARGIN,
     disk_full_message,
@@ -90,7 +96,8 @@ class StoreLayout:
     def sample_bytes(self) -> int:
         """Bytes one sample takes in the store (for disk-space checks before starting and before each batch)."""
         targets = {name: (spec.shape, spec.dtype) for name, spec in self.targets.items()}
-        return sample_bytes(self.layers, self.grid, self.dim, self.dtype, targets)
+        originals = 0 if self.originals is None else estimated_bytes(targets, self.originals)
+        return sample_bytes(self.layers, self.grid, self.dim, self.dtype, targets) + originals
 
 
 class StoreWriter:

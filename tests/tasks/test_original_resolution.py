@@ -269,3 +269,20 @@ def test_depth_window_narrower_than_the_eigen_crop_is_reported(tmp_path):
     scoring = json.loads(path.read_text())["scoring"]
     assert scoring["scored_fraction"] == pytest.approx((560 - 80) / (601 - 41), abs=0.02)  # columns 80:560 seen
     assert "warning" in scoring
+
+
+def test_stores_without_originals_are_scored_as_stored_and_say_so(voc, tmp_path):
+    import shutil
+
+    import h5py
+
+    _, _, train, val = voc
+    old = tmp_path / "old-val.h5"
+    shutil.copy(val, old)
+    with h5py.File(old, "a") as f:
+        del f["originals"]  # as written before originals existed
+    assert FeatureStore(old).originals is None
+    options = TASKS.get("segmentation").parse_options(FAST)
+    path = run_probe("segmentation", train, tmp_path / "runs", val=old, options=options, device="cpu", progress=False)
+    result = json.loads(path.read_text())
+    assert result["scoring"]["score_at"] == "stored" and result["probe"]["settings"]["score_at"] == "stored"
