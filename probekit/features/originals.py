@@ -19,10 +19,10 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import cv2
 import h5py
 import numpy as np
 
+from probekit.data.image_files import decode_png_bytes, encode_png_bytes
 from probekit.errors import StoreError
 
 FRAME_FIELDS = ("shape", "pixel_map")
@@ -34,16 +34,10 @@ FRAME_BYTES = 2 * 4 + 4 * 4  # shape (2,) int32 + pixel_map (4,) float32
 
 def encode_png(array: np.ndarray) -> np.ndarray:
     """uint8 (H, W) -> PNG bytes as a (n,) uint8 array."""
-    ok, data = cv2.imencode(".png", np.ascontiguousarray(array, dtype=np.uint8))
-    if not ok:
+    data = encode_png_bytes(array)
+    if data is None:
         raise StoreError(f"could not PNG-encode a {array.shape} label map")
-    return np.asarray(data, dtype=np.uint8).reshape(-1)
-
-
-def decode_png(data: np.ndarray, shape: tuple[int, int]) -> np.ndarray | None:
-    """PNG bytes -> uint8 (H, W); a wrong shape or undecodable bytes is None (the caller names the store)."""
-    image: np.ndarray | None = cv2.imdecode(np.asarray(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    return image if image is not None and image.shape == tuple(shape) else None
+    return data
 
 
 def encode_float_planes(array: np.ndarray) -> np.ndarray:
@@ -69,7 +63,7 @@ _ENCODE: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "float32-byteplanes-deflate": encode_float_planes,
 }
 _DECODE: dict[str, Callable[[np.ndarray, tuple[int, int]], np.ndarray | None]] = {
-    "png-uint8": decode_png,
+    "png-uint8": decode_png_bytes,
     "float32-byteplanes-deflate": decode_float_planes,
 }
 
