@@ -94,6 +94,17 @@ def extract_command(
             "of the store and lists it (see `probekit info`).",
         ),
     ] = "raise",
+    scales: Annotated[
+        str | None,
+        typer.Option(
+            help="+ms test views: also extract at these scales of --image-size, one store each beside --out "
+            "(e.g. '0.5,0.75,1,1.25,1.5,1.75', DINOv2's +ms); must include 1, the base store.",
+        ),
+    ] = None,
+    flip: Annotated[
+        bool,
+        typer.Option("--flip", help="+ms test views: also extract every scale mirrored left-right (DINOv2's +ms)."),
+    ] = False,
     overwrite: Annotated[
         bool,
         typer.Option(
@@ -145,10 +156,28 @@ def extract_command(
     # Fail fast, before torch loads, when pretrained weights can't be had.
     preflight_backbone_weights(settings["backbone"], settings["weights"], settings["random_init"])
 
-    from probekit.features.extract import ExtractConfig, extract
+    from probekit.features.extract import ExtractConfig, extract, extract_views
 
+    if scales is not None or flip:
+        views = _parse_scales(scales)
+        paths = extract_views(
+            ExtractConfig(**settings), out, views, flip, overwrite, progress=not quiet, check_space=not no_space_check
+        )
+        if not quiet:
+            typer.echo(f"wrote {paths[0]} and {len(paths) - 1} view stores beside it", err=True)
+        return
     path = extract(
         ExtractConfig(**settings), out, overwrite=overwrite, progress=not quiet, check_space=not no_space_check
     )
     if not quiet:
         typer.echo(f"wrote {path}  (inspect: probekit info {path})", err=True)
+
+
+def _parse_scales(text: str | None) -> tuple[float, ...]:
+    """'0.5,1,1.5' -> (0.5, 1.0, 1.5); None (only --flip) -> (1.0,); anything else names the option."""
+    if text is None:
+        return (1.0,)
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise ProbekitError(f"--scales {text!r}: give comma-separated numbers, e.g. 0.5,0.75,1,1.25,1.5,1.75") from None

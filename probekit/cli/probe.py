@@ -137,6 +137,10 @@ def probe_command(
         float | None, typer.Option(callback=in_range(0.0), help=_help("gradient_weight"))
     ] = None,
     crop: Annotated[str | None, typer.Option(help=_help("crop"))] = None,
+    score_at: Annotated[str | None, typer.Option(help=_help("score_at"))] = None,
+    protocol: Annotated[str | None, typer.Option(help=_help("protocol"))] = None,
+    ms_scales: Annotated[str | None, typer.Option(callback=float_list(0.0), help=_help("ms_scales"))] = None,
+    ms_flip: Annotated[bool, typer.Option("--ms-flip/--no-ms-flip", help=_help("ms_flip"))] = True,
     projection: Annotated[str | None, typer.Option(help=_help("projection"))] = None,
     projection_dim: Annotated[int | None, typer.Option(min=1, help=_help("projection_dim"))] = None,
     temperature: Annotated[float | None, typer.Option(callback=above(0.0), help=_help("temperature"))] = None,

@@ -30,7 +30,11 @@ class ImageDataset(Protocol):
     """A map-style dataset of images and targets, deterministic and in a fixed order.
 
     `dataset[i]` returns {"id": str, "image": uint8 (H, W, 3) RGB, <target name>: np.ndarray | int}.
-    Correspondence datasets are `CorrespondenceDataset`s as well. Adapters keep their own bookkeeping
+    Correspondence datasets are `CorrespondenceDataset`s as well. Optional: `originals`, a tuple of dense
+    target names (mask, depth) the adapter also gives at the original resolution; each sample then has
+    "original": {"shape": (H0, W0), "pixel_map": PixelMap.as_array() original -> stored image pixels,
+    <name>: (H0, W0) array}, stored compressed so metrics can be computed where the papers compute them
+    (probekit/features/originals.py). Adapters keep their own bookkeeping
     (file lists and the like) under names that are not protocol attributes: `pair_table`, `limit_unit`.
     """
 
@@ -88,6 +92,7 @@ class SubsetDataset:
         self.limit = limit
         self.subset_seed = subset_seed
         self.name, self.split, self.targets = dataset.name, dataset.split, dataset.targets
+        self.originals: tuple[str, ...] | None = getattr(dataset, "originals", None)
 
     def __len__(self) -> int:
         return len(self.indices)

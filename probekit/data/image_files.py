@@ -122,3 +122,17 @@ def require_listed(paths: list[Path], listing: str, dataset: str, readme: str) -
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise DatasetError(f"{dataset}: {missing[0]} is missing{more}, listed by {listing}; layout: {readme}")
+
+
+def encode_png_bytes(array: np.ndarray) -> np.ndarray | None:
+    """uint8 (H, W) -> lossless PNG bytes as a (n,) uint8 array (None if OpenCV cannot encode it).
+
+    The stores keep original label maps this way (probekit/features/originals.py)."""
+    ok, data = cv2.imencode(".png", np.ascontiguousarray(array, dtype=np.uint8))
+    return np.asarray(data, dtype=np.uint8).reshape(-1) if ok else None
+
+
+def decode_png_bytes(data: np.ndarray, shape: tuple[int, int]) -> np.ndarray | None:
+    """PNG bytes -> uint8 (H, W); None when they do not decode to that shape (a damaged row)."""
+    image: np.ndarray | None = cv2.imdecode(np.asarray(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    return image if image is not None and image.shape == tuple(shape) else None

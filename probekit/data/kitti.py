@@ -23,7 +23,7 @@ import numpy as np
 
 from probekit.data.crop_window import Window, centre_window, fit_to_window
 from probekit.data.depth_targets import check_split, depth_targets, garg_box
-from probekit.data.geometry import size_hw
+from probekit.data.geometry import PixelMap, size_hw
 from probekit.data.image_files import read_png16, read_rgb, require_listed
 from probekit.data.layout import read_list_text, require_files, require_root, resolve_under
 from probekit.data.registry import DatasetEntry, register_dataset
@@ -96,6 +96,7 @@ class KittiEigen:
             depth_png_scale=DEPTH_SCALE,
             original_frame="KB crop (352x1216) of the raw frame",
         )
+        self.originals = ("depth",)  # the raw frame, where the Garg crop is defined
 
     def _read_listing(self, listing: Path) -> tuple[list[tuple[Path, Path]], int]:
         samples, skipped, drives = [], 0, {}
@@ -135,14 +136,18 @@ class KittiEigen:
             )
         kb = kb_crop(*raw.shape)
         frame = kb.cut(image)  # (352, 1216, 3)
-        depth = self.window.cut(kb.cut(raw)).astype(np.float32) / DEPTH_SCALE  # metres, 0 stays 0 (invalid)
+        metres = raw.astype(np.float32) / DEPTH_SCALE  # (H0, W0), 0 stays 0 (invalid)
+        depth = np.ascontiguousarray(self.window.cut(kb.cut(metres)))
         top, bottom, left, right = garg_box(*raw.shape)  # raw frame -> KB frame -> window
         box = self.window.box(top - kb.top, bottom - kb.top, left - kb.left, right - kb.left)
+        in_kb = self.window.pixel_map(self.image_size)  # KB-frame pixels -> image pixels
+        pixel_map = PixelMap(in_kb.sx, in_kb.sy, in_kb.ox - kb.left * in_kb.sx, in_kb.oy - kb.top * in_kb.sy)
         return {
             "id": self.sample_id(index),
             "image": fit_to_window(frame, self.window, self.image_size),
             "depth": depth,
             "eval_crop": np.array(box, dtype=np.int32),
+            "original": {"shape": metres.shape, "pixel_map": pixel_map.as_array(), "depth": metres},
         }
 
     def describe(self) -> dict[str, Any]:

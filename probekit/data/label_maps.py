@@ -4,7 +4,9 @@ Each adapter lists its (image, label) files and says how raw label values become
 (a `LabelTable`); this module reads, checks, maps and fits them. Resizing keeps the aspect ratio
 (docs/concepts.md): `crop` (default) scales the shorter side to the extraction size and centre-crops,
 `pad` scales the longer side and pads, the mask with the ignore index. Masks are resized with nearest
-neighbour, so every stored value is one of the written class ids or the ignore index.
+neighbour, so every stored value is one of the written class ids or the ignore index. The mask is also
+kept at its original resolution with the image's pixel map (`originals`), where segmentation is scored
+by default, as mmsegmentation scores it.
 """
 
 from __future__ import annotations
@@ -136,6 +138,7 @@ class LabelMapDataset:
         self.ignore_index = int(mask_attrs.get("ignore_index", IGNORE_INDEX))
         H, W = self.image_size
         self.targets = {"mask": TargetSpec((H, W), "uint8", dict(mask_attrs, resize=RESIZE_POLICY[fit]))}
+        self.originals = ("mask",)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -150,9 +153,15 @@ class LabelMapDataset:
                 f"{item.image} is {image.shape[1]}x{image.shape[0]}; re-extract the annotations"
             )
         mask = self.tables[item.table].apply(raw, item.label, self.name)  # (H0, W0) class ids
-        image, _ = fit_image(image, self.image_size, self.fit)  # (H, W, 3)
-        mask, _ = fit_mask(mask, self.image_size, self.fit, self.ignore_index)  # (H, W)
-        return {"id": item.id, "image": image, "mask": mask}
+        original = {"shape": mask.shape, "mask": mask}  # (H0, W0) class ids, as mmseg scores them
+        image, pixel_map = fit_image(image, self.image_size, self.fit)  # (H, W, 3)
+        fitted, _ = fit_mask(mask, self.image_size, self.fit, self.ignore_index)  # (H, W)
+        return {
+            "id": item.id,
+            "image": image,
+            "mask": fitted,
+            "original": {**original, "pixel_map": pixel_map.as_array()},
+        }
 
     def label_sources(self) -> list[str]:
         """What the label files used hold (e.g. Cityscapes labelTrainIds, or labelIds mapped to trainIds)."""

@@ -127,6 +127,7 @@ class NYUv2Labeled:
                     "resize": "none: the original resolution cut to the image's window, like depth",
                 },
             )
+        self.originals = ("depth", "mask") if self.has_labels else ("depth",)  # the whole frame, Eigen crop in it
         self._file: h5py.File | None = None
 
     def _check_file(self) -> tuple[int, tuple[int, int]]:
@@ -163,24 +164,31 @@ class NYUv2Labeled:
         f = self._h5()
         image = np.ascontiguousarray(f["images"][n].transpose(2, 1, 0))  # (3, W, H) -> (H, W, 3)
         depth = f[self.depth_key][n].T.astype(np.float32)  # (W, H) -> (H, W) metres
+        original = {
+            "shape": depth.shape,
+            "pixel_map": self.window.pixel_map(self.image_size).as_array(),
+            "depth": depth,
+        }
         sample = {
             "id": f"nyuv2-{n + 1:04d}",
             "image": fit_to_window(image, self.window, self.image_size),
             "depth": np.ascontiguousarray(self.window.cut(depth)),
             "eval_crop": self.eval_box.copy(),
+            "original": original,
         }
         if self.classes is not None:
-            sample["mask"] = self._mask(f["labels"][n].T, n, self.classes)
+            original["mask"] = self._mask(f["labels"][n].T, n, self.classes)
+            sample["mask"] = np.ascontiguousarray(self.window.cut(original["mask"]))
         return sample
 
     def _mask(self, raw: np.ndarray, n: int, classes: np.ndarray) -> np.ndarray:
-        """(H, W) raw NYU labels 0..894 -> class ids in the window, uint8; another value names the frame."""
+        """(H, W) raw NYU labels 0..894 -> class ids of the whole frame, uint8; another value names the frame."""
         if raw.max(initial=0) >= len(classes):
             raise DatasetError(
                 f"{self.path}: labels of frame {n + 1} hold {int(raw.max())}, beyond the 894 NYU classes; "
                 f"expected the NYU v2 labeled .mat"
             )
-        return np.ascontiguousarray(self.window.cut(classes[raw]))
+        return np.ascontiguousarray(classes[raw])
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -84,6 +84,7 @@ class NYUv2Sync:
             depth_png_scale=DEPTH_SCALE,
             eval_box=self.eval_box.tolist(),
         )
+        self.originals = ("depth",)  # the whole 480x640 frame, where the Eigen crop is defined
 
     def __len__(self) -> int:
         return len(self.files)
@@ -98,12 +99,14 @@ class NYUv2Sync:
         for path, shape in ((rgb_path, image.shape[:2]), (depth_path, raw.shape)):
             if shape != FRAME:
                 raise DatasetError(f"{path} is {shape[0]}x{shape[1]}; NYU v2 frames are {FRAME[0]}x{FRAME[1]}")
-        depth = self.window.cut(raw).astype(np.float32) / DEPTH_SCALE  # metres, 0 stays 0 (invalid)
+        frame = raw.astype(np.float32) / DEPTH_SCALE  # (480, 640) metres, 0 stays 0 (invalid)
+        pixel_map = self.window.pixel_map(self.image_size).as_array()
         return {
             "id": self.sample_id(index),
             "image": fit_to_window(image, self.window, self.image_size),
-            "depth": depth,
+            "depth": np.ascontiguousarray(self.window.cut(frame)),
             "eval_crop": self.eval_box.copy(),
+            "original": {"shape": frame.shape, "pixel_map": pixel_map, "depth": frame},
         }
 
     def describe(self) -> dict[str, Any]:

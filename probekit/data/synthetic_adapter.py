@@ -1,4 +1,8 @@
-"""The synthetic scenes as a registered dataset: images rendered at the extraction size, all targets exact."""
+"""The synthetic scenes as a registered dataset: images rendered at the extraction size, all targets exact.
+
+The original resolution is the rendered one, so the originals (mask, depth, identity pixel map) equal the
+stored targets: scoring at the original resolution must give the stored score exactly (a test).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from dataclasses import asdict
 from typing import Any
 
 from probekit.data.base import TargetSpec
+from probekit.data.geometry import PixelMap
 from probekit.data.registry import DatasetEntry, register_dataset
 from probekit.data.synthetic import SceneConfig, SyntheticScenes
 from probekit.errors import DatasetError
@@ -49,12 +54,15 @@ class SyntheticDataset:
             "camera_K": TargetSpec((3, 3), "float32", {"convention": "pinhole intrinsics, pixel units"}),
             "cam_to_world": TargetSpec((4, 4), "float32", {"convention": "OpenCV camera (x right, y down, z forward)"}),
         }
+        self.originals = ("mask", "depth")
 
     def __len__(self) -> int:
         return len(self.scenes)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        return self.scenes[index]
+        sample: dict[str, Any] = self.scenes[index]
+        original = {"shape": sample["mask"].shape, "pixel_map": PixelMap.identity().as_array()}
+        return {**sample, "original": {**original, "mask": sample["mask"], "depth": sample["depth"]}}
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from probekit.features.preprocess import Collate, normalise
 from probekit.features.skips import Guarded, check_on_error, skip_summary, unreadable_entries
 from probekit.features.space import METADATA_MARGIN, free_bytes, human_bytes
 from probekit.features.store import FeatureStore, StoreLayout, StoreWriter, features_fingerprint
+from probekit.features.tta import FlippedView, check_scales, scaled_size, tta_path, tta_views
 from probekit.files import exclusive_lock, partial_path
 from probekit.progress import progress_bar
 from probekit.provenance import git_sha, short_hash, utc_now, versions
@@ -147,6 +149,7 @@ def extract(
             device.type,
             *_impl_key(attrs),
             *_on_error_key(config),
+            *_originals_key(dataset),
         )
         partial = partial_path(out)
         if not _prepare_paths(out, partial, resume_key, overwrite):
@@ -161,6 +164,7 @@ def extract(
             dataset.targets,
             pairs=getattr(dataset, "pair_table", None),
             resizable=config.on_error == "skip",
+            originals=original_names(dataset),
         )
         if check_space:
             stored = _stored_attrs(partial)
@@ -185,7 +189,12 @@ def extract(
                 batch_size=config.batch_size,
                 shuffle=False,
                 num_workers=default_workers(config.workers),
-                collate_fn=Collate(config.image_size, backbone.preprocessing.interpolation, list(dataset.targets)),
+                collate_fn=Collate(
+                    config.image_size,
+                    backbone.preprocessing.interpolation,
+                    list(dataset.targets),
+                    with_originals=layout.originals is not None,
+                ),
                 pin_memory=device.type == "cuda",
                 persistent_workers=False,
             )
@@ -205,7 +214,9 @@ def extract(
                     if batch["ids"]
                     else {}
                 )
-                writer.write(position, batch["ids"], features, batch["targets"], skipped=skipped)
+                writer.write(
+                    position, batch["ids"], features, batch["targets"], skipped=skipped, originals=batch["originals"]
+                )
                 position += len(batch["ids"])
                 bar.update(len(batch["ids"]) + len(skipped))
             bar.close()
@@ -222,6 +233,42 @@ def extract(
         if skipped:
             log.warning(skip_summary(skipped, len(dataset), out))
     return out
+
+
+def extract_views(
+    config: ExtractConfig,
+    out: str | Path,
+    scales: Sequence[float],
+    flip: bool,
+    overwrite: bool = False,
+    progress: bool = True,
+    check_space: bool = True,
+) -> list[Path]:
+    """The base store `out` and one view store per other (scale, flip) beside it (probekit/features/tta.py).
+
+    Each view is an ordinary extraction (resumable, skipped when complete) at the scaled image size, of the
+    dataset opened at that size, mirrored for the flipped views.
+    """
+    check_scales(scales)
+    check_config(config)
+    out = Path(out)
+    backbone = build_backbone(config.backbone, config.weights, config.random_init, config.seed, impl=config.impl)
+    paths = [extract(config, out, overwrite, progress, backbone=backbone, check_space=check_space)]
+    for scale, flip_view in tta_views(scales, flip)[1:]:
+        size = scaled_size(config.image_size, scale, backbone.patch_size)
+        dataset = open_dataset(config.dataset, config.split, config.root, size, config.limit, config.subset_seed)
+        view = FlippedView(dataset, size, flip_view, scale, out.name)
+        path = tta_path(out, scale, flip_view)
+        log.info("view scale %g%s: %dx%d -> %s", scale, " flipped" if flip_view else "", *size, path)
+        cfg = replace(config, image_size=size)
+        paths.append(extract(cfg, path, overwrite, progress, backbone=backbone, dataset=view, check_space=check_space))
+    return paths
+
+
+def original_names(dataset: ImageDataset) -> tuple[str, ...] | None:
+    """The dense targets a dataset keeps at original resolution (its optional `originals`); None: it keeps none."""
+    names = getattr(dataset, "originals", None)
+    return None if names is None else tuple(names)
 
 
 def check_config(config: ExtractConfig) -> None:
@@ -297,6 +344,12 @@ def _impl_key(attrs: dict[str, Any]) -> tuple[str, ...]:
 def _on_error_key(config: ExtractConfig) -> tuple[str, ...]:
     """What --on-error skip adds to the resume key (a store with skips is not a complete raise-mode store)."""
     return () if config.on_error == "raise" else (config.on_error,)
+
+
+def _originals_key(dataset: ImageDataset) -> tuple[str, ...]:
+    """What keeping originals adds to the resume key (the layout differs); nothing for datasets without them."""
+    names = original_names(dataset)
+    return () if names is None else ("originals", *names)
 
 
 def _check_image_size(image_size: tuple[int, int], patch_size: int) -> None:

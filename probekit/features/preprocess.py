@@ -26,18 +26,20 @@ class Collate:
     image_size: tuple[int, int]
     interpolation: str
     target_names: Sequence[str]
+    with_originals: bool = False  # collect each sample's "original" dict (dense targets at original size)
 
     def __call__(self, samples: Sequence[Mapping[str, Any] | Unreadable]) -> dict[str, Any]:
-        """{"ids", "images", "targets"} of the readable samples, and "unreadable": the markers left out."""
+        """{"ids", "images", "targets", "originals"} of the readable samples, and "unreadable": the markers left out."""
         unreadable = [s for s in samples if isinstance(s, Unreadable)]
         readable = [s for s in samples if not isinstance(s, Unreadable)]
         if not readable:
-            return {"ids": [], "images": None, "targets": {}, "unreadable": unreadable}
+            return {"ids": [], "images": None, "targets": {}, "originals": [], "unreadable": unreadable}
         images = np.stack([self._resize(s["image"]) for s in readable])  # (B, H, W, 3) uint8
         return {
             "ids": [str(s["id"]) for s in readable],
             "images": torch.from_numpy(images),
             "targets": {name: np.stack([np.asarray(s[name]) for s in readable]) for name in self.target_names},
+            "originals": [s["original"] for s in readable] if self.with_originals else [],
             "unreadable": unreadable,
         }
 

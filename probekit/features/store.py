@@ -8,6 +8,7 @@ Layout:
     (every numeric dataset carries HDF5 Fletcher-32 chunk checksums, verified on every read)
     /targets/<name>         (N, ...)      label, mask, depth, camera ... with their attrs
     /pairs/...              (P, ...)      correspondence datasets: image pairs and keypoints (data/pairs.py)
+    /originals/...          (N, ...)      dense targets at the original resolution, compressed (originals.py)
     attrs                   provenance; `complete` is set only when every sample is written
 
 Writers append whole batches in dataset order and record progress (`num_done`) after each
@@ -29,6 +30,13 @@ import numpy as np
 from probekit.data.base import TargetSpec
 from probekit.data.pairs import PairTable, read_pairs, write_pairs
 from probekit.errors import DiskFullError, StoreError
+from probekit.features.originals import (
+    FRAME_FIELDS,
+    create_originals,
+    decode_rows,
+    estimated_bytes,
+    original_rows,
+)
 from probekit.features.space import (
     METADATA_MARGIN,
     disk_full_message,
@@ -82,12 +90,14 @@ class StoreLayout:
     targets: Mapping[str, TargetSpec]
     pairs: PairTable | None = None  # correspondence datasets: the image pairs and their keypoints
     resizable: bool = False  # --on-error skip: rows may be fewer than samples, trimmed by `finish`
+    originals: tuple[str, ...] | None = None  # dense targets kept at original size (None: no /originals group)
 
     @property
     def sample_bytes(self) -> int:
         """Bytes one sample takes in the store (for disk-space checks before starting and before each batch)."""
         targets = {name: (spec.shape, spec.dtype) for name, spec in self.targets.items()}
-        return sample_bytes(self.layers, self.grid, self.dim, self.dtype, targets)
+        originals = 0 if self.originals is None else estimated_bytes(targets, self.originals)
+        return sample_bytes(self.layers, self.grid, self.dim, self.dtype, targets) + originals
 
 
 class StoreWriter:
@@ -151,6 +161,8 @@ class StoreWriter:
                 write_attrs(dataset, spec.attrs)
             if layout.pairs is not None:
                 write_pairs(f, layout.pairs)
+            if layout.originals is not None:
+                create_originals(f, layout.originals, shape, N)
             write_attrs(
                 f,
                 dict(
@@ -193,8 +205,14 @@ class StoreWriter:
             "ids",
             *(f"layers/{k}/{field}" for k in self.layout.layers for field in FIELDS),
             *(f"targets/{name}" for name in self.layout.targets),
+            *(f"originals/{name}" for name in self._original_names()),
         ]
         return {name: self.file[name] for name in names}
+
+    def _original_names(self) -> tuple[str, ...]:
+        """Datasets under /originals: the frame fields and the encoded targets (none without originals)."""
+        names = self.layout.originals
+        return () if names is None else (*FRAME_FIELDS, *names)
 
     def write(
         self,
@@ -203,10 +221,12 @@ class StoreWriter:
         features: Mapping[int, Mapping[str, np.ndarray]],
         targets: Mapping[str, np.ndarray],
         skipped: Sequence[Mapping[str, Any]] = (),
+        originals: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         """Write samples [start, start + len(ids)) and record the progress once the data is on disk.
 
         `skipped`: the batch's samples left out (--on-error skip), recorded with the progress in one step.
+        `originals`: per sample {"shape", "pixel_map", <original target>: (H0, W0)} when the layout has them.
         """
         if start != self.num_done:
             raise StoreError(
@@ -215,6 +235,8 @@ class StoreWriter:
         if skipped and not self.layout.resizable:
             raise StoreError(f"{self.path}: samples can only be skipped in a store created for --on-error skip")
         stop = start + len(ids)
+        if self.layout.originals is not None and ids and len(originals) != len(ids):
+            raise StoreError(f"{self.path}: the store keeps originals but {len(originals)} came for {len(ids)} samples")
         if (
             ids and free_bytes(self.path) < len(ids) * self.sample_bytes + METADATA_MARGIN
         ):  # stop while the file is valid
@@ -228,6 +250,13 @@ class StoreWriter:
                         datasets[f"layers/{layer}/{field}"][start:stop] = values
                 for name, values in targets.items():
                     datasets[f"targets/{name}"][start:stop] = values
+                if self.layout.originals is not None:
+                    for name, values in original_rows(originals, self.layout.originals).items():
+                        if values.dtype == object:  # variable-length rows: one at a time (h5py cannot slice one)
+                            for row, value in enumerate(values, start):
+                                datasets[f"originals/{name}"][row] = value
+                        else:
+                            datasets[f"originals/{name}"][start:stop] = values
             self.file.flush()
             zero_rows = sum(int(_zero_rows(values).sum()) for fields in features.values() for values in fields.values())
             self.file.attrs[ZERO_ROWS] = int(self.file.attrs.get(ZERO_ROWS, 0)) + zero_rows
@@ -311,6 +340,8 @@ class FeatureStore:
             )
         self.layers: list[int] = [int(k) for k in sorted(f["layers"], key=int)]
         self.targets: list[str] = sorted(f["targets"]) if "targets" in f else []
+        # dense targets kept at original resolution; None when the store has no /originals (older stores)
+        self.originals: list[str] | None = sorted(set(f["originals"]) - set(FRAME_FIELDS)) if "originals" in f else None
         self._target_maps: dict[str, np.ndarray] = {}
         self._check_structure(f)
 
@@ -323,6 +354,7 @@ class FeatureStore:
                 "ids",
                 *(f"layers/{k}/{field}" for k in self.layers for field in FIELDS),
                 *(f"targets/{t}" for t in self.targets),
+                *(f"originals/{name}" for name in (*FRAME_FIELDS, *(self.originals or ()))),
             )
             if key in f
         }
@@ -435,6 +467,36 @@ class FeatureStore:
         inside = (values >= 0) & (values < len(table))  # the ignore index and out-of-scheme ids stay as stored
         mapped[inside] = table[values[inside]]
         return mapped
+
+    def read_frames(self, start: int = 0, stop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Samples [start, stop): original shapes (n, 2) int and pixel maps (n, 4) original -> stored image."""
+        if self.originals is None:
+            raise StoreError(f"{self.path} keeps no originals: re-extract it to score at the original resolution")
+        start, stop = self._span(start, stop)
+        return self._slice("originals/shape", start, stop), self._slice("originals/pixel_map", start, stop)
+
+    def read_originals(self, name: str, start: int = 0, stop: int | None = None) -> list[np.ndarray]:
+        """Samples [start, stop) of an original target, decoded: a list of (H0, W0) arrays (class ids remapped
+        like the stored target's)."""
+        if name not in (self.originals or ()):
+            raise StoreError(
+                f"{self.path} keeps no original {name!r} (originals: {self.originals}): "
+                f"re-extract it with this probekit to score at the original resolution"
+            )
+        shapes, _ = self.read_frames(start, stop)
+        start, stop = self._span(start, stop)
+        codec = str(self._dataset(f"originals/{name}").attrs.get("codec", ""))
+        arrays = decode_rows(name, codec, self._slice(f"originals/{name}", start, stop), shapes, str(self.path), start)
+        table = self._target_maps.get(name)
+        if table is None:
+            return arrays
+        out = []
+        for values in arrays:
+            mapped = values.copy()
+            inside = values < len(table)
+            mapped[inside] = table[values[inside]]
+            out.append(mapped)
+        return out
 
     def _slice(self, key: str, start: int, stop: int | None) -> np.ndarray:
         """Rows [start, stop) of a dataset; a checksum or read failure is a StoreError naming the store."""

@@ -10,6 +10,7 @@ with the scale-invariant (median-aligned) metrics reported beside them. Selectio
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, cast
@@ -20,7 +21,8 @@ import torch
 from probekit.device import resolve_device
 from probekit.errors import ProbekitError
 from probekit.features.store import FeatureStore
-from probekit.metrics.depth import Alignment, Crop, DepthMetrics
+from probekit.features.tta import DINOV2_MS_SCALES, check_scales
+from probekit.metrics.depth import Alignment, Crop, DepthMetrics, valid_depth_mask
 from probekit.probes.heads import DepthBinsHead, DepthRegressionHead
 from probekit.probes.losses import gradient_loss, silog_loss
 from probekit.probes.resize import resize_bilinear
@@ -42,7 +44,17 @@ from probekit.tasks.base import (
     spatial_size,
     training_stream,
 )
-from probekit.tasks.segmentation import read_patch_grid
+from probekit.tasks.dense import (
+    PROTOCOLS,
+    SCORE_AT,
+    TestView,
+    fraction_warning,
+    frame_predictions,
+    object_column,
+    scoring_frame,
+    test_views,
+)
+from probekit.tasks.segmentation import read_patch_grid, spatial_size_of
 
 DEFAULT_LRS = (1e-4, 3e-4, 1e-3, 3e-3)
 HeadFactory = Callable[[int, Mapping[str, Any]], torch.nn.Module]  # (input channels, options) -> head
@@ -50,6 +62,7 @@ HEADS: Registry[HeadFactory] = Registry("depth head", ProbekitError)
 HEADS.register("bins", lambda dim, o: DepthBinsHead(dim, o["min_depth"], o["max_depth"], o["n_bins"], o["bin_spacing"]))
 HEADS.register("regression", lambda dim, o: DepthRegressionHead(dim, o["min_depth"], o["max_depth"]))
 CROPS = ("eigen", "garg", "none")
+log = logging.getLogger("probekit.probe")
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,19 @@ class DepthOptions(TrainedOptions):
     crop: str | None = option(
         None, "Evaluation crop: eigen (NYU) | garg (KITTI) | none (default: the dataset's).", choices=CROPS
     )
+    score_at: str = option(
+        "original",
+        "Score on the original-size depth, crop in original pixels (toolbox; stores without originals: stored) | "
+        "stored depth.",
+        choices=SCORE_AT,
+    )
+    protocol: str = option(
+        "lin",
+        "Test protocol: lin (base store) | ms (DINOv2 +ms: average over scale/flip view stores).",
+        choices=PROTOCOLS,
+    )
+    ms_scales: tuple[float, ...] = option(DINOV2_MS_SCALES, "Scales of --protocol ms (DINOv2: 0.5..1.75).")
+    ms_flip: bool = option(True, "--protocol ms also averages the mirrored views (DINOv2: yes).")
 
     def check(self) -> None:
         HEADS.get(self.head)  # unknown heads: one line naming the known ones
@@ -84,6 +110,7 @@ class DepthOptions(TrainedOptions):
             raise ProbekitError(f"--gradient-weight must be >= 0, not {self.gradient_weight}")
         if self.min_depth is not None and self.max_depth is not None and self.min_depth >= self.max_depth:
             raise ProbekitError(f"--min-depth {self.min_depth:g} must be below --max-depth {self.max_depth:g}")
+        check_scales(self.ms_scales)
 
 
 def head_input(batch: dict[str, torch.Tensor], spec: HeadSpec | None) -> torch.Tensor:
@@ -186,11 +213,27 @@ class DepthTask(TaskBase):
         assert result.best_scores is not None and result.best_epochs is not None  # fit was given the validation
         chosen = best_index(result.best_scores)
         final = splits.test or splits.val
-        plain, median_aligned = evaluate(final, [chosen], alignments=(None, "median"))[0]
+        frame = scoring_frame(final.store, options.score_at, "depth")
+        views = test_views(final.store, options.protocol, options.ms_scales, options.ms_flip)
+        scoring: dict[str, Any] = {"score_at": frame, "protocol": options.protocol}
+        if options.protocol == "ms":
+            scoring["views"] = [{"scale": v.scale, "flip": v.flip, "store": v.store.path.name} for v in views]
+        if frame == "stored" and options.protocol == "lin":
+            plain, median_aligned = evaluate(final, [chosen], alignments=(None, "median"))[0]
+            trivial = _mean_depth_baseline(splits.train, final, o, metric_crop, boxes, train.batch_size)
+        else:
+            head = grid.heads[chosen].eval()
+            scorer = FinalScorer(final, frame, layers, with_cls, o, cast(Crop, crop), boxes, torch_device)
+            plain, median_aligned = scorer.score(views, lambda b: head(head_input(b, None)), train.batch_size, scoring)
+            trivial = _mean_depth_baseline(splits.train, final, o, metric_crop, boxes, train.batch_size, scorer)
         return TaskOutput(
-            trivial=_mean_depth_baseline(splits.train, final, o, metric_crop, boxes, train.batch_size),
+            trivial=trivial,
             metrics=plain.compute(),
-            extra_metrics={"scale_invariant": median_aligned.compute(), "valid_fraction": fractions},
+            extra_metrics={
+                "scale_invariant": median_aligned.compute(),
+                "valid_fraction": fractions,
+                "scoring": scoring,
+            },
             chosen={**specs[chosen].describe(), "val_rmse": -result.best_scores[chosen]},
             grid=grid_table(specs, result.best_scores, result.best_epochs),
             head_state=dict(grid.heads[chosen].state_dict()),
@@ -204,9 +247,9 @@ class DepthTask(TaskBase):
                 "bin_spacing": o["bin_spacing"],
                 "loss": f"silog + {gradient_weight} x gradient (spatial, MegaDepth-style; see probes/losses.py)",
                 "crop": crop,
-                "crop_source": "per-sample eval_crop boxes"
-                if boxes
-                else ("fractions of the stored shape" if crop else None),
+                "crop_source": crop_source(frame, crop, boxes),
+                "score_at": frame,
+                "protocol": options.protocol,
                 "upsample": 4,
                 "train": asdict(train),
             },
@@ -256,10 +299,100 @@ def valid_fractions(splits: Splits, valid_range: tuple[float, float], batch_size
     return fractions
 
 
+def crop_source(frame: str, crop: str | None, boxes: bool) -> str | None:
+    """Where the evaluation crop was applied, for the JSON."""
+    if crop is None:
+        return None
+    if frame == "original":
+        return "fractions of the original frame (the toolbox's indices)"
+    return "per-sample eval_crop boxes" if boxes else "fractions of the stored shape"
+
+
+class FinalScorer:
+    """Depth metrics of the chosen head on the final split in the scoring frame (probekit/tasks/dense.py).
+
+    In the original frame the toolbox's crop is applied as fractions of the original shape (its own
+    indices: NYU's Eigen box at 480x640, KITTI's Garg box of the raw frame), and original pixels the stored
+    image never saw count as invalid; `scored_fraction` says how many valid cropped pixels were scored.
+    """
+
+    def __init__(
+        self,
+        split: StoreView,
+        frame: str,
+        layers: list[int],
+        with_cls: bool,
+        o: dict[str, Any],
+        crop: Crop,
+        boxes: bool,
+        device: torch.device,
+    ):
+        self.split, self.frame, self.layers, self.with_cls, self.device = split, frame, layers, with_cls, device
+        self.min_depth, self.max_depth = float(o["min_depth"]), float(o["max_depth"])
+        self.crop, self.boxes = crop, boxes
+        self.stored_hw = spatial_size_of(split.store, "depth")
+
+    def inputs(self, store: FeatureStore, begin: int, end: int) -> dict[str, np.ndarray]:
+        arrays = {"x": read_patch_grid(store, begin, end, self.layers)}
+        if self.with_cls:
+            arrays["cls"] = np.concatenate([store.read("cls", begin, end, k) for k in self.layers], axis=-1)
+        return arrays
+
+    def truth(self, store: FeatureStore, begin: int, end: int) -> dict[str, np.ndarray]:
+        if self.frame == "original":
+            return {"depth": object_column(store.read_originals("depth", begin, end))}
+        arrays = {"depth": store.read_target("depth", begin, end)}
+        if self.boxes:
+            arrays["eval_crop"] = store.read_target("eval_crop", begin, end)
+        return arrays
+
+    def metrics(self, alignment: Alignment = None) -> DepthMetrics:
+        crop = self.crop if self.frame == "original" or not self.boxes else None  # boxes replace the named crop
+        return DepthMetrics(min_depth=self.min_depth, max_depth=self.max_depth, crop=crop, alignment=alignment)
+
+    def score(
+        self,
+        views: list[TestView],
+        predict: Callable[[dict[str, torch.Tensor]], torch.Tensor],
+        batch_size: int,
+        scoring: dict[str, Any] | None = None,
+    ) -> tuple[DepthMetrics, DepthMetrics]:
+        """(plain, median-aligned) metrics of the depth maps averaged over the views; fills `scoring`."""
+        plain, aligned = self.metrics(), self.metrics("median")
+        valid = seen = 0
+
+        def maps(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+            return predict(batch)[:, None]  # (B, 1, h, w)
+
+        for pred, inside, truth in frame_predictions(
+            self.split, views, self.inputs, self.truth, maps, self.frame, self.stored_hw, False, batch_size, self.device
+        ):
+            target = torch.as_tensor(np.asarray(truth["depth"], dtype=np.float32), device=pred.device)[None]  # (1,H,W)
+            box = torch.as_tensor(truth["eval_crop"])[None] if "eval_crop" in truth else None
+            counted = valid_depth_mask(target, self.min_depth, self.max_depth, plain.crop)[0]  # (H, W)
+            valid, seen = valid + int(counted.sum()), seen + int((counted & inside).sum())
+            target = torch.where(inside, target, torch.zeros_like(target))  # unseen pixels: invalid (0)
+            for metric in (plain, aligned):
+                metric.update(pred, target, box)
+        if scoring is not None:
+            scoring["scored_fraction"] = seen / valid if valid else None
+            warning = fraction_warning(seen, valid, "valid depth")
+            if warning:
+                scoring["warning"] = warning
+                log.warning("%s: %s", self.split.name, warning)
+        return plain, aligned
+
+
 def _mean_depth_baseline(
-    train: StoreView, final: StoreView, o: dict[str, Any], crop: Crop, boxes: bool, batch_size: int
+    train: StoreView,
+    final: StoreView,
+    o: dict[str, Any],
+    crop: Crop,
+    boxes: bool,
+    batch_size: int,
+    scorer: FinalScorer | None = None,
 ) -> dict[str, Any]:
-    """A constant prediction: the mean of the valid training depths."""
+    """A constant prediction: the mean of the valid training depths (scored like the head when `scorer`)."""
 
     def read(store: FeatureStore, begin: int, end: int) -> dict[str, np.ndarray]:  # targets only
         arrays = {"depth": store.read_target("depth", begin, end)}
@@ -273,6 +406,13 @@ def _mean_depth_baseline(
         valid = (depth > o["min_depth"]) & (depth < o["max_depth"])
         total, count = total + float(depth[valid].sum()), count + int(valid.sum())
     mean = total / max(count, 1)
+    if scorer is not None:
+
+        def constant(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+            return torch.full(batch["x"].shape[:3], mean, device=batch["x"].device)  # (B, h, w)
+
+        plain, _ = scorer.score([TestView(final.store, 1.0, False)], constant, batch_size)
+        return {"predictor": f"mean training depth ({mean:.3f} m)", **plain.compute()}
     metric = DepthMetrics(min_depth=o["min_depth"], max_depth=o["max_depth"], crop=crop)
     for arrays in iterate_batches(final, read, batch_size):
         target = torch.from_numpy(arrays["depth"])

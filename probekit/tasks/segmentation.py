@@ -8,7 +8,8 @@ No augmentation: the features are cached, so the images are seen exactly as extr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from probekit.device import resolve_device
 from probekit.errors import ProbekitError
 from probekit.features.store import FeatureStore
+from probekit.features.tta import DINOV2_MS_SCALES, check_scales
 from probekit.metrics.segmentation import SegmentationMetrics, reduce_zero_label
 from probekit.probes.heads import SegmentationHead
 from probekit.probes.resize import resize_bilinear
@@ -39,8 +41,19 @@ from probekit.tasks.base import (
     spatial_size,
     training_stream,
 )
+from probekit.tasks.dense import (
+    PROTOCOLS,
+    SCORE_AT,
+    TestView,
+    fraction_warning,
+    frame_predictions,
+    object_column,
+    scoring_frame,
+    test_views,
+)
 
 DEFAULT_LRS = (1e-4, 3e-4, 1e-3, 3e-3)
+log = logging.getLogger("probekit.probe")
 
 
 @dataclass(frozen=True)
@@ -60,10 +73,23 @@ class SegmentationOptions(TrainedOptions):
     unknown_ids: str = option(
         "raise", "Mask ids that are neither a class nor the ignore index: raise | ignore.", choices=("raise", "ignore")
     )
+    score_at: str = option(
+        "original",
+        "Score on the original-size labels (mmsegmentation; stores without originals: stored) | stored masks.",
+        choices=SCORE_AT,
+    )
+    protocol: str = option(
+        "lin",
+        "Test protocol: lin (base store) | ms (DINOv2 +ms: average over scale/flip view stores).",
+        choices=PROTOCOLS,
+    )
+    ms_scales: tuple[float, ...] = option(DINOV2_MS_SCALES, "Scales of --protocol ms (DINOv2: 0.5..1.75).")
+    ms_flip: bool = option(True, "--protocol ms also averages the mirrored views (DINOv2: yes).")
 
     def check(self) -> None:
         if self.num_classes is not None and self.num_classes < 2:
             raise ProbekitError(f"num_classes must be at least 2, not {self.num_classes}")
+        check_scales(self.ms_scales)
 
 
 def read_patch_grid(store: FeatureStore, begin: int, end: int, layers: list[int]) -> np.ndarray:
@@ -145,13 +171,21 @@ class SegmentationTask(TaskBase):
         assert result.best_scores is not None and result.best_epochs is not None  # fit was given the validation
         chosen = best_index(result.best_scores)
         final = splits.test or splits.val
-        metrics = evaluate(final, [chosen])[0].compute()
+        frame = scoring_frame(final.store, options.score_at, "mask")
+        scorer = FinalScorer(final, frame, layers, num_classes, ignore_index, zero_label, unknown_ids, torch_device)
+        views = test_views(final.store, options.protocol, options.ms_scales, options.ms_flip)
+        head = grid.heads[chosen].eval()
+        metrics, scoring = scorer.score(views, lambda batch: head(head_input(batch, None)), train.batch_size)
+        scoring["protocol"] = options.protocol
+        if options.protocol == "ms":
+            scoring["views"] = [{"scale": v.scale, "flip": v.flip, "store": v.store.path.name} for v in views]
         class_names = attrs.get("class_names")
         if class_names and not zero_label:
             metrics["class_names"] = list(class_names)
         return TaskOutput(
-            trivial=_majority_baseline(splits.train, final, read_mask, num_classes, ignore_index, train.batch_size),
+            trivial=_majority_baseline(splits.train, scorer, read_mask, num_classes, ignore_index, train.batch_size),
             metrics=metrics,
+            extra_metrics={"scoring": scoring},
             chosen={**specs[chosen].describe(), "val_mIoU": result.best_scores[chosen]},
             grid=grid_table(specs, result.best_scores, result.best_epochs),
             head_state=dict(grid.heads[chosen].state_dict()),
@@ -162,7 +196,11 @@ class SegmentationTask(TaskBase):
                 "ignore_index": ignore_index,
                 "reduce_zero_label": zero_label,
                 "unknown_ids": unknown_ids,
-                "upsampling": "bilinear logits to label size",
+                "upsampling": "bilinear logits to label size"
+                if frame == "stored"
+                else "bilinear logits to the image size, then through the pixel map to the original labels",
+                "score_at": frame,
+                "protocol": options.protocol,
                 "train": asdict(train),
             },
             history=result.history,
@@ -201,20 +239,94 @@ def outside_scheme(
     )
 
 
+class FinalScorer:
+    """mIoU of the chosen head on the final split in the scoring frame (probekit/tasks/dense.py), over test views."""
+
+    def __init__(
+        self,
+        split: StoreView,
+        frame: str,
+        layers: list[int],
+        num_classes: int,
+        ignore_index: int,
+        zero_label: bool,
+        unknown_ids: str,
+        device: torch.device,
+    ):
+        self.split, self.frame, self.layers, self.device = split, frame, layers, device
+        self.num_classes, self.ignore_index = num_classes, ignore_index
+        self.zero_label, self.unknown_ids = zero_label, unknown_ids
+        self.stored_hw = spatial_size_of(split.store, "mask")
+
+    def inputs(self, store: FeatureStore, begin: int, end: int) -> dict[str, np.ndarray]:
+        return {"x": read_patch_grid(store, begin, end, self.layers)}
+
+    def truth(self, store: FeatureStore, begin: int, end: int) -> dict[str, np.ndarray]:
+        """The masks to score against (class ids in the probe's scheme): stored rows or decoded originals."""
+        if self.frame == "stored":
+            return {"mask": self._scheme(store.read_target("mask", begin, end).astype(np.int64), store)}
+        originals = store.read_originals("mask", begin, end)
+        return {"mask": object_column([self._scheme(m.astype(np.int64), store) for m in originals])}
+
+    def _scheme(self, mask: np.ndarray, store: FeatureStore) -> np.ndarray:
+        if self.zero_label:
+            mask = reduce_zero_label(torch.from_numpy(mask)).numpy()
+        return outside_scheme(mask, self.num_classes, self.ignore_index, self.unknown_ids, store)
+
+    def score(
+        self, views: list[TestView], predict: Callable[[dict[str, torch.Tensor]], torch.Tensor], batch_size: int
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(metrics, scoring): predictions averaged over views (softmax), arg-max, scored in the frame."""
+        metric = SegmentationMetrics(self.num_classes, self.ignore_index)
+        labelled = scored = 0
+        for probs, inside, truth in frame_predictions(
+            self.split,
+            views,
+            self.inputs,
+            self.truth,
+            predict,
+            self.frame,
+            self.stored_hw,
+            True,
+            batch_size,
+            self.device,
+        ):
+            target = torch.as_tensor(np.asarray(truth["mask"], dtype=np.int64), device=probs.device)  # (H, W)
+            known = target != self.ignore_index
+            target = torch.where(inside, target, self.ignore_index)  # unseen original pixels are not scored
+            labelled, scored = labelled + int(known.sum()), scored + int((known & inside).sum())
+            metric.update(probs.argmax(0)[None], target[None])
+        scoring: dict[str, Any] = {"score_at": self.frame, "scored_fraction": scored / labelled if labelled else None}
+        warning = fraction_warning(scored, labelled, "labelled")
+        if warning:
+            scoring["warning"] = warning
+            log.warning("%s: %s", self.split.name, warning)
+        return metric.compute(), scoring
+
+
+def spatial_size_of(store: FeatureStore, target: str) -> tuple[int, int]:
+    """(H, W) of a stored per-sample map target."""
+    h, w = store.file[f"targets/{target}"].shape[1:3]
+    return int(h), int(w)
+
+
 def _majority_baseline(
-    train: StoreView, final: StoreView, read: Reader, num_classes: int, ignore_index: int, batch_size: int
+    train: StoreView, scorer: FinalScorer, read: Reader, num_classes: int, ignore_index: int, batch_size: int
 ) -> dict[str, Any]:
-    """Every pixel labelled with the most frequent training class."""
+    """Every pixel labelled with the most frequent training class, scored like the head (same frame)."""
     counts = np.zeros(num_classes + 1, dtype=np.int64)
     for arrays in iterate_batches(train, read, batch_size):
         mask = arrays["mask"]
         counts += np.bincount(np.where(mask == ignore_index, num_classes, mask).ravel(), minlength=num_classes + 1)
     majority = int(counts[:num_classes].argmax())
-    metric = SegmentationMetrics(num_classes, ignore_index)
-    for arrays in iterate_batches(final, read, batch_size):
-        target = torch.from_numpy(arrays["mask"])
-        metric.update(torch.full_like(target, majority), target)
-    result = metric.compute()
+
+    def constant(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        x = batch["x"]  # (B, h, w, C)
+        logits = torch.zeros(x.shape[0], num_classes, *x.shape[1:3], device=x.device)  # (B, K, h, w)
+        logits[:, majority] = 1.0
+        return logits
+
+    result, _ = scorer.score([TestView(scorer.split.store, 1.0, False)], constant, batch_size)
     result.pop("confusion_matrix", None)
     return {"predictor": f"majority class ({majority})", **result}
 

@@ -29,6 +29,7 @@ class FailingAt:
     def __init__(self, dataset, index: int):
         self.dataset, self.index = dataset, index
         self.name, self.split, self.targets = dataset.name, dataset.split, dataset.targets
+        self.originals = dataset.originals
 
     def __len__(self):
         return len(self.dataset)
@@ -60,7 +61,10 @@ def _assert_same_contents(a, b):
     ca, cb = _contents(a), _contents(b)
     assert sorted(ca) == sorted(cb)
     for key in ca:
-        np.testing.assert_array_equal(ca[key], cb[key], err_msg=key)
+        if ca[key].dtype == object and key.startswith("originals/"):  # encoded maps, one array per row
+            assert all(np.array_equal(x, y) for x, y in zip(ca[key], cb[key], strict=True)), key
+        else:
+            np.testing.assert_array_equal(ca[key], cb[key], err_msg=key)
 
 
 @pytest.fixture(scope="module")
