@@ -1,0 +1,89 @@
+"""The under-training guard: after a trained run, say when the probe is not to be trusted, and how to fix it.
+
+Three checks, each a warning with a `cause` and a one-line `message` naming the fix (docs/results.md):
+- `below_trivial`: the chosen head does not beat the task's trivial predictor (majority class, majority pixel
+  class, mean depth, identity map) on the task's main metric (its first table column, with its direction),
+  on the same split.
+- `loss_flat`: the chosen head's training loss did not fall: the mean over the last 10% of the optimizer steps
+  is above the mean over the first 10% minus LOSS_DROP of its size.
+- `few_steps`: fewer than MIN_STEPS optimizer steps were taken.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from probekit.tasks.base import Column, TaskOutput
+
+MIN_STEPS = 100  # fewer optimizer steps than this: a linear head has barely left its initialisation
+LOSS_DROP = 0.1  # the last 10% of steps must average at least 10% below the first 10%
+LOSS_WINDOW = 0.1  # the fraction of the steps averaged at each end of the loss curve
+
+
+def _suggested_iters(steps: int) -> int:
+    """A run length to try: ten times the steps taken, and at least ten times MIN_STEPS."""
+    return max(10 * steps, 10 * MIN_STEPS)
+
+
+def below_trivial(column: Column, output: TaskOutput, steps: int) -> dict[str, str] | None:
+    """The head's main metric against the trivial predictor's (ties count as not beating it)."""
+    head, trivial = output.metrics.get(column.key), output.trivial.get(column.key)
+    if not _finite(head) or not _finite(trivial):
+        return None
+    beats = head > trivial if column.higher_is_better else head < trivial
+    if beats:
+        return None
+    predictor = output.trivial.get("predictor", "the trivial predictor")
+    return {
+        "cause": "below_trivial",
+        "message": f"the probe's {column.key} {head:.4g} does not beat {predictor} ({trivial:.4g}) on the same "
+        f"split: the head is undertrained or the features carry no signal; train longer with "
+        f"--iters {_suggested_iters(steps)}",
+    }
+
+
+def loss_flat(losses: np.ndarray, steps: int) -> dict[str, str] | None:
+    """The chosen head's loss, mean of the last LOSS_WINDOW of steps against the first."""
+    if len(losses) < 2:
+        return None
+    n = max(1, int(len(losses) * LOSS_WINDOW))
+    first, last = float(np.mean(losses[:n])), float(np.mean(losses[-n:]))
+    if last <= first - LOSS_DROP * abs(first):
+        return None
+    return {
+        "cause": "loss_flat",
+        "message": f"the training loss did not fall by {LOSS_DROP:.0%} (mean of the first {n} steps {first:.4g}, "
+        f"of the last {n} {last:.4g}): train longer with --iters {_suggested_iters(steps)} or raise --lrs",
+    }
+
+
+def few_steps(steps: int, planned: int) -> dict[str, str] | None:
+    """Fewer than MIN_STEPS optimizer steps (early stopping may have cut a longer plan)."""
+    if steps >= MIN_STEPS:
+        return None
+    cut = f" of {planned} planned (early stopping)" if steps < planned else ""
+    return {
+        "cause": "few_steps",
+        "message": f"only {steps} optimizer steps were taken{cut}, fewer than {MIN_STEPS}: pass "
+        f"--iters {_suggested_iters(steps)} (or more epochs)",
+    }
+
+
+def undertraining_warnings(column: Column, output: TaskOutput) -> list[dict[str, str]]:
+    """The guard's warnings for a trained run (none for a run without training, e.g. zero-shot)."""
+    if not output.schedule or output.train_losses is None:
+        return []
+    steps, planned = int(output.schedule["steps"]), int(output.schedule["iters"])
+    found = [
+        below_trivial(column, output, steps),
+        loss_flat(np.asarray(output.train_losses, dtype=np.float64), steps),
+        few_steps(steps, planned),
+    ]
+    return [w for w in found if w is not None]
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
