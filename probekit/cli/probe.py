@@ -174,7 +174,10 @@ def probe_command(
     ] = "none",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Run again even if the results JSON exists.")] = False,
     quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="Print nothing but errors and warnings (no progress bar, log or result lines).")
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="Print nothing but errors and warnings (no progress bar, log or result lines)."
+        ),
     ] = False,
 ) -> None:
     """Train a grid of linear heads on cached features, pick the best on val, and write a results JSON."""

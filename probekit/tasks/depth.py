@@ -64,8 +64,12 @@ class DepthOptions(TrainedOptions):
     weight_decays: tuple[float, ...] = option((1e-4,), "Weight-decay grid.")
     batch_size: int = option(16, "Training batch size, in images.")
     optimizer: str = option("adamw", "Optimiser: AdamW (DINOv2's depth configs) or SGD.", choices=("sgd", "adamw"))
-    iters: int | None = option(None, "Training length in optimizer steps (default: 40000, see docs/protocols/depth.md).")
-    scheduler: str = option("poly", "Learning-rate decay (poly, power 1, as the segmentation protocol).", choices=SCHEDULERS)
+    iters: int | None = option(
+        None, "Training length in optimizer steps (default: 40000, see docs/protocols/depth.md)."
+    )
+    scheduler: str = option(
+        "poly", "Learning-rate decay (poly, power 1, as the segmentation protocol).", choices=SCHEDULERS
+    )
     val_subset: int | None = option(
         250, "Periodic validations read N val images, strided (the final choice reads all of val; 0: all)."
     )

@@ -30,8 +30,8 @@ def _suggested_iters(steps: int) -> int:
 
 def below_trivial(column: Column, output: TaskOutput, steps: int) -> dict[str, str] | None:
     """The head's main metric against the trivial predictor's (ties count as not beating it)."""
-    head, trivial = output.metrics.get(column.key), output.trivial.get(column.key)
-    if not _finite(head) or not _finite(trivial):
+    head, trivial = _number(output.metrics.get(column.key)), _number(output.trivial.get(column.key))
+    if head is None or trivial is None:
         return None
     beats = head > trivial if column.higher_is_better else head < trivial
     if beats:
@@ -85,5 +85,8 @@ def undertraining_warnings(column: Column, output: TaskOutput) -> list[dict[str,
     return [w for w in found if w is not None]
 
 
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def _number(value: Any) -> float | None:
+    """A finite metric value, or None (absent, NaN, not a number): then there is nothing to compare."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None

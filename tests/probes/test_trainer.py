@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from probekit.probes.heads import LinearClassifier
 from probekit.errors import ProbekitError
+from probekit.probes.heads import LinearClassifier
 from probekit.probes.trainer import HeadGrid, HeadSpec, TrainConfig, fit, lr_factor
 
 
@@ -100,7 +100,7 @@ def test_train_config_takes_iters_or_epochs():
 
 
 def test_poly_schedule_with_linear_warmup_is_mmcv_s():
-    """mmcv's PolyLrUpdaterHook with warmup='linear': lr = base (1 - t/T)^p, x (1 - (1 - t/w)(1 - ratio)) while t < w."""
+    """mmcv PolyLrUpdaterHook, warmup="linear": base (1 - t/T)^p, times 1 - (1 - t/w)(1 - ratio) while t < w."""
     factor = lr_factor("poly", total=100, warmup=10, warmup_ratio=1e-6, power=1.0)
     for t in (0, 5, 9):
         regular = 1 - t / 100

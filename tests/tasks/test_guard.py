@@ -83,7 +83,13 @@ def _output(metric: float, trivial: float) -> TaskOutput:
 
 @pytest.mark.parametrize(
     ("higher_is_better", "metric", "trivial", "warns"),
-    [(True, 0.5, 0.4, False), (True, 0.4, 0.4, True), (True, 0.3, 0.4, True), (False, 0.3, 0.4, False), (False, 0.5, 0.4, True)],
+    [
+        (True, 0.5, 0.4, False),
+        (True, 0.4, 0.4, True),
+        (True, 0.3, 0.4, True),
+        (False, 0.3, 0.4, False),
+        (False, 0.5, 0.4, True),
+    ],
 )
 def test_the_trivial_comparison_follows_the_metric_direction(higher_is_better, metric, trivial, warns):
     column = Column("m", "m", higher_is_better, False)
