@@ -5,7 +5,8 @@ Three checks, each a warning with a `cause` and a one-line `message` naming the 
   class, mean depth, identity map) on the task's main metric (its first table column, with its direction),
   on the same split.
 - `loss_flat`: the chosen head's training loss did not fall: the mean over the last 10% of the optimizer steps
-  is above the mean over the first 10% minus LOSS_DROP of its size.
+  is not LOSS_DROP (10%) below the initial loss, the mean over the first 10% of the steps but at most the
+  first INITIAL_STEPS (so a long run that converges early still compares with where it started).
 - `few_steps`: fewer than MIN_STEPS optimizer steps were taken.
 """
 
@@ -21,6 +22,7 @@ from probekit.tasks.base import Column, TaskOutput
 MIN_STEPS = 100  # fewer optimizer steps than this: a linear head has barely left its initialisation
 LOSS_DROP = 0.1  # the last 10% of steps must average at least 10% below the first 10%
 LOSS_WINDOW = 0.1  # the fraction of the steps averaged at each end of the loss curve
+INITIAL_STEPS = 50  # ... but at most this many steps at the start
 
 
 def _suggested_iters(steps: int) -> int:
@@ -46,16 +48,17 @@ def below_trivial(column: Column, output: TaskOutput, steps: int) -> dict[str, s
 
 
 def loss_flat(losses: np.ndarray, steps: int) -> dict[str, str] | None:
-    """The chosen head's loss, mean of the last LOSS_WINDOW of steps against the first."""
+    """The chosen head's loss, mean of the last LOSS_WINDOW of steps against the initial loss."""
     if len(losses) < 2:
         return None
     n = max(1, int(len(losses) * LOSS_WINDOW))
-    first, last = float(np.mean(losses[:n])), float(np.mean(losses[-n:]))
+    k = min(n, INITIAL_STEPS)
+    first, last = float(np.mean(losses[:k])), float(np.mean(losses[-n:]))
     if last <= first - LOSS_DROP * abs(first):
         return None
     return {
         "cause": "loss_flat",
-        "message": f"the training loss did not fall by {LOSS_DROP:.0%} (mean of the first {n} steps {first:.4g}, "
+        "message": f"the training loss did not fall by {LOSS_DROP:.0%} (mean of the first {k} steps {first:.4g}, "
         f"of the last {n} {last:.4g}): train longer with --iters {_suggested_iters(steps)} or raise --lrs",
     }
 

@@ -100,6 +100,8 @@ def test_the_loss_must_fall_by_a_tenth():
     assert loss_flat(np.linspace(1.0, 0.85, 100), 100) is None  # first 10% mean ~0.993, last ~0.857
     assert loss_flat(np.linspace(1.0, 0.95, 100), 100)["cause"] == "loss_flat"
     assert loss_flat(np.full(100, -1.0), 100)["cause"] == "loss_flat"  # a negative loss that stays put
+    converged_early = np.concatenate([np.linspace(2.0, 0.5, 100), np.full(9900, 0.5)])  # a long, easy run
+    assert loss_flat(converged_early, 10000) is None  # compared with its first 50 steps, not its first 1000
 
 
 def test_untrained_runs_are_not_guarded():
