@@ -122,15 +122,19 @@ def _check_tasks(tasks: Any) -> None:
         _check_task_options(task, options or {})
 
 
-DATA_KEYS = ("dataset", "splits")  # a task's own data; every other key of its mapping is a task option
+DATA_KEYS = ("dataset", "splits")  # a task's own data; `preset` names a preset; every other key is a task option
 
 
 def task_options(task: str, options: dict[str, Any] | None) -> Any:
     """The task's typed options from its suite mapping, through the same parse function as `probekit probe`."""
     from probekit.tasks import TASKS
 
-    values = {k: v for k, v in (options or {}).items() if k not in DATA_KEYS}
+    values = {k: v for k, v in (options or {}).items() if k not in (*DATA_KEYS, "preset")}
     try:
+        if (preset := (options or {}).get("preset")) is not None:
+            from probekit.tasks.presets import load_preset
+
+            values = {**load_preset(str(preset)).options(task), **values}  # the task's own keys win
         return TASKS.get(task).parse_options(values)
     except ProbekitError as error:
         raise ProbekitError(f"tasks: {task}: {error}") from None
@@ -241,6 +245,7 @@ def run_suite(suite: Suite, out: str | Path | None = None, progress: bool = True
                     test=stores.get("test"),
                     options=task_options(task, options),
                     progress=progress,
+                    preset=options.get("preset"),
                 )
     markdown, _ = write_tables(out / "results")
     return markdown

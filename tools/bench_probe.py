@@ -8,6 +8,13 @@ then, each in a fresh process so that peak RSS is its own:
   train  one epoch of the task's probe (one head) over the same store.
 Prints samples/s and peak RSS of both and their ratios. Streaming works when train's peak RSS stays
 below the cap although the store does not fit under it.
+
+    python tools/bench_probe.py --small-val
+
+The small-VOC-like run (issue 14): a segmentation probe with its default options on a tiny train store
+(--train-samples images) and a larger val store (--val-samples), `--epochs` passes (300: the issue's run).
+Prints the seconds of the whole run. Run it on the code before a change (a checkout of the old commit first on
+PYTHONPATH) and after; `--compare SECONDS` (the before run's seconds) prints the ratio before / after.
 """
 
 from __future__ import annotations
@@ -112,6 +119,22 @@ def run_mode(mode: str, store_path: str, task: str, batch_size: int) -> dict:
     }
 
 
+def small_val_run(train_samples: int, val_samples: int, epochs: int) -> dict:
+    """The small-VOC-like run: default segmentation options but `epochs`, timed around run_probe."""
+    from probekit.tasks import TASKS, run_probe
+
+    with tempfile.TemporaryDirectory() as tmp:
+        train, val = Path(tmp) / "train.h5", Path(tmp) / "val.h5"
+        make_store(train, train_samples, seed=0)
+        make_store(val, val_samples, seed=1)
+        options = TASKS.get("segmentation").parse_options({"epochs": epochs})
+        began = time.perf_counter()
+        path = run_probe("segmentation", train, Path(tmp) / "out", val=val, options=options, progress=False)
+        seconds = time.perf_counter() - began
+        result = json.loads(path.read_text())
+    return {"seconds": seconds, "mIoU": result["metrics"]["mIoU"], "evaluations": len(result.get("history", []))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cap-mb", type=float, default=256.0, help="memory cap the store must exceed")
@@ -119,7 +142,21 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--mode", choices=["read", "train"], help=argparse.SUPPRESS)
     parser.add_argument("--store", help=argparse.SUPPRESS)
+    parser.add_argument("--small-val", action="store_true", help="time the small-VOC-like segmentation run")
+    parser.add_argument("--train-samples", type=int, default=8)
+    parser.add_argument("--val-samples", type=int, default=200)
+    parser.add_argument("--epochs", type=int, default=300)
+    parser.add_argument("--compare", type=float, help="seconds of the same run on other code: print the ratio")
     args = parser.parse_args()
+    if args.small_val:
+        run = small_val_run(args.train_samples, args.val_samples, args.epochs)
+        print(
+            f"small-val segmentation: train {args.train_samples}, val {args.val_samples}, {args.epochs} epochs: "
+            f"{run['seconds']:.1f} s  (mIoU {run['mIoU']:.4f}, {run['evaluations']} history records)"
+        )
+        if args.compare:
+            print(f"ratio other / this run: {args.compare / run['seconds']:.1f}x")
+        return
     if args.mode:  # child process
         print(json.dumps(run_mode(args.mode, args.store, args.task, args.batch_size)))
         return

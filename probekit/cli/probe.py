@@ -23,7 +23,7 @@ from probekit.cli.common import (
 from probekit.errors import ProbekitError
 
 # The command's own options; every other option is a task option, passed to the task's parse function by name.
-OWN = {"ctx", "task", "features", "out", "val", "test", "device", "label_map", "overwrite", "quiet", "opt"}
+OWN = {"ctx", "task", "features", "out", "val", "test", "device", "label_map", "overwrite", "quiet", "opt", "preset"}
 
 
 def _given(ctx: typer.Context, name: str) -> bool:
@@ -117,7 +117,12 @@ def probe_command(
     weight_decays: Annotated[
         str | None, typer.Option(callback=float_list(0.0, low_open=False), help=_help("weight_decays"))
     ] = None,
+    iters: Annotated[int | None, typer.Option(min=1, help=_help("iters"))] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help=_help("epochs"))] = None,
+    warmup_iters: Annotated[int | None, typer.Option(min=0, help=_help("warmup_iters"))] = None,
+    scheduler: Annotated[str | None, typer.Option(help=_help("scheduler"))] = None,
+    eval_every: Annotated[int | None, typer.Option(min=1, help=_help("eval_every"))] = None,
+    val_subset: Annotated[int | None, typer.Option(min=0, help=_help("val_subset"))] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help=_help("batch_size"))] = None,
     optimizer: Annotated[str | None, typer.Option(callback=choice("sgd", "adamw"), help=_help("optimizer"))] = None,
     early_stopping: Annotated[int | None, typer.Option(min=1, help=_help("early_stopping"))] = None,
@@ -169,6 +174,13 @@ def probe_command(
             "--opt n_bins=64; for options without a flag of their own.",
         ),
     ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="A protocol preset: a name (probekit/presets/, e.g. small-data, dinov2-linear) or a YAML file; "
+            "flags given here win."
+        ),
+    ] = None,
     label_map: Annotated[
         str,
         typer.Option(
@@ -178,7 +190,10 @@ def probe_command(
     ] = "none",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Run again even if the results JSON exists.")] = False,
     quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="Print nothing but errors (no progress bar, log or result lines).")
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="Print nothing but errors and warnings (no progress bar, log or result lines)."
+        ),
     ] = False,
 ) -> None:
     """Train a grid of linear heads on cached features, pick the best on val, and write a results JSON."""
@@ -197,6 +212,10 @@ def probe_command(
             f"{flags} is not an option of the {task} task (its options: "
             f"{', '.join('--' + k.replace('_', '-') for k in sorted(known))})"
         )
+    if preset is not None:
+        from probekit.tasks.presets import load_preset
+
+        values = {**load_preset(preset).options(task), **values}  # flags given here win
     options = runner.parse_options(values)
     if "n_blocks" in values:
         assert isinstance(options, ClassificationOptions)  # the one task with n_blocks (foreign options refused above)
@@ -214,6 +233,7 @@ def probe_command(
         overwrite=overwrite,
         progress=not quiet,
         label_map=label_map,
+        preset=preset,
     )
     if quiet:
         return

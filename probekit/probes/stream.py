@@ -8,7 +8,7 @@ each block. Memory stays at one block, whatever the size of the store.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -29,14 +29,19 @@ class StoreView:
     store: FeatureStore
     holdout_every: int | None = None
     holdout: bool = False
+    every: int = 1  # of the rows above, keep every `every`-th (a strided subset: `strided_subset`)
 
     def keep(self, begin: int, end: int) -> np.ndarray:
         """Boolean mask over rows [begin, end) of the rows in this view."""
         rows = np.arange(begin, end)
-        if self.holdout_every is None:
-            return np.ones(len(rows), dtype=bool)
-        held: np.ndarray = rows % self.holdout_every == self.holdout_every - 1
-        return held if self.holdout else ~held
+        k = self.holdout_every
+        if k is None:
+            mask, rank = np.ones(len(rows), dtype=bool), rows
+        else:
+            held: np.ndarray = rows % k == k - 1
+            mask = held if self.holdout else ~held
+            rank = rows // k if self.holdout else rows - (rows + 1) // k  # position among the view's rows
+        return mask & (rank % self.every == 0) if self.every > 1 else mask
 
     def __len__(self) -> int:
         return int(self.keep(0, len(self.store)).sum())
@@ -46,7 +51,14 @@ class StoreView:
         suffix = (
             "" if self.holdout_every is None else f"[{'held-out' if self.holdout else 'kept'} 1/{self.holdout_every}]"
         )
-        return f"{self.store.path.name}{suffix}"
+        return f"{self.store.path.name}{suffix}" + (f"[every {self.every}th]" if self.every > 1 else "")
+
+
+def strided_subset(view: StoreView, size: int | None) -> StoreView:
+    """At most `size` rows of `view`, every k-th so they spread over the whole view (None or 0: all of it)."""
+    if not size or size >= len(view):
+        return view
+    return replace(view, every=view.every * -(-len(view) // size))
 
 
 def iterate_batches(

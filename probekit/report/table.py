@@ -40,11 +40,15 @@ def _columns(task: str) -> tuple[Any, ...]:
 
 
 def build_table(
-    results: list[dict[str, Any]], group_by: str = "backbone", collisions: list[str] | None = None
+    results: list[dict[str, Any]],
+    group_by: str = "backbone",
+    collisions: list[str] | None = None,
+    flagged: list[str] | None = None,
 ) -> tuple[list[str], list[list[str]]]:
     """Header and rows: one row per value of `group_by`, one column group per task (and per value of the other
     identity keys that vary within the task). Runs sharing a cell are appended to `collisions`, never dropped
-    silently: the newest is shown, marked '*'."""
+    silently: the newest is shown, marked '*'. Shown runs that carry under-training warnings are marked '!'
+    and named in `flagged`."""
     from probekit.tasks import TASKS
 
     if group_by not in GROUP_KEYS:
@@ -70,10 +74,13 @@ def build_table(
             runs = cells.get((label, task, group), [])
             value = runs[-1].get("metrics", {}).get(column.key) if runs else None
             spread = (runs[-1].get("metrics_std") or {}).get(column.key) if runs else None  # few-shot: over seeds
-            row.append(_format(column, value, spread) + ("*" if len(runs) > 1 else ""))
+            warned = bool(runs and runs[-1].get("warnings"))
+            row.append(_format(column, value, spread) + ("*" if len(runs) > 1 else "") + ("!" if warned else ""))
         rows.append(row)
     if collisions is not None:
         collisions.extend(_collision_lines(cells))
+    if flagged is not None:
+        flagged.extend(_warning_lines(latest))
     header = [group_by] + [column.header + (f" ({', '.join(g)})" if g else "") for _, g, column in columns]
     return header, rows
 
@@ -97,6 +104,19 @@ def _collision_lines(cells: dict[tuple[str, str, tuple[str, ...]], list[dict[str
             lines.append(
                 f"{row} / {task}{' ' + ', '.join(group) if group else ''}: {len(runs)} runs share this cell "
                 f"({names}); the newest is shown, marked *"
+            )
+    return lines
+
+
+def _warning_lines(latest: dict[tuple[str, str, tuple[str, ...]], dict[str, Any]]) -> list[str]:
+    """One line per shown run with under-training warnings: the cell, the causes and the file to read."""
+    lines = []
+    for (row, task, group), result in sorted(latest.items()):
+        if warnings := result.get("warnings"):
+            causes = ", ".join(dict.fromkeys(str(w.get("cause", "?")) for w in warnings if isinstance(w, dict)))
+            lines.append(
+                f"{row} / {task}{' ' + ', '.join(group) if group else ''}: may be undertrained ({causes}); "
+                f"see the warnings in {Path(result.get('_path', '?')).name}"
             )
     return lines
 
@@ -205,12 +225,17 @@ def write_tables(directory: str | Path, group_by: str = "backbone") -> tuple[str
     directory = Path(directory)
     results, problems = read_table_results(directory)
     collisions: list[str] = []
-    header, rows = build_table(results, group_by, collisions)
+    flagged: list[str] = []
+    header, rows = build_table(results, group_by, collisions, flagged)
     if not rows:
         return "", []
-    for line in collisions:
+    for line in collisions + flagged:
         log.warning("warning: %s", line)
-    notes = ([footnote(problems)] if problems else []) + [f"* {line}" for line in collisions]
+    notes = (
+        ([footnote(problems)] if problems else [])
+        + [f"* {line}" for line in collisions]
+        + [f"! {line}" for line in flagged]
+    )
     markdown = to_markdown(header, rows) + "".join(f"\n\n{note}" for note in notes)
     outputs = {
         "table.md": markdown + "\n",

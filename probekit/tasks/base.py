@@ -16,8 +16,8 @@ import torch
 from probekit.errors import ProbekitError
 from probekit.features.schemes import check_target_schemes
 from probekit.features.store import FeatureStore
-from probekit.probes.stream import Reader, StoreView, count_batches, iterate_batches
-from probekit.probes.trainer import HeadSpec, TrainConfig
+from probekit.probes.stream import Reader, StoreView, count_batches, iterate_batches, strided_subset
+from probekit.probes.trainer import SCHEDULERS, HeadSpec, TrainConfig
 from probekit.registry import Registry
 
 log = logging.getLogger("probekit.probe")
@@ -88,6 +88,8 @@ class TaskOutput:
     extra_metrics: dict[str, Any] = field(default_factory=dict)
     trivial: dict[str, Any] = field(default_factory=dict)  # the no-features baseline on the same split
     history: list[dict[str, Any]] = field(default_factory=list)
+    schedule: dict[str, Any] = field(default_factory=dict)  # fit's record (steps planned and taken, ...); {} untrained
+    train_losses: np.ndarray | None = None  # (steps,) the chosen head's training loss per step; None untrained
 
 
 @dataclass(frozen=True)
@@ -133,11 +135,30 @@ class ProbeOptions:
 
 @dataclass(frozen=True)
 class TrainedOptions(ProbeOptions):
-    """The options of a task that trains a grid of heads by gradient descent: the grid and the schedule."""
+    """The options of a task that trains a grid of heads by gradient descent: the grid and the schedule.
+
+    The run's length is counted in optimizer steps (`iters`); a task states its protocol's length and warm-up
+    in `protocol_iters` / `protocol_warmup` (the defaults when neither --iters nor --epochs is given, cited in
+    its docs page) and re-declares `scheduler` / `val_subset` where its protocol differs.
+    """
+
+    protocol_iters: ClassVar[int] = 1000
+    protocol_warmup: ClassVar[int] = 0
 
     lrs: tuple[float, ...] = option((1e-3,), "Learning-rate grid.")
     weight_decays: tuple[float, ...] = option((0.0,), "Weight-decay grid.")
-    epochs: int = option(10, "Passes over the training features.")
+    iters: int | None = option(None, "Training length in optimizer steps (default: the task's protocol).")
+    epochs: int | None = option(
+        None, "Training length in passes over the training features, converted to steps (not with --iters)."
+    )
+    warmup_iters: int | None = option(
+        None, "Linear warm-up steps (default: the protocol's warm-up fraction of the run's steps)."
+    )
+    scheduler: str = option("cosine", "Learning-rate decay after warm-up.", choices=SCHEDULERS)
+    eval_every: int | None = option(None, "Validate every N optimizer steps (default: 10 validations per run).")
+    val_subset: int | None = option(
+        1000, "Periodic validations read N val samples, strided (the final choice reads all of val; 0: all)."
+    )
     batch_size: int = option(128, "Training (and evaluation) batch size.")
     optimizer: str = option("sgd", "Optimiser of the heads.", choices=("sgd", "adamw"))
     early_stopping: int | None = option(None, "Stop after N validations without improvement (default: never).")
@@ -145,19 +166,39 @@ class TrainedOptions(ProbeOptions):
     def __post_init__(self) -> None:
         _check_grid(self.lrs, "lrs", low_open=True)
         _check_grid(self.weight_decays, "weight_decays", low_open=False)
-        self.train_config()  # counts (epochs, batch size, ...) are checked by TrainConfig
+        if self.iters is not None and self.epochs is not None:
+            raise ProbekitError(
+                f"iters {self.iters} and epochs {self.epochs} both give the training length: pass one of them"
+            )
+        if self.val_subset is not None and self.val_subset < 0:
+            raise ProbekitError(f"val_subset must be a non-negative integer (0: all of val), not {self.val_subset}")
+        self.train_config()  # counts (iters, epochs, batch size, ...) are checked by TrainConfig
         super().__post_init__()
 
     def train_config(self, device: str = "auto") -> TrainConfig:
-        """The training loop's settings; `device` says where, not what, so it is not an option."""
+        """The training loop's settings; `device` says where, not what, so it is not an option. Without --iters
+        and --epochs the length is the protocol's; without --warmup-iters the warm-up keeps the protocol's
+        fraction of the run (so --epochs and short presets warm up in proportion)."""
+        iters = self.iters if self.iters is not None or self.epochs is not None else self.protocol_iters
         return TrainConfig(
+            iters=iters,
             epochs=self.epochs,
             batch_size=self.batch_size,
             optimizer=self.optimizer,
             seed=self.seed,
             device=device,
             early_stopping=self.early_stopping,
+            eval_every=self.eval_every,
+            scheduler=self.scheduler,
+            warmup_iters=self.warmup_iters,
+            warmup_fraction=self.protocol_warmup / self.protocol_iters,
         )
+
+    def validation_views(self, val: StoreView) -> tuple[StoreView, StoreView | None]:
+        """The view periodic validations read (`val_subset` samples strided over val) and the view the final
+        choice reads (all of val; None when the subset is all of val already)."""
+        subset = strided_subset(val, self.val_subset)
+        return subset, (val if len(subset) < len(val) else None)
 
 
 OptionsT = TypeVar("OptionsT", bound=ProbeOptions)
@@ -294,10 +335,11 @@ def choose_layers(store: FeatureStore, layers: tuple[int, ...] | list[int] | Non
     return sorted({store.resolve_layer(k) for k in layers})
 
 
-def grid_table(specs: Sequence[HeadSpec], scores: Sequence[float], epochs: Sequence[int]) -> list[dict[str, Any]]:
+def grid_table(specs: Sequence[HeadSpec], scores: Sequence[float], iters: Sequence[int]) -> list[dict[str, Any]]:
+    """Every head of the grid with its val score (full val) and the optimizer step of its best validation."""
     return [
-        {**spec.describe(), "val_score": float(score), "best_epoch": int(epoch)}
-        for spec, score, epoch in zip(specs, scores, epochs, strict=True)
+        {**spec.describe(), "val_score": float(score), "best_iter": int(step)}
+        for spec, score, step in zip(specs, scores, iters, strict=True)
     ]
 
 

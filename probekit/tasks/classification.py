@@ -12,7 +12,7 @@ cosine schedule, weight decay 0. Selection: top-1 on val.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ from probekit.features.store import FeatureStore
 from probekit.metrics.classification import ClassificationMetrics
 from probekit.probes.heads import LinearClassifier
 from probekit.probes.stream import Reader, StoreView, iterate_batches
-from probekit.probes.trainer import HeadGrid, HeadSpec, fit, to_device
+from probekit.probes.trainer import SCHEDULERS, HeadGrid, HeadSpec, fit, to_device
 from probekit.tasks.base import (
     TASKS,
     Column,
@@ -49,6 +49,9 @@ POOLINGS = ("cls", "cls+mean", "mean")
 class ClassificationOptions(FewShotOptions, TrainedOptions):
     """Linear classification: DINOv2's linear evaluation (dinov2/eval/linear.py) on cached features."""
 
+    protocol_iters: ClassVar[int] = 12500  # DINOv2 linear.py: epochs 10 x epoch_length 1250
+    protocol_warmup: ClassVar[int] = 0
+
     layers: tuple[int, ...] | None = option(None, "Stored layers to use (default: every stored layer).")
     lrs: tuple[float, ...] = option(DINOV2_LRS, "Learning-rate grid, scaled by batch_size / 256 (DINOv2's 13 values).")
     weight_decays: tuple[float, ...] = option((0.0,), "Weight-decay grid (DINOv2: 0).")
@@ -58,6 +61,11 @@ class ClassificationOptions(FewShotOptions, TrainedOptions):
         ("cls", "cls+mean"), "Head inputs, a grid: cls, cls+mean (DINOv2 avgpool), mean.", choices=POOLINGS
     )
     n_blocks: tuple[int, ...] = option((1, 4), "Use the last n chosen blocks, a grid (DINOv2: 1 and 4).")
+    iters: int | None = option(None, "Training length in optimizer steps (default: DINOv2's 12500 = 10 x 1250).")
+    scheduler: str = option("cosine", "Learning-rate decay (DINOv2: cosine, no warm-up).", choices=SCHEDULERS)
+    val_subset: int | None = option(
+        10000, "Periodic validations read N val samples, strided (the final choice reads all of val; 0: all)."
+    )
 
     def check(self) -> None:
         if any(n < 1 for n in self.n_blocks):
@@ -132,18 +140,20 @@ class ClassificationTask(TaskBase):
                     metric.update(grid.heads[i](_input(batch, grid.specs[i])), batch["label"])
             return metrics
 
-        def validate(_: HeadGrid) -> list[float]:
-            return [m.compute()["top1"] for m in evaluate_views(splits.val, list(range(len(specs))))]
+        def validate(view: StoreView) -> list[float]:
+            return [m.compute()["top1"] for m in evaluate_views(view, list(range(len(specs))))]
 
+        periodic, full = options.validation_views(splits.val)
         result = fit(
             grid,
             lambda out, batch: F.cross_entropy(out, batch["label"]),
             *training_stream(splits.train, read, train),
             train,
-            validate,
+            lambda _: validate(periodic),
             progress,
+            final_evaluate=(lambda _: validate(full)) if full is not None else None,
         )
-        assert result.best_scores is not None and result.best_epochs is not None  # fit was given the validation
+        assert result.best_scores is not None and result.best_iters is not None  # fit was given the validation
         chosen = best_index(result.best_scores)
         final_view = splits.test or splits.val
         metrics = evaluate_views(final_view, [chosen])[0].compute()
@@ -151,7 +161,7 @@ class ClassificationTask(TaskBase):
             trivial=_majority_baseline(splits.train, final_view, num_classes),
             metrics=metrics,
             chosen={**specs[chosen].describe(), "val_top1": result.best_scores[chosen]},
-            grid=grid_table(specs, result.best_scores, result.best_epochs),
+            grid=grid_table(specs, result.best_scores, result.best_iters),
             head_state=dict(grid.heads[chosen].state_dict()),
             settings={
                 "layers": layers,
@@ -162,6 +172,8 @@ class ClassificationTask(TaskBase):
                 "lrs_unscaled": list(options.lrs),
             },
             history=result.history,
+            schedule=result.schedule,
+            train_losses=result.head_losses[:, chosen],
         )
 
 

@@ -25,8 +25,8 @@ stretch / identity maps, within one resized pixel for centred crop or pad.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any, Protocol, cast
+from dataclasses import asdict, dataclass, replace
+from typing import Any, ClassVar, Protocol, cast
 
 import numpy as np
 import torch
@@ -245,6 +245,13 @@ def _training_pair(split: PairSplit, read: GridReader, p: int) -> dict[str, np.n
     }
 
 
+def strided_pairs(split: PairSplit, size: int | None) -> PairSplit:
+    """At most `size` of the split's pairs, every k-th so they spread over it (None or 0: the split itself)."""
+    if not size or size >= len(split.rows):
+        return split
+    return replace(split, rows=split.rows[:: -(-len(split.rows) // size)])
+
+
 def training_batches(
     split: PairSplit, read: GridReader, batch_size: int, seed: int
 ) -> tuple[Callable[[int], Iterator[dict[str, np.ndarray]]], int]:
@@ -283,11 +290,17 @@ def criterion_of(head: ContrastiveProjection) -> ProjectionLoss:
 class CorrespondenceOptions(TrainedOptions):
     """Keypoint transfer by nearest patch, zero-shot (DIFT / SD-DINO protocol) or through a trained projection."""
 
+    protocol_iters: ClassVar[int] = 1000  # probekit's choice: no published protocol trains this projection
+
     layers: tuple[int, ...] | None = option(None, "Stored layers to use, concatenated (default: the last stored).")
     lrs: tuple[float, ...] = option(DEFAULT_LRS, "Learning-rate grid of the trained projection.")
     weight_decays: tuple[float, ...] = option((0.0,), "Weight-decay grid of the trained projection.")
     batch_size: int = option(8, "Training batch size, in pairs (unused zero-shot).")
     optimizer: str = option("adamw", "Optimiser of the projection.", choices=("sgd", "adamw"))
+    iters: int | None = option(None, "Training length in optimizer steps (default: 1000, probekit's choice).")
+    val_subset: int | None = option(
+        200, "Periodic validations read N val pairs, strided (the final choice reads all of val; 0: all)."
+    )
     projection: str = option("none", "none (zero-shot) | infonce | sigmoid (trained linear projection).")
     projection_dim: int | None = option(None, "Projection output size (default: the feature size).")
     temperature: float | None = option(None, "InfoNCE temperature (default 0.07).")
@@ -421,16 +434,27 @@ class CorrespondenceTask(TaskBase):
         select = MatchOptions(**{**asdict(o), "alphas": (SELECTION_ALPHA,), "mutual": False})
         selection_key = pck_key("image", SELECTION_ALPHA)
 
-        def validate(_: HeadGrid) -> list[float]:
-            scores = evaluate(val_split, read_val, [h.projection for h in heads], select, device)
+        def validate(split: PairSplit) -> list[float]:
+            scores = evaluate(split, read_val, [h.projection for h in heads], select, device)
             return [s[selection_key] for s in scores]
+
+        periodic = strided_pairs(val_split, options.val_subset)
 
         def loss(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
             return criterion_of(heads[0]).loss(logits, batch["positive"][batch["valid"].bool()])
 
         batches, steps = training_batches(train_split, read_train, train.batch_size, train.seed)
-        result = fit(grid, loss, batches, steps, train, validate, progress)
-        assert result.best_scores is not None and result.best_epochs is not None  # fit was given the validation
+        result = fit(
+            grid,
+            loss,
+            batches,
+            steps,
+            train,
+            lambda _: validate(periodic),
+            progress,
+            final_evaluate=(lambda _: validate(val_split)) if periodic is not val_split else None,
+        )
+        assert result.best_scores is not None and result.best_iters is not None  # fit was given the validation
         chosen = best_index(result.best_scores)
         with torch.no_grad():
             zero_shot, metrics = evaluate(final, read_final, [None, heads[chosen].projection], o, device)
@@ -442,7 +466,7 @@ class CorrespondenceTask(TaskBase):
                 f"val_{selection_key}": result.best_scores[chosen],
                 **criterion_of(heads[chosen]).describe(),
             },
-            grid=grid_table(specs, result.best_scores, result.best_epochs),
+            grid=grid_table(specs, result.best_scores, result.best_iters),
             head_state=dict(heads[chosen].state_dict()),
             settings={
                 **settings,
@@ -457,6 +481,8 @@ class CorrespondenceTask(TaskBase):
             },
             extra_metrics={"zero_shot": zero_shot, "mode": "trained projection"},
             history=result.history,
+            schedule=result.schedule,
+            train_losses=result.head_losses[:, chosen],
         )
 
 

@@ -19,7 +19,6 @@ Stores written before originals existed are scored at `stored`, and the JSON say
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -33,7 +32,6 @@ from probekit.probes.resize import resample_to_original, resize_bilinear
 from probekit.probes.stream import StoreView, iterate_batches
 from probekit.probes.trainer import to_device
 
-log = logging.getLogger("probekit.probe")
 SCORE_AT = ("original", "stored")
 PROTOCOLS = ("lin", "ms")
 # Settings view stores may differ in from their base: the size (their scale) and what follows from it.
@@ -59,19 +57,17 @@ class TestView:
         return int(h), int(w)
 
 
-def scoring_frame(store: FeatureStore, score_at: str, target: str) -> str:
-    """'original' when asked and the store keeps the target's original, else 'stored' (logged when it falls back)."""
+def scoring_frame(store: FeatureStore, score_at: str, target: str) -> tuple[str, str | None]:
+    """'original' when asked and the store keeps the target's original, else 'stored', with the warning
+    (for the results' `warnings`) when it had to fall back."""
     if score_at == "original" and target in (store.originals or ()):
-        return "original"
+        return "original", None
     if score_at == "original":
-        log.warning(
-            "%s keeps no original-resolution %s (extracted by an older probekit, or the dataset has none): "
-            "scored on the stored %s; re-extract to score at the original resolution",
-            store.path.name,
-            target,
-            target,
+        return "stored", (
+            f"{store.path.name} keeps no original-resolution {target} (extracted by an older probekit, or the "
+            f"dataset has none): scored on the stored {target}; re-extract to score at the original resolution"
         )
-    return "stored"
+    return "stored", None
 
 
 def test_views(base: FeatureStore, protocol: str, scales: Sequence[float], flip: bool) -> list[TestView]:

@@ -10,10 +10,9 @@ with the scale-invariant (median-aligned) metrics reported beside them. Selectio
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -27,7 +26,7 @@ from probekit.probes.heads import DepthBinsHead, DepthRegressionHead
 from probekit.probes.losses import gradient_loss, silog_loss
 from probekit.probes.resize import resize_bilinear
 from probekit.probes.stream import StoreView, iterate_batches
-from probekit.probes.trainer import HeadGrid, HeadSpec, fit, to_device
+from probekit.probes.trainer import SCHEDULERS, HeadGrid, HeadSpec, fit, to_device
 from probekit.registry import Registry
 from probekit.tasks.base import (
     TASKS,
@@ -62,18 +61,29 @@ HEADS: Registry[HeadFactory] = Registry("depth head", ProbekitError)
 HEADS.register("bins", lambda dim, o: DepthBinsHead(dim, o["min_depth"], o["max_depth"], o["n_bins"], o["bin_spacing"]))
 HEADS.register("regression", lambda dim, o: DepthRegressionHead(dim, o["min_depth"], o["max_depth"]))
 CROPS = ("eigen", "garg", "none")
-log = logging.getLogger("probekit.probe")
 
 
 @dataclass(frozen=True)
 class DepthOptions(TrainedOptions):
     """Linear depth: DINOv2's linear depth head (dinov2/eval/depth configs, "lin. 1"), trained on cached grids."""
 
+    protocol_iters: ClassVar[int] = 40000  # not verified against DINOv2's NYU config: see docs/protocols/depth.md
+    protocol_warmup: ClassVar[int] = 1500
+
     layers: tuple[int, ...] | None = option(None, "Stored layers to use, concatenated (default: the last stored).")
     lrs: tuple[float, ...] = option(DEFAULT_LRS, "Learning-rate grid.")
     weight_decays: tuple[float, ...] = option((1e-4,), "Weight-decay grid.")
     batch_size: int = option(16, "Training batch size, in images.")
     optimizer: str = option("adamw", "Optimiser: AdamW (DINOv2's depth configs) or SGD.", choices=("sgd", "adamw"))
+    iters: int | None = option(
+        None, "Training length in optimizer steps (default: 40000, see docs/protocols/depth.md)."
+    )
+    scheduler: str = option(
+        "poly", "Learning-rate decay (poly, power 1, as the segmentation protocol).", choices=SCHEDULERS
+    )
+    val_subset: int | None = option(
+        250, "Periodic validations read N val images, strided (the final choice reads all of val; 0: all)."
+    )
     head: str = option("bins", "Depth head: bins (DINOv2, 'linear' normalisation) | regression (log depth).")
     min_depth: float | None = option(None, "Depth range minimum in metres (default: the store's, else 0.001).")
     max_depth: float | None = option(None, "Depth range maximum in metres (default: the store's, else 10).")
@@ -202,20 +212,27 @@ class DepthTask(TaskBase):
                         metric.update(pred, batch["depth"], batch.get("eval_crop"))
             return results
 
+        def validate(view: StoreView) -> list[float]:
+            return [-m[0].compute()["rmse"] for m in evaluate(view, list(range(len(specs))))]
+
+        periodic, full = options.validation_views(splits.val)
         result = fit(
             grid,
             loss,
             *training_stream(splits.train, read, train),
             train,
-            lambda _: [-m[0].compute()["rmse"] for m in evaluate(splits.val, list(range(len(specs))))],
+            lambda _: validate(periodic),
             progress,
+            final_evaluate=(lambda _: validate(full)) if full is not None else None,
         )
-        assert result.best_scores is not None and result.best_epochs is not None  # fit was given the validation
+        assert result.best_scores is not None and result.best_iters is not None  # fit was given the validation
         chosen = best_index(result.best_scores)
         final = splits.test or splits.val
-        frame = scoring_frame(final.store, options.score_at, "depth")
+        frame, fallback = scoring_frame(final.store, options.score_at, "depth")
         views = test_views(final.store, options.protocol, options.ms_scales, options.ms_flip)
         scoring: dict[str, Any] = {"score_at": frame, "protocol": options.protocol}
+        if fallback:
+            scoring["warning"] = fallback
         if options.protocol == "ms":
             scoring["views"] = [{"scale": v.scale, "flip": v.flip, "store": v.store.path.name} for v in views]
         if frame == "stored" and options.protocol == "lin":
@@ -235,7 +252,7 @@ class DepthTask(TaskBase):
                 "scoring": scoring,
             },
             chosen={**specs[chosen].describe(), "val_rmse": -result.best_scores[chosen]},
-            grid=grid_table(specs, result.best_scores, result.best_epochs),
+            grid=grid_table(specs, result.best_scores, result.best_iters),
             head_state=dict(grid.heads[chosen].state_dict()),
             settings={
                 "layers": layers,
@@ -254,6 +271,8 @@ class DepthTask(TaskBase):
                 "train": asdict(train),
             },
             history=result.history,
+            schedule=result.schedule,
+            train_losses=result.head_losses[:, chosen],
         )
 
     def build_head(self, settings: Mapping[str, Any], embed_dim: int) -> torch.nn.Module:
@@ -378,8 +397,7 @@ class FinalScorer:
             scoring["scored_fraction"] = seen / valid if valid else None
             warning = fraction_warning(seen, valid, "valid depth")
             if warning:
-                scoring["warning"] = warning
-                log.warning("%s: %s", self.split.name, warning)
+                scoring["warning"] = f"{self.split.name}: {warning}"
         return plain, aligned
 
 

@@ -13,6 +13,7 @@ from probekit.features.store import FeatureStore
 from probekit.files import atomic_path
 from probekit.provenance import git_sha, utc_now, versions
 from probekit.tasks.base import TASKS, ProbeOptions, choose_layers, make_splits
+from probekit.tasks.guard import run_warnings
 from probekit.tasks.results import (
     RESULTS_FORMAT,
     run_name,
@@ -35,6 +36,7 @@ def run_probe(
     overwrite: bool = False,
     progress: bool = True,
     label_map: str = "none",
+    preset: str | None = None,
 ) -> Path:
     """Train the task's grid of linear heads on `train`, select on `val`, evaluate on `test`; write the JSON.
 
@@ -42,6 +44,8 @@ def run_probe(
     when they were made, so bad options fail before any store is opened. A run whose JSON exists already
     (same task, stores and options) is skipped unless `overwrite`. `device` says where, so it is not in the
     run's identity. `label_map='names'` matches val/test class ids to train's by class name where schemes differ.
+    `preset` names the preset the options came from (recorded; the options it set are what identify the run).
+    Each warning (probekit.tasks.guard: under-training, scoring) is logged as `warning: ...` and kept in the JSON.
     """
     runner = TASKS.get(task)
     if options is None:
@@ -65,6 +69,9 @@ def run_probe(
     began = time.perf_counter()
     output = runner.run(splits, options, device, progress)
     wall = time.perf_counter() - began
+    warnings = run_warnings(runner.columns[0], output)
+    for warning in warnings:
+        log.warning("warning: %s: %s", task, warning["message"])
     weights_path = path.with_suffix(".safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(weights_path) as tmp:
@@ -90,7 +97,10 @@ def run_probe(
             "chosen": output.chosen,
             "grid": output.grid,
             "label_map": label_map,
+            "schedule": output.schedule,
+            "preset": preset,
         },
+        "warnings": warnings,
         "seed": options.seed,
         "head_weights": weights_path.name,
         "history": output.history,

@@ -8,10 +8,9 @@ No augmentation: the features are cached, so the images are seen exactly as extr
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -25,7 +24,7 @@ from probekit.metrics.segmentation import SegmentationMetrics, reduce_zero_label
 from probekit.probes.heads import SegmentationHead
 from probekit.probes.resize import resize_bilinear
 from probekit.probes.stream import Reader, StoreView, iterate_batches
-from probekit.probes.trainer import HeadGrid, HeadSpec, fit, to_device
+from probekit.probes.trainer import SCHEDULERS, HeadGrid, HeadSpec, fit, to_device
 from probekit.tasks.base import (
     TASKS,
     Column,
@@ -53,12 +52,14 @@ from probekit.tasks.dense import (
 )
 
 DEFAULT_LRS = (1e-4, 3e-4, 1e-3, 3e-3)
-log = logging.getLogger("probekit.probe")
 
 
 @dataclass(frozen=True)
 class SegmentationOptions(TrainedOptions):
     """Linear segmentation: DINOv2's "lin." head (dinov2/eval/segmentation configs), trained on cached grids."""
+
+    protocol_iters: ClassVar[int] = 40000  # DINOv2 ADE20K linear config: IterBasedRunner max_iters 40k
+    protocol_warmup: ClassVar[int] = 1500  # its poly lr_config: linear warm-up, 1500 iterations
 
     layers: tuple[int, ...] | None = option(None, "Stored layers to use, concatenated (default: the last stored).")
     lrs: tuple[float, ...] = option(DEFAULT_LRS, "Learning-rate grid.")
@@ -66,6 +67,11 @@ class SegmentationOptions(TrainedOptions):
     batch_size: int = option(16, "Training batch size, in images.")
     optimizer: str = option(
         "adamw", "Optimiser: AdamW (DINOv2's segmentation configs) or SGD.", choices=("sgd", "adamw")
+    )
+    iters: int | None = option(None, "Training length in optimizer steps (default: DINOv2's ADE20K linear 40000).")
+    scheduler: str = option("poly", "Learning-rate decay (DINOv2 / mmsegmentation: poly, power 1).", choices=SCHEDULERS)
+    val_subset: int | None = option(
+        250, "Periodic validations read N val images, strided (the final choice reads all of val; 0: all)."
     )
     ignore_index: int | None = option(None, "Label to ignore (default: the store's, else 255).")
     reduce_zero_label: bool = option(False, "0 -> ignore, k -> k-1 (ADE20K, as mmsegmentation).")
@@ -160,23 +166,30 @@ class SegmentationTask(TaskBase):
                     metric.update(pred, batch["mask"])
             return metrics
 
+        def validate(view: StoreView) -> list[float]:
+            return [m.compute()["mIoU"] for m in evaluate(view, list(range(len(specs))))]
+
+        periodic, full = options.validation_views(splits.val)
         result = fit(
             grid,
             loss,
             *training_stream(splits.train, read, train),
             train,
-            lambda _: [m.compute()["mIoU"] for m in evaluate(splits.val, list(range(len(specs))))],
+            lambda _: validate(periodic),
             progress,
+            final_evaluate=(lambda _: validate(full)) if full is not None else None,
         )
-        assert result.best_scores is not None and result.best_epochs is not None  # fit was given the validation
+        assert result.best_scores is not None and result.best_iters is not None  # fit was given the validation
         chosen = best_index(result.best_scores)
         final = splits.test or splits.val
-        frame = scoring_frame(final.store, options.score_at, "mask")
+        frame, fallback = scoring_frame(final.store, options.score_at, "mask")
         scorer = FinalScorer(final, frame, layers, num_classes, ignore_index, zero_label, unknown_ids, torch_device)
         views = test_views(final.store, options.protocol, options.ms_scales, options.ms_flip)
         head = grid.heads[chosen].eval()
         metrics, scoring = scorer.score(views, lambda batch: head(head_input(batch, None)), train.batch_size)
         scoring["protocol"] = options.protocol
+        if fallback:
+            scoring["warning"] = fallback
         if options.protocol == "ms":
             scoring["views"] = [{"scale": v.scale, "flip": v.flip, "store": v.store.path.name} for v in views]
         class_names = attrs.get("class_names")
@@ -187,7 +200,7 @@ class SegmentationTask(TaskBase):
             metrics=metrics,
             extra_metrics={"scoring": scoring},
             chosen={**specs[chosen].describe(), "val_mIoU": result.best_scores[chosen]},
-            grid=grid_table(specs, result.best_scores, result.best_epochs),
+            grid=grid_table(specs, result.best_scores, result.best_iters),
             head_state=dict(grid.heads[chosen].state_dict()),
             settings={
                 "layers": layers,
@@ -204,6 +217,8 @@ class SegmentationTask(TaskBase):
                 "train": asdict(train),
             },
             history=result.history,
+            schedule=result.schedule,
+            train_losses=result.head_losses[:, chosen],
         )
 
     def build_head(self, settings: Mapping[str, Any], embed_dim: int) -> torch.nn.Module:
@@ -299,8 +314,7 @@ class FinalScorer:
         scoring: dict[str, Any] = {"score_at": self.frame, "scored_fraction": scored / labelled if labelled else None}
         warning = fraction_warning(scored, labelled, "labelled")
         if warning:
-            scoring["warning"] = warning
-            log.warning("%s: %s", self.split.name, warning)
+            scoring["warning"] = f"{self.split.name}: {warning}"
         return metric.compute(), scoring
 
 

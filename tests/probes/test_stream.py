@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from probekit.features.store import FeatureStore
-from probekit.probes.stream import StoreView, count_batches, iterate_batches
+from probekit.probes.stream import StoreView, count_batches, iterate_batches, strided_subset
 from tests.store_factory import write_store
 
 
@@ -44,3 +44,20 @@ def test_holdout_is_a_disjoint_strided_split(store):
     assert list(b) == [9, 19, 29, 39, 49]
     assert sorted(np.concatenate([a, b])) == list(range(53)) and len(kept) == 48 and len(held) == 5
     assert count_batches(kept, 8) == len(list(iterate_batches(kept, _read, 8)))
+
+
+@pytest.mark.parametrize(
+    ("view", "size", "expected"),
+    [
+        ("all", 10, list(range(0, 53, 6))),  # every 6th of 53 rows: 9 rows, spread over the store
+        ("all", 53, list(range(53))),
+        ("all", 0, list(range(53))),  # 0: all of it
+        ("held", 2, [9, 39]),  # every 3rd of the 5 held-out rows 9, 19, ..., 49
+        ("kept", 12, [r for r in range(53) if r % 10 != 9][::4]),  # every 4th of the 48 kept rows
+    ],
+)
+def test_a_strided_subset_spreads_over_its_view(store, view, size, expected):
+    base = {"all": StoreView(store), "held": StoreView(store, 10, True), "kept": StoreView(store, 10, False)}[view]
+    subset = strided_subset(base, size)
+    rows = np.concatenate([b["label"] for b in iterate_batches(subset, _read, 8)])
+    assert list(rows) == expected and len(subset) == len(expected) and (not size or len(subset) <= size)

@@ -124,3 +124,23 @@ def test_held_out_validation_when_no_val_store(stores, tmp_path):
     result = json.loads(path.read_text())
     assert result["split_sizes"] == {"train": 540, "val": 60, "test": None}
     assert "held-out" in result["splits"]["val"]
+
+
+def test_periodic_validation_on_a_subset_and_the_final_choice_on_all_of_val(stores, tmp_path):
+    """val_subset 7: the periodic scores come from 7 val samples, every head's best state is then scored on all
+    200 (the grid's val_score): with no test store the chosen head's metrics are that full-val score."""
+    options = {"lrs": (1e-3, 1.0), "pooling": ("cls",), "iters": 60, "eval_every": 10, "val_subset": 7}
+    path = run_probe(
+        "classification",
+        stores["train"],
+        tmp_path,
+        val=stores["val"],
+        options=TASKS.get("classification").parse_options({**options, "batch_size": 64}),
+        progress=False,
+    )
+    result = json.loads(path.read_text())
+    periodic = [s for record in result["history"] for s in record["val_scores"]]
+    assert all(abs(s * 7 - round(s * 7)) < 1e-9 for s in periodic)  # top-1 over 7 samples: multiples of 1/7
+    chosen = result["probe"]["chosen"]
+    assert result["metrics"]["num_samples"] == 200 and chosen["val_top1"] == pytest.approx(result["metrics"]["top1"])
+    assert len(result["history"]) == 6 and result["probe"]["schedule"]["eval_every"] == 10

@@ -180,9 +180,11 @@ def test_crop_fit_scores_what_was_seen_and_warns(voc, caplog):
     train, val = _extract(tmp, root, "train", fit="crop"), _extract(tmp, root, "val", fit="crop")
     options = TASKS.get("segmentation").parse_options(FAST)
     path = run_probe("segmentation", train, tmp / "runs", val=val, options=options, device="cpu", progress=False)
-    scoring = json.loads(path.read_text())["scoring"]
+    result = json.loads(path.read_text())
+    scoring = result["scoring"]
     assert 0.5 < scoring["scored_fraction"] < 1
     assert "--image-size" in scoring["warning"] and "--image-size" in caplog.text
+    assert {"cause": "scoring_frame", "message": scoring["warning"]} in result["warnings"]
 
 
 def _nyu_sync_stores(tmp_path, image_size):

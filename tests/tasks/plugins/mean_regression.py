@@ -71,13 +71,19 @@ class MeanRegressionTask(TaskBase):
         specs = [HeadSpec(lr, wd) for lr in options.lrs for wd in options.weight_decays]
         torch.manual_seed(train.seed)
         grid = HeadGrid([nn.Linear(store.dim, 1) for _ in specs], specs, _input)
+        periodic, full = options.validation_views(splits.val)  # full: None when the subset is all of val
+
+        def validate(view: StoreView) -> list[float]:
+            return [-mse(view, lambda b, h=h: h(b["cls"])[:, 0]) for h in grid.heads]
+
         result = fit(
             grid,
             lambda out, batch: F.mse_loss(out[:, 0], batch["value"]),
             *training_stream(splits.train, read, train),
             train,
-            lambda g: [-mse(splits.val, lambda b, h=h: h(b["cls"])[:, 0]) for h in g.heads],
+            lambda _: validate(periodic),
             progress,
+            final_evaluate=(lambda _: validate(full)) if full is not None else None,
         )
         chosen = best_index(result.best_scores)
         final = splits.test or splits.val
@@ -89,10 +95,12 @@ class MeanRegressionTask(TaskBase):
                 "mse": mse(final, lambda b: torch.full_like(b["value"], mean)),
             },
             chosen=specs[chosen].describe(),
-            grid=grid_table(specs, result.best_scores, result.best_epochs),
+            grid=grid_table(specs, result.best_scores, result.best_iters),
             head_state=dict(grid.heads[chosen].state_dict()),
             settings={"layers": [layer], "head": "linear", "train": vars(train)},
             history=result.history,
+            schedule=result.schedule,
+            train_losses=result.head_losses[:, chosen],
         )
 
 
