@@ -138,12 +138,13 @@ class TrainedOptions(ProbeOptions):
     """The options of a task that trains a grid of heads by gradient descent: the grid and the schedule.
 
     The run's length is counted in optimizer steps (`iters`); a task states its protocol's length and warm-up
-    in `protocol_iters` / `protocol_warmup` (the defaults when neither --iters nor --epochs is given, cited in
+    in `protocol_iters` / `protocol_warmup` / `protocol_warmup_ratio` (the defaults when neither --iters nor --epochs is given, cited in
     its docs page) and re-declares `scheduler` / `val_subset` where its protocol differs.
     """
 
     protocol_iters: ClassVar[int] = 1000
     protocol_warmup: ClassVar[int] = 0
+    protocol_warmup_ratio: ClassVar[float] = 1e-6  # the warm-up starts at this fraction of the rate (mmcv 'linear')
 
     lrs: tuple[float, ...] = option((1e-3,), "Learning-rate grid.")
     weight_decays: tuple[float, ...] = option((0.0,), "Weight-decay grid.")
@@ -192,6 +193,7 @@ class TrainedOptions(ProbeOptions):
             scheduler=self.scheduler,
             warmup_iters=self.warmup_iters,
             warmup_fraction=self.protocol_warmup / self.protocol_iters,
+            warmup_ratio=self.protocol_warmup_ratio,
         )
 
     def validation_views(self, val: StoreView) -> tuple[StoreView, StoreView | None]:

@@ -67,19 +67,20 @@ CROPS = ("eigen", "garg", "none")
 class DepthOptions(TrainedOptions):
     """Linear depth: DINOv2's linear depth head (dinov2/eval/depth configs, "lin. 1"), trained on cached grids."""
 
-    protocol_iters: ClassVar[int] = 40000  # not verified against DINOv2's NYU config: see docs/protocols/depth.md
-    protocol_warmup: ClassVar[int] = 1500
+    # DINOv2's NYU linear config (docs/protocols/depth.md): IterBasedRunner max_iters 38400; CosineAnnealing
+    # lr with a linear warm-up of 12800 iterations from 0.001 x the rate.
+    protocol_iters: ClassVar[int] = 38400
+    protocol_warmup: ClassVar[int] = 12800
+    protocol_warmup_ratio: ClassVar[float] = 1e-3
 
     layers: tuple[int, ...] | None = option(None, "Stored layers to use, concatenated (default: the last stored).")
     lrs: tuple[float, ...] = option(DEFAULT_LRS, "Learning-rate grid.")
     weight_decays: tuple[float, ...] = option((1e-4,), "Weight-decay grid.")
     batch_size: int = option(16, "Training batch size, in images.")
     optimizer: str = option("adamw", "Optimiser: AdamW (DINOv2's depth configs) or SGD.", choices=("sgd", "adamw"))
-    iters: int | None = option(
-        None, "Training length in optimizer steps (default: 40000, see docs/protocols/depth.md)."
-    )
+    iters: int | None = option(None, "Training length in optimizer steps (default: DINOv2's NYU linear 38400).")
     scheduler: str = option(
-        "poly", "Learning-rate decay (poly, power 1, as the segmentation protocol).", choices=SCHEDULERS
+        "cosine", "Learning-rate decay (DINOv2's NYU config: cosine after a linear warm-up).", choices=SCHEDULERS
     )
     val_subset: int | None = option(
         250, "Periodic validations read N val images, strided (the final choice reads all of val; 0: all)."

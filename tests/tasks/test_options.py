@@ -38,18 +38,19 @@ def test_every_option_is_documented_and_has_a_default(task):
 
 def test_defaults_are_the_protocols():
     """Batch size and optimiser as the old CLI defaults; the length in optimizer steps from each task's protocol
-    (docs/protocols/<task>.md), with its scheduler and warm-up fraction."""
+    (docs/protocols/<task>.md), with its warm-up (steps, starting fraction of the rate) and scheduler."""
     protocol = {
-        "classification": (12500, 0, "cosine", 128, "sgd"),
-        "segmentation": (40000, 1500, "poly", 16, "adamw"),
-        "depth": (40000, 1500, "poly", 16, "adamw"),
-        "correspondence": (1000, 0, "cosine", 8, "adamw"),
+        "classification": (12500, 0, 1e-6, "cosine", 128, "sgd"),
+        "segmentation": (40000, 1500, 1e-6, "poly", 16, "adamw"),
+        "depth": (38400, 12800, 1e-3, "cosine", 16, "adamw"),
+        "correspondence": (1000, 0, 1e-6, "cosine", 8, "adamw"),
     }
     for task, expected in protocol.items():
         options = TASKS.get(task).parse_options({})
         train = options.train_config()
         warmup = train.warmup(train.total_iters(1))
-        assert (train.iters, warmup, train.scheduler, train.batch_size, train.optimizer) == expected
+        got = (train.iters, warmup, train.warmup_ratio, train.scheduler, train.batch_size, train.optimizer)
+        assert got == expected, task
         assert options.epochs is None
     assert TASKS.get("classification").parse_options({}).pooling == ("cls", "cls+mean")
     assert TASKS.get("classification").parse_options({}).n_blocks == (1, 4)
