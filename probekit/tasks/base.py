@@ -138,8 +138,9 @@ class TrainedOptions(ProbeOptions):
     """The options of a task that trains a grid of heads by gradient descent: the grid and the schedule.
 
     The run's length is counted in optimizer steps (`iters`); a task states its protocol's length and warm-up
-    in `protocol_iters` / `protocol_warmup` / `protocol_warmup_ratio` (the defaults when neither --iters nor --epochs is given, cited in
-    its docs page) and re-declares `scheduler` / `val_subset` where its protocol differs.
+    in `protocol_iters` / `protocol_warmup` / `protocol_warmup_ratio` (the defaults when neither --iters nor
+    --epochs is given, cited in its docs page) and re-declares `scheduler` / `val_subset` where its protocol
+    differs.
     """
 
     protocol_iters: ClassVar[int] = 1000
