@@ -156,6 +156,9 @@ class TrainedOptions(ProbeOptions):
     warmup_iters: int | None = option(
         None, "Linear warm-up steps (default: the protocol's warm-up fraction of the run's steps)."
     )
+    warmup_fraction: float | None = option(
+        None, "Linear warm-up as a fraction of the run's steps, instead of --warmup-iters (default: the protocol's)."
+    )
     scheduler: str = option("cosine", "Learning-rate decay after warm-up.", choices=SCHEDULERS)
     eval_every: int | None = option(None, "Validate every N optimizer steps (default: 10 validations per run).")
     val_subset: int | None = option(
@@ -171,6 +174,11 @@ class TrainedOptions(ProbeOptions):
         if self.iters is not None and self.epochs is not None:
             raise ProbekitError(
                 f"iters {self.iters} and epochs {self.epochs} both give the training length: pass one of them"
+            )
+        if self.warmup_iters is not None and self.warmup_fraction is not None:
+            raise ProbekitError(
+                f"warmup_iters {self.warmup_iters} and warmup_fraction {self.warmup_fraction} both give the warm-up: "
+                "pass one of them"
             )
         if self.val_subset is not None and self.val_subset < 0:
             raise ProbekitError(f"val_subset must be a non-negative integer (0: all of val), not {self.val_subset}")
@@ -193,7 +201,9 @@ class TrainedOptions(ProbeOptions):
             eval_every=self.eval_every,
             scheduler=self.scheduler,
             warmup_iters=self.warmup_iters,
-            warmup_fraction=self.protocol_warmup / self.protocol_iters,
+            warmup_fraction=(
+                self.warmup_fraction if self.warmup_fraction is not None else self.protocol_warmup / self.protocol_iters
+            ),
             warmup_ratio=self.protocol_warmup_ratio,
         )
 

@@ -37,7 +37,7 @@ def test_probe_with_a_preset_from_another_directory(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("preset", "task", "message"),
     [
-        ("nope", "segmentation", "unknown preset 'nope': use one of dinov2-linear, small-data"),
+        ("nope", "segmentation", "unknown preset 'nope': use one of dinov2-ade-linear, dinov2-ade-ms, dinov2-linear"),
         ("dinov2-linear", "segmentation", "preset dinov2-linear has no settings for the segmentation task"),
     ],
 )
@@ -63,3 +63,19 @@ def test_a_suite_task_may_name_a_preset():
     assert (options.iters, options.eval_every) == (2000, 7)
     with pytest.raises(ProbekitError, match="tasks: depth: unknown preset 'nope'"):
         task_options("depth", {"preset": "nope"})
+
+
+def test_every_shipped_preset_has_a_page_listing_each_setting_with_a_source():
+    """docs/presets/<name>.md exists, is linked from the index, and names every option the preset sets."""
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "presets"
+    index = (docs / "README.md").read_text()
+    for name in known_presets():
+        page = docs / f"{name}.md"
+        assert page.is_file(), f"{name} has no docs page"
+        assert f"({name}.md)" in index, f"{name} is not listed in docs/presets/README.md"
+        text = page.read_text()
+        for options in load_preset(name).tasks.values():
+            missing = [key for key in options if f"`{key}`" not in text]
+            assert not missing, f"docs/presets/{name}.md does not list {missing}"
