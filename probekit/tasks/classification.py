@@ -158,7 +158,7 @@ class ClassificationTask(TaskBase):
         final_view = splits.test or splits.val
         metrics = evaluate_views(final_view, [chosen])[0].compute()
         return TaskOutput(
-            trivial=_majority_baseline(splits.train, final_view, num_classes),
+            trivial=majority_class_baseline(splits.train, final_view, num_classes),
             metrics=metrics,
             chosen={**specs[chosen].describe(), "val_top1": result.best_scores[chosen]},
             grid=grid_table(specs, result.best_scores, result.best_iters),
@@ -177,7 +177,7 @@ class ClassificationTask(TaskBase):
         )
 
 
-def _majority_baseline(train: StoreView, final: StoreView, num_classes: int) -> dict[str, Any]:
+def majority_class_baseline(train: StoreView, final: StoreView, num_classes: int) -> dict[str, Any]:
     """Always predicting the most frequent training class: the accuracy a probe must beat."""
     read = lambda store, begin, end: {"label": store.read_target("label", begin, end)}  # noqa: E731 - labels only
     counts = np.zeros(num_classes, dtype=np.int64)

@@ -37,7 +37,7 @@ from probekit.tasks.base import (
     option,
     require_target,
 )
-from probekit.tasks.classification import _majority_baseline
+from probekit.tasks.classification import majority_class_baseline
 from probekit.tasks.fewshot import FewShotOptions, run_few_shot
 
 FEATURES = ("cls", "mean", "cls+mean")
@@ -152,7 +152,7 @@ class KnnTask(TaskBase):
         final_view = splits.test or splits.val
         final = score(splits.test) if splits.test is not None else on_val
         return TaskOutput(
-            trivial=_majority_baseline(splits.train, final_view, num_classes),
+            trivial=majority_class_baseline(splits.train, final_view, num_classes),
             metrics=final[chosen],
             chosen={"k": ks[chosen], "val_top1": on_val[chosen]["top1"]},
             grid=[

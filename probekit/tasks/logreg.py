@@ -34,7 +34,7 @@ from probekit.tasks.base import (
     option,
     require_target,
 )
-from probekit.tasks.classification import _majority_baseline
+from probekit.tasks.classification import majority_class_baseline
 from probekit.tasks.fewshot import FewShotOptions, run_few_shot
 from probekit.tasks.knn import FEATURES, global_reader, num_classes_of
 
@@ -174,7 +174,7 @@ class LogregTask(TaskBase):
         final_view = splits.test or splits.val
         final = score(final_model, *load(final_view, read, torch_device), num_classes)
         return TaskOutput(
-            trivial=_majority_baseline(splits.train, final_view, num_classes),
+            trivial=majority_class_baseline(splits.train, final_view, num_classes),
             metrics=final,
             chosen={"C": cs[chosen], "val_top1": on_val[chosen]["top1"]},
             grid=[
