@@ -58,3 +58,17 @@ def write_store(
         )
         writer.finish({})
     return path
+
+
+def gaussian_blobs(n: int, seed: int, d: int = 16, c: int = 4, spread: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """(n, d) float32 features around c class centres (the same centres for every seed) and (n,) int64 labels."""
+    rng = np.random.default_rng(seed)
+    centres = np.random.default_rng(99).normal(scale=spread, size=(c, d))
+    y = rng.integers(0, c, size=n)
+    return (centres[y] + rng.normal(size=(n, d))).astype(np.float32), y.astype(np.int64)
+
+
+def global_feature_store(path: Path, x: np.ndarray, y: np.ndarray, num_classes: int = 4) -> Path:
+    """A classification store whose CLS features are `x` (a 1x1 patch grid of zeros beside them)."""
+    patch = np.zeros((len(x), 1, 1, x.shape[1]), np.float32)
+    return write_store(path, patch, {"label": (y, {"num_classes": num_classes})}, cls=x)

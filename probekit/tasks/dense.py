@@ -27,15 +27,40 @@ import torch
 
 from probekit.errors import ProbekitError
 from probekit.features.store import FEATURE_KEYS, FeatureStore
-from probekit.features.tta import tta_path, tta_views
+from probekit.features.tta import DINOV2_MS_SCALES, check_scales, tta_path, tta_views
 from probekit.probes.resize import resample_to_original, resize_bilinear
 from probekit.probes.stream import StoreView, iterate_batches
 from probekit.probes.trainer import to_device
+from probekit.tasks.base import TrainedOptions, option
 
 SCORE_AT = ("original", "stored")
 PROTOCOLS = ("lin", "ms")
 # Settings view stores may differ in from their base: the size (their scale) and what follows from it.
 VIEW_KEYS = tuple(key for key in FEATURE_KEYS if key not in ("image_size", "grid"))
+
+
+@dataclass(frozen=True)
+class DenseOptions(TrainedOptions):
+    """What the dense tasks (segmentation, depth) add to the training options: where and how they are scored."""
+
+    score_at: str = option(
+        "original",
+        "Score on the original-resolution targets, as mmsegmentation and the depth toolbox do (stores without "
+        "originals: stored) | on the stored targets.",
+        choices=SCORE_AT,
+    )
+    protocol: str = option(
+        "lin",
+        "Test protocol: lin (base store) | ms (DINOv2 +ms: average over scale/flip view stores).",
+        choices=PROTOCOLS,
+    )
+    ms_scales: tuple[float, ...] = option(DINOV2_MS_SCALES, "Scales of --protocol ms (DINOv2: 0.5..1.75).")
+    ms_flip: bool = option(True, "--protocol ms also averages the mirrored views (DINOv2: yes).")
+
+    def __post_init__(self) -> None:
+        check_scales(self.ms_scales)
+        super().__post_init__()
+
 
 # (store, begin, end) -> the head's input arrays of samples [begin, end) of one view store
 InputReader = Callable[[FeatureStore, int, int], dict[str, np.ndarray]]

@@ -20,7 +20,6 @@ import torch
 from probekit.device import resolve_device
 from probekit.errors import ProbekitError
 from probekit.features.store import FeatureStore
-from probekit.features.tta import DINOV2_MS_SCALES, check_scales
 from probekit.metrics.depth import Alignment, Crop, DepthMetrics, valid_depth_mask
 from probekit.probes.heads import DepthBinsHead, DepthRegressionHead
 from probekit.probes.losses import gradient_loss, silog_loss
@@ -34,7 +33,6 @@ from probekit.tasks.base import (
     Splits,
     TaskBase,
     TaskOutput,
-    TrainedOptions,
     best_index,
     choose_layers,
     grid_table,
@@ -44,8 +42,7 @@ from probekit.tasks.base import (
     training_stream,
 )
 from probekit.tasks.dense import (
-    PROTOCOLS,
-    SCORE_AT,
+    DenseOptions,
     TestView,
     fraction_warning,
     frame_predictions,
@@ -64,7 +61,7 @@ CROPS = ("eigen", "garg", "none")
 
 
 @dataclass(frozen=True)
-class DepthOptions(TrainedOptions):
+class DepthOptions(DenseOptions):
     """Linear depth: DINOv2's linear depth head (dinov2/eval/depth configs, "lin. 1"), trained on cached grids."""
 
     # DINOv2's NYU linear config (docs/protocols/depth.md): IterBasedRunner max_iters 38400; CosineAnnealing
@@ -95,19 +92,6 @@ class DepthOptions(TrainedOptions):
     crop: str | None = option(
         None, "Evaluation crop: eigen (NYU) | garg (KITTI) | none (default: the dataset's).", choices=CROPS
     )
-    score_at: str = option(
-        "original",
-        "Score on the original-size depth, crop in original pixels (toolbox; stores without originals: stored) | "
-        "stored depth.",
-        choices=SCORE_AT,
-    )
-    protocol: str = option(
-        "lin",
-        "Test protocol: lin (base store) | ms (DINOv2 +ms: average over scale/flip view stores).",
-        choices=PROTOCOLS,
-    )
-    ms_scales: tuple[float, ...] = option(DINOV2_MS_SCALES, "Scales of --protocol ms (DINOv2: 0.5..1.75).")
-    ms_flip: bool = option(True, "--protocol ms also averages the mirrored views (DINOv2: yes).")
 
     def check(self) -> None:
         HEADS.get(self.head)  # unknown heads: one line naming the known ones
@@ -121,7 +105,6 @@ class DepthOptions(TrainedOptions):
             raise ProbekitError(f"--gradient-weight must be >= 0, not {self.gradient_weight}")
         if self.min_depth is not None and self.max_depth is not None and self.min_depth >= self.max_depth:
             raise ProbekitError(f"--min-depth {self.min_depth:g} must be below --max-depth {self.max_depth:g}")
-        check_scales(self.ms_scales)
 
 
 def head_input(batch: dict[str, torch.Tensor], spec: HeadSpec | None) -> torch.Tensor:

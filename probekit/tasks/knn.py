@@ -45,12 +45,18 @@ DINOV2_KS = (10, 20, 100, 200)
 
 
 @dataclass(frozen=True)
-class KnnOptions(FewShotOptions):
-    """kNN classification: DINOv2's kNN evaluation (dinov2/eval/knn.py) on cached features."""
+class GlobalFeatureOptions(FewShotOptions):
+    """What the probes fitted on one global feature share (kNN, logistic regression): its layer and kind."""
 
     layers: tuple[int, ...] | None = option(None, "Stored layer whose feature is used (default: the last stored).")
     seed: int = option(0, "Seed of the few-shot draws (the fit itself has no randomness).")
     feature: str = option("cls", "Global feature: cls (DINOv2), mean of patch tokens, or both concatenated.", FEATURES)
+
+
+@dataclass(frozen=True)
+class KnnOptions(GlobalFeatureOptions):
+    """kNN classification: DINOv2's kNN evaluation (dinov2/eval/knn.py) on cached features."""
+
     ks: tuple[int, ...] = option(DINOV2_KS, "Numbers of neighbours, a grid chosen on val (DINOv2: 10,20,100,200).")
     temperature: float = option(0.07, "Temperature T of the votes' weights softmax(sim / T) (DINOv2: 0.07).")
     chunk_size: int = option(4096, "Rows of query and of train features compared at once (bounds the memory).")

@@ -35,20 +35,17 @@ from probekit.tasks.base import (
     require_target,
 )
 from probekit.tasks.classification import majority_class_baseline
-from probekit.tasks.fewshot import FewShotOptions, run_few_shot
-from probekit.tasks.knn import FEATURES, global_reader, num_classes_of
+from probekit.tasks.fewshot import run_few_shot
+from probekit.tasks.knn import GlobalFeatureOptions, global_reader, num_classes_of
 
 DINOV2_CS = tuple(float(c) for c in 10 ** np.linspace(-6, 5, 45))  # torch.linspace(-6, 5, 45) in DINOv2
 BYTES = 8  # float64, as DINOv2 fits
 
 
 @dataclass(frozen=True)
-class LogregOptions(FewShotOptions):
+class LogregOptions(GlobalFeatureOptions):
     """Logistic regression: DINOv2's log_regression protocol (dinov2/eval/log_regression.py) on cached features."""
 
-    layers: tuple[int, ...] | None = option(None, "Stored layer whose feature is used (default: the last stored).")
-    seed: int = option(0, "Seed of the few-shot draws (the fit itself has no randomness).")
-    feature: str = option("cls", "Global feature: cls (DINOv2), mean of patch tokens, or both concatenated.", FEATURES)
     cs: tuple[float, ...] = option(DINOV2_CS, "Inverse L2 strengths C, a grid chosen on val (DINOv2: 10^[-6..5], 45).")
     max_iter: int = option(1000, "L-BFGS iterations per fit at most (DINOv2: 1000).")
     tol: float = option(1e-12, "L-BFGS stops when the largest gradient entry or the change falls below it (DINOv2).")

@@ -19,7 +19,6 @@ import torch.nn.functional as F
 from probekit.device import resolve_device
 from probekit.errors import ProbekitError
 from probekit.features.store import FeatureStore
-from probekit.features.tta import DINOV2_MS_SCALES, check_scales
 from probekit.metrics.segmentation import SegmentationMetrics, reduce_zero_label
 from probekit.probes.heads import SegmentationHead
 from probekit.probes.resize import resize_bilinear
@@ -31,7 +30,6 @@ from probekit.tasks.base import (
     Splits,
     TaskBase,
     TaskOutput,
-    TrainedOptions,
     best_index,
     choose_layers,
     grid_table,
@@ -41,8 +39,7 @@ from probekit.tasks.base import (
     training_stream,
 )
 from probekit.tasks.dense import (
-    PROTOCOLS,
-    SCORE_AT,
+    DenseOptions,
     TestView,
     fraction_warning,
     frame_predictions,
@@ -55,7 +52,7 @@ DEFAULT_LRS = (1e-4, 3e-4, 1e-3, 3e-3)
 
 
 @dataclass(frozen=True)
-class SegmentationOptions(TrainedOptions):
+class SegmentationOptions(DenseOptions):
     """Linear segmentation: DINOv2's "lin." head (dinov2/eval/segmentation configs), trained on cached grids."""
 
     protocol_iters: ClassVar[int] = 40000  # DINOv2 ADE20K linear config: IterBasedRunner max_iters 40k
@@ -79,23 +76,10 @@ class SegmentationOptions(TrainedOptions):
     unknown_ids: str = option(
         "raise", "Mask ids that are neither a class nor the ignore index: raise | ignore.", choices=("raise", "ignore")
     )
-    score_at: str = option(
-        "original",
-        "Score on the original-size labels (mmsegmentation; stores without originals: stored) | stored masks.",
-        choices=SCORE_AT,
-    )
-    protocol: str = option(
-        "lin",
-        "Test protocol: lin (base store) | ms (DINOv2 +ms: average over scale/flip view stores).",
-        choices=PROTOCOLS,
-    )
-    ms_scales: tuple[float, ...] = option(DINOV2_MS_SCALES, "Scales of --protocol ms (DINOv2: 0.5..1.75).")
-    ms_flip: bool = option(True, "--protocol ms also averages the mirrored views (DINOv2: yes).")
 
     def check(self) -> None:
         if self.num_classes is not None and self.num_classes < 2:
             raise ProbekitError(f"num_classes must be at least 2, not {self.num_classes}")
-        check_scales(self.ms_scales)
 
 
 def read_patch_grid(store: FeatureStore, begin: int, end: int, layers: list[int]) -> np.ndarray:

@@ -4,34 +4,21 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
 from probekit.tasks import TASKS, run_probe
-from tests.store_factory import write_store
-
-
-def _blobs(n: int, seed: int, d: int = 16, c: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    centres = np.random.default_rng(99).normal(scale=0.5, size=(c, d))
-    y = rng.integers(0, c, size=n)
-    return (centres[y] + rng.normal(size=(n, d))).astype(np.float32), y.astype(np.int64)
-
-
-def _store(path, x, y):
-    patch = np.zeros((len(x), 1, 1, x.shape[1]), np.float32)
-    return write_store(path, patch, {"label": (y, {"num_classes": 4})}, cls=x)
+from tests.store_factory import gaussian_blobs, global_feature_store
 
 
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory):
     root = tmp_path_factory.mktemp("blobs")
-    (xtr, ytr), (xva, yva), (xte, yte) = _blobs(600, 0), _blobs(200, 1), _blobs(400, 2)
+    (xtr, ytr), (xva, yva), (xte, yte) = gaussian_blobs(600, 0), gaussian_blobs(200, 1), gaussian_blobs(400, 2)
     return {
-        "train": _store(root / "train.h5", xtr, ytr),
-        "val": _store(root / "val.h5", xva, yva),
-        "test": _store(root / "test.h5", xte, yte),
+        "train": global_feature_store(root / "train.h5", xtr, ytr),
+        "val": global_feature_store(root / "val.h5", xva, yva),
+        "test": global_feature_store(root / "test.h5", xte, yte),
         "arrays": (xtr, ytr, xte, yte),
     }
 

@@ -13,28 +13,20 @@ from probekit.features.store import FeatureStore
 from probekit.probes.stream import StoreView, iterate_batches, subset_view
 from probekit.tasks import TASKS, run_probe
 from probekit.tasks.fewshot import sample_shots
-from tests.store_factory import write_store
+from tests.store_factory import gaussian_blobs, global_feature_store
 
 
-def _blobs(n: int, seed: int, d: int = 16, c: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    centres = np.random.default_rng(99).normal(scale=0.8, size=(c, d))
-    y = rng.integers(0, c, size=n)
-    return (centres[y] + rng.normal(size=(n, d))).astype(np.float32), y.astype(np.int64)
-
-
-def _store(path, x, y):
-    patch = np.zeros((len(x), 1, 1, x.shape[1]), np.float32)
-    return write_store(path, patch, {"label": (y, {"num_classes": 4})}, cls=x)
+def blobs(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    return gaussian_blobs(n, seed, spread=0.8)
 
 
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory):
     root = tmp_path_factory.mktemp("fewshot")
-    (xtr, ytr), (xva, yva) = _blobs(300, 0), _blobs(200, 1)
+    (xtr, ytr), (xva, yva) = blobs(300, 0), blobs(200, 1)
     return {
-        "train": _store(root / "train.h5", xtr, ytr),
-        "val": _store(root / "val.h5", xva, yva),
+        "train": global_feature_store(root / "train.h5", xtr, ytr),
+        "val": global_feature_store(root / "val.h5", xva, yva),
         "arrays": (xtr, ytr, xva, yva),
     }
 
