@@ -48,7 +48,7 @@ class Rank:
 
 
 def rank_from_env() -> Rank | None:
-    """The torchrun rank of this process; None outside torchrun or in a job of one process."""
+    """The torchrun rank of this process; None outside torchrun. A job of one process writes one shard."""
     if "WORLD_SIZE" not in os.environ:
         return None
     try:
@@ -58,7 +58,7 @@ def rank_from_env() -> Rank | None:
             "WORLD_SIZE is set but RANK is missing or not a number: start ranks with torchrun "
             "(torchrun --nproc-per-node N -m probekit extract ...)"
         ) from None
-    return rank if rank.world > 1 else None
+    return rank
 
 
 def shard_path(out: Path, index: int, count: int) -> Path:
