@@ -207,8 +207,8 @@ def command_line(ctx: typer.Context, skip: tuple[str, ...] = ()) -> list[str]:
             continue
         value = ctx.params[name]
         if getattr(param, "is_flag", False):
-            flag = param.opts[0] if value else (param.secondary_opts or [None])[0]
-            args += [flag] if flag else []
+            flags = [param.opts[0]] if value else param.secondary_opts[:1]  # --norm / --no-norm
+            args += flags
         elif value is not None:
             args += [param.opts[0], str(value)]
     return args

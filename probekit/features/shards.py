@@ -11,6 +11,7 @@ are copied, being small. OUT is written as OUT.partial and renamed when whole, l
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import sys
@@ -69,7 +70,7 @@ def shard_path(out: Path, index: int, count: int) -> Path:
 def shard_ranges(num_samples: int, count: int) -> list[tuple[int, int]]:
     """`count` contiguous [start, stop) ranges covering 0..num_samples, sizes differing by at most one."""
     bounds = [num_samples * r // count for r in range(count + 1)]
-    return list(zip(bounds[:-1], bounds[1:]))
+    return list(itertools.pairwise(bounds))
 
 
 def run_key(config: ExtractConfig, dataset_fingerprint: str, num_samples: int, count: int) -> str:
@@ -165,7 +166,7 @@ def extract_sharded(
                 shard_path(out, rank.rank, rank.world),
                 overwrite,
                 progress=progress and rank.rank == 0,
-                dataset=ShardView(dataset, start, stop, shard),  # type: ignore[arg-type]
+                dataset=ShardView(dataset, start, stop, shard),
                 check_space=check_space,
             )
         except ProbekitError as error:
@@ -268,11 +269,13 @@ def _shard_attrs(path: Path, index: int, count: int, key: str, span: tuple[int, 
     return attrs
 
 
-def _virtual(f: h5py.File, name: str, out: Path, shards: Sequence[Path], rows: Sequence[int], like: h5py.Dataset) -> None:
+def _virtual(
+    f: h5py.File, name: str, out: Path, shards: Sequence[Path], rows: Sequence[int], like: h5py.Dataset
+) -> None:
     """Dataset `name` of `f` as the shards' datasets one after another (relative source file names)."""
     layout = h5py.VirtualLayout(shape=(sum(rows), *like.shape[1:]), dtype=like.dtype)
     begin = 0
-    for path, count in zip(shards, rows):
+    for path, count in zip(shards, rows, strict=True):
         source = h5py.VirtualSource(os.path.relpath(path, out.parent), name, shape=(count, *like.shape[1:]))
         layout[begin : begin + count] = source
         begin += count
@@ -311,7 +314,7 @@ def _joined_attrs(
     joined = {k: v for k, v in attrs[0].items() if k != "shard"}
     skipped = [
         dict(entry, index=int(entry["index"]) + start)
-        for shard_attrs, (start, _) in zip(attrs, ranges)
+        for shard_attrs, (start, _) in zip(attrs, ranges, strict=True)
         for entry in shard_attrs.get("skipped") or []
     ]
     seconds = max(float(a.get("extract_seconds", 0.0)) for a in attrs)
@@ -328,7 +331,7 @@ def _joined_attrs(
             "complete": True,
             "shards": [
                 {"file": path.name, "start": start, "stop": stop, "rows": count}
-                for path, (start, stop), count in zip(shards, ranges, rows)
+                for path, (start, stop), count in zip(shards, ranges, rows, strict=True)
             ],
         }
     )
@@ -345,7 +348,7 @@ def launch(nproc: int, args: Sequence[str]) -> None:
     argv = ["--standalone", "--nproc-per-node", str(nproc), "-m", "probekit", "extract", *args]
     log.info("launching: %s -m torch.distributed.run %s", sys.executable, " ".join(argv))
     try:
-        run(get_args_parser().parse_args(argv))
+        run(get_args_parser().parse_args(argv))  # type: ignore[no-untyped-call]
     except ChildFailedError as error:
         ranks = sorted(error.failures)
         raise ProbekitError(

@@ -217,7 +217,7 @@ def test_nproc_passes_the_command_line_on_to_torchrun(tmp_path, monkeypatch):
     out = tmp_path / "x.h5"
     result = CliRunner().invoke(app, ["extract", *ARGS, "--no-norm", "--out", str(out), "--nproc", "2"])
     assert result.exit_code == 0, result.output
-    (nproc, args), = launched
+    ((nproc, args),) = launched
     assert nproc == 2 and "--nproc" not in args
     assert args[args.index("--out") + 1] == str(out) and "--no-norm" in args and "--random-init" in args
 
