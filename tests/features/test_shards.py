@@ -135,6 +135,7 @@ def test_joined_shards_equal_one_process_store_without_copying_features(tmp_path
     result = CliRunner().invoke(app, ["info", "--verify", str(out)])
     assert result.exit_code == 0, result.output
     assert "checksums intact" in result.output
+    assert "joined from 2 shards" in result.output and f"{shards[1].name}  samples [5, 11)" in result.output
 
 
 def test_a_joined_store_moves_with_its_shards_and_refuses_a_missing_one(tmp_path, one_process):
@@ -162,6 +163,28 @@ def test_verify_finds_a_damaged_shard_through_the_joined_store(tmp_path):
     with FeatureStore(out) as store:
         problems = store.verify()
     assert any("layers/3/patch" in problem for problem in problems), problems
+
+
+def test_skipped_unreadable_images_join_with_their_dataset_indices(tmp_path):
+    from tests.reliability.test_bad_images import BAD, _tree
+
+    root = _tree(tmp_path / "data", BAD)  # 8 images, 2 unreadable (dataset indices 2 and 6)
+    config = ExtractConfig(
+        backbone="test-dinov2", random_init=True, image_size=(28, 28), dataset="imagefolder", root=str(root),
+        workers=0, batch_size=3, on_error="skip",
+    )  # fmt: skip
+    dataset = open_dataset("imagefolder", "train", str(root), (28, 28))
+    key, ranges = run_key(config, dataset.fingerprint(), len(dataset), 2), shard_ranges(len(dataset), 2)
+    out, shards = tmp_path / "joined.h5", []
+    for index, (start, stop) in enumerate(ranges):
+        view = ShardView(dataset, start, stop, {"index": index, "count": 2, "start": start, "stop": stop, "run": key})
+        shards.append(extract(config, shard_path(out, index, 2), progress=False, dataset=view))
+    join_shards(out, shards, dataset, key, ranges)
+    single = extract(config, tmp_path / "one.h5", progress=False)
+    _assert_same_contents(out, single)
+    with FeatureStore(out) as joined, FeatureStore(single) as one:
+        assert len(joined) == 6 and joined.attrs["skipped"] == one.attrs["skipped"]
+        assert [entry["index"] for entry in joined.attrs["skipped"]] == [2, 6]
 
 
 def test_join_refuses_a_shard_of_another_run(tmp_path):
