@@ -168,12 +168,12 @@ def extract_command(
     from probekit.features.extract import ExtractConfig, extract, extract_views
     from probekit.features.shards import extract_sharded, launch, rank_from_env
 
-    rank = rank_from_env()
     if nproc is not None:
         if "WORLD_SIZE" in os.environ:
             raise ProbekitError("--nproc launches torchrun, but this process runs under torchrun already: drop --nproc")
         launch(nproc, command_line(ctx, skip=("nproc",)))
         return
+    rank = rank_from_env()
     if rank is not None:
         if scales is not None or flip:
             raise ProbekitError("--scales/--flip are not sharded across torchrun ranks: extract views in one process")

@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -133,8 +133,7 @@ def extract_sharded(
     device = _rank_device(config.device, rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    elif device.type == "cpu":
-        torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+    config = replace(config, workers=rank_workers(config.workers))
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=WAIT)
     try:
         dataset = open_dataset(
@@ -186,6 +185,14 @@ def extract_sharded(
         return join_shards(out, [shard_path(out, r, rank.world) for r in range(rank.world)], dataset, key, ranges)
     finally:
         dist.destroy_process_group()
+
+
+def rank_workers(workers: int | None) -> int:
+    """DataLoader workers of one rank: as asked, or the cores left over by this node's ranks, shared (0..8)."""
+    if workers is not None:
+        return workers
+    ranks_here = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    return min(8, max(0, (os.cpu_count() or 1) // ranks_here - 1))
 
 
 def _rank_device(name: str, rank: Rank) -> Any:

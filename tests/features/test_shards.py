@@ -257,3 +257,10 @@ def test_nccl_ranks_write_the_one_process_store(tmp_path):
     with FeatureStore(out) as joined, FeatureStore(single) as one:
         assert joined.ids == one.ids
         np.testing.assert_allclose(joined.read("cls", layer=1), one.read("cls", layer=1), atol=1e-2)
+
+
+def test_nproc_is_refused_under_torchrun(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    result = CliRunner().invoke(app, ["extract", *ARGS, "--out", str(tmp_path / "x.h5"), "--nproc", "2"])
+    assert result.exit_code == 2
+    assert "runs under torchrun already: drop --nproc" in result.output
