@@ -173,6 +173,9 @@ def extract_sharded(
         failures: list[str | None] = [None] * rank.world
         dist.all_gather_object(failures, None if failure is None else str(failure))  # every rank waits here
         if failure is not None:
+            # torch.distributed, torch or HDF5 state left by the failed extraction can abort (SIGABRT) in the
+            # interpreter's shutdown: the error is printed and the process exits at once (as after HDF5 failures)
+            failure.exit_now = True  # type: ignore[attr-defined]
             raise failure
         failed = [r for r, message in enumerate(failures) if message is not None]
         if rank.rank != 0:
