@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -117,6 +118,14 @@ def extract_command(
         typer.Option("--no-space-check", help="Start even when the estimated store size exceeds the free disk space."),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or log lines.")] = False,
+    nproc: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Launch torchrun with N processes on this node (one shard each, joined into --out); the same as "
+            "`torchrun --standalone --nproc-per-node N -m probekit extract ...`.",
+        ),
+    ] = None,
 ) -> None:
     """Extract features of one dataset split with a frozen backbone into an HDF5 feature store."""
     setup_logging(quiet)
@@ -157,7 +166,23 @@ def extract_command(
     preflight_backbone_weights(settings["backbone"], settings["weights"], settings["random_init"])
 
     from probekit.features.extract import ExtractConfig, extract, extract_views
+    from probekit.features.shards import extract_sharded, launch, rank_from_env
 
+    if nproc is not None:
+        if "WORLD_SIZE" in os.environ:
+            raise ProbekitError("--nproc launches torchrun, but this process runs under torchrun already: drop --nproc")
+        launch(nproc, command_line(ctx, skip=("nproc",)))
+        return
+    rank = rank_from_env()
+    if rank is not None:
+        if scales is not None or flip:
+            raise ProbekitError("--scales/--flip are not sharded across torchrun ranks: extract views in one process")
+        path = extract_sharded(
+            ExtractConfig(**settings), out, rank, overwrite, progress=not quiet, check_space=not no_space_check
+        )
+        if not quiet and rank.rank == 0:
+            typer.echo(f"wrote {path}  (inspect: probekit info {path})", err=True)
+        return
     if scales is not None or flip:
         views = _parse_scales(scales)
         paths = extract_views(
@@ -171,6 +196,22 @@ def extract_command(
     )
     if not quiet:
         typer.echo(f"wrote {path}  (inspect: probekit info {path})", err=True)
+
+
+def command_line(ctx: typer.Context, skip: tuple[str, ...] = ()) -> list[str]:
+    """The options given on the command line, as arguments again (for the ranks that --nproc launches)."""
+    args: list[str] = []
+    for param in ctx.command.params:
+        name = param.name or ""
+        if name in skip or param.param_type_name != "option" or _is_default(ctx, name):
+            continue
+        value = ctx.params[name]
+        if getattr(param, "is_flag", False):
+            flags = [param.opts[0]] if value else param.secondary_opts[:1]  # --norm / --no-norm
+            args += flags
+        elif value is not None:
+            args += [param.opts[0], str(value)]
+    return args
 
 
 def _parse_scales(text: str | None) -> tuple[float, ...]:

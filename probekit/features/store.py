@@ -338,12 +338,23 @@ class FeatureStore:
                 f"{self.path} is incomplete ({self.attrs.get('num_done')}/{self.attrs.get('num_samples')} samples): "
                 f"re-run the same `probekit extract` command to resume it"
             )
+        self._check_shards()
         self.layers: list[int] = [int(k) for k in sorted(f["layers"], key=int)]
         self.targets: list[str] = sorted(f["targets"]) if "targets" in f else []
         # dense targets kept at original resolution; None when the store has no /originals (older stores)
         self.originals: list[str] | None = sorted(set(f["originals"]) - set(FRAME_FIELDS)) if "originals" in f else None
         self._target_maps: dict[str, np.ndarray] = {}
         self._check_structure(f)
+
+    def _check_shards(self) -> None:
+        """A joined store (torchrun extraction, features/shards.py) reads its rows from shard files beside it;
+        HDF5 would read zeros for a missing one, so every shard must be there."""
+        for shard in self.attrs.get("shards") or []:
+            if not (self.path.parent / str(shard["file"])).is_file():
+                raise StoreError(
+                    f"{self.path} is a joined store whose shard {shard['file']} is missing from {self.path.parent}: "
+                    f"move or copy the store together with its .shard files"
+                )
 
     def _check_structure(self, f: h5py.File) -> None:
         """Cheap checks on open: every per-sample dataset has one row per sample (a damaged or edited file)."""

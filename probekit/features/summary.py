@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import h5py
 
@@ -63,11 +64,12 @@ def store_summary(path: str | Path) -> str:
             f"  {key:<{width}}  {attrs[key]}" for key in _PROVENANCE if key in attrs and attrs[key] not in ("", None)
         ]
         lines += describe_skipped(attrs.get("skipped") or [])
+        lines += _describe_shards(attrs)
         lines += ["", "  datasets:"]
 
         def visit(name: str, node: object) -> None:
             if isinstance(node, h5py.Dataset):
-                extra = f"  chunks={node.chunks}" if node.chunks else ""
+                extra = f"  chunks={node.chunks}" if node.chunks else "  virtual" if node.is_virtual else ""
                 lines.append(f"    /{name:<24} {node.shape!s:<22} {node.dtype}{extra}")
 
         store.file.visititems(visit)
@@ -76,3 +78,15 @@ def store_summary(path: str | Path) -> str:
             if target_attrs:
                 lines.append(f"    targets/{name} attrs: " + ", ".join(f"{k}={v}" for k, v in target_attrs.items()))
         return "\n".join(lines)
+
+
+def _describe_shards(attrs: dict[str, Any]) -> list[str]:
+    """Lines for a torchrun shard (its range) or a joined store (its shard files, which must move with it)."""
+    shard = attrs.get("shard")
+    if shard:
+        return ["", f"  shard {shard['index']} of {shard['count']}: samples [{shard['start']}, {shard['stop']})"]
+    shards = attrs.get("shards") or []
+    if not shards:
+        return []
+    lines = ["", f"  joined from {len(shards)} shards (beside it; move them with it):"]
+    return lines + [f"    {s['file']}  samples [{s['start']}, {s['stop']})  {s['rows']} rows" for s in shards]
