@@ -9,10 +9,16 @@ Section "rss" (the default). Each measurement runs in a fresh subprocess, so its
             the loading happens in the measured process), N = base x factor;
   <task>    one epoch of the task's probe (one head) on a synthetic store of N samples (patch grids, masks,
             depths, labels at label resolution), validated on every 10th row held out (so val grows too).
-The stores are written with probekit's own StoreWriter. With the default base the 10x store is ~20x
-the largest training block the probes hold in memory (batch x 8 samples), so a reader that loads the
-store whole shows up as growth. Prints peak RSS per size (absolute, and above the process's RSS after
-its imports) and whether the absolute peak stays within +-10% of the 1x run ("flat").
+The stores are written with probekit's own StoreWriter. With the default base the 10x store holds 5x
+(classification, batch 64) to 20x (segmentation and depth, batch 16) the block of batch x 8 samples a
+probe holds in memory, so a reader that loads the store whole shows up as growth. Prints peak RSS per
+size (absolute, and above the process's RSS after its imports) and whether the absolute peak stays
+within +-10% of the 1x run ("flat").
+
+Section "probe ranks" (`--probe-ranks`): the classification probe with DINOv2's grid (13 learning rates x
+2 poolings x 2 block counts = 52 heads) on a store of global features (4 layers), `--probe-iters` steps,
+in one process and over 2 gloo ranks under torchrun (1 thread per rank), each timed as a whole command.
+Prints both wall times and the speedup.
 
 logreg loads train, val and test features into memory by design (L-BFGS on the whole split, DINOv2's
 protocol; bounded by its `max_memory_gb` option), so its RSS grows with the store: expected, reported.
@@ -186,18 +192,75 @@ def rss_section(base: int, factors: list[int], tasks: list[str], with_extract: b
     return all_flat
 
 
+def make_global_store(path: Path, num_samples: int, classes: int, seed: int = 0) -> None:
+    """A store of cls/mean features only (a 1 x 1 patch grid), 4 layers, for the classification grid."""
+    rng = np.random.default_rng(seed)
+    layers, dim = [8, 9, 10, 11], 384
+    targets = {"label": TargetSpec((), "int64", {"num_classes": classes})}
+    attrs = {"backbone": "bench", "embed_dim": dim, "depth": 12, "grid": [1, 1], "layers": layers, "dataset": "bench"}
+    layout = StoreLayout(num_samples, layers, (1, 1), dim, "float16", targets)
+    centres = rng.standard_normal((classes, dim)).astype(np.float32)
+    with StoreWriter(path, layout, attrs | {"num_samples": num_samples, "dtype": "float16"}, "bench") as writer:
+        for start in range(0, num_samples, 1024):
+            n = min(1024, num_samples - start)
+            labels = rng.integers(0, classes, n)
+            features = {}
+            for k in layers:
+                x = (centres[labels] + rng.standard_normal((n, dim), dtype=np.float32)).astype(np.float16)  # (n, D)
+                features[k] = {"cls": x, "mean": x, "patch": x[:, None, None]}
+            writer.write(start, [f"s{i}" for i in range(start, start + n)], features, {"label": labels})
+        writer.finish({})
+
+
+def probe_ranks_section(samples: int, classes: int, iters: int, batch_size: int) -> None:
+    """Wall time of the 52-head classification probe in 1 process and over 2 gloo ranks (torchrun)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        train, val = Path(tmp) / "train.h5", Path(tmp) / "val.h5"
+        make_global_store(train, samples, classes, seed=0)
+        make_global_store(val, max(classes, samples // 10), classes, seed=1)
+        options = {"iters": iters, "val_subset": 0, "batch_size": batch_size}
+        script = Path(tmp) / "probe.py"
+        script.write_text(
+            "import sys\nfrom probekit.tasks import TASKS, run_probe\n"
+            f"options = TASKS.get('classification').parse_options({options!r})\n"
+            "run_probe('classification', sys.argv[1], sys.argv[2], val=sys.argv[3], options=options, device='cpu',"
+            " progress=False)\n"
+        )
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        seconds = {}
+        for ranks in (1, 2):
+            launcher = [sys.executable] if ranks == 1 else [sys.executable, "-m", "torch.distributed.run"]
+            launcher += ["--nproc-per-node", str(ranks), "--master-port", "29517"] if ranks > 1 else []
+            began = time.perf_counter()
+            subprocess.run([*launcher, str(script), str(train), f"{tmp}/out{ranks}", str(val)], env=env, check=True)
+            seconds[ranks] = time.perf_counter() - began
+    print(
+        f"classification probe, 52 heads, {samples} samples x 4 layers x 384, {classes} classes, "
+        f"{iters} steps of {batch_size}: "
+        f"1 process {seconds[1]:.1f} s, 2 gloo ranks {seconds[2]:.1f} s, speedup {seconds[1] / seconds[2]:.2f}x"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", type=int, default=256, help="samples of the 1x store (and images of 1x extraction)")
     parser.add_argument("--factors", default="1,4,10", help="store sizes as multiples of --base")
     parser.add_argument("--tasks", default=",".join(PROBES), help="probes to measure, comma-separated")
     parser.add_argument("--no-extract", action="store_true", help="skip the extraction measurement")
+    parser.add_argument("--probe-ranks", action="store_true", help="time the classification probe on 1 and 2 ranks")
+    parser.add_argument("--probe-samples", type=int, default=20000, help="training samples of --probe-ranks")
+    parser.add_argument("--probe-classes", type=int, default=100, help="classes of --probe-ranks")
+    parser.add_argument("--probe-iters", type=int, default=200, help="optimizer steps of --probe-ranks")
+    parser.add_argument("--probe-batch-size", type=int, default=128, help="batch of --probe-ranks (DINOv2: 128)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:  # a measurement, in its own process
         kind, *rest = args.child
         result = child_extract(int(rest[0]), rest[1]) if kind == "extract" else child_probe(rest[0], rest[1])
         print(json.dumps(result))
+        return
+    if args.probe_ranks:
+        probe_ranks_section(args.probe_samples, args.probe_classes, args.probe_iters, args.probe_batch_size)
         return
     factors = [int(f) for f in args.factors.split(",")]
     tasks = [t for t in args.tasks.split(",") if t]
