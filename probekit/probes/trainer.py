@@ -21,6 +21,7 @@ from torch import nn
 
 from probekit.device import resolve_device
 from probekit.errors import ProbekitError
+from probekit.probes.distributed import Ranks
 from probekit.progress import progress_bar
 
 log = logging.getLogger("probekit.probe")
@@ -169,11 +170,14 @@ def fit(
     evaluate: Callable[[HeadGrid], list[float]] | None = None,
     progress: bool = True,
     final_evaluate: Callable[[HeadGrid], list[float]] | None = None,
+    ranks: Ranks | None = None,
 ) -> FitResult:
     """Train every head of `grid` for `config.total_iters` optimizer steps (the batch stream restarts, reshuffled,
     when an epoch ends) with warm-up and a cosine or poly schedule; every `eval_period` steps `evaluate` scores
     each head and each keeps its best weights. `final_evaluate` (e.g. the full val where `evaluate` reads a
-    subset) rescores every head's best state once at the end: those are the returned best scores."""
+    subset) rescores every head's best state once at the end: those are the returned best scores.
+    `ranks` (a torchrun job): each rank trains on its slice of every batch and the gradients are summed over
+    ranks (probekit.probes.distributed), for losses that are means over rows; validation runs on every rank."""
     device = resolve_device(config.device)
     grid.to(device)
     groups = [
@@ -201,25 +205,22 @@ def fit(
     history: list[dict[str, Any]] = []
     losses = np.zeros((total, len(grid.heads)), dtype=np.float32)  # (steps, heads)
     stale, step, epoch, samples, since = 0, 0, 0, 0, 0
-    bar = progress_bar(total, "probe", "step", enabled=progress)
+    bar = progress_bar(total, "probe", "step", enabled=progress and (ranks is None or ranks.is_main))
     while step < total and not (config.early_stopping is not None and stale >= config.early_stopping):
         epoch += 1
         grid.train()
         before = step
         for arrays in train_batches(epoch):
-            batch = to_device(arrays, device)
-            per_head = torch.stack([loss_fn(out, batch) for out in grid(batch)])  # (heads,)
-            loss = per_head.sum()
-            if not torch.isfinite(loss):
-                raise ProbekitError(
-                    f"the training loss became {loss.item()} at step {step + 1}: lower the learning rates"
-                )
+            samples += len(next(iter(arrays.values())))
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]  # unannotated in torch
+            per_head = _backward(grid, loss_fn, arrays, device, ranks)  # (heads,)
+            if not torch.isfinite(per_head.sum()):
+                raise ProbekitError(
+                    f"the training loss became {per_head.sum().item()} at step {step + 1}: lower the learning rates"
+                )
             optimizer.step()
             schedule.step()
-            losses[step] = per_head.detach().cpu().numpy()
-            samples += len(next(iter(arrays.values())))
+            losses[step] = per_head.cpu().numpy()
             step += 1
             bar.update(1)
             if step % period and step != total:
@@ -271,6 +272,29 @@ def fit(
         record,
         losses[:step],
     )
+
+
+def _backward(
+    grid: HeadGrid,
+    loss_fn: Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor],
+    arrays: Mapping[str, np.ndarray],
+    device: torch.device,
+    ranks: Ranks | None,
+) -> torch.Tensor:
+    """Each head's loss on the batch (heads,), its gradients left in the parameters. With `ranks`, this rank's
+    slice of the batch, its losses weighted by its share, and gradients and losses summed over ranks."""
+    if ranks is None:
+        batch = to_device(arrays, device)
+        per_head = torch.stack([loss_fn(out, batch) for out in grid(batch)])  # (heads,)
+        per_head.sum().backward()  # type: ignore[no-untyped-call]  # unannotated in torch
+        return per_head.detach()
+    part, share = ranks.part(arrays)
+    per_head = torch.zeros(len(grid.heads), device=device)  # (heads,) a rank with no rows adds nothing
+    if share > 0:
+        batch = to_device(part, device)
+        per_head = torch.stack([loss_fn(out, batch) for out in grid(batch)]) * share  # (heads,)
+        per_head.sum().backward()  # type: ignore[no-untyped-call]  # unannotated in torch
+    return ranks.sum_gradients(list(grid.parameters()), per_head)
 
 
 def _scores(grid: HeadGrid, evaluate: Callable[[HeadGrid], list[float]]) -> list[float]:

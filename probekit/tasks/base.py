@@ -311,6 +311,11 @@ class Task(Protocol):
         """The store target a per-pixel prediction is compared with (None: the task has none)."""
         ...
 
+    @property
+    def distributed(self) -> bool:
+        """Whether `run` trains data-parallel over torchrun ranks (probekit.probes.distributed); else refused."""
+        ...
+
     def parse_options(self, values: Mapping[str, Any]) -> ProbeOptions: ...
 
     def run(self, splits: Splits, options: Any, device: str, progress: bool) -> TaskOutput: ...
@@ -375,6 +380,7 @@ class TaskBase:
     columns: ClassVar[tuple[Column, ...]]
     trivial_name: ClassVar[str]
     truth_target: ClassVar[str | None] = None  # the store target a per-pixel prediction is compared with
+    distributed: ClassVar[bool] = False  # trains data-parallel over torchrun ranks
 
     def parse_options(self, values: Mapping[str, Any]) -> Any:
         """This task's options from CLI strings or YAML values (see `parse_options`)."""

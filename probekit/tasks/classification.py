@@ -22,6 +22,7 @@ from probekit.device import resolve_device
 from probekit.errors import ProbekitError
 from probekit.features.store import FeatureStore
 from probekit.metrics.classification import ClassificationMetrics
+from probekit.probes.distributed import current_ranks
 from probekit.probes.heads import LinearClassifier
 from probekit.probes.stream import Reader, StoreView, iterate_batches
 from probekit.probes.trainer import SCHEDULERS, HeadGrid, HeadSpec, fit, to_device
@@ -103,6 +104,7 @@ class ClassificationTask(TaskBase):
     main_metrics = ("top1", "mean_per_class_recall")
     columns = (Column("top1", "cls top-1", True, True), Column("mean_per_class_recall", "cls mean-recall", True, True))
     trivial_name = "majority class"
+    distributed = True  # under torchrun each rank trains on its slice of every batch (DDP-style gradient sums)
 
     def run(self, splits: Splits, options: ClassificationOptions, device: str, progress: bool) -> TaskOutput:
         store = splits.train.store
@@ -131,6 +133,7 @@ class ClassificationTask(TaskBase):
         grid = HeadGrid([LinearClassifier(_in_dim(s, store.dim), num_classes) for s in specs], specs, _input)
         read = _reader(layers)
         torch_device = resolve_device(train.device)
+        ranks = current_ranks()
 
         def evaluate_views(view: StoreView, heads: list[int]) -> list[ClassificationMetrics]:
             metrics = [ClassificationMetrics(num_classes) for _ in heads]
@@ -152,6 +155,7 @@ class ClassificationTask(TaskBase):
             lambda _: validate(periodic),
             progress,
             final_evaluate=(lambda _: validate(full)) if full is not None else None,
+            ranks=ranks,
         )
         assert result.best_scores is not None and result.best_iters is not None  # fit was given the validation
         chosen = best_index(result.best_scores)
@@ -170,6 +174,7 @@ class ClassificationTask(TaskBase):
                 "lr_scale": scale,
                 "train": asdict(train),
                 "lrs_unscaled": list(options.lrs),
+                "train_ranks": ranks.world if ranks is not None else 1,
             },
             history=result.history,
             schedule=result.schedule,

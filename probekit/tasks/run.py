@@ -11,6 +11,7 @@ from safetensors.torch import save_file
 from probekit.errors import ProbekitError
 from probekit.features.store import FeatureStore
 from probekit.files import atomic_path
+from probekit.probes.distributed import current_ranks
 from probekit.provenance import git_sha, utc_now, versions
 from probekit.tasks.base import TASKS, ProbeOptions, choose_layers, make_splits
 from probekit.tasks.guard import run_warnings
@@ -64,11 +65,19 @@ def run_probe(
         log.info("%s exists: skipping (pass --overwrite to run again)", path)
         return path
 
+    ranks = current_ranks()  # a torchrun job: its process group, started here
+    if ranks is not None and not runner.distributed:
+        raise ProbekitError(
+            f"the {task} task does not train over torchrun ranks (only classification does): run it without torchrun"
+        )
     choose_layers(stores["train"], options.layers)  # layers the store lacks: one line naming the stored ones, first
     splits = make_splits(stores["train"], stores.get("val"), stores.get("test"), label_map)
     began = time.perf_counter()
     output = runner.run(splits, options, device, progress)
     wall = time.perf_counter() - began
+    if ranks is not None and not ranks.is_main:  # every rank has the same heads and scores: rank 0 writes them
+        ranks.barrier()
+        return path
     warnings = run_warnings(runner.columns[0], output)
     for warning in warnings:
         log.warning("warning: %s: %s", task, warning["message"])
@@ -111,4 +120,6 @@ def run_probe(
     }
     write_result(path, result)
     log.info("wrote %s", path)
+    if ranks is not None:
+        ranks.barrier()  # the other ranks return once the results exist
     return path
