@@ -7,6 +7,7 @@ from pathlib import Path
 import h5py
 
 from probekit.features.skips import describe_skipped
+from probekit.features.space import human_bytes
 from probekit.features.store import FeatureStore
 
 _PROVENANCE = (
@@ -22,6 +23,7 @@ _PROVENANCE = (
     "image_size",
     "grid",
     "layers",
+    "outputs",
     "norm",
     "dtype",
     "pixel_mean",
@@ -63,6 +65,7 @@ def store_summary(path: str | Path) -> str:
             f"  {key:<{width}}  {attrs[key]}" for key in _PROVENANCE if key in attrs and attrs[key] not in ("", None)
         ]
         lines += describe_skipped(attrs.get("skipped") or [])
+        lines += bytes_per_image(store)
         lines += ["", "  datasets:"]
 
         def visit(name: str, node: object) -> None:
@@ -76,3 +79,17 @@ def store_summary(path: str | Path) -> str:
             if target_attrs:
                 lines.append(f"    targets/{name} attrs: " + ", ".join(f"{k}={v}" for k, v in target_attrs.items()))
         return "\n".join(lines)
+
+
+def bytes_per_image(store: FeatureStore) -> list[str]:
+    """Bytes per image of the features, targets (with their compression ratio) and originals, as stored."""
+    parts = store.stored_bytes()
+    count = max(int(store.attrs.get("num_done") or 0), 1)  # rows written (all of them in a complete store)
+    (_, features), (raw, targets), (_, originals) = parts["features"], parts["targets"], parts["originals"]
+    raw = raw * count // max(len(store), 1)  # the raw size of the rows written
+    ratio = f" (raw {human_bytes(raw / count)}, compressed {raw / targets:.1f}x)" if targets else ""
+    return [
+        "",
+        f"  bytes per image: features {human_bytes(features / count)}, targets {human_bytes(targets / count)}{ratio}, "
+        f"originals {human_bytes(originals / count)}",
+    ]

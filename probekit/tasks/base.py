@@ -298,6 +298,11 @@ class Task(Protocol):
         """The store target a per-pixel prediction is compared with (None: the task has none)."""
         ...
 
+    def required_outputs(self, options: Any) -> tuple[str, ...]:
+        """The feature outputs (cls, mean, patch) the task reads with these options: what `extract --outputs`
+        must store for it (a suite extracts the union over its tasks)."""
+        ...
+
     def parse_options(self, values: Mapping[str, Any]) -> ProbeOptions: ...
 
     def run(self, splits: Splits, options: Any, device: str, progress: bool) -> TaskOutput: ...
@@ -362,6 +367,11 @@ class TaskBase:
     columns: ClassVar[tuple[Column, ...]]
     trivial_name: ClassVar[str]
     truth_target: ClassVar[str | None] = None  # the store target a per-pixel prediction is compared with
+    outputs: ClassVar[tuple[str, ...]]  # the feature outputs the task reads (extract --outputs)
+
+    def required_outputs(self, options: Any) -> tuple[str, ...]:
+        """The feature outputs the task reads: its `outputs` (a task whose options change them overrides this)."""
+        return self.outputs
 
     def parse_options(self, values: Mapping[str, Any]) -> Any:
         """This task's options from CLI strings or YAML values (see `parse_options`)."""

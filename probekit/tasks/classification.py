@@ -103,6 +103,7 @@ class ClassificationTask(TaskBase):
     main_metrics = ("top1", "mean_per_class_recall")
     columns = (Column("top1", "cls top-1", True, True), Column("mean_per_class_recall", "cls mean-recall", True, True))
     trivial_name = "majority class"
+    outputs = ("cls", "mean")  # every pooling of the grid reads from both
 
     def run(self, splits: Splits, options: ClassificationOptions, device: str, progress: bool) -> TaskOutput:
         store = splits.train.store

@@ -65,6 +65,8 @@ def run_probe(
         return path
 
     choose_layers(stores["train"], options.layers)  # layers the store lacks: one line naming the stored ones, first
+    for store in stores.values():  # outputs it lacks (extract --outputs): one line naming the flag to re-extract with
+        store.require_outputs(runner.required_outputs(options), f"the {task} task")
     splits = make_splits(stores["train"], stores.get("val"), stores.get("test"), label_map)
     began = time.perf_counter()
     output = runner.run(splits, options, device, progress)

@@ -13,6 +13,7 @@ import pytest
 from probekit.data import open_dataset
 from probekit.errors import ProbekitError, StoreError
 from probekit.features import ExtractConfig, FeatureStore, extract
+from probekit.features.background import QUEUE_DEPTH
 
 CONFIG = ExtractConfig(
     backbone="test-dinov2-reg", random_init=True, image_size=(42, 70), layers="0,-1", batch_size=5, workers=0, limit=23
@@ -101,7 +102,9 @@ def test_resume_after_sigkill_gives_identical_contents(tmp_path, uninterrupted):
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == -9, result.stderr
-    assert FeatureStore(path, allow_incomplete=True).attrs["num_done"] == 15
+    # whole batches only; the batches still queued for the background writer at the kill are lost, none written
+    done = FeatureStore(path, allow_incomplete=True).attrs["num_done"]
+    assert done % 5 == 0 and 15 - 5 * (QUEUE_DEPTH + 1) <= done <= 15, done
     extract(CONFIG, path, progress=False)
     _assert_same_contents(path, uninterrupted)
 
