@@ -235,6 +235,7 @@ class StoreWriter:
         self.layout = layout
         self.sample_bytes = layout.sample_bytes
         if self.path.exists():
+            scrub_unwritten_rows(self.path)
             self.file = self._reopen(resume_key)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -743,6 +744,54 @@ class FeatureStore:
                 f"{self.path.name} and {other.path.name} were extracted differently ({details}): "
                 f"re-extract one of them with the other's settings"
             )
+
+
+def scrub_unwritten_rows(path: Path) -> None:
+    """Zero the variable-length row pointers (ids, /originals) past `num_done` of an interrupted store.
+
+    A run killed while HDF5 flushed a batch can leave those rows pointing into heap objects that never reached
+    the disk; HDF5 frees a row's old object when the row is overwritten, so resuming would fail on them
+    ("bad heap index"). Rows past `num_done` were never counted as written: a null pointer is what they
+    should hold. The bytes are zeroed in place, with HDF5 closed (the rows' raw storage: contiguous, or
+    unfiltered chunks).
+    """
+    spans: list[tuple[int, int]] = []  # (file offset, bytes) to zero
+    try:
+        with h5py.File(path, "r") as f:
+            done = int(f.attrs.get("num_done", 0))
+            for name in ("ids", *(f"originals/{key}" for key in f.get("originals", ()))):
+                dataset = f[name]
+                if dataset.dtype.kind == "O" and dataset.shape and done < dataset.shape[0]:
+                    spans += _row_spans(dataset, done)
+    except (OSError, KeyError):
+        return  # not a readable store: the reopen that follows says so
+    if spans:
+        with open(path, "r+b") as raw:
+            for offset, size in spans:
+                raw.seek(offset)
+                raw.write(bytes(size))
+
+
+def _row_spans(dataset: h5py.Dataset, start: int) -> list[tuple[int, int]]:
+    """File byte ranges of a variable-length dataset's row pointers from row `start` on (allocated storage only)."""
+    rows = dataset.shape[0]
+    if dataset.chunks is None:
+        offset = dataset.id.get_offset()
+        if offset is None:
+            return []
+        width = dataset.id.get_storage_size() // rows
+        return [(offset + start * width, (rows - start) * width)]
+    spans = []
+    per_chunk = dataset.chunks[0]
+    for index in range(dataset.id.get_num_chunks()):
+        info = dataset.id.get_chunk_info(index)
+        first = info.chunk_offset[0]
+        if first + per_chunk <= start or info.filter_mask or dataset.compression:
+            continue
+        width = info.size // per_chunk
+        skip = max(0, start - first)
+        spans.append((info.byte_offset + skip * width, (per_chunk - skip) * width))
+    return spans
 
 
 def fixed_rows(*shape: int, chunks: tuple[int, ...] | None = None) -> dict[str, Any]:
