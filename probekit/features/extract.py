@@ -437,7 +437,7 @@ def _prepare_paths(out: Path, partial: Path, resume_key: str, overwrite: bool) -
     return True
 
 
-def _loader(config: ExtractConfig, run: Prepared, start: int) -> DataLoader:
+def _loader(config: ExtractConfig, run: Prepared, start: int) -> DataLoader[Any]:
     """Batches of the dataset from sample `start` on, in order, with unreadable samples flagged (Guarded)."""
     return DataLoader(
         Subset(Guarded(run.dataset), range(start, len(run.dataset))),
@@ -510,7 +510,7 @@ def _forward(
         return converted, peaks, None
     host = {layer: {name: _to_pinned(t) for name, t in fields.items()} for layer, fields in converted.items()}
     host_peaks = None if peaks is None else _to_pinned(peaks)
-    copied = torch.cuda.Event()
+    copied = torch.cuda.Event()  # type: ignore[no-untyped-call]
     copied.record()
     return host, host_peaks, copied
 

@@ -367,7 +367,8 @@ class TaskBase:
     columns: ClassVar[tuple[Column, ...]]
     trivial_name: ClassVar[str]
     truth_target: ClassVar[str | None] = None  # the store target a per-pixel prediction is compared with
-    outputs: ClassVar[tuple[str, ...]]  # the feature outputs the task reads (extract --outputs)
+    # the feature outputs the task reads (extract --outputs); a task that does not say needs all three
+    outputs: ClassVar[tuple[str, ...]] = ("cls", "mean", "patch")
 
     def required_outputs(self, options: Any) -> tuple[str, ...]:
         """The feature outputs the task reads: its `outputs` (a task whose options change them overrides this)."""
