@@ -183,6 +183,15 @@ def _tasks_by_data(suite: Suite) -> dict[DataKey, list[tuple[str, dict[str, Any]
     return groups
 
 
+def suite_outputs(tasks: list[tuple[str, dict[str, Any]]]) -> tuple[str, ...]:
+    """The feature outputs a group of tasks reads (each task says, `required_outputs`), in store order: a
+    classification-only suite extracts cls and mean, no patch grids."""
+    from probekit.tasks import TASKS
+
+    needed = {name for task, options in tasks for name in TASKS.get(task).required_outputs(task_options(task, options))}
+    return tuple(name for name in ("cls", "mean", "patch") if name in needed)
+
+
 def backbone_tag(entry: dict[str, Any]) -> str:
     """How a suite names a backbone's stores: the alias, plus `random<seed>` for random init or the first 8 hex
     digits of a weights file's SHA-256, so two initialisations never share (and reuse) a store."""
@@ -215,6 +224,7 @@ def run_suite(suite: Suite, out: str | Path | None = None, progress: bool = True
         tag = backbone_tag(entry)
         for (dataset, splits), tasks in _tasks_by_data(suite).items():
             stores = {}
+            outputs = suite_outputs(tasks)
             for split, limit in splits:
                 config = ExtractConfig(
                     backbone=name,
@@ -229,11 +239,13 @@ def run_suite(suite: Suite, out: str | Path | None = None, progress: bool = True
                     batch_size=suite.batch_size,
                     workers=suite.workers,
                     limit=limit,
+                    outputs=outputs,
                 )
                 log.info("extract %s / %s %s", tag, dataset, split)
                 size_tag = "" if limit is None else f"-n{limit}"  # other split sizes get their own store
-                # 'hf:org/model' names no subfolder; other weights, seeds and sizes get their own store
-                store = file_safe(f"{tag}-{dataset}-{split}-{height}x{width}{size_tag}")
+                outputs_tag = "" if set(outputs) == {"cls", "mean", "patch"} else "-" + "-".join(outputs)
+                # 'hf:org/model' names no subfolder; other weights, seeds, sizes and outputs get their own store
+                store = file_safe(f"{tag}-{dataset}-{split}-{height}x{width}{size_tag}{outputs_tag}")
                 stores[split] = extract(config, out / "features" / f"{store}.h5", progress=progress)
             for task, options in tasks:
                 log.info("probe %s / %s", tag, task)

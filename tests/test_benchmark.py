@@ -53,7 +53,9 @@ def test_tiny_suite_runs_end_to_end(tmp_path):
     assert "| pixels-p16 |" in table and "| test-vit (random init) |" in table
     assert len(list((tmp_path / "results").glob("*.json"))) == 8
     stores = sorted(p.name for p in (tmp_path / "features").glob("*.h5"))
-    assert len(stores) == 8 and "pixels-p16-synthetic-pairs-train-32x48-n8.h5" in stores  # size in the name
+    # size in the name; outputs too where not all three (correspondence reads patch grids only)
+    assert len(stores) == 8 and "pixels-p16-synthetic-pairs-train-32x48-n8-patch.h5" in stores
+    assert "pixels-p16-synthetic-train-32x48-n12.h5" in stores
 
 
 def test_bad_suite_is_a_clear_error(tmp_path):

@@ -3,8 +3,11 @@
     python tools/bench_extract.py --backbone vit-s16 --image-size 224 --batch-size 32 --num-images 256
 
 Prints images/s of (a) the bare forward pass on a preprocessed batch already on the device, the same
-call that extraction makes, and (b) the whole `extract` (data rendering/loading + preprocessing +
-forward + HDF5 writes), and their ratio. Target: ratio >= 0.9 on CPU with a small model.
+call that extraction makes, with the chosen outputs copied to the host, and (b) the whole `extract`
+(data rendering/loading + preprocessing + forward + the background writer's HDF5 writes), and their
+ratio, for every output set of `--outputs-sets` (default: all outputs, then cls,mean). Target (issue 15):
+ratio >= 0.95 on the 2-core CPU machine at the default settings. The two measurements alternate
+`--repeats` times and the best of each is kept, so a machine shared with other jobs hurts both alike.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from probekit.features.preprocess import normalise
 
 
 def bare_forward_throughput(backbone, config: ExtractConfig, num_images: int) -> float:
-    """Images/s of `forward_layers` alone, on a batch that is already preprocessed and on the device."""
+    """Images/s of `forward_layers` alone, on a batch that is already preprocessed and on the device, with the
+    stored outputs copied to the host (what any use of the features needs)."""
     device = resolve_device(config.device)
     backbone.to(device)
     layers = resolve_layers(config.layers, backbone.depth)
@@ -37,7 +41,8 @@ def bare_forward_throughput(backbone, config: ExtractConfig, num_images: int) ->
     for _ in range(batches):
         out = backbone.forward_layers(x, layers, config.norm)
         for features in out.values():  # the copy to host is part of any real use of the features
-            features.patch.float().cpu()
+            for name in config.outputs:
+                getattr(features, name).float().cpu()
     if device.type == "cuda":
         torch.cuda.synchronize()
     return batches * config.batch_size / (time.perf_counter() - began)
@@ -64,30 +69,36 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--repeats", type=int, default=2, help="alternate the two measurements this many times")
+    parser.add_argument(
+        "--outputs-sets", default="cls,mean,patch;cls,mean", help="';'-separated --outputs values to measure"
+    )
     args = parser.parse_args()
 
-    config = ExtractConfig(
-        backbone=args.backbone,
-        random_init=True,
-        image_size=(args.image_size, args.image_size),
-        layers=args.layers,
-        batch_size=args.batch_size,
-        workers=args.workers,
-        device=args.device,
-    )
     backbone = build_backbone(args.backbone, random_init=True)
-    bare, full = [], []
-    for _ in range(args.repeats):  # alternate, so drifts in machine speed hit both alike
-        bare.append(bare_forward_throughput(backbone, config, args.num_images))
-        full.append(extract_throughput(backbone, config, args.num_images))
-    bare_best, full_best = max(bare), max(full)
     print(
         f"backbone {args.backbone} (random init)  image {args.image_size}px  batch {args.batch_size}  "
         f"images {args.num_images}  workers {args.workers}  torch threads {torch.get_num_threads()}"
     )
-    print(f"bare forward : {bare_best:8.2f} img/s   (runs: {', '.join(f'{v:.2f}' for v in bare)})")
-    print(f"full extract : {full_best:8.2f} img/s   (runs: {', '.join(f'{v:.2f}' for v in full)})")
-    print(f"ratio extract/forward: {full_best / bare_best:.3f}  (target >= 0.9)")
+    for outputs in args.outputs_sets.split(";"):
+        config = ExtractConfig(
+            backbone=args.backbone,
+            random_init=True,
+            image_size=(args.image_size, args.image_size),
+            layers=args.layers,
+            batch_size=args.batch_size,
+            workers=args.workers,
+            device=args.device,
+            outputs=tuple(outputs.split(",")),
+        )
+        bare, full = [], []
+        for _ in range(args.repeats):  # alternate, so drifts in machine speed hit both alike
+            bare.append(bare_forward_throughput(backbone, config, args.num_images))
+            full.append(extract_throughput(backbone, config, args.num_images))
+        bare_best, full_best = max(bare), max(full)
+        print(f"--outputs {outputs}")
+        print(f"  bare forward : {bare_best:8.2f} img/s   (runs: {', '.join(f'{v:.2f}' for v in bare)})")
+        print(f"  full extract : {full_best:8.2f} img/s   (runs: {', '.join(f'{v:.2f}' for v in full)})")
+        print(f"  ratio extract/forward: {full_best / bare_best:.3f}  (target >= 0.95)")
 
 
 if __name__ == "__main__":

@@ -62,6 +62,13 @@ def extract_command(
         str, typer.Option(help="Input size, '224' or 'HxW' like '224x320'; multiple of the patch.")
     ] = "224",
     layers: Annotated[str, typer.Option(help="Blocks to store: '-1', 'last4', 'quarters', 'all' or '0,5,11'.")] = "-1",
+    outputs: Annotated[
+        str,
+        typer.Option(
+            help="Feature outputs to store per layer, a subset of cls,mean,patch: cls,mean for classification, "
+            "kNN and logreg; patch for segmentation, depth (with cls) and correspondence.",
+        ),
+    ] = "cls,mean,patch",
     norm: Annotated[
         bool, typer.Option("--norm/--no-norm", help="Apply the final norm to every stored layer (DINOv2 protocol).")
     ] = True,
@@ -117,6 +124,14 @@ def extract_command(
         bool,
         typer.Option("--no-space-check", help="Start even when the estimated store size exceeds the free disk space."),
     ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Write nothing: print the number of images, the store size (features, targets, originals), the "
+            "free space at --out and a time estimate from a few timed batches.",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or log lines.")] = False,
     nproc: Annotated[
         int | None,
@@ -140,6 +155,7 @@ def extract_command(
         seed=seed,
         image_size=parse_size(image_size),
         layers=layers,
+        outputs=split_list(outputs),
         norm=norm,
         dtype=dtype,
         batch_size=batch_size,
@@ -165,8 +181,14 @@ def extract_command(
     # Fail fast, before torch loads, when pretrained weights can't be had.
     preflight_backbone_weights(settings["backbone"], settings["weights"], settings["random_init"])
 
-    from probekit.features.extract import ExtractConfig, extract, extract_views
+    from probekit.features.extract import ExtractConfig, extract, extract_views, plan
     from probekit.features.shards import extract_sharded, launch, rank_from_env
+
+    if dry_run:
+        if scales is not None or flip:
+            raise ProbekitError("--dry-run plans the base store only: run it without --scales/--flip")
+        typer.echo("\n".join(plan(ExtractConfig(**settings), out).lines()))
+        return
 
     if nproc is not None:
         if "WORLD_SIZE" in os.environ:
@@ -212,6 +234,11 @@ def command_line(ctx: typer.Context, skip: tuple[str, ...] = ()) -> list[str]:
         elif value is not None:
             args += [param.opts[0], str(value)]
     return args
+
+
+def split_list(text: str) -> tuple[str, ...]:
+    """'cls, mean' -> ('cls', 'mean'); the names are checked with the other settings (check_config)."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def _parse_scales(text: str | None) -> tuple[float, ...]:

@@ -1,7 +1,13 @@
-"""Extraction: a frozen backbone over a dataset, CLS / mean / patch features of chosen layers into a store."""
+"""Extraction: a frozen backbone over a dataset, CLS / mean / patch features of chosen layers into a store.
+
+The forward pass runs in the main thread and hands each batch to a background writer thread
+(probekit/features/background.py); `plan` (`extract --dry-run`) times a few batches and sizes the store
+without writing anything.
+"""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import time
@@ -20,17 +26,26 @@ from probekit.backbones.base import Backbone
 from probekit.data import ImageDataset, open_dataset
 from probekit.device import resolve_device
 from probekit.errors import DatasetError, DiskFullError, ProbekitError, StoreError
+from probekit.features.background import BackgroundWriter, HostBatch
 from probekit.features.preprocess import Collate, normalise
 from probekit.features.skips import Guarded, check_on_error, skip_summary, unreadable_entries
 from probekit.features.space import METADATA_MARGIN, free_bytes, human_bytes
-from probekit.features.store import FeatureStore, StoreLayout, StoreWriter, features_fingerprint
+from probekit.features.store import (
+    FIELDS,
+    FeatureStore,
+    StoreLayout,
+    StoreSize,
+    StoreWriter,
+    features_fingerprint,
+    measure_stored_bytes,
+)
 from probekit.features.tta import FlippedView, check_scales, scaled_size, tta_path, tta_views
 from probekit.files import exclusive_lock, partial_path
 from probekit.progress import progress_bar
 from probekit.provenance import git_sha, short_hash, utc_now, versions
 
 log = logging.getLogger("probekit.extract")
-_FP16_MAX = 65504.0
+DRY_RUN_BATCHES = 3  # --dry-run: one warm-up batch, then two timed ones (fewer when the split is smaller)
 
 
 @dataclass(frozen=True)
@@ -56,6 +71,7 @@ class ExtractConfig:
     amp: bool = True
     impl: str = "timm"  # who runs the weights: 'timm' (the building library) or 'reference' (probekit.models.vit)
     on_error: str = "raise"  # an unreadable image: 'raise' (naming it) or 'skip' (left out, listed in the store)
+    outputs: tuple[str, ...] = FIELDS  # the feature outputs stored per layer: a subset of cls, mean, patch
 
 
 def default_workers(workers: int | None) -> int:
@@ -79,7 +95,96 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         values["image_size"] = (values["image_size"], values["image_size"])
     if "image_size" in values:
         values["image_size"] = tuple(values["image_size"])
+    if isinstance(values.get("outputs"), str):
+        values["outputs"] = tuple(part.strip() for part in values["outputs"].split(",") if part.strip())
+    elif "outputs" in values:
+        values["outputs"] = tuple(values["outputs"])
     return values
+
+
+def ordered_outputs(outputs: Sequence[str]) -> tuple[str, ...]:
+    """The chosen outputs in store order (cls, mean, patch), however they were listed."""
+    return tuple(field for field in FIELDS if field in outputs)
+
+
+@dataclass
+class Prepared:
+    """What an extraction (or its dry run) needs, built and checked before any file is touched."""
+
+    backbone: Backbone
+    dataset: ImageDataset
+    layers: list[int]
+    device: torch.device
+    use_amp: bool
+    attrs: dict[str, Any]
+    resume_key: str
+    layout: StoreLayout
+
+
+def prepare(config: ExtractConfig, backbone: Backbone | None, dataset: ImageDataset | None) -> Prepared:
+    """Build the backbone and dataset (unless given), the store's attributes, resume key and layout."""
+    backbone = backbone or build_backbone(
+        config.backbone, config.weights, config.random_init, config.seed, impl=config.impl
+    )
+    _check_image_size(config.image_size, backbone.patch_size)
+    dataset = dataset or open_dataset(
+        config.dataset, config.split, config.root, config.image_size, config.limit, config.subset_seed
+    )
+    if len(dataset) == 0:
+        raise DatasetError(f"{config.dataset} split {config.split!r} has no samples: nothing to extract")
+    check_on_error(config.on_error, dataset)
+    layers = resolve_layers(config.layers, backbone.depth)
+    device = resolve_device(config.device)
+    use_amp = config.amp and device.type == "cuda"
+
+    grid = backbone.grid_size(config.image_size)
+    attrs = {
+        **backbone.describe(),
+        **dataset.describe(),
+        "dataset_fingerprint": dataset.fingerprint(),
+        "num_samples": len(dataset),
+        "image_size": list(config.image_size),
+        "grid": list(grid),
+        "layers": layers,
+        "outputs": list(ordered_outputs(config.outputs)),
+        "norm": config.norm,
+        "dtype": config.dtype,
+        "batch_size": config.batch_size,
+        "amp": use_amp,
+        "device": device.type,
+        "extract_config": asdict(config),
+        "probekit_version": __version__,
+        "versions": versions(),
+        "git_sha": git_sha(),
+        "created": utc_now(),
+    }
+    # Resuming must reproduce an uninterrupted run, so everything that changes the numbers must match.
+    # The impl is not in the fingerprint (its features agree within float32 rounding) but is in the resume key.
+    resume_key = short_hash(
+        features_fingerprint(attrs),
+        attrs["dataset_fingerprint"],
+        len(dataset),
+        config.batch_size,
+        use_amp,
+        device.type,
+        *_impl_key(attrs),
+        *_on_error_key(config),
+        *_originals_key(dataset),
+        *_outputs_key(config),
+    )
+    layout = StoreLayout(
+        len(dataset),
+        layers,
+        grid,
+        backbone.embed_dim,
+        config.dtype,
+        dataset.targets,
+        pairs=getattr(dataset, "pair_table", None),
+        resizable=config.on_error == "skip",
+        originals=original_names(dataset),
+        outputs=ordered_outputs(config.outputs),
+    )
+    return Prepared(backbone, dataset, layers, device, use_amp, attrs, resume_key, layout)
 
 
 def extract(
@@ -104,121 +209,45 @@ def extract(
     check_config(config)
     _check_out_path(out)
     with exclusive_lock(out, "--out"):
-        backbone = backbone or build_backbone(
-            config.backbone, config.weights, config.random_init, config.seed, impl=config.impl
-        )
-        _check_image_size(config.image_size, backbone.patch_size)
-        dataset = dataset or open_dataset(
-            config.dataset, config.split, config.root, config.image_size, config.limit, config.subset_seed
-        )
-        if len(dataset) == 0:
-            raise DatasetError(f"{config.dataset} split {config.split!r} has no samples: nothing to extract")
-        check_on_error(config.on_error, dataset)
-        layers = resolve_layers(config.layers, backbone.depth)
-        device = resolve_device(config.device)
-        use_amp = config.amp and device.type == "cuda"
-
-        grid = backbone.grid_size(config.image_size)
-        attrs = {
-            **backbone.describe(),
-            **dataset.describe(),
-            "dataset_fingerprint": dataset.fingerprint(),
-            "num_samples": len(dataset),
-            "image_size": list(config.image_size),
-            "grid": list(grid),
-            "layers": layers,
-            "norm": config.norm,
-            "dtype": config.dtype,
-            "batch_size": config.batch_size,
-            "amp": use_amp,
-            "device": device.type,
-            "extract_config": asdict(config),
-            "probekit_version": __version__,
-            "versions": versions(),
-            "git_sha": git_sha(),
-            "created": utc_now(),
-        }
-        # Resuming must reproduce an uninterrupted run, so everything that changes the numbers must match.
-        # The impl is not in the fingerprint (its features agree within float32 rounding) but is in the resume key.
-        resume_key = short_hash(
-            features_fingerprint(attrs),
-            attrs["dataset_fingerprint"],
-            len(dataset),
-            config.batch_size,
-            use_amp,
-            device.type,
-            *_impl_key(attrs),
-            *_on_error_key(config),
-            *_originals_key(dataset),
-        )
+        run = prepare(config, backbone, dataset)
+        backbone, dataset, layout = run.backbone, run.dataset, run.layout
         partial = partial_path(out)
-        if not _prepare_paths(out, partial, resume_key, overwrite):
+        if not _prepare_paths(out, partial, run.resume_key, overwrite):
             log.info("%s is complete already with these settings; pass --overwrite to extract again", out)
             return out
-        layout = StoreLayout(
-            len(dataset),
-            layers,
-            grid,
-            backbone.embed_dim,
-            config.dtype,
-            dataset.targets,
-            pairs=getattr(dataset, "pair_table", None),
-            resizable=config.on_error == "skip",
-            originals=original_names(dataset),
-        )
         if check_space:
             stored = _stored_attrs(partial)
             done = int(stored.get("num_done", 0)) + len(stored.get("skipped") or [])
-            per_sample = layout.sample_bytes
-            if free_bytes(out) < (len(dataset) - done) * per_sample + METADATA_MARGIN:
+            needed = layout.size(len(dataset) - done).total
+            if free_bytes(out) < needed + METADATA_MARGIN:
                 raise DiskFullError(
-                    f"not enough disk space for {out}: the store needs "
-                    f"~{human_bytes((len(dataset) - done) * per_sample)} more, "
+                    f"not enough disk space for {out}: the store needs ~{human_bytes(needed)} more, "
                     f"{human_bytes(free_bytes(out))} free at {out.absolute().parent}; free some space, choose "
                     f"another --out, or pass --no-space-check to start anyway"
                 )
 
-        backbone.to(device)
-        with StoreWriter(partial, layout, attrs, resume_key) as writer:
+        backbone.to(run.device)
+        with StoreWriter(partial, layout, run.attrs, run.resume_key) as writer:
             start = writer.cursor
             if start:
                 log.info("resuming %s at sample %d/%d", partial, start, len(dataset))
             began = time.perf_counter()
-            loader = DataLoader(
-                Subset(Guarded(dataset), range(start, len(dataset))),
-                batch_size=config.batch_size,
-                shuffle=False,
-                num_workers=default_workers(config.workers),
-                collate_fn=Collate(
-                    config.image_size,
-                    backbone.preprocessing.interpolation,
-                    list(dataset.targets),
-                    with_originals=layout.originals is not None,
-                ),
-                pin_memory=device.type == "cuda",
-                persistent_workers=False,
-            )
             bar = progress_bar(len(dataset), f"extract {backbone.name}", "img", enabled=progress, initial=start)
-            position = writer.num_done
-            for batch in loader:
-                skipped = unreadable_entries(batch["unreadable"], config.on_error)
-                features = (
-                    _forward(
-                        backbone,
-                        batch["images"].to(device, non_blocking=True),
-                        layers,
-                        config.norm,
-                        use_amp,
-                        config.dtype,
+            position, forwarded, forward_seconds = writer.num_done, 0, 0.0
+            with BackgroundWriter(writer) as background:
+                for batch in _loader(config, run, start):
+                    skipped = unreadable_entries(batch["unreadable"], config.on_error)
+                    tick = time.perf_counter()
+                    host = _forward_batch(run, config, batch, position, skipped)
+                    forward_seconds += time.perf_counter() - tick
+                    background.submit(host)  # waits only while the queue is full
+                    position += len(batch["ids"])
+                    forwarded += len(batch["ids"]) + len(skipped)
+                    bar.update(len(batch["ids"]) + len(skipped))
+                    bar.set_postfix(
+                        forward=f"{forwarded / max(forward_seconds, 1e-9):.1f} img/s",
+                        write=f"{background.stats.rate():.1f} img/s",
                     )
-                    if batch["ids"]
-                    else {}
-                )
-                writer.write(
-                    position, batch["ids"], features, batch["targets"], skipped=skipped, originals=batch["originals"]
-                )
-                position += len(batch["ids"])
-                bar.update(len(batch["ids"]) + len(skipped))
             bar.close()
             elapsed = time.perf_counter() - began
             writer.finish(
@@ -230,9 +259,94 @@ def extract(
             )
             skipped = writer.skipped
         os.replace(partial, out)  # the complete store takes the name (and replaces an old one) in one step
+        log.info(_compression_line(out))
         if skipped:
             log.warning(skip_summary(skipped, len(dataset), out))
     return out
+
+
+@dataclass(frozen=True)
+class StorePlan:
+    """What `extract --dry-run` reports: the store's size, the free space, and the time it would take."""
+
+    out: Path
+    images: int
+    size: StoreSize
+    free: int
+    measured_samples: int  # samples whose targets and originals were compressed to measure their size
+    timed_batches: int
+    timed_images: int
+    images_per_second: float
+    complete: bool  # `out` is a complete store of these settings already (a real run does nothing)
+
+    @property
+    def seconds(self) -> float:
+        return self.images / self.images_per_second if self.images_per_second > 0 else float("nan")
+
+    def lines(self) -> list[str]:
+        size = self.size
+        per = max(size.samples, 1)
+        fits = self.free >= size.total + METADATA_MARGIN
+        lines = [
+            f"dry run for {self.out}: nothing written",
+            f"  images        {self.images}",
+            f"  store size    {human_bytes(size.total)}: features {human_bytes(size.features)}, targets "
+            f"{human_bytes(size.targets)}, originals {human_bytes(size.originals)}, ids and metadata "
+            f"{human_bytes(size.other)}",
+            f"  per image     features {human_bytes(size.features / per)}, targets {human_bytes(size.targets / per)}"
+            f", originals {human_bytes(size.originals / per)} (compressed sizes measured on "
+            f"{self.measured_samples} samples)",
+            f"  free space    {human_bytes(self.free)} at {self.out.absolute().parent}"
+            + ("" if fits else ": NOT ENOUGH, a real run refuses to start (--no-space-check starts anyway)"),
+            f"  time          ~{_duration(self.seconds)} at {self.images_per_second:.1f} img/s (loading + forward, "
+            f"timed on {self.timed_batches} batches, {self.timed_images} images, after 1 warm-up batch)",
+        ]
+        if self.complete:
+            lines.append(f"  {self.out} is complete already with these settings: a real run does nothing")
+        return lines
+
+
+def plan(
+    config: ExtractConfig,
+    out: str | Path,
+    backbone: Backbone | None = None,
+    dataset: ImageDataset | None = None,
+    batches: int = DRY_RUN_BATCHES,
+) -> StorePlan:
+    """`extract --dry-run`: size the store and time a few batches (one warm-up, then the rest timed), writing
+    nothing at all (no store, no `.partial`, no lock). The size is `StoreLayout.size`, the estimate the real
+    run's free-space check uses, with the targets' and originals' compressed sizes measured on these batches."""
+    out = Path(out)
+    check_config(config)
+    _check_out_path(out)
+    run = prepare(config, backbone, dataset)
+    run.backbone.to(run.device)
+    samples: list[tuple[int, dict[str, np.ndarray], list[dict[str, Any]]]] = []
+    times: list[tuple[int, float]] = []  # (images, seconds) per batch
+    tick = time.perf_counter()
+    for batch in itertools.islice(_loader(config, run, 0), batches):
+        host = _forward_batch(run, config, batch, 0, [])
+        if host.copied is not None:
+            host.copied.synchronize()
+        now = time.perf_counter()
+        times.append((len(batch["ids"]), now - tick))
+        tick = now
+        samples.append((len(batch["ids"]), batch["targets"], batch["originals"]))
+    timed = times[1:] or times  # the first batch warms up (workers starting); with one batch it is all there is
+    timed_images, timed_seconds = sum(n for n, _ in timed), sum(t for _, t in timed)
+    measured = measure_stored_bytes(run.layout, samples)
+    existing = _stored_attrs(out)
+    return StorePlan(
+        out=out,
+        images=len(run.dataset),
+        size=run.layout.size(len(run.dataset), measured),
+        free=free_bytes(out),
+        measured_samples=sum(count for count, _, _ in samples),
+        timed_batches=len(timed),
+        timed_images=timed_images,
+        images_per_second=timed_images / max(timed_seconds, 1e-9),
+        complete=bool(existing.get("complete")) and existing.get("resume_key") == run.resume_key,
+    )
 
 
 def extract_views(
@@ -281,6 +395,10 @@ def check_config(config: ExtractConfig) -> None:
         raise ProbekitError(f"--limit must be at least 1, not {config.limit}")
     if config.workers is not None and config.workers < 0:
         raise ProbekitError(f"--workers must be 0 or more, not {config.workers}")
+    if not config.outputs or set(config.outputs) - set(FIELDS) or len(set(config.outputs)) != len(config.outputs):
+        raise ProbekitError(
+            f"--outputs {','.join(map(str, config.outputs))!r}: give a subset of {','.join(FIELDS)}, e.g. cls,mean"
+        )
 
 
 def _check_out_path(out: Path) -> None:
@@ -319,20 +437,113 @@ def _prepare_paths(out: Path, partial: Path, resume_key: str, overwrite: bool) -
     return True
 
 
+def _loader(config: ExtractConfig, run: Prepared, start: int) -> DataLoader[Any]:
+    """Batches of the dataset from sample `start` on, in order, with unreadable samples flagged (Guarded)."""
+    return DataLoader(
+        Subset(Guarded(run.dataset), range(start, len(run.dataset))),
+        batch_size=config.batch_size,
+        shuffle=False,
+        num_workers=default_workers(config.workers),
+        collate_fn=Collate(
+            config.image_size,
+            run.backbone.preprocessing.interpolation,
+            list(run.dataset.targets),
+            with_originals=run.layout.originals is not None,
+        ),
+        pin_memory=run.device.type == "cuda",
+        persistent_workers=False,
+    )
+
+
+def _forward_batch(
+    run: Prepared, config: ExtractConfig, batch: dict[str, Any], position: int, skipped: list[dict[str, Any]]
+) -> HostBatch:
+    """One loaded batch through the backbone, its features on their way to host memory, ready to write."""
+    features: dict[int, dict[str, torch.Tensor]] = {}
+    peaks, copied = None, None
+    if batch["ids"]:
+        images = batch["images"].to(run.device, non_blocking=True)
+        features, peaks, copied = _forward(
+            run.backbone, images, run.layers, config.norm, run.use_amp, config.dtype, run.layout.outputs
+        )
+    return HostBatch(
+        start=position,
+        ids=batch["ids"],
+        features=features,
+        peaks=peaks,
+        targets=batch["targets"],
+        skipped=skipped,
+        originals=batch["originals"],
+        copied=copied,
+    )
+
+
 def _forward(
-    backbone: Backbone, images: torch.Tensor, layers: list[int], norm: bool, amp: bool, dtype: str
-) -> dict[int, dict[str, np.ndarray]]:
-    """Features of one batch as numpy arrays in the storage dtype."""
+    backbone: Backbone,
+    images: torch.Tensor,
+    layers: list[int],
+    norm: bool,
+    amp: bool,
+    dtype: str,
+    outputs: Sequence[str] = FIELDS,
+) -> tuple[dict[int, dict[str, torch.Tensor]], torch.Tensor | None, Any]:
+    """Features of one batch in the storage dtype, on their way to host memory.
+
+    Returns (features {layer: {output: host tensor}}, peaks (layers,) of |value| before a float16 cast or None,
+    a CUDA event recorded after the non-blocking copies into pinned memory, or None on CPU). Only the chosen
+    outputs leave the device; the float16 range check runs where the values are, so nothing waits for it here.
+    """
     x = normalise(images, backbone.preprocessing)  # (B, 3, H, W)
     with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=amp):
-        outputs = backbone.forward_layers(x, layers, norm)
-    arrays = {}
-    for layer, out in outputs.items():
-        fields = {"cls": out.cls, "mean": out.mean, "patch": out.patch}
-        if dtype == "float16" and max(float(t.abs().max()) for t in fields.values()) > _FP16_MAX:
-            raise StoreError(f"layer {layer} has values beyond the float16 range: extract with --dtype float32")
-        arrays[layer] = {name: t.float().cpu().numpy().astype(dtype, copy=False) for name, t in fields.items()}
-    return arrays
+        computed = backbone.forward_layers(x, layers, norm)
+    store_dtype = getattr(torch, dtype)
+    chosen = {
+        layer: {name: getattr(out, name).detach() for name in outputs} for layer, out in computed.items()
+    }  # {layer: {output: (B, D) | (B, h, w, D)}}
+    peaks = None
+    if dtype == "float16":
+        peaks = torch.stack(
+            [torch.stack([t.abs().amax().float() for t in fields.values()]).amax() for fields in chosen.values()]
+        )  # (layers,)
+    converted = {layer: {name: t.to(store_dtype) for name, t in fields.items()} for layer, fields in chosen.items()}
+    if x.device.type != "cuda":
+        return converted, peaks, None
+    host = {layer: {name: _to_pinned(t) for name, t in fields.items()} for layer, fields in converted.items()}
+    host_peaks = None if peaks is None else _to_pinned(peaks)
+    copied = torch.cuda.Event()  # type: ignore[no-untyped-call]
+    copied.record()
+    return host, host_peaks, copied
+
+
+def _to_pinned(t: torch.Tensor) -> torch.Tensor:
+    """A non-blocking copy of a CUDA tensor into pinned host memory (valid once the copy's event has passed)."""
+    host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+    host.copy_(t, non_blocking=True)
+    return host
+
+
+def _compression_line(path: Path) -> str:
+    """The extract log's account of a finished store: bytes per image by part, and how much the targets shrank."""
+    with FeatureStore(path) as store:
+        parts = store.stored_bytes()
+        count = max(len(store), 1)
+    raw, stored = parts["targets"]
+    ratio = f" (compressed {raw / stored:.1f}x from {human_bytes(raw / count)})" if stored else ""
+    return (
+        f"{path.name}: per image features {human_bytes(parts['features'][1] / count)}, targets "
+        f"{human_bytes(stored / count)}{ratio}, originals {human_bytes(parts['originals'][1] / count)}"
+    )
+
+
+def _duration(seconds: float) -> str:
+    """3725 -> '1 h 2 min'; 42 -> '42 s'."""
+    if seconds != seconds:  # NaN: nothing was timed
+        return "?"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
 
 
 def _impl_key(attrs: dict[str, Any]) -> tuple[str, ...]:
@@ -344,6 +555,12 @@ def _impl_key(attrs: dict[str, Any]) -> tuple[str, ...]:
 def _on_error_key(config: ExtractConfig) -> tuple[str, ...]:
     """What --on-error skip adds to the resume key (a store with skips is not a complete raise-mode store)."""
     return () if config.on_error == "raise" else (config.on_error,)
+
+
+def _outputs_key(config: ExtractConfig) -> tuple[str, ...]:
+    """What storing only some outputs adds to the resume key; nothing for all three, so existing stores resume."""
+    outputs = ordered_outputs(config.outputs)
+    return () if outputs == FIELDS else ("outputs", *outputs)
 
 
 def _originals_key(dataset: ImageDataset) -> tuple[str, ...]:

@@ -20,20 +20,29 @@ METADATA_MARGIN = 2**20
 ID_BYTES = 64  # a variable-length id string: heap entry + index, roughly
 
 
+def feature_bytes(layers: Sequence[int], grid: tuple[int, int], dim: int, dtype: str, outputs: Sequence[str]) -> int:
+    """Bytes one sample's features take (stored uncompressed): every layer's chosen outputs (cls, mean, patch)."""
+    h, w = grid
+    per_layer = {"cls": dim, "mean": dim, "patch": h * w * dim}
+    return len(layers) * sum(per_layer[name] for name in outputs) * np.dtype(dtype).itemsize
+
+
+def raw_target_bytes(target_shapes: Mapping[str, tuple[tuple[int, ...], str]]) -> int:
+    """Bytes one sample's targets take uncompressed."""
+    return sum(int(np.prod(shape, dtype=np.int64)) * np.dtype(kind).itemsize for shape, kind in target_shapes.values())
+
+
 def sample_bytes(
     layers: Sequence[int],
     grid: tuple[int, int],
     dim: int,
     dtype: str,
     target_shapes: Mapping[str, tuple[tuple[int, ...], str]],
+    outputs: Sequence[str] = ("cls", "mean", "patch"),
 ) -> int:
-    """Bytes one sample takes in a store: every layer's cls, mean and patch grid, every target, its id."""
-    h, w = grid
-    features = len(layers) * (2 * dim + h * w * dim) * np.dtype(dtype).itemsize
-    targets = sum(
-        int(np.prod(shape, dtype=np.int64)) * np.dtype(kind).itemsize for shape, kind in target_shapes.values()
-    )
-    return int(features + targets + ID_BYTES)
+    """Bytes one sample takes at most in a store: the chosen outputs of every layer, every target uncompressed,
+    its id (the per-batch free-space check: compressed targets only ever take less)."""
+    return int(feature_bytes(layers, grid, dim, dtype, outputs) + raw_target_bytes(target_shapes) + ID_BYTES)
 
 
 def free_bytes(path: Path) -> int:

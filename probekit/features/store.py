@@ -5,8 +5,9 @@ Layout:
     /layers/<k>/cls         (N, D)        float16 | float32, chunks of ~64 KB
     /layers/<k>/mean        (N, D)
     /layers/<k>/patch       (N, h, w, D)  one sample per chunk, uncompressed
-    (every numeric dataset carries HDF5 Fletcher-32 chunk checksums, verified on every read)
-    /targets/<name>         (N, ...)      label, mask, depth, camera ... with their attrs
+    (only the outputs chosen with --outputs; every numeric dataset carries HDF5 Fletcher-32 chunk checksums,
+    verified on every read)
+    /targets/<name>         (N, ...)      label, mask, depth, camera ... with their attrs; maps gzip-compressed
     /pairs/...              (P, ...)      correspondence datasets: image pairs and keypoints (data/pairs.py)
     /originals/...          (N, ...)      dense targets at the original resolution, compressed (originals.py)
     attrs                   provenance; `complete` is set only when every sample is written
@@ -19,7 +20,8 @@ stores whose settings do not match (train vs val from different backbones).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+import io
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,8 +40,10 @@ from probekit.features.originals import (
     original_rows,
 )
 from probekit.features.space import (
+    ID_BYTES,
     METADATA_MARGIN,
     disk_full_message,
+    feature_bytes,
     free_bytes,
     is_disk_full,
     sample_bytes,
@@ -52,6 +56,16 @@ FORMAT = "probekit-features/1"
 FIELDS = ("cls", "mean", "patch")
 CHECKSUMS = "fletcher32"  # per chunk, on every numeric dataset (ids are variable-length strings: not covered)
 CHUNK_BYTES = 64 * 1024  # chunk size of the (N, D) and (N,) datasets: a batch rewrites little beyond itself
+# Dense target maps (masks, depth: one sample per chunk) are compressed: byte shuffle + gzip level 1, standard
+# HDF5 filters every reader has; measured on the synthetic scenes (docs/store.md) it beats lzf on ratio at a
+# similar write cost, and higher gzip levels cost more time for little gain. Features stay uncompressed.
+MAP_ELEMENTS = 1024  # a target of at least this many elements per sample is a map, and compressed
+TARGET_FILTERS: dict[str, Any] = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
+# Raw / stored size of compressed maps when not measured (disk-space check before a run): conservative, below
+# what the synthetic scenes and NYU/KITTI-like maps give (masks ~40x, depth ~2-4x).
+TYPICAL_MAP_RATIO = {"u": 8.0, "i": 8.0, "b": 8.0, "f": 1.5}
+HDF5_OVERHEAD = 64 * 1024  # superblock, groups, attributes (provenance): a store's bytes beyond its data
+ENCODED_BYTES = "encoded_bytes"  # attr of a variable-length dataset: the heap bytes of the rows written so far
 # Feature rows that were all zeros when written. A chunk zeroed together with its checksum passes the
 # Fletcher-32 test, so a store that wrote none but reads some is damaged.
 ZERO_ROWS = "zero_feature_rows"
@@ -91,13 +105,120 @@ class StoreLayout:
     pairs: PairTable | None = None  # correspondence datasets: the image pairs and their keypoints
     resizable: bool = False  # --on-error skip: rows may be fewer than samples, trimmed by `finish`
     originals: tuple[str, ...] | None = None  # dense targets kept at original size (None: no /originals group)
+    outputs: tuple[str, ...] = FIELDS  # the feature outputs stored per layer (--outputs)
+
+    def _target_shapes(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        return {name: (spec.shape, spec.dtype) for name, spec in self.targets.items()}
 
     @property
     def sample_bytes(self) -> int:
-        """Bytes one sample takes in the store (for disk-space checks before starting and before each batch)."""
-        targets = {name: (spec.shape, spec.dtype) for name, spec in self.targets.items()}
+        """Bytes one sample takes at most (the per-batch free-space check: maps counted uncompressed)."""
+        targets = self._target_shapes()
         originals = 0 if self.originals is None else estimated_bytes(targets, self.originals)
-        return sample_bytes(self.layers, self.grid, self.dim, self.dtype, targets) + originals
+        return sample_bytes(self.layers, self.grid, self.dim, self.dtype, targets, self.outputs) + originals
+
+    def size(self, samples: int, measured: Mapping[str, float] | None = None) -> StoreSize:
+        """The bytes a store of `samples` samples of this layout takes: the one estimate behind `--dry-run` and
+        the free-space check before a run. Features are exact (uncompressed); compressed targets and originals
+        use `measured` per-sample stored bytes (from `measure_stored_bytes` on real batches) where given, else
+        a typical compression ratio."""
+        measured = measured or {}
+        targets = 0.0
+        for name, spec in self.targets.items():
+            raw = int(np.prod(spec.shape, dtype=np.int64)) * np.dtype(spec.dtype).itemsize
+            ratio = TYPICAL_MAP_RATIO.get(np.dtype(spec.dtype).kind, 1.0) if is_map(spec) else 1.0
+            targets += measured.get(f"targets/{name}", raw / ratio)
+        if self.originals is None:
+            originals = 0.0
+        elif all(f"originals/{name}" in measured for name in (*FRAME_FIELDS, *self.originals)):
+            originals = sum(measured[f"originals/{name}"] for name in (*FRAME_FIELDS, *self.originals))
+        else:
+            originals = estimated_bytes(self._target_shapes(), self.originals)
+        return StoreSize(
+            samples=samples,
+            features=samples * feature_bytes(self.layers, self.grid, self.dim, self.dtype, self.outputs),
+            targets=round(samples * targets),
+            originals=round(samples * originals),
+            other=samples * ID_BYTES + HDF5_OVERHEAD,
+        )
+
+
+@dataclass(frozen=True)
+class StoreSize:
+    """Bytes of a store by part (features uncompressed; targets and originals as stored)."""
+
+    samples: int
+    features: int
+    targets: int
+    originals: int
+    other: int  # ids and HDF5 metadata
+
+    @property
+    def total(self) -> int:
+        return self.features + self.targets + self.originals + self.other
+
+
+def is_map(spec: TargetSpec) -> bool:
+    """A dense per-sample target (mask, depth): stored compressed, one sample per chunk."""
+    return int(np.prod(spec.shape, dtype=np.int64)) >= MAP_ELEMENTS
+
+
+def create_targets(f: h5py.File, layout: StoreLayout, shape: Any) -> None:
+    """The /targets datasets of a new store (maps compressed, one sample per chunk; `shape`: fixed_rows or
+    resizable_rows)."""
+    N = layout.num_samples
+    for name, spec in layout.targets.items():
+        chunks = (1, *spec.shape) if spec.shape else (max(1, min(N, CHUNK_BYTES // np.dtype(spec.dtype).itemsize)),)
+        filters = TARGET_FILTERS if is_map(spec) else {}
+        dataset = f.create_dataset(
+            f"targets/{name}", dtype=spec.dtype, fletcher32=True, **filters, **shape(N, *spec.shape, chunks=chunks)
+        )
+        write_attrs(dataset, spec.attrs)
+
+
+def measure_stored_bytes(
+    layout: StoreLayout, batches: Iterable[tuple[int, Mapping[str, np.ndarray], Sequence[Mapping[str, Any]]]]
+) -> dict[str, float]:
+    """Stored bytes per sample of each target and original dataset, written as a store writes them into an
+    in-memory HDF5 file: the compressed sizes `StoreLayout.size` extrapolates (`extract --dry-run`).
+
+    `batches`: (samples n, targets {name: (n, ...)}, originals [n per-sample dicts]) of a few real batches.
+    """
+    written = list(batches)
+    rows = sum(count for count, _, _ in written)
+    sample = StoreLayout(max(rows, 1), [], layout.grid, layout.dim, layout.dtype, layout.targets, originals=None)
+    with h5py.File(io.BytesIO(), "w") as f:
+        create_targets(f, sample, fixed_rows)
+        if layout.originals is not None:
+            create_originals(f, layout.originals, fixed_rows, max(rows, 1))
+        start = 0
+        for count, targets, originals in written:
+            for name, values in targets.items():
+                f[f"targets/{name}"][start : start + count] = values
+            if layout.originals is not None:
+                for name, values in original_rows(originals, layout.originals).items():
+                    for row, value in enumerate(values, start):
+                        f[f"originals/{name}"][row] = value
+                    if values.dtype == object:
+                        dataset = f[f"originals/{name}"]
+                        dataset.attrs[ENCODED_BYTES] = int(dataset.attrs.get(ENCODED_BYTES, 0)) + heap_bytes(values)
+            start += count
+        f.flush()
+        names = [f"targets/{name}" for name in layout.targets]
+        names += [f"originals/{name}" for name in (*FRAME_FIELDS, *(layout.originals or ()))]
+        return {name: _dataset_bytes(f[name]) / max(rows, 1) for name in names}
+
+
+def _dataset_bytes(dataset: h5py.Dataset) -> int:
+    """Bytes a dataset takes in its file: its chunks, plus for variable-length rows (/originals) their heap
+    objects, counted by the writer as it wrote them (`ENCODED_BYTES`)."""
+    return int(dataset.id.get_storage_size()) + int(dataset.attrs.get(ENCODED_BYTES, 0))
+
+
+def heap_bytes(values: Iterable[np.ndarray]) -> int:
+    """Bytes variable-length rows take in HDF5's global heap: each object's 16-byte header and its data,
+    padded to 8 bytes."""
+    return sum(16 + -(-int(np.asarray(value).nbytes) // 8) * 8 for value in values)
 
 
 class StoreWriter:
@@ -114,6 +235,7 @@ class StoreWriter:
         self.layout = layout
         self.sample_bytes = layout.sample_bytes
         if self.path.exists():
+            scrub_unwritten_rows(self.path)
             self.file = self._reopen(resume_key)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -146,19 +268,11 @@ class StoreWriter:
             f.create_dataset("ids", dtype=h5py.string_dtype(), **shape(N))
             for layer in layout.layers:
                 group = f.create_group(f"layers/{layer}")
-                for field in ("cls", "mean"):
-                    group.create_dataset(field, dtype=layout.dtype, fletcher32=True, **shape(N, D, chunks=(rows, D)))
-                group.create_dataset(
-                    "patch", dtype=layout.dtype, fletcher32=True, **shape(N, h, w, D, chunks=(1, h, w, D))
-                )
-            for name, spec in layout.targets.items():
-                chunks = (
-                    (1, *spec.shape) if spec.shape else (max(1, min(N, CHUNK_BYTES // np.dtype(spec.dtype).itemsize)),)
-                )
-                dataset = f.create_dataset(
-                    f"targets/{name}", dtype=spec.dtype, fletcher32=True, **shape(N, *spec.shape, chunks=chunks)
-                )
-                write_attrs(dataset, spec.attrs)
+                for field in layout.outputs:
+                    dims = (h, w, D) if field == "patch" else (D,)
+                    chunks = (1, h, w, D) if field == "patch" else (rows, D)
+                    group.create_dataset(field, dtype=layout.dtype, fletcher32=True, **shape(N, *dims, chunks=chunks))
+            create_targets(f, layout, shape)
             if layout.pairs is not None:
                 write_pairs(f, layout.pairs)
             if layout.originals is not None:
@@ -203,7 +317,7 @@ class StoreWriter:
         """Handles kept open while writing: HDF5 then reports write errors at `flush`, not silently at handle close."""
         names = [
             "ids",
-            *(f"layers/{k}/{field}" for k in self.layout.layers for field in FIELDS),
+            *(f"layers/{k}/{field}" for k in self.layout.layers for field in self.layout.outputs),
             *(f"targets/{name}" for name in self.layout.targets),
             *(f"originals/{name}" for name in self._original_names()),
         ]
@@ -253,8 +367,10 @@ class StoreWriter:
                 if self.layout.originals is not None:
                     for name, values in original_rows(originals, self.layout.originals).items():
                         if values.dtype == object:  # variable-length rows: one at a time (h5py cannot slice one)
+                            dataset = datasets[f"originals/{name}"]
                             for row, value in enumerate(values, start):
-                                datasets[f"originals/{name}"][row] = value
+                                dataset[row] = value
+                            dataset.attrs[ENCODED_BYTES] = int(dataset.attrs.get(ENCODED_BYTES, 0)) + heap_bytes(values)
                         else:
                             datasets[f"originals/{name}"][start:stop] = values
             self.file.flush()
@@ -340,6 +456,10 @@ class FeatureStore:
             )
         self._check_shards()
         self.layers: list[int] = [int(k) for k in sorted(f["layers"], key=int)]
+        # the feature outputs stored (--outputs); stores written before --outputs hold all three
+        self.outputs: tuple[str, ...] = tuple(
+            field for field in FIELDS if not self.layers or field in f[f"layers/{self.layers[0]}"]
+        )
         self.targets: list[str] = sorted(f["targets"]) if "targets" in f else []
         # dense targets kept at original resolution; None when the store has no /originals (older stores)
         self.originals: list[str] | None = sorted(set(f["originals"]) - set(FRAME_FIELDS)) if "originals" in f else None
@@ -461,12 +581,40 @@ class FeatureStore:
         """Samples [start, stop) of a feature field ('cls' | 'mean' | 'patch') of one layer (default: last)."""
         if field not in FIELDS:
             raise StoreError(f"unknown feature field {field!r}: use one of {', '.join(FIELDS)}")
+        self.require_outputs((field,))
         start, stop = self._span(start, stop)
         key = f"layers/{self.resolve_layer(layer)}/{field}"
         values = self._slice(key, start, stop)
         if self.attrs.get(ZERO_ROWS) == 0:
             _refuse_zero_rows(values, key, start, self.path)
         return values
+
+    def require_outputs(self, fields: Sequence[str], user: str = "") -> None:
+        """Raise, naming the --outputs to re-extract with, unless the store holds every feature output in `fields`."""
+        missing = [field for field in fields if field not in self.outputs]
+        if missing:
+            needed = ",".join(field for field in FIELDS if field in self.outputs or field in fields)
+            who = f" ({user} reads {', '.join(fields)})" if user else ""
+            raise StoreError(
+                f"{self.path} has no {'/'.join(missing)} features: it was extracted with --outputs "
+                f"{','.join(self.outputs)}{who}; re-extract it with --outputs {needed}"
+            )
+
+    def stored_bytes(self) -> dict[str, tuple[int, int]]:
+        """{part: (raw bytes, stored bytes)} for 'features', 'targets' and 'originals' (what `probekit info` and the
+        extract log report: bytes per image and the targets' compression ratio)."""
+        parts = {"features": [0, 0], "targets": [0, 0], "originals": [0, 0]}
+
+        def visit(name: str, node: object) -> None:
+            part = {"layers": "features", "targets": "targets", "originals": "originals"}.get(name.split("/")[0])
+            if part is not None and isinstance(node, h5py.Dataset):
+                stored = _dataset_bytes(node)
+                raw = stored if node.dtype.kind == "O" else node.size * node.dtype.itemsize
+                parts[part][0] += raw
+                parts[part][1] += stored
+
+        self.file.visititems(visit)
+        return {part: (raw, stored) for part, (raw, stored) in parts.items()}
 
     def read_target(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
         start, stop = self._span(start, stop)
@@ -564,7 +712,9 @@ class FeatureStore:
         index %= len(self)
         return {
             "id": _text(self.file["ids"][index]),  # one id, not the whole column
-            "layers": {k: {field: self.read(field, index, index + 1, k)[0] for field in FIELDS} for k in self.layers},
+            "layers": {
+                k: {field: self.read(field, index, index + 1, k)[0] for field in self.outputs} for k in self.layers
+            },
             "targets": {name: self.read_target(name, index, index + 1)[0] for name in self.targets},
         }
 
@@ -605,6 +755,54 @@ class FeatureStore:
                 f"{self.path.name} and {other.path.name} were extracted differently ({details}): "
                 f"re-extract one of them with the other's settings"
             )
+
+
+def scrub_unwritten_rows(path: Path) -> None:
+    """Zero the variable-length row pointers (ids, /originals) past `num_done` of an interrupted store.
+
+    A run killed while HDF5 flushed a batch can leave those rows pointing into heap objects that never reached
+    the disk; HDF5 frees a row's old object when the row is overwritten, so resuming would fail on them
+    ("bad heap index"). Rows past `num_done` were never counted as written: a null pointer is what they
+    should hold. The bytes are zeroed in place, with HDF5 closed (the rows' raw storage: contiguous, or
+    unfiltered chunks).
+    """
+    spans: list[tuple[int, int]] = []  # (file offset, bytes) to zero
+    try:
+        with h5py.File(path, "r") as f:
+            done = int(f.attrs.get("num_done", 0))
+            for name in ("ids", *(f"originals/{key}" for key in f.get("originals", ()))):
+                dataset = f[name]
+                if dataset.dtype.kind == "O" and dataset.shape and done < dataset.shape[0]:
+                    spans += _row_spans(dataset, done)
+    except (OSError, KeyError):
+        return  # not a readable store: the reopen that follows says so
+    if spans:
+        with open(path, "r+b") as raw:
+            for offset, size in spans:
+                raw.seek(offset)
+                raw.write(bytes(size))
+
+
+def _row_spans(dataset: h5py.Dataset, start: int) -> list[tuple[int, int]]:
+    """File byte ranges of a variable-length dataset's row pointers from row `start` on (allocated storage only)."""
+    rows = dataset.shape[0]
+    if dataset.chunks is None:
+        offset = dataset.id.get_offset()
+        if offset is None:
+            return []
+        width = dataset.id.get_storage_size() // rows
+        return [(offset + start * width, (rows - start) * width)]
+    spans = []
+    per_chunk = dataset.chunks[0]
+    for index in range(dataset.id.get_num_chunks()):
+        info = dataset.id.get_chunk_info(index)
+        first = info.chunk_offset[0]
+        if first + per_chunk <= start or info.filter_mask or dataset.compression:
+            continue
+        width = info.size // per_chunk
+        skip = max(0, start - first)
+        spans.append((info.byte_offset + skip * width, (per_chunk - skip) * width))
+    return spans
 
 
 def fixed_rows(*shape: int, chunks: tuple[int, ...] | None = None) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 import h5py
 
 from probekit.features.skips import describe_skipped
+from probekit.features.space import human_bytes
 from probekit.features.store import FeatureStore
 
 _PROVENANCE = (
@@ -23,6 +24,7 @@ _PROVENANCE = (
     "image_size",
     "grid",
     "layers",
+    "outputs",
     "norm",
     "dtype",
     "pixel_mean",
@@ -65,6 +67,7 @@ def store_summary(path: str | Path) -> str:
         ]
         lines += describe_skipped(attrs.get("skipped") or [])
         lines += _describe_shards(attrs)
+        lines += bytes_per_image(store)
         lines += ["", "  datasets:"]
 
         def visit(name: str, node: object) -> None:
@@ -90,3 +93,17 @@ def _describe_shards(attrs: dict[str, Any]) -> list[str]:
         return []
     lines = ["", f"  joined from {len(shards)} shards (beside it; move them with it):"]
     return lines + [f"    {s['file']}  samples [{s['start']}, {s['stop']})  {s['rows']} rows" for s in shards]
+
+
+def bytes_per_image(store: FeatureStore) -> list[str]:
+    """Bytes per image of the features, targets (with their compression ratio) and originals, as stored."""
+    parts = store.stored_bytes()
+    count = max(int(store.attrs.get("num_done") or 0), 1)  # rows written (all of them in a complete store)
+    (_, features), (raw, targets), (_, originals) = parts["features"], parts["targets"], parts["originals"]
+    raw = raw * count // max(len(store), 1)  # the raw size of the rows written
+    ratio = f" (raw {human_bytes(raw / count)}, compressed {raw / targets:.1f}x)" if targets else ""
+    return [
+        "",
+        f"  bytes per image: features {human_bytes(features / count)}, targets {human_bytes(targets / count)}{ratio}, "
+        f"originals {human_bytes(originals / count)}",
+    ]

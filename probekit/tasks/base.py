@@ -316,6 +316,11 @@ class Task(Protocol):
         """Whether `run` trains data-parallel over torchrun ranks (probekit.probes.distributed); else refused."""
         ...
 
+    def required_outputs(self, options: Any) -> tuple[str, ...]:
+        """The feature outputs (cls, mean, patch) the task reads with these options: what `extract --outputs`
+        must store for it (a suite extracts the union over its tasks)."""
+        ...
+
     def parse_options(self, values: Mapping[str, Any]) -> ProbeOptions: ...
 
     def run(self, splits: Splits, options: Any, device: str, progress: bool) -> TaskOutput: ...
@@ -381,6 +386,12 @@ class TaskBase:
     trivial_name: ClassVar[str]
     truth_target: ClassVar[str | None] = None  # the store target a per-pixel prediction is compared with
     distributed: ClassVar[bool] = False  # trains data-parallel over torchrun ranks
+    # the feature outputs the task reads (extract --outputs); a task that does not say needs all three
+    outputs: ClassVar[tuple[str, ...]] = ("cls", "mean", "patch")
+
+    def required_outputs(self, options: Any) -> tuple[str, ...]:
+        """The feature outputs the task reads: its `outputs` (a task whose options change them overrides this)."""
+        return self.outputs
 
     def parse_options(self, values: Mapping[str, Any]) -> Any:
         """This task's options from CLI strings or YAML values (see `parse_options`)."""

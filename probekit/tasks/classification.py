@@ -105,6 +105,7 @@ class ClassificationTask(TaskBase):
     columns = (Column("top1", "cls top-1", True, True), Column("mean_per_class_recall", "cls mean-recall", True, True))
     trivial_name = "majority class"
     distributed = True  # under torchrun each rank trains on its slice of every batch (DDP-style gradient sums)
+    outputs = ("cls", "mean")  # every pooling of the grid reads from both
 
     def run(self, splits: Splits, options: ClassificationOptions, device: str, progress: bool) -> TaskOutput:
         store = splits.train.store

@@ -366,6 +366,7 @@ class CorrespondenceTask(TaskBase):
     main_metrics = (pck_key("image", 0.1), pck_key("point", 0.1))
     columns = (Column(pck_key("image", 0.1), "corr PCK@0.1", True, True),)  # per image (mean over pairs)
     trivial_name = "identity map"
+    outputs = ("patch",)
 
     def run(self, splits: Splits, options: CorrespondenceOptions, device: str, progress: bool) -> TaskOutput:
         o, train = options.match(), options.train_config(device)

@@ -129,6 +129,12 @@ class DepthTask(TaskBase):
         Column("rmse", "depth RMSE", False, False),
     )
     trivial_name = "mean depth"
+    outputs = ("cls", "patch")
+
+    def required_outputs(self, options: Any) -> tuple[str, ...]:
+        """Patch grids, and the CLS token with `with_cls` (DINOv2's default)."""
+        return self.outputs if options.with_cls else ("patch",)
+
     truth_target = "depth"
 
     def run(self, splits: Splits, options: DepthOptions, device: str, progress: bool) -> TaskOutput:

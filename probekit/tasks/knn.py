@@ -129,6 +129,7 @@ class KnnTask(TaskBase):
     main_metrics = ("top1", "mean_per_class_recall")
     columns = (Column("top1", "knn top-1", True, True), Column("mean_per_class_recall", "knn mean-recall", True, True))
     trivial_name = "majority class"
+    outputs = ("cls", "mean")  # --feature cls, mean or cls+mean
 
     def run(self, splits: Splits, options: KnnOptions, device: str, progress: bool) -> TaskOutput:
         store = splits.train.store

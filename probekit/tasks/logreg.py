@@ -125,6 +125,7 @@ class LogregTask(TaskBase):
         Column("mean_per_class_recall", "logreg mean-recall", True, True),
     )
     trivial_name = "majority class"
+    outputs = ("cls", "mean")  # --feature cls, mean or cls+mean
 
     def run(self, splits: Splits, options: LogregOptions, device: str, progress: bool) -> TaskOutput:
         store = splits.train.store

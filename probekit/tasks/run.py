@@ -71,6 +71,8 @@ def run_probe(
             f"the {task} task does not train over torchrun ranks (only classification does): run it without torchrun"
         )
     choose_layers(stores["train"], options.layers)  # layers the store lacks: one line naming the stored ones, first
+    for store in stores.values():  # outputs it lacks (extract --outputs): one line naming the flag to re-extract with
+        store.require_outputs(runner.required_outputs(options), f"the {task} task")
     splits = make_splits(stores["train"], stores.get("val"), stores.get("test"), label_map)
     began = time.perf_counter()
     output = runner.run(splits, options, device, progress)

@@ -101,6 +101,7 @@ class SegmentationTask(TaskBase):
     main_metrics = ("mIoU", "pixel_accuracy")
     columns = (Column("mIoU", "seg mIoU", True, True), Column("pixel_accuracy", "seg pix-acc", True, True))
     trivial_name = "majority class"
+    outputs = ("patch",)
     truth_target = "mask"
 
     def run(self, splits: Splits, options: SegmentationOptions, device: str, progress: bool) -> TaskOutput:
