@@ -178,14 +178,27 @@ def extract_sharded(
             failure.exit_now = True  # type: ignore[attr-defined]
             raise failure
         failed = [r for r, message in enumerate(failures) if message is not None]
-        if rank.rank != 0:
-            return out
         if failed:
+            if rank.rank != 0:
+                return out
             raise StoreError(
                 f"{out} not joined: rank(s) {', '.join(map(str, failed))} failed (their errors are above); "
                 f"fix that and re-run the same command to resume the unfinished shards"
             )
-        return join_shards(out, [shard_path(out, r, rank.world) for r in range(rank.world)], dataset, key, ranges)
+        joined, join_error = out, None
+        if rank.rank == 0:
+            try:
+                joined = join_shards(
+                    out, [shard_path(out, r, rank.world) for r in range(rank.world)], dataset, key, ranges
+                )
+            except ProbekitError as error:
+                join_error = error
+        # The ranks leave together: a rank that tore its process group down while rank 0 still joined was
+        # seen to abort at exit ("terminate called without an active exception", SIGABRT).
+        dist.barrier()
+        if join_error is not None:
+            raise join_error
+        return joined
     finally:
         dist.destroy_process_group()
 
