@@ -20,6 +20,7 @@ from probekit.data import open_dataset
 from probekit.errors import StoreError
 from probekit.features import ExtractConfig, FeatureStore, extract
 from probekit.features.shards import ShardView, join_shards, run_key, shard_path, shard_ranges
+from tests.features.test_extract import FailingAt, Interrupted
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = ExtractConfig(
@@ -31,33 +32,6 @@ ARGS = [
     *("--backbone", "test-dinov2", "--random-init", "--image-size", "56x84", "--layers", "1,-1"),
     *("--batch-size", "4", "--workers", "0", "--limit", "11", "--quiet"),
 ]
-
-
-class Interrupted(Exception):
-    pass
-
-
-class FailingAt:
-    """The dataset, raising when sample `index` is requested (a rank interrupted midway)."""
-
-    def __init__(self, dataset, index: int):
-        self.dataset, self.index = dataset, index
-        self.name, self.split, self.targets = dataset.name, dataset.split, dataset.targets
-        self.originals = dataset.originals
-
-    def __len__(self):
-        return len(self.dataset)
-
-    def __getitem__(self, i):
-        if i == self.index:
-            raise Interrupted(f"sample {i}")
-        return self.dataset[i]
-
-    def fingerprint(self):
-        return self.dataset.fingerprint()
-
-    def describe(self):
-        return self.dataset.describe()
 
 
 def _dataset():
