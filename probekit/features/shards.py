@@ -62,9 +62,14 @@ def rank_from_env() -> Rank | None:
     return rank
 
 
-def shard_path(out: Path, index: int, count: int) -> Path:
-    """Where rank `index` of `count` writes its shard: `<stem>.shard<index>-of-<count><suffix>` beside `out`."""
-    return out.with_name(f"{out.stem}.shard{index}-of-{count}{out.suffix}")
+SHARD_KEY_CHARS = 8  # of the run key, in shard file names
+
+
+def shard_path(out: Path, index: int, count: int, key: str) -> Path:
+    """Where rank `index` of `count` of run `key` writes its shard: `<stem>.shard<index>-of-<count>-<key8><suffix>`
+    beside `out`. The run key in the name keeps an `--overwrite` run (other settings, so another key) from
+    writing over the shards that the existing joined store still reads: they go only once the new one is joined."""
+    return out.with_name(f"{out.stem}.shard{index}-of-{count}-{key[:SHARD_KEY_CHARS]}{out.suffix}")
 
 
 def shard_ranges(num_samples: int, count: int) -> list[tuple[int, int]]:
@@ -162,7 +167,7 @@ def extract_sharded(
         try:
             extract(
                 config,
-                shard_path(out, rank.rank, rank.world),
+                shard_path(out, rank.rank, rank.world, key),
                 overwrite,
                 progress=progress and rank.rank == 0,
                 dataset=ShardView(dataset, start, stop, shard),
@@ -189,7 +194,7 @@ def extract_sharded(
         if rank.rank == 0:
             try:
                 joined = join_shards(
-                    out, [shard_path(out, r, rank.world) for r in range(rank.world)], dataset, key, ranges
+                    out, [shard_path(out, r, rank.world, key) for r in range(rank.world)], dataset, key, ranges
                 )
             except ProbekitError as error:
                 join_error = error
@@ -274,9 +279,34 @@ def join_shards(
                 write_pairs(f, pairs)
             write_attrs(f, _joined_attrs(attrs, shards, rows, ranges, dataset, key))
             f.flush()
+        replaced = _listed_shards(out)
         os.replace(partial, out)
+        _remove_replaced(out, replaced, shards)
     log.info("joined %d shards into %s", len(shards), out)
     return out
+
+
+def _listed_shards(out: Path) -> list[str]:
+    """The shard file names the existing joined store at `out` reads (none for a missing or unsharded store)."""
+    if not out.exists():
+        return []
+    try:
+        with h5py.File(out, "r") as f:
+            listed = read_attrs(f).get("shards") or []
+    except (OSError, StoreError):
+        return []
+    return [str(entry["file"]) for entry in listed if isinstance(entry, dict) and "file" in entry]
+
+
+def _remove_replaced(out: Path, replaced: Sequence[str], shards: Sequence[Path]) -> None:
+    """Delete the shards of the store that `out` replaced (an --overwrite run), keeping the new run's ones. Only
+    plain file names of this store's shard pattern beside `out` are touched, whatever the old attrs say."""
+    keep = {path.name for path in shards}
+    for name in replaced:
+        if name in keep or Path(name).name != name or not name.startswith(f"{out.stem}.shard"):
+            continue
+        (out.parent / name).unlink(missing_ok=True)
+        log.info("removed %s (a shard of the store --overwrite replaced)", name)
 
 
 def _shard_attrs(path: Path, index: int, count: int, key: str, span: tuple[int, int]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -47,8 +48,13 @@ def _write_shards(out: Path, config: ExtractConfig = CONFIG, count: int = 2) -> 
     for index, (start, stop) in enumerate(ranges):
         shard = {"index": index, "count": count, "start": start, "stop": stop, "run": key}
         view = ShardView(dataset, start, stop, shard)
-        paths.append(extract(config, shard_path(out, index, count), progress=False, dataset=view))
+        paths.append(extract(config, shard_path(out, index, count, key), progress=False, dataset=view))
     return paths, key, ranges
+
+
+def _key(config: ExtractConfig = CONFIG, count: int = 2) -> str:
+    dataset = _dataset()
+    return run_key(config, dataset.fingerprint(), len(dataset), count)
 
 
 def _contents(path) -> dict[str, np.ndarray]:
@@ -90,7 +96,7 @@ def one_process(tmp_path_factory):
 def test_shard_ranges_are_contiguous_and_cover_the_dataset():
     assert shard_ranges(11, 2) == [(0, 5), (5, 11)]
     assert shard_ranges(10, 3) == [(0, 3), (3, 6), (6, 10)]
-    assert shard_path(Path("runs/val.h5"), 1, 4) == Path("runs/val.shard1-of-4.h5")
+    assert shard_path(Path("runs/val.h5"), 1, 4, "0123456789abcdef") == Path("runs/val.shard1-of-4-01234567.h5")
 
 
 def test_joined_shards_equal_one_process_store_without_copying_features(tmp_path, one_process):
@@ -121,7 +127,7 @@ def test_a_joined_store_moves_with_its_shards_and_refuses_a_missing_one(tmp_path
     with FeatureStore(moved / "joined.h5") as store, FeatureStore(one_process) as single:
         np.testing.assert_array_equal(store.read("patch", layer=1), single.read("patch", layer=1))
     (moved / shards[1].name).unlink()
-    with pytest.raises(StoreError, match=r"shard joined.shard1-of-2.h5 is missing"):
+    with pytest.raises(StoreError, match=rf"shard {shards[1].name} is missing"):
         FeatureStore(moved / "joined.h5")
 
 
@@ -152,7 +158,7 @@ def test_skipped_unreadable_images_join_with_their_dataset_indices(tmp_path):
     out, shards = tmp_path / "joined.h5", []
     for index, (start, stop) in enumerate(ranges):
         view = ShardView(dataset, start, stop, {"index": index, "count": 2, "start": start, "stop": stop, "run": key})
-        shards.append(extract(config, shard_path(out, index, 2), progress=False, dataset=view))
+        shards.append(extract(config, shard_path(out, index, 2, key), progress=False, dataset=view))
     join_shards(out, shards, dataset, key, ranges)
     single = extract(config, tmp_path / "one.h5", progress=False)
     _assert_same_contents(out, single)
@@ -166,9 +172,39 @@ def test_join_refuses_a_shard_of_another_run(tmp_path):
     shards, key, ranges = _write_shards(out)
     other, _, _ = _write_shards(tmp_path / "other.h5", replace(CONFIG, seed=1))
     os.replace(other[1], shards[1])
-    with pytest.raises(StoreError, match=r"joined.shard1-of-2.h5 is not shard 1 of this run"):
+    with pytest.raises(StoreError, match=rf"{shards[1].name} is not shard 1 of this run"):
         join_shards(out, shards, _dataset(), key, ranges)
     assert not out.exists()
+
+
+def test_overwrite_keeps_the_old_store_whole_until_the_new_one_is_joined(tmp_path, one_process):
+    out = tmp_path / "joined.h5"
+    old_shards, old_key, ranges = _write_shards(out, replace(CONFIG, seed=1))
+    join_shards(out, old_shards, _dataset(), old_key, ranges)
+    before = _contents(out)
+    new_key = _key()
+    assert new_key != old_key
+    # the --overwrite run: rank 0 finishes its shard, rank 1 is interrupted; the old store reads as before
+    dataset = _dataset()
+    for index, (start, stop) in enumerate(ranges):
+        shard = {"index": index, "count": 2, "start": start, "stop": stop, "run": new_key}
+        view = ShardView(FailingAt(dataset, 8) if index == 1 else dataset, start, stop, shard)
+        with contextlib.suppress(Interrupted):
+            extract(CONFIG, shard_path(out, index, 2, new_key), overwrite=True, progress=False, dataset=view)
+    after = _contents(out)
+    assert sorted(after) == sorted(before)
+    for name, values in before.items():
+        if values.dtype != object:
+            np.testing.assert_array_equal(after[name], values, err_msg=name)
+    # resumed and joined: the new store, and the old run's shards are gone
+    for index, (start, stop) in enumerate(ranges):
+        shard = {"index": index, "count": 2, "start": start, "stop": stop, "run": new_key}
+        view = ShardView(dataset, start, stop, shard)
+        extract(CONFIG, shard_path(out, index, 2, new_key), progress=False, dataset=view)
+    join_shards(out, [shard_path(out, index, 2, new_key) for index in range(2)], dataset, new_key, ranges)
+    _assert_same_contents(out, one_process)
+    assert not any(path.exists() for path in old_shards)
+    assert all(shard_path(out, index, 2, new_key).is_file() for index in range(2))
 
 
 @pytest.mark.slow
@@ -177,7 +213,7 @@ def test_two_gloo_ranks_write_the_one_process_store(tmp_path, one_process):
     result = _torchrun(out)
     assert result.returncode == 0, result.stderr
     _assert_same_contents(out, one_process)
-    shards = [shard_path(out, index, 2) for index in range(2)]
+    shards = [shard_path(out, index, 2, _key()) for index in range(2)]
     stamps = [p.stat().st_mtime_ns for p in (out, *shards)]
     again = _torchrun(out)  # complete with these settings: nothing to do
     assert again.returncode == 0, again.stderr
@@ -187,21 +223,22 @@ def test_two_gloo_ranks_write_the_one_process_store(tmp_path, one_process):
 @pytest.mark.slow
 def test_nproc_refuses_a_foreign_shard_then_resumes_an_interrupted_one(tmp_path, one_process):
     out = tmp_path / "run.h5"
+    key = _key()
     foreign, _, _ = _write_shards(tmp_path / "other.h5", replace(CONFIG, seed=1))
-    os.replace(foreign[1], shard_path(out, 1, 2))
+    os.replace(foreign[1], shard_path(out, 1, 2, key))
     refused = _nproc(out)
     assert refused.returncode != 0
-    assert f"{shard_path(out, 1, 2)} exists with other settings" in refused.stderr
+    assert f"{shard_path(out, 1, 2, key)} exists with other settings" in refused.stderr
     assert "Traceback" not in refused.stderr
-    assert not out.exists() and shard_path(out, 0, 2).is_file()  # rank 0's shard is complete, nothing joined
+    assert not out.exists() and shard_path(out, 0, 2, key).is_file()  # rank 0's shard is complete, nothing joined
 
-    shard_path(out, 1, 2).unlink()
+    shard_path(out, 1, 2, key).unlink()
     dataset = _dataset()
-    key = run_key(CONFIG, dataset.fingerprint(), len(dataset), 2)
     shard = {"index": 1, "count": 2, "start": 5, "stop": 11, "run": key}
+    view = ShardView(FailingAt(dataset, 10), 5, 11, shard)
     with pytest.raises(Interrupted):  # rank 1 stops after its first batch of 4
-        extract(CONFIG, shard_path(out, 1, 2), progress=False, dataset=ShardView(FailingAt(dataset, 10), 5, 11, shard))
-    with h5py.File(str(shard_path(out, 1, 2)) + ".partial", "r") as f:
+        extract(CONFIG, shard_path(out, 1, 2, key), progress=False, dataset=view)
+    with h5py.File(str(shard_path(out, 1, 2, key)) + ".partial", "r") as f:
         assert int(f.attrs["num_done"]) == 4
     resumed = _nproc(out)
     assert resumed.returncode == 0, resumed.stderr
