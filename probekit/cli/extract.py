@@ -182,7 +182,7 @@ def extract_command(
     preflight_backbone_weights(settings["backbone"], settings["weights"], settings["random_init"])
 
     from probekit.features.extract import ExtractConfig, extract, extract_views, plan
-    from probekit.features.shards import extract_sharded, launch, rank_from_env
+    from probekit.features.shards import extract_sharded, extract_views_sharded, launch, rank_from_env
 
     if dry_run:
         if scales is not None or flip:
@@ -196,9 +196,21 @@ def extract_command(
         launch(nproc, command_line(ctx, skip=("nproc",)))
         return
     rank = rank_from_env()
+    if rank is not None and (scales is not None or flip):
+        paths = extract_views_sharded(
+            ExtractConfig(**settings),
+            out,
+            _parse_scales(scales),
+            flip,
+            rank,
+            overwrite,
+            progress=not quiet,
+            check_space=not no_space_check,
+        )
+        if not quiet and rank.rank == 0:
+            typer.echo(f"wrote {paths[0]} and {len(paths) - 1} view stores beside it", err=True)
+        return
     if rank is not None:
-        if scales is not None or flip:
-            raise ProbekitError("--scales/--flip are not sharded across torchrun ranks: extract views in one process")
         path = extract_sharded(
             ExtractConfig(**settings), out, rank, overwrite, progress=not quiet, check_space=not no_space_check
         )

@@ -349,6 +349,30 @@ def plan(
     )
 
 
+@dataclass(frozen=True)
+class ViewJob:
+    """One store of a +ms extraction: its settings, its path and its dataset (None: open it from the settings)."""
+
+    config: ExtractConfig
+    out: Path
+    dataset: ImageDataset | None
+
+
+def view_jobs(config: ExtractConfig, out: Path, scales: Sequence[float], flip: bool, patch_size: int) -> list[ViewJob]:
+    """The base store `out`, then one view store per other (scale, flip) beside it (probekit/features/tta.py):
+    each at the scaled image size, of the dataset opened at that size, mirrored for the flipped views."""
+    check_scales(scales)
+    jobs = [ViewJob(config, out, None)]
+    for scale, flip_view in tta_views(scales, flip)[1:]:
+        size = scaled_size(config.image_size, scale, patch_size)
+        dataset = open_dataset(config.dataset, config.split, config.root, size, config.limit, config.subset_seed)
+        path = tta_path(out, scale, flip_view)
+        log.info("view scale %g%s: %dx%d -> %s", scale, " flipped" if flip_view else "", *size, path)
+        view = FlippedView(dataset, size, flip_view, scale, out.name)
+        jobs.append(ViewJob(replace(config, image_size=size), path, view))
+    return jobs
+
+
 def extract_views(
     config: ExtractConfig,
     out: str | Path,
@@ -358,25 +382,17 @@ def extract_views(
     progress: bool = True,
     check_space: bool = True,
 ) -> list[Path]:
-    """The base store `out` and one view store per other (scale, flip) beside it (probekit/features/tta.py).
-
-    Each view is an ordinary extraction (resumable, skipped when complete) at the scaled image size, of the
-    dataset opened at that size, mirrored for the flipped views.
-    """
+    """The base store `out` and one view store per other (scale, flip) beside it; each an ordinary extraction
+    (resumable, skipped when complete)."""
     check_scales(scales)
     check_config(config)
-    out = Path(out)
     backbone = build_backbone(config.backbone, config.weights, config.random_init, config.seed, impl=config.impl)
-    paths = [extract(config, out, overwrite, progress, backbone=backbone, check_space=check_space)]
-    for scale, flip_view in tta_views(scales, flip)[1:]:
-        size = scaled_size(config.image_size, scale, backbone.patch_size)
-        dataset = open_dataset(config.dataset, config.split, config.root, size, config.limit, config.subset_seed)
-        view = FlippedView(dataset, size, flip_view, scale, out.name)
-        path = tta_path(out, scale, flip_view)
-        log.info("view scale %g%s: %dx%d -> %s", scale, " flipped" if flip_view else "", *size, path)
-        cfg = replace(config, image_size=size)
-        paths.append(extract(cfg, path, overwrite, progress, backbone=backbone, dataset=view, check_space=check_space))
-    return paths
+    return [
+        extract(
+            job.config, job.out, overwrite, progress, backbone=backbone, dataset=job.dataset, check_space=check_space
+        )
+        for job in view_jobs(config, Path(out), scales, flip, backbone.patch_size)
+    ]
 
 
 def original_names(dataset: ImageDataset) -> tuple[str, ...] | None:

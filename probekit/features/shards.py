@@ -11,11 +11,12 @@ are copied, being small. OUT is written as OUT.partial and renamed when whole, l
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -23,11 +24,12 @@ from typing import Any
 
 import h5py
 
+from probekit.backbones.base import Backbone
 from probekit.data import ImageDataset, open_dataset
 from probekit.data.pairs import write_pairs
 from probekit.device import resolve_device
 from probekit.errors import DatasetError, ProbekitError, StoreError
-from probekit.features.extract import ExtractConfig, check_config, extract
+from probekit.features.extract import ExtractConfig, check_config, extract, view_jobs
 from probekit.features.store import ZERO_ROWS, FeatureStore
 from probekit.files import exclusive_lock, partial_path
 from probekit.h5attrs import read_attrs, write_attrs
@@ -130,82 +132,131 @@ def extract_sharded(
     A rank whose shard fails raises its own error; rank 0 then refuses to join, naming the failed ranks, so
     `out` stays absent and the same command resumes every unfinished shard.
     """
+    check_config(config)
+    config = replace(config, workers=rank_workers(config.workers))
+    with _process_group(config, rank):
+        return _extract_shard(config, Path(out), rank, overwrite, progress, check_space)
+
+
+def extract_views_sharded(
+    config: ExtractConfig,
+    out: str | Path,
+    scales: Sequence[float],
+    flip: bool,
+    rank: Rank,
+    overwrite: bool = False,
+    progress: bool = True,
+    check_space: bool = True,
+) -> list[Path]:
+    """`extract --scales/--flip` under torchrun: the base store and every view store, each sharded and joined
+    like `extract_sharded`'s, one after another in one process group (the backbone built once per rank)."""
+    from probekit.backbones import build_backbone
+
+    check_config(config)
+    config = replace(config, workers=rank_workers(config.workers))
+    with _process_group(config, rank):
+        backbone = build_backbone(config.backbone, config.weights, config.random_init, config.seed, impl=config.impl)
+        jobs = view_jobs(config, Path(out), scales, flip, backbone.patch_size)
+        return [
+            _extract_shard(job.config, job.out, rank, overwrite, progress, check_space, backbone, job.dataset)
+            for job in jobs
+        ]
+
+
+@contextlib.contextmanager
+def _process_group(config: ExtractConfig, rank: Rank) -> Iterator[None]:
+    """torch.distributed's process group of this job for the block: nccl on this rank's GPU, else gloo."""
     import torch
     import torch.distributed as dist
 
-    out = Path(out)
-    check_config(config)
     device = _rank_device(config.device, rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    config = replace(config, workers=rank_workers(config.workers))
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=WAIT)
     try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+def _extract_shard(
+    config: ExtractConfig,
+    out: Path,
+    rank: Rank,
+    overwrite: bool,
+    progress: bool,
+    check_space: bool,
+    backbone: Backbone | None = None,
+    dataset: ImageDataset | None = None,
+) -> Path:
+    """This rank's shard of `out` (of `dataset`, or the one `config` names), then rank 0 joins them."""
+    import torch.distributed as dist
+
+    if dataset is None:
         dataset = open_dataset(
             config.dataset, config.split, config.root, config.image_size, config.limit, config.subset_seed
         )
-        if len(dataset) < rank.world:
-            raise DatasetError(
-                f"{config.dataset} split {config.split!r} has {len(dataset)} samples, fewer than the "
-                f"{rank.world} ranks: run with fewer processes"
-            )
-        key = run_key(config, dataset.fingerprint(), len(dataset), rank.world)
-        state = [_out_state(out, key, overwrite) if rank.rank == 0 else ""]
-        dist.broadcast_object_list(state, src=0)
-        if state[0] == "done":
-            if rank.rank == 0:
-                log.info("%s is complete already with these settings; pass --overwrite to extract again", out)
+    if len(dataset) < rank.world:
+        raise DatasetError(
+            f"{config.dataset} split {config.split!r} has {len(dataset)} samples, fewer than the "
+            f"{rank.world} ranks: run with fewer processes"
+        )
+    key = run_key(config, dataset.fingerprint(), len(dataset), rank.world)
+    state = [_out_state(out, key, overwrite) if rank.rank == 0 else ""]
+    dist.broadcast_object_list(state, src=0)
+    if state[0] == "done":
+        if rank.rank == 0:
+            log.info("%s is complete already with these settings; pass --overwrite to extract again", out)
+        return out
+    if state[0] != "go":
+        if rank.rank == 0:
+            raise StoreError(state[0])
+        raise SystemExit(2)  # rank 0 says why
+    ranges = shard_ranges(len(dataset), rank.world)
+    start, stop = ranges[rank.rank]
+    shard = {"index": rank.rank, "count": rank.world, "start": start, "stop": stop, "run": key}
+    failure: BaseException | None = None
+    try:
+        extract(
+            config,
+            shard_path(out, rank.rank, rank.world, key),
+            overwrite,
+            progress=progress and rank.rank == 0,
+            backbone=backbone,
+            dataset=ShardView(dataset, start, stop, shard),
+            check_space=check_space,
+        )
+    except ProbekitError as error:
+        failure = error
+    failures: list[str | None] = [None] * rank.world
+    dist.all_gather_object(failures, None if failure is None else str(failure))  # every rank waits here
+    if failure is not None:
+        # torch.distributed, torch or HDF5 state left by the failed extraction can abort (SIGABRT) in the
+        # interpreter's shutdown: the error is printed and the process exits at once (as after HDF5 failures)
+        failure.exit_now = True  # type: ignore[attr-defined]
+        raise failure
+    failed = [r for r, message in enumerate(failures) if message is not None]
+    if failed:
+        if rank.rank != 0:
             return out
-        if state[0] != "go":
-            if rank.rank == 0:
-                raise StoreError(state[0])
-            raise SystemExit(2)  # rank 0 says why
-        ranges = shard_ranges(len(dataset), rank.world)
-        start, stop = ranges[rank.rank]
-        shard = {"index": rank.rank, "count": rank.world, "start": start, "stop": stop, "run": key}
-        failure: BaseException | None = None
+        raise StoreError(
+            f"{out} not joined: rank(s) {', '.join(map(str, failed))} failed (their errors are above); "
+            f"fix that and re-run the same command to resume the unfinished shards"
+        )
+    joined, join_error = out, None
+    if rank.rank == 0:
         try:
-            extract(
-                config,
-                shard_path(out, rank.rank, rank.world, key),
-                overwrite,
-                progress=progress and rank.rank == 0,
-                dataset=ShardView(dataset, start, stop, shard),
-                check_space=check_space,
+            joined = join_shards(
+                out, [shard_path(out, r, rank.world, key) for r in range(rank.world)], dataset, key, ranges
             )
         except ProbekitError as error:
-            failure = error
-        failures: list[str | None] = [None] * rank.world
-        dist.all_gather_object(failures, None if failure is None else str(failure))  # every rank waits here
-        if failure is not None:
-            # torch.distributed, torch or HDF5 state left by the failed extraction can abort (SIGABRT) in the
-            # interpreter's shutdown: the error is printed and the process exits at once (as after HDF5 failures)
-            failure.exit_now = True  # type: ignore[attr-defined]
-            raise failure
-        failed = [r for r, message in enumerate(failures) if message is not None]
-        if failed:
-            if rank.rank != 0:
-                return out
-            raise StoreError(
-                f"{out} not joined: rank(s) {', '.join(map(str, failed))} failed (their errors are above); "
-                f"fix that and re-run the same command to resume the unfinished shards"
-            )
-        joined, join_error = out, None
-        if rank.rank == 0:
-            try:
-                joined = join_shards(
-                    out, [shard_path(out, r, rank.world, key) for r in range(rank.world)], dataset, key, ranges
-                )
-            except ProbekitError as error:
-                join_error = error
-        # The ranks leave together: a rank that tore its process group down while rank 0 still joined was
-        # seen to abort at exit ("terminate called without an active exception", SIGABRT).
-        dist.barrier()
-        if join_error is not None:
-            raise join_error
-        return joined
-    finally:
-        dist.destroy_process_group()
+            join_error = error
+    # The ranks leave together: a rank that tore its process group down while rank 0 still joined was
+    # seen to abort at exit ("terminate called without an active exception", SIGABRT).
+    dist.barrier()
+    if join_error is not None:
+        raise join_error
+    return joined
 
 
 def rank_workers(workers: int | None) -> int:
@@ -410,4 +461,4 @@ def launch(nproc: int, args: Sequence[str]) -> None:
         ) from None
 
 
-__all__ = ["Rank", "extract_sharded", "join_shards", "launch", "rank_from_env", "shard_path"]
+__all__ = ["Rank", "extract_sharded", "extract_views_sharded", "join_shards", "launch", "rank_from_env", "shard_path"]

@@ -20,7 +20,9 @@ from probekit.cli import app
 from probekit.data import open_dataset
 from probekit.errors import StoreError
 from probekit.features import ExtractConfig, FeatureStore, extract
+from probekit.features.extract import extract_views
 from probekit.features.shards import ShardView, join_shards, run_key, shard_path, shard_ranges
+from probekit.features.tta import tta_path, tta_views
 from tests.features.test_extract import FailingAt, Interrupted
 
 REPO = Path(__file__).resolve().parents[2]
@@ -218,6 +220,20 @@ def test_two_gloo_ranks_write_the_one_process_store(tmp_path, one_process):
     again = _torchrun(out)  # complete with these settings: nothing to do
     assert again.returncode == 0, again.stderr
     assert [p.stat().st_mtime_ns for p in (out, *shards)] == stamps
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_write_the_one_process_view_stores(tmp_path):
+    out = tmp_path / "two.h5"
+    result = _torchrun(out, "--scales", "0.5,1", "--flip")
+    assert result.returncode == 0, result.stderr
+    single = extract_views(CONFIG, tmp_path / "one" / "one.h5", (0.5, 1.0), True, progress=False)
+    joined = [out, *(tta_path(out, scale, flipped) for scale, flipped in tta_views((0.5, 1.0), True)[1:])]
+    assert [p.name.replace("two", "one") for p in joined] == [p.name for p in single]
+    for ours, theirs in zip(joined, single, strict=True):
+        _assert_same_contents(ours, theirs)
+        with FeatureStore(ours) as store:
+            assert len(store.attrs["shards"]) == 2
 
 
 @pytest.mark.slow
