@@ -30,10 +30,13 @@ def test_budget_counts_what_a_store_holds() -> None:
     tool = _tool()
     val = next(s for s in tool.benchmarks() if (s.dataset, s.split) == ("imagenet", "val"))
     id_bytes = 64  # probekit.features.space.ID_BYTES
-    features, targets = tool.split_bytes(val, 384, patch_grid=False)
+    features, targets, stored = tool.split_bytes(val, 384, outputs=("cls", "mean"))
     assert features == 50_000 * (4 * 2 * 384 * 2 + id_bytes)  # 4 layers x (cls + mean) x D x float16
-    assert targets == 50_000 * 8  # one int64 label
-    full, _ = tool.split_bytes(val, 384, patch_grid=True)
+    assert targets == stored == 50_000 * 8  # one int64 label, not a map: stored as it is
+    full, _, _ = tool.split_bytes(val, 384)
     assert full - features == 50_000 * 4 * 16 * 16 * 384 * 2  # + the 16 x 16 patch grid of each layer
+    ade = next(s for s in tool.benchmarks() if (s.dataset, s.split) == ("ade20k", "val"))
+    _, raw, stored = tool.split_bytes(ade, 384)
+    assert stored < raw / 4  # masks are stored compressed (and the originals as PNG)
     kitti = next(s for s in tool.benchmarks() if (s.dataset, s.split) == ("kitti", "test"))
     assert kitti.targets["depth"].shape == (347, 1216)  # the KB crop's window at 224x784 (docs/datasets/kitti.md)

@@ -25,7 +25,7 @@ from probekit.data.kitti import MAX_DEPTH as KITTI_MAX_DEPTH
 from probekit.data.nyuv2 import MAX_DEPTH as NYU_MAX_DEPTH
 from probekit.data.nyuv2_sync import FRAME as NYU_FRAME
 from probekit.features.space import human_bytes
-from probekit.features.store import StoreLayout
+from probekit.features.store import FIELDS, StoreLayout
 
 DOC = Path(__file__).parents[1] / "docs" / "scale.md"
 BEGIN, END = "<!-- disk-budget: begin (tools/disk_budget.py --write) -->", "<!-- disk-budget: end -->"
@@ -69,29 +69,35 @@ def benchmarks() -> list[Split]:
     ]
 
 
-def split_bytes(split: Split, dim: int, patch_grid: bool) -> tuple[int, int]:
-    """(feature bytes with ids, target bytes with originals) of the whole split; no patch grid: cls+mean only."""
-    grid = (split.size[0] // PATCH, split.size[1] // PATCH) if patch_grid else (0, 0)
+def split_bytes(split: Split, dim: int, outputs: tuple[str, ...] = FIELDS) -> tuple[int, int, int]:
+    """(feature bytes with ids, target bytes with originals at most, target bytes as typically stored) of the
+    whole split, storing `outputs` of each layer (`extract --outputs`)."""
+    grid = (split.size[0] // PATCH, split.size[1] // PATCH)
     layers = list(range(split.layers))
-    features = StoreLayout(split.samples, layers, grid, dim, "float16", {}).sample_bytes
-    whole = StoreLayout(split.samples, layers, grid, dim, "float16", split.targets, originals=split.originals)
-    return features * split.samples, (whole.sample_bytes - features) * split.samples
+    bare = StoreLayout(split.samples, layers, grid, dim, "float16", {}, outputs=outputs)
+    whole = StoreLayout(
+        split.samples, layers, grid, dim, "float16", split.targets, originals=split.originals, outputs=outputs
+    )
+    features = bare.sample_bytes
+    stored = whole.size(split.samples)  # compressed maps at TYPICAL_MAP_RATIO, the --dry-run estimate
+    return features * split.samples, (whole.sample_bytes - features) * split.samples, stored.targets + stored.originals
 
 
 def table() -> str:
     """The markdown table: per split, features per backbone (cls+mean / all outputs) and the targets."""
     head = "| dataset | split | images | size | layers | " + " | ".join(f"{b} cls+mean / all" for b in BACKBONES)
-    lines = [head + " | targets (+ originals) |", "|---|---|---:|---|---:|" + "---:|" * len(BACKBONES) + "---:|"]
+    head += " | targets (+ originals): uncompressed / stored (est.) |"
+    lines = [head, "|---|---|---:|---|---:|" + "---:|" * len(BACKBONES) + "---:|"]
     for split in benchmarks():
         cells = []
         for dim in BACKBONES.values():
-            small, _ = split_bytes(split, dim, patch_grid=False)
-            full, targets = split_bytes(split, dim, patch_grid=True)
+            small, _, _ = split_bytes(split, dim, outputs=("cls", "mean"))
+            full, raw, stored = split_bytes(split, dim)
             cells.append(f"{human_bytes(small)} / {human_bytes(full)}")
         size = f"{split.size[0]}x{split.size[1]}"
         names = ", ".join(split.targets) + (f" (+ {', '.join(split.originals)})" if split.originals else "")
         row = f"| {split.dataset} | {split.split} | {split.samples:,} | {size} | {split.layers} | "
-        lines.append(row + " | ".join(cells) + f" | {human_bytes(targets)}: {names} |")
+        lines.append(row + " | ".join(cells) + f" | {human_bytes(raw)} / {human_bytes(stored)}: {names} |")
     return "\n".join(lines)
 
 
