@@ -45,9 +45,10 @@ A run is compared with an entry when all of these hold:
 {protocols}
 
 Settings outside these rules (segmentation on 2 layers, depth on 3, a trained correspondence projection,
-logreg) map to no protocol and are never compared. Training schedules, image sizes and heads may still differ
-from the paper's: the presets (`probekit probe --preset dinov2-nyu-lin1`, ...) come closest; an entry's `note`
-names the differences known to matter.
+logreg) and few-shot runs (`--shots`) map to no protocol and are never compared. The number of samples is not
+checked: a run on part of a dataset (`extract --limit`) is compared with the paper's full-dataset number.
+Training schedules, image sizes and heads may still differ from the paper's: the presets (`probekit probe
+--preset dinov2-nyu-lin1`, ...) come closest; an entry's `note` names the differences known to matter.
 
 ## Units
 

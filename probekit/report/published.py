@@ -156,8 +156,11 @@ for _task, _rule in (
 
 
 def result_protocol(result: Mapping[str, Any]) -> str | None:
-    """The PROTOCOLS name a result's settings amount to; None for tasks or settings no paper here reports."""
+    """The PROTOCOLS name a result's settings amount to; None for tasks or settings no paper here reports, and
+    for few-shot runs (`--shots`: the papers train on every sample)."""
     task = str(result.get("task"))
+    if result.get("few_shot"):
+        return None
     return PROTOCOL_RULES.get(task)(result) if task in PROTOCOL_RULES else None
 
 

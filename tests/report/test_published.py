@@ -162,6 +162,9 @@ def test_only_the_alias_with_hub_weights_matches() -> None:
     assert matching_entries(_result(backbone="pixels-p14", source="none", label="pixels-p14"), entries) == []
     assert matching_entries(_result(dataset="kitti"), entries)[0].value == 3.10
     assert matching_entries(_result(dataset="synthetic"), entries) == []
+    few_shot = _result("knn", {"top1": 0.3}, {"layers": [11]}, dataset="imagenet")
+    assert [e.value for e in matching_entries(few_shot, entries)] == [0.79]
+    assert matching_entries(dict(few_shot, few_shot={"k": 10, "seeds": [0, 1]}), entries) == []
     four = _result(settings={"layers": [2, 5, 8, 11], "head": "bins", "protocol": "lin"})
     assert [e.value for e in matching_entries(four, entries)] == [0.417]
 
