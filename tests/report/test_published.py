@@ -247,3 +247,24 @@ def test_the_published_page_is_current() -> None:
     assert (REPO / "docs" / "published.md").read_text() == module.render(), (
         "docs/published.md is stale: run `python tools/gen_published_docs.py` and commit it"
     )
+
+
+def test_a_real_depth_run_maps_to_lin1_and_gets_its_paper_row(tiny_store: Path, tmp_path: Path) -> None:
+    """run_probe's own JSON (settings, options, backbone keys) read by the matching; only its provenance is
+    rewritten to what a hub DINOv2-S/14 run on NYU would record (tests never download weights)."""
+    import json
+
+    from probekit.tasks.run import run_probe
+
+    options = TASKS.get("depth").parse_options({"iters": 4, "lrs": (0.01,), "n_bins": 8, "val_subset": 0})
+    path = run_probe("depth", tiny_store, tmp_path, val=tiny_store, options=options, device="cpu", progress=False)
+    result = json.loads(path.read_text())
+    assert result_protocol(result) == "lin.1"
+    assert matching_entries(result, load_published()) == []  # random init: never compared
+    result["backbone"].update(backbone="dinov2-s14", weights_source=HUB)
+    result.update(label="dinov2-s14", dataset=dict(result["dataset"], dataset="nyuv2-sync"))
+    write_result(path, result)
+    markdown, _ = write_tables(tmp_path, published=True)
+    assert "| dinov2-s14: paper [1] | – | – | 0.449 |" in markdown
+    assert f"| dinov2-s14: ours - paper | – | – | {result['metrics']['rmse'] - 0.449:+.3f} |" in markdown
+    assert "(the paper's data" not in markdown  # nyuv2-sync is the paper's own data
