@@ -82,6 +82,12 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
+def _shown(value: float) -> str:
+    """A value with the digits it was given and at least one decimal: 79.0, 93.43, 0.449."""
+    text = f"{round(value, 4):g}"
+    return text if "." in text else f"{text}.0"
+
+
 def render() -> str:
     """The page for today's YAML and protocol vocabulary."""
     sys.path.insert(0, str(ROOT))
@@ -92,7 +98,7 @@ def render() -> str:
     )
     rows = []
     for entry in load_published():
-        shown = f"{round(100 * entry.value, 4):g}" if is_fraction(entry.task, entry.metric) else f"{entry.value:g}"
+        shown = _shown(100 * entry.value) if is_fraction(entry.task, entry.metric) else _shown(entry.value)
         source = entry.source + (f" — {entry.note}" if entry.note else "")
         rows.append(
             f"| {entry.model} | {entry.task} | {', '.join(entry.datasets)} | `{entry.protocol}` | {entry.metric} "
