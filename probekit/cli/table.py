@@ -24,6 +24,14 @@ def table_command(
             "the other keys that vary get their own columns."
         ),
     ] = "backbone",
+    published: Annotated[
+        bool,
+        typer.Option(
+            "--published",
+            help="Under each row, the published numbers its runs match (paper rows, cited) and ours minus them "
+            "(docs/published.md).",
+        ),
+    ] = False,
 ) -> None:
     """Print a backbone x task-metric table and write table.md, table.csv and table.tex beside the JSONs.
 
@@ -35,7 +43,7 @@ def table_command(
         raise ProbekitError(
             f"{directory} is not a directory of results: run `probekit probe ... --out {directory}` first"
         )
-    markdown, paths = write_tables(directory, group_by)
+    markdown, paths = write_tables(directory, group_by, published)
     if not paths:
         raise ProbekitError(f"no probekit results JSONs in {directory}")
     typer.echo(markdown)

@@ -11,6 +11,7 @@ from typing import Any
 
 from probekit.errors import ProbekitError
 from probekit.files import atomic_write_text
+from probekit.report.published import Citations, no_match_line, paper_rows
 from probekit.report.results import scan_results
 
 log = logging.getLogger(__name__)
@@ -44,11 +45,13 @@ def build_table(
     group_by: str = "backbone",
     collisions: list[str] | None = None,
     flagged: list[str] | None = None,
+    paper: list[str] | None = None,
 ) -> tuple[list[str], list[list[str]]]:
     """Header and rows: one row per value of `group_by`, one column group per task (and per value of the other
     identity keys that vary within the task). Runs sharing a cell are appended to `collisions`, never dropped
     silently: the newest is shown, marked '*'. Shown runs that carry under-training warnings are marked '!'
-    and named in `flagged`."""
+    and named in `flagged`. With `paper` (a list), each row is followed by the published numbers its runs match
+    and ours minus them (probekit/report/published.py), and `paper` receives the reference lines."""
     from probekit.tasks import TASKS
 
     if group_by not in GROUP_KEYS:
@@ -68,6 +71,7 @@ def build_table(
     labels = sorted({row for row, _, _ in cells}, key=_row_order)
     latest = {key: runs[-1] for key, runs in cells.items()}
     rows = [_trivial_row(latest, columns)] if any(r.get("trivial_baseline") for r in latest.values()) else []
+    citations = Citations() if paper is not None else None
     for label in labels:
         row = [label]
         for task, group, column in columns:
@@ -77,10 +81,14 @@ def build_table(
             warned = bool(runs and runs[-1].get("warnings"))
             row.append(_format(column, value, spread) + ("*" if len(runs) > 1 else "") + ("!" if warned else ""))
         rows.append(row)
+        if citations is not None:
+            rows.extend(paper_rows(label, latest, columns, citations, _format))
     if collisions is not None:
         collisions.extend(_collision_lines(cells))
     if flagged is not None:
         flagged.extend(_warning_lines(latest))
+    if paper is not None and citations is not None:
+        paper.extend(citations.lines())
     header = [group_by] + [column.header + (f" ({', '.join(g)})" if g else "") for _, g, column in columns]
     return header, rows
 
@@ -219,22 +227,27 @@ def footnote(problems: list[tuple[Path, str]]) -> str:
     return f"{len(problems)} results file(s) could not be read and are not in the table: {listed}"
 
 
-def write_tables(directory: str | Path, group_by: str = "backbone") -> tuple[str, list[Path]]:
+def write_tables(directory: str | Path, group_by: str = "backbone", published: bool = False) -> tuple[str, list[Path]]:
     """Markdown of the table for `directory` (with footnotes naming unreadable results files and runs that
-    share a cell), and the .md/.csv/.tex files written next to the JSONs."""
+    share a cell), and the .md/.csv/.tex files written next to the JSONs. `published`: paper rows and their
+    references too (probekit/report/published.py); when no run matches a published number, one line says so."""
     directory = Path(directory)
     results, problems = read_table_results(directory)
     collisions: list[str] = []
     flagged: list[str] = []
-    header, rows = build_table(results, group_by, collisions, flagged)
+    paper: list[str] | None = [] if published else None
+    header, rows = build_table(results, group_by, collisions, flagged, paper)
     if not rows:
         return "", []
+    if paper == []:
+        log.warning(no_match_line())
     for line in collisions + flagged:
         log.warning("warning: %s", line)
     notes = (
         ([footnote(problems)] if problems else [])
         + [f"* {line}" for line in collisions]
         + [f"! {line}" for line in flagged]
+        + (paper or [])
     )
     markdown = to_markdown(header, rows) + "".join(f"\n\n{note}" for note in notes)
     outputs = {
