@@ -220,8 +220,8 @@ def probe_command(
     if "n_blocks" in values:
         assert isinstance(options, ClassificationOptions)  # the one task with n_blocks (foreign options refused above)
         _check_n_blocks(features, options.layers, options.n_blocks)
-    if getattr(options, "projection", None) == "none" and val is None and test is None:
-        val = test = features  # zero-shot correspondence on --features alone: evaluate that whole store (no hold-out)
+    if runner.evaluates_whole_store(options) and val is None and test is None:
+        val = test = features  # zero-shot (correspondence, multiview) on --features alone: evaluate that whole store
     path = run_probe(
         task,
         features,
