@@ -38,7 +38,7 @@ class MultiviewOptions(ProbeOptions):
     layers: tuple[int, ...] | None = option(None, "Stored layers to use, concatenated (default: the last stored).")
     pixels: tuple[float, ...] = option(RECALL_PIXELS, "Recall thresholds in original target pixels (error < px).")
     bins: tuple[float, ...] = option(ROTATION_BINS, "Rotation bin edges in degrees; bins are [low, high).")
-    convention: str = option("centre", "Cell -> pixel of the matched target cell.", choices=tuple(CELL_TO_PIXEL))
+    convention: str = option("centre", "Cell -> pixel: centre | sd-dino | corner.", choices=tuple(CELL_TO_PIXEL))
     upsample: int = option(1, "Bilinear upsampling factor of the patch grids.")
     soft_argmax: float | None = option(None, "Soft-argmax refinement with this temperature (default: arg-max).")
     window: int = option(3, "Soft-argmax window side, in cells (odd).")
@@ -113,7 +113,7 @@ class MultiviewTask(TaskBase):
     main_metrics = (recall_key(MAIN_PIXELS), bin_key(MAIN_PIXELS, ROTATION_BINS[0], ROTATION_BINS[1]))
     columns = (
         Column(recall_key(MAIN_PIXELS), "mv recall@10px", True, True),
-        Column(bin_key(MAIN_PIXELS, ROTATION_BINS[0], ROTATION_BINS[1]), "mv recall@10px 0-30°", True, True),
+        Column(bin_key(MAIN_PIXELS, ROTATION_BINS[0], ROTATION_BINS[1]), "mv recall@10px 0-30deg", True, True),
     )
     trivial_name = "identity map"
     outputs: ClassVar[tuple[str, ...]] = ("patch",)

@@ -8,10 +8,13 @@ import json
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from probekit.cli import app
 from probekit.errors import MetricError, ProbekitError
 from probekit.features.extract import ExtractConfig, extract
 from probekit.metrics.multiview import MultiviewRecall, bin_key, point_errors, recall_key
+from probekit.report.table import write_tables
 from probekit.tasks import TASKS, run_probe
 from tests.correspondence.pair_store import write_pair_store
 
@@ -143,3 +146,21 @@ def test_synthetic_multiview_store_end_to_end(tmp_path):
     m = json.loads(path.read_text())["metrics"]
     assert m["pairs"] == 4 and m["matches"] > 0
     assert [m["bins"][name]["pairs"] for name in ("0-30", "30-60", "60-90", "90-120")] == [1, 1, 1, 1]
+
+
+def test_table_shows_overall_and_small_rotation_recall(tmp_path):
+    store = write_pair_store(tmp_path / "same.h5", 4, "oracle", rotation_deg=np.array([5, 10, 40, 100]))
+    run_probe("multiview", store, tmp_path / "out", val=store, test=store, progress=False)
+    text, _ = write_tables(tmp_path / "out")
+    assert "mv recall@10px" in text and "mv recall@10px 0-30deg" in text and "100.0" in text
+
+
+def test_cli_evaluates_the_features_store_whole_with_options_from_opt(tmp_path):
+    store = write_pair_store(tmp_path / "same.h5", 12, "oracle", rotation_deg=np.linspace(0, 170, 12))
+    args = ["probe", "--task", "multiview", "--features", str(store), "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(app, [*args, "--opt", "bins=0,15,30,60,180", "--quiet"])
+    assert result.exit_code == 0, result.output
+    saved = json.loads(next((tmp_path / "out").glob("*.json")).read_text())
+    assert saved["metrics"]["pairs"] == 12 and list(saved["metrics"]["bins"]) == ["0-15", "15-30", "30-60", "60-180"]
+    bad = CliRunner().invoke(app, [*args, "--opt", "bins=0,30,10"])
+    assert bad.exit_code == 2 and "--bins" in bad.output and "Traceback" not in bad.output
