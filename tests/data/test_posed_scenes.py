@@ -124,3 +124,23 @@ def test_datasets_check_names_what_is_missing(tmp_path):
     (tmp_path / "scene0000_00/pose/1.txt").unlink()
     result = runner.invoke(app, ["datasets", "posed-scenes", "--root", str(tmp_path)])
     assert result.exit_code == 1 and "scene0000_00/pose/1.txt" in result.output, result.output
+
+
+@pytest.mark.parametrize("depth_intrinsics", ["scaled from intrinsic_color", "intrinsic_depth.txt"])
+def test_depth_at_another_resolution_than_colour(tmp_path, depth_intrinsics):
+    rendered = write_posed_scenes(tmp_path, scenes=1)
+    scene = tmp_path / "scene0000_00"
+    for frame, view in enumerate((rendered[0].view_a, rendered[0].view_b)):  # half-size depth: every other pixel
+        half = np.round(view.depth[1::2, 1::2] * 1000).astype(np.uint16)  # its centres are full-res corners 2j+1
+        assert cv2.imwrite(str(scene / "depth" / f"{frame}.png"), half)
+    if depth_intrinsics == "intrinsic_depth.txt":
+        K = np.diag([0.5, 0.5, 1.0, 1.0]) @ np.loadtxt(scene / "intrinsic" / "intrinsic_color.txt")
+        np.savetxt(scene / "intrinsic" / "intrinsic_depth.txt", K)
+    table = open_dataset("posed-scenes", "test", str(tmp_path), image_size=SIZE).pair_table
+    a, b = rendered[0].view_a, rendered[0].view_b
+    valid = table.valid[0]
+    src, trg = table.src_kps[0][valid], table.trg_kps[0][valid]  # colour pixels
+    assert valid.sum() > 10 and np.allclose(src % 2, 1.0)  # half-res pixel centres land on full-res odd corners
+    cols, rows = src.astype(int).T  # the full-res pixel whose depth the half-res one holds
+    expected, _ = b.camera.project(a.camera.unproject(src, a.depth[rows, cols]))
+    assert np.abs(expected - trg).max() < 0.05
