@@ -80,22 +80,22 @@ class MultiviewRecall:
             raise MetricError("multiview recall: no ground-truth matches to score")
         result: dict[str, Any] = {recall_key(p): float(pooled[t].mean()) for t, p in enumerate(self.pixels)}
         scored = [i for i, h in enumerate(self.hits) if h.shape[1]]  # pairs with at least one match
-        per_pair = np.array([self.hits[i].mean(axis=1) for i in scored]).reshape(-1, len(self.pixels))  # (P, T)
         angles = np.array([self.angles[i] for i in scored])  # (P,)
         bins: dict[str, dict[str, Any]] = {}
         for low, high in itertools.pairwise(self.bins):
-            inside = (angles >= low) & (angles < high)
-            entry: dict[str, Any] = {
-                "pairs": int(inside.sum()),
-                "matches": int(sum(self.hits[scored[i]].shape[1] for i in np.flatnonzero(inside))),
-            }
-            for t, p in enumerate(self.pixels):
-                value = float(per_pair[inside, t].mean()) if inside.any() else None
-                entry[recall_key(p)] = value
-                result[bin_key(p, low, high)] = value
-            bins[bin_name(low, high)] = entry
+            inside = [scored[i] for i in np.flatnonzero((angles >= low) & (angles < high))]
+            bins[bin_name(low, high)] = entry = self._bin(inside)
+            result.update({bin_key(p, low, high): entry[recall_key(p)] for p in self.pixels})
         result["bins"] = bins
         result["pairs"] = len(self.hits)
         result["pairs_outside_bins"] = int(((angles < self.bins[0]) | (angles >= self.bins[-1])).sum())
         result["matches"] = int(pooled.shape[1])
         return result
+
+    def _bin(self, pairs: list[int]) -> dict[str, Any]:
+        """One bin: its pairs, their matches, and per threshold the mean of the pairs' recalls (None if empty)."""
+        per_pair = np.array([self.hits[i].mean(axis=1) for i in pairs]).reshape(-1, len(self.pixels))  # (P, T)
+        entry: dict[str, Any] = {"pairs": len(pairs), "matches": int(sum(self.hits[i].shape[1] for i in pairs))}
+        for t, p in enumerate(self.pixels):
+            entry[recall_key(p)] = float(per_pair[:, t].mean()) if pairs else None
+        return entry
