@@ -98,7 +98,9 @@ def _check_n_blocks(features: Path, layers: tuple[int, ...] | None, n_blocks: tu
 @fails_cleanly
 def probe_command(
     ctx: typer.Context,
-    task: Annotated[str, typer.Option(help="classification | segmentation | depth | correspondence | knn | logreg")],
+    task: Annotated[
+        str, typer.Option(help="classification | segmentation | depth | correspondence | multiview | knn | logreg")
+    ],
     features: Annotated[Path, typer.Option(help="Training feature store (probekit extract).")],
     out: Annotated[Path, typer.Option(help="Directory for the results JSON and the head's weights.")] = Path(
         "runs/results"
