@@ -144,3 +144,26 @@ def test_depth_at_another_resolution_than_colour(tmp_path, depth_intrinsics):
     cols, rows = src.astype(int).T  # the full-res pixel whose depth the half-res one holds
     expected, _ = b.camera.project(a.camera.unproject(src, a.depth[rows, cols]))
     assert np.abs(expected - trg).max() < 0.05
+
+
+def test_identical_views_are_recalled_within_a_cell_at_zero_rotation(tmp_path):
+    write_posed_scenes(tmp_path / "tree", scenes=1)
+    scene = tmp_path / "tree" / "scene0000_00"
+    for part, suffix in (("color", "jpg"), ("depth", "png"), ("pose", "txt")):  # frame 1 := frame 0
+        (scene / part / f"1.{suffix}").write_bytes((scene / part / f"0.{suffix}").read_bytes())
+    config = ExtractConfig(
+        backbone="pixels-p8",
+        dataset="posed-scenes",
+        split="test",
+        root=str(tmp_path / "tree"),
+        image_size=SIZE,
+        workers=0,
+    )
+    store = extract(config, tmp_path / "same.h5", progress=False)
+    result = json.loads(
+        run_probe("multiview", store, tmp_path / "out", val=store, test=store, progress=False).read_text()
+    )
+    m, identity = result["metrics"], result["trivial_baseline"]
+    assert m["bins"]["0-30"]["pairs"] == 1 and m["matches"] == posed.NUM_POINTS
+    assert identity["recall@5px"] == 1.0  # every match maps to itself
+    assert m["recall@10px_rot0-30"] == 1.0  # each point's own cell, scored at its centre: < 8 / sqrt(2) px away
