@@ -98,7 +98,9 @@ def _check_n_blocks(features: Path, layers: tuple[int, ...] | None, n_blocks: tu
 @fails_cleanly
 def probe_command(
     ctx: typer.Context,
-    task: Annotated[str, typer.Option(help="classification | segmentation | depth | correspondence | knn | logreg")],
+    task: Annotated[
+        str, typer.Option(help="classification | segmentation | depth | correspondence | multiview | knn | logreg")
+    ],
     features: Annotated[Path, typer.Option(help="Training feature store (probekit extract).")],
     out: Annotated[Path, typer.Option(help="Directory for the results JSON and the head's weights.")] = Path(
         "runs/results"
@@ -220,8 +222,8 @@ def probe_command(
     if "n_blocks" in values:
         assert isinstance(options, ClassificationOptions)  # the one task with n_blocks (foreign options refused above)
         _check_n_blocks(features, options.layers, options.n_blocks)
-    if getattr(options, "projection", None) == "none" and val is None and test is None:
-        val = test = features  # zero-shot correspondence on --features alone: evaluate that whole store (no hold-out)
+    if runner.evaluates_whole_store(options) and val is None and test is None:
+        val = test = features  # zero-shot (correspondence, multiview) on --features alone: evaluate that whole store
     path = run_probe(
         task,
         features,

@@ -131,9 +131,4 @@ def _choose(total: int, limit: int, subset_seed: int | None) -> np.ndarray:
 
 def _take_pairs(table: PairTable, rows: np.ndarray) -> PairTable:
     """The PairTable's rows `rows`, image indices unchanged (`restrict` then re-indexes them)."""
-    return replace(
-        table,
-        ids=[table.ids[r] for r in rows],
-        categories=[table.categories[r] for r in rows],
-        **{name: getattr(table, name)[rows] for name in ("src", "trg", "src_kps", "trg_kps", "src_bbox", "trg_bbox")},
-    )
+    return replace(table, **table.take(rows))

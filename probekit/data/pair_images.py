@@ -117,9 +117,13 @@ class PairImagesClass(Protocol):
 
 
 def register_pair_images(
-    cls: PairImagesClass, description: str, readme: str, check_layout: Callable[[Path], list[str]]
+    cls: PairImagesClass,
+    description: str,
+    readme: str,
+    check_layout: Callable[[Path], list[str]],
+    tasks: tuple[str, ...] = ("correspondence",),
 ) -> None:
-    """Register `cls` for the correspondence task, opened with its default fit; split aliases are listed too."""
+    """Register `cls` for `tasks`, opened with its default fit; split aliases are listed too."""
 
     def _open(split: str, root: str | None, image_size: tuple[int, int]) -> PairImages:
         return cls(root, split, image_size)
@@ -129,7 +133,7 @@ def register_pair_images(
         DatasetEntry(
             factory=_open,
             description=description,
-            tasks=("correspondence",),
+            tasks=tasks,
             splits=(*cls.splits, *cls.split_aliases),
             readme=readme,
             check_layout=check_layout,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import h5py
@@ -34,6 +34,8 @@ class PairTable:
     src_bbox, trg_bbox: (P, 4) float32 x1, y1, x2, y2 in original pixels (NaN when unknown)
     ids, categories:    (P,) names of the pairs and their object category
     pck_reference:      'bbox' or 'image': what α is multiplied with by default
+    rotation_deg:       (P,) float32 geodesic angle of each pair's relative camera rotation, in degrees, where
+                        the cameras are known (multi-view datasets); None otherwise (stores written before it)
     """
 
     ids: Sequence[str]
@@ -46,10 +48,11 @@ class PairTable:
     categories: Sequence[str]
     pck_reference: str = "bbox"
     attrs: Mapping[str, Any] = field(default_factory=dict)
+    rotation_deg: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         P = len(self.ids)
-        for name in _ARRAYS:
+        for name in self.array_names():
             if len(getattr(self, name)) != P:
                 raise DatasetError(f"pair table: {name} has {len(getattr(self, name))} rows for {P} pairs")
         if len(self.categories) != P:
@@ -64,6 +67,18 @@ class PairTable:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def array_names(self) -> tuple[str, ...]:
+        """The per-pair arrays this table holds (rotation_deg only where known)."""
+        return (*_ARRAYS, "rotation_deg") if self.rotation_deg is not None else _ARRAYS
+
+    def take(self, rows: np.ndarray) -> dict[str, Any]:
+        """The per-pair fields of `rows` (image indices unchanged), as keyword arguments of `dataclasses.replace`."""
+        return {
+            "ids": [self.ids[r] for r in rows],
+            "categories": [self.categories[r] for r in rows],
+            **{name: getattr(self, name)[rows] for name in self.array_names()},
+        }
+
     @property
     def valid(self) -> np.ndarray:
         """(P, K) bool: keypoint k of pair p is annotated in both images."""
@@ -73,7 +88,7 @@ class PairTable:
     def digest(self) -> str:
         """A hash of the table's contents (ids, images, keypoints, boxes, categories)."""
         digest = hashlib.sha256(json.dumps([list(self.ids), list(self.categories)]).encode())
-        for array in (self.src, self.trg, self.src_kps, self.trg_kps, self.src_bbox, self.trg_bbox):
+        for array in (getattr(self, name) for name in self.array_names()):  # old tables (no angles) keep their digest
             digest.update(np.ascontiguousarray(array).tobytes())
         return digest.hexdigest()[:16]
 
@@ -82,17 +97,13 @@ class PairTable:
         position = {int(i): n for n, i in enumerate(images)}
         keep = [p for p in range(len(self)) if int(self.src[p]) in position and int(self.trg[p]) in position]
         rows = np.asarray(keep, dtype=np.int64)
-        return PairTable(
-            ids=[self.ids[p] for p in keep],
-            src=np.array([position[int(self.src[p])] for p in keep], dtype=np.int64),
-            trg=np.array([position[int(self.trg[p])] for p in keep], dtype=np.int64),
-            src_kps=self.src_kps[rows],
-            trg_kps=self.trg_kps[rows],
-            src_bbox=self.src_bbox[rows],
-            trg_bbox=self.trg_bbox[rows],
-            categories=[self.categories[p] for p in keep],
-            pck_reference=self.pck_reference,
-            attrs=self.attrs,
+        return replace(
+            self,
+            **{
+                **self.take(rows),
+                "src": np.array([position[int(self.src[p])] for p in keep], dtype=np.int64),
+                "trg": np.array([position[int(self.trg[p])] for p in keep], dtype=np.int64),
+            },
         )
 
 
@@ -110,7 +121,7 @@ def write_pairs(f: h5py.File, table: PairTable) -> None:
     group = f.create_group("pairs")
     group.create_dataset("ids", data=np.asarray(table.ids, dtype=object), dtype=h5py.string_dtype())
     group.create_dataset("categories", data=np.asarray(table.categories, dtype=object), dtype=h5py.string_dtype())
-    for name in _ARRAYS:
+    for name in table.array_names():
         group.create_dataset(name, data=getattr(table, name))
     write_attrs(group, dict(table.attrs, pck_reference=table.pck_reference, num_pairs=len(table)))
 
@@ -132,6 +143,7 @@ def read_pairs(f: h5py.File, path: str = "store") -> PairTable:
         ids=text(group["ids"][:]),
         categories=text(group["categories"][:]),
         **{name: group[name][:] for name in _ARRAYS},
+        rotation_deg=group["rotation_deg"][:] if "rotation_deg" in group else None,  # older stores have none
         pck_reference=attrs.pop("pck_reference"),
         attrs={k: v for k, v in attrs.items() if k != "num_pairs"},
     )

@@ -92,6 +92,7 @@ _BUILTIN: list[str] = [
     "cityscapes",
     "spair",
     "pfpascal",
+    "posed_scenes",
     "imagefolder",
     "csvlist",
     "imagenet",

@@ -321,6 +321,11 @@ class Task(Protocol):
         must store for it (a suite extracts the union over its tasks)."""
         ...
 
+    def evaluates_whole_store(self, options: Any) -> bool:
+        """True when these options train nothing (zero-shot): `probe` with --features alone then evaluates that
+        whole store instead of holding part of it out."""
+        ...
+
     def parse_options(self, values: Mapping[str, Any]) -> ProbeOptions: ...
 
     def run(self, splits: Splits, options: Any, device: str, progress: bool) -> TaskOutput: ...
@@ -392,6 +397,10 @@ class TaskBase:
     def required_outputs(self, options: Any) -> tuple[str, ...]:
         """The feature outputs the task reads: its `outputs` (a task whose options change them overrides this)."""
         return self.outputs
+
+    def evaluates_whole_store(self, options: Any) -> bool:
+        """Whether these options train nothing, so --features alone is evaluated whole (zero-shot tasks override)."""
+        return False
 
     def parse_options(self, values: Mapping[str, Any]) -> Any:
         """This task's options from CLI strings or YAML values (see `parse_options`)."""

@@ -149,7 +149,7 @@ class MatchOptions:
     pck_reference: str | None = None  # None: the dataset's own (the pair table's)
 
 
-def _pair_points(split: PairSplit, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pair_points(split: PairSplit, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pair p's annotated keypoints: source in stored px (N, 2), target in original px (K, 2) with NaN for
     unannotated rows, and the row mask (K,)."""
     valid = split.table.valid[p]  # (K,)
@@ -167,7 +167,7 @@ def evaluate(
     mutual = [PCKMetrics(o.alphas, o.comparison) for _ in projections] if o.mutual else []
     mutual_counts = np.zeros((len(projections), 2), dtype=np.int64)  # (heads, [mutual, all])
     for p in split.rows:
-        src_xy, trg_kps, valid = _pair_points(split, p)
+        src_xy, trg_kps, valid = pair_points(split, p)
         size, category = split.reference_size(p, reference), split.table.categories[p]
         trg_map = split.pixel_map(int(split.table.trg[p]))
         src_grid = torch.from_numpy(read(int(split.table.src[p]))).to(device)  # (h, w, C)
@@ -210,7 +210,7 @@ def identity_baseline(split: PairSplit, o: MatchOptions) -> dict[str, Any]:
     reference = o.pck_reference or split.table.pck_reference
     metric = PCKMetrics(o.alphas, o.comparison)
     for p in split.rows:
-        src_xy, trg_kps, valid = _pair_points(split, p)
+        src_xy, trg_kps, valid = pair_points(split, p)
         pred = np.full_like(trg_kps, np.nan)
         pred[valid] = split.pixel_map(int(split.table.trg[p])).to_original(src_xy)
         metric.update(pred, trg_kps, split.reference_size(p, reference), split.table.categories[p])
@@ -367,6 +367,9 @@ class CorrespondenceTask(TaskBase):
     columns = (Column(pck_key("image", 0.1), "corr PCK@0.1", True, True),)  # per image (mean over pairs)
     trivial_name = "identity map"
     outputs = ("patch",)
+
+    def evaluates_whole_store(self, options: CorrespondenceOptions) -> bool:
+        return options.projection == "none"  # zero-shot: nothing is trained, so nothing is held out
 
     def run(self, splits: Splits, options: CorrespondenceOptions, device: str, progress: bool) -> TaskOutput:
         o, train = options.match(), options.train_config(device)

@@ -14,8 +14,16 @@ GRID, PATCH = 4, 8  # 4 x 4 cells of 8 px: 32 x 32 stored images
 SCALE = 0.5  # targets are 64 x 64 originals (stored = original * 0.5); sources identity
 
 
-def write_pair_store(path: Path, num_pairs: int, kind: str = "oracle", seed: int = 0, noise: float = 3.0) -> Path:
-    """Pairs (2p, 2p+1) with 3-5 keypoints at cell centres (NaN-padded to 5), categories 'a'/'b'.
+def write_pair_store(
+    path: Path,
+    num_pairs: int,
+    kind: str = "oracle",
+    seed: int = 0,
+    noise: float = 3.0,
+    rotation_deg: np.ndarray | None = None,
+) -> Path:
+    """Pairs (2p, 2p+1) with 3-5 keypoints at cell centres (NaN-padded to 5), categories 'a'/'b'; `rotation_deg`
+    (num_pairs,) the pairs' rotation angles (None: a table without them, as stores of pairs without poses).
 
     kind 'oracle': 16 code dims, each keypoint's source and target cell share one-hot code k, every other
     cell a code of its own; 'noisy': the oracle codes plus 16 dims of per-cell N(0, noise²);
@@ -53,6 +61,7 @@ def write_pair_store(path: Path, num_pairs: int, kind: str = "oracle", seed: int
         trg_bbox=full * 0.5,
         categories=["ab"[p % 2] for p in range(num_pairs)],
         pck_reference="image",
+        rotation_deg=None if rotation_deg is None else np.asarray(rotation_deg, dtype=np.float32),
     )
     pixel_maps = np.array([[1, 1, 0, 0] if i % 2 == 0 else [SCALE, SCALE, 0, 0] for i in range(N)], np.float32)
     attrs = {

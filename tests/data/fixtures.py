@@ -197,6 +197,38 @@ def _synthetic_pairs(root: Path) -> Expected:
     )
 
 
+def _synthetic_multiview(root: Path) -> Expected:
+    from probekit.data.synthetic_pairs import MULTIVIEW_STRATA, MULTIVIEW_YAW_DEG, SyntheticPairs
+
+    dataset = SyntheticPairs(
+        "test", (28, 28), num_pairs=2, yaw_deg=MULTIVIEW_YAW_DEG, strata=MULTIVIEW_STRATA, name="synthetic-multiview"
+    )
+    table = dataset.pair_table_among(np.arange(4))
+    return Expected(
+        {dataset[i]["id"]: {} for i in range(4)},
+        pairs={"ids": list(table.ids), "trg_kps": table.trg_kps, "rotation_deg": table.rotation_deg},
+    )
+
+
+def _posed_scenes(root: Path) -> Expected:
+    from probekit.data.poses import relative_rotation_deg
+    from tests.data.test_posed_scenes import SIZE, write_posed_scenes
+
+    rendered = write_posed_scenes(root)
+    images = [f"scene{s:04d}_00/color/{f}" for s in range(len(rendered)) for f in (0, 1)]
+    cameras = [(p.view_a.camera.cam_to_world, p.view_b.camera.cam_to_world) for p in rendered]
+    return Expected(
+        {name: {"original_size": np.array(SIZE)} for name in images},
+        atol={"rotation_deg": 1e-4},
+        pairs={
+            "ids": [f"scene{s:04d}_00/0-1" for s in range(len(rendered))],
+            "src": [0, 2],
+            "trg": [1, 3],
+            "rotation_deg": [relative_rotation_deg(*c) for c in cameras],
+        },
+    )
+
+
 FIXTURES: dict[str, Fixture] = {
     "ade20k": Fixture(_ade20k, "segmentation", "val", (56, 84), root="ADEChallengeData2016"),
     "cityscapes": Fixture(_cityscapes, "segmentation", "train", (56, 112)),
@@ -215,4 +247,6 @@ FIXTURES: dict[str, Fixture] = {
     "pfpascal": Fixture(_pfpascal, "correspondence", "test", (28, 28)),
     "synthetic": Fixture(_synthetic, "segmentation", "train", (28, 28), needs_root=False, limit=4),
     "synthetic-pairs": Fixture(_synthetic_pairs, "correspondence", "test", (28, 28), needs_root=False, limit=4),
+    "synthetic-multiview": Fixture(_synthetic_multiview, "multiview", "test", (28, 28), needs_root=False, limit=4),
+    "posed-scenes": Fixture(_posed_scenes, "multiview", "test", (42, 56)),
 }

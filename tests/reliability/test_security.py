@@ -197,6 +197,19 @@ def test_nyuv2_sync_list_paths_out_of_root_are_refused(tmp_path, line):
         open_dataset("nyuv2-sync", "test", str(tmp_path), image_size=(32, 32))
 
 
+@pytest.mark.parametrize("line", ["../elsewhere 0 1", "scene0000_00 ../../../etc/passwd 1", "/abs 0 1", ".. 0 1"])
+def test_posed_scenes_pair_names_cannot_leave_root_through_the_cli(tmp_path, line):
+    from tests.data.test_posed_scenes import write_posed_scenes
+
+    write_posed_scenes(tmp_path / "tree", scenes=1)
+    (tmp_path / "tree" / "pairs.txt").write_text(f"scene0000_00 0 1\n{line}\n")
+    args = ["extract", "--dataset", "posed-scenes", "--split", "test", "--root", str(tmp_path / "tree")]
+    result = runner.invoke(
+        app, [*args, "--backbone", "pixels-p8", "--image-size", "48x64", "--out", str(tmp_path / "s.h5")]
+    )
+    _one_line_error(result, "pairs.txt:2", "is a path, not a scene or frame name")
+
+
 def test_voc_list_ids_out_of_root_are_refused(tmp_path):
     from tests.data.test_voc import write_voc
 

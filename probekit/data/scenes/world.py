@@ -54,8 +54,8 @@ class SceneConfig:
             raise DatasetError(f"synthetic num_classes={self.num_classes}; use 2..{len(CLASS_TABLE)}")
         if not 1 <= self.min_objects <= self.max_objects <= 32:
             raise DatasetError(f"synthetic objects {self.min_objects}..{self.max_objects}; need 1 <= min <= max <= 32")
-        if not 0 <= self.pair_yaw_deg[0] <= self.pair_yaw_deg[1] <= 90:
-            raise DatasetError(f"synthetic pair_yaw_deg {self.pair_yaw_deg}; need 0 <= low <= high <= 90")
+        if not 0 <= self.pair_yaw_deg[0] <= self.pair_yaw_deg[1] <= 180:
+            raise DatasetError(f"synthetic pair_yaw_deg {self.pair_yaw_deg}; need 0 <= low <= high <= 180")
         object.__setattr__(self, "fog_distance", tuple(float(v) for v in self.fog_distance))
         if not 0 < self.fog_distance[0] <= self.fog_distance[1]:
             raise DatasetError(f"synthetic fog_distance {self.fog_distance}; need 0 < low <= high")
