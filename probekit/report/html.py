@@ -20,7 +20,7 @@ from typing import Any
 
 from probekit.errors import ProbekitError
 from probekit.files import atomic_write_text
-from probekit.report.plots import plot_results
+from probekit.report.plots import latest_runs, plot_results
 from probekit.report.table import build_table, footnote, read_table_results
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def find_store(name: Any, directory: Path, stores: Path | None) -> Path | None:
 
 def evaluation_store(result: dict[str, Any], directory: Path, stores: Path | None) -> tuple[str, Path | None]:
     """(the name, the path or None) of the store a run was evaluated on."""
-    splits = result.get("splits") or {}
+    splits = mapping(result, "splits")
     name = splits.get(str(result.get("evaluated_on"))) or splits.get("val") or ""
     return str(name), find_store(name, directory, stores)
 
@@ -63,9 +63,11 @@ def evaluation_store(result: dict[str, Any], directory: Path, stores: Path | Non
 def pictures(
     results: Sequence[dict[str, Any]], directory: Path, out: Path, stores: Path | None, count: int
 ) -> list[Picture]:
-    """PCA maps of each backbone's evaluation store (dense tasks first), then each dense head's predictions."""
+    """PCA maps of each backbone's evaluation store (dense tasks first), then each dense head's predictions
+    (the newest run of each table identity, as the table shows)."""
     from probekit.tasks import TASKS
 
+    results = latest_runs(results)
     dense = [r for r in results if r["task"] in TASKS and TASKS.get(r["task"]).truth_target is not None]
     shown: list[Picture] = []
     seen_labels: set[str] = set()
@@ -183,24 +185,29 @@ def pictures_html(shown: Sequence[Picture]) -> str:
     return "".join(parts)
 
 
+def mapping(data: dict[str, Any], key: str) -> dict[str, Any]:
+    """data[key] when it is a JSON object, else {} (a results JSON is user data: any key may be mistyped)."""
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def provenance(result: dict[str, Any]) -> dict[str, Any]:
     """What tells where a number came from: backbone and weights, stores, data, settings, versions."""
-    backbone = result.get("backbone") or {}
-    features = result.get("features") or {}
+    backbone, features, probe = mapping(result, "backbone"), mapping(result, "features"), mapping(result, "probe")
     return {
         "file": Path(result["_path"]).name,
         "task": result["task"],
         "backbone": backbone.get("backbone"),
         "weights sha256": backbone.get("weights_sha256"),
         "weights source": backbone.get("weights_source"),
-        "dataset": (result.get("dataset") or {}).get("dataset"),
+        "dataset": mapping(result, "dataset").get("dataset"),
         "image size": features.get("image_size"),
-        "layers": ((result.get("probe") or {}).get("settings") or {}).get("layers"),
+        "layers": mapping(probe, "settings").get("layers"),
         "features fingerprint": features.get("features_fingerprint"),
         "store fingerprints": result.get("store_fingerprints"),
-        "stores": {k: v for k, v in (result.get("splits") or {}).items() if k in ("train", "val", "test")},
+        "stores": {k: v for k, v in mapping(result, "splits").items() if k in ("train", "val", "test")},
         "evaluated on": result.get("evaluated_on"),
-        "chosen": (result.get("probe") or {}).get("chosen"),
+        "chosen": probe.get("chosen"),
         "seed": result.get("seed"),
         "created": result.get("created"),
         "wall seconds": result.get("wall_seconds"),
@@ -216,12 +223,13 @@ def _value(value: Any) -> str:
 def run_html(result: dict[str, Any]) -> str:
     """One run: its provenance as a definition list, its warnings, its settings in full."""
     facts = "".join(f"<dt>{esc(k)}</dt><dd>{esc(_value(v))}</dd>" for k, v in provenance(result).items())
-    warnings = result.get("warnings") or []
+    given = result.get("warnings")
+    warnings: list[Any] = given if isinstance(given, list) else []
     listed = "".join(
         f"<li>{esc(w.get('cause', '?'))}: {esc(w.get('message', ''))}</li>" if isinstance(w, dict) else ""
         for w in warnings
     )
-    settings = json.dumps((result.get("probe") or {}).get("settings"), indent=2, sort_keys=True, default=str)
+    settings = json.dumps(mapping(result, "probe").get("settings"), indent=2, sort_keys=True, default=str)
     flag = f' <span class="note">{len(warnings)} warning(s)</span>' if warnings else ""
     metrics = json.dumps(result.get("metrics"), sort_keys=True, default=str)
     return (

@@ -124,7 +124,7 @@ def error_bar(result: dict[str, Any], metric: Metric) -> tuple[float, float] | N
     return None
 
 
-def _latest(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def latest_runs(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """One run per identity (as in the table): the newest."""
     chosen: dict[tuple[str, ...], dict[str, Any]] = {}
     for result in sorted(results, key=lambda r: str(r.get("created", ""))):
@@ -140,14 +140,16 @@ def series_name(result: dict[str, Any], hue: str) -> str:
 def runs_of(results: Sequence[dict[str, Any]], metric: Metric) -> list[dict[str, Any]]:
     """The newest run of each identity of the metric's task that reports the metric as a number."""
     return [
-        r for r in _latest(results) if r["task"] == metric.task and _is_number((r.get("metrics") or {}).get(metric.key))
+        r
+        for r in latest_runs(results)
+        if r["task"] == metric.task and _is_number((r.get("metrics") or {}).get(metric.key))
     ]
 
 
 def layer_points(results: Sequence[dict[str, Any]], metric: Metric, hue: str) -> list[Point]:
     """Per run with a layer sweep, the metric of each layer's head at its relative depth."""
     points = []
-    for result in [r for r in _latest(results) if r["task"] == metric.task]:
+    for result in [r for r in latest_runs(results) if r["task"] == metric.task]:
         for entry in result.get("layer_sweep") or []:
             value = _number((entry.get("metrics") or {}).get(metric.key))
             if value is not None and _is_number(entry.get("relative_depth")):
