@@ -188,7 +188,8 @@ def parameter_count(backbone: str) -> float | None:
 def params_points(results: Sequence[dict[str, Any]], metric: Metric, hue: str) -> list[Point]:
     points, unknown = [], set()
     for result in runs_of(results, metric):
-        name = str((result.get("backbone") or {}).get("backbone", ""))
+        backbone = result.get("backbone")
+        name = str(backbone.get("backbone", "")) if isinstance(backbone, dict) else ""
         count = parameter_count(name)
         if count is None:
             unknown.add(name or "?")

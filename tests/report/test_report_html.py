@@ -6,6 +6,7 @@ import pytest
 
 from probekit.errors import ProbekitError
 from probekit.report.html import write_report
+from probekit.report.plots import write_plots
 
 from .results_factory import make_result, write_results
 
@@ -43,6 +44,15 @@ def test_store_names_cannot_leave_the_folders(tmp_path):
 
     assert find_store("../secret.h5", directory, None) is None
     assert "store ../secret.h5 not found" in write_report(directory, tmp_path / "report").read_text()
+
+
+def test_mistyped_keys_do_not_break_the_page(tmp_path):
+    odd = make_result(backbone="test-vit", splits=["x"], warnings="late", metrics_ci={"mIoU": "wide"})
+    odd["backbone"] = "test-vit"  # a string, not the object probe writes
+    directory = write_results(tmp_path / "results", [odd])
+    text = write_report(directory, tmp_path / "report").read_text()
+    assert "<dt>backbone</dt><dd>null</dd>" in text and "store ? not found" in text
+    assert write_plots(directory, tmp_path / "plots", kinds=["params", "backbone"])  # params: left out, bars drawn
 
 
 def test_empty_dir_is_one_line(tmp_path):
