@@ -58,3 +58,20 @@ def test_mistyped_keys_do_not_break_the_page(tmp_path):
 def test_empty_dir_is_one_line(tmp_path):
     with pytest.raises(ProbekitError, match="no probekit results JSONs in"):
         write_report(tmp_path, tmp_path / "report")
+
+
+def test_cli_writes_the_page_and_fails_in_one_line(tmp_path, capsys):
+    from probekit.cli import app
+
+    directory = write_results(tmp_path / "results", [make_result()])
+    with pytest.raises(SystemExit) as exit_:
+        app(["report", str(directory), "--out", str(tmp_path / "page"), "-q"])
+    assert exit_.value.code == 0 and (tmp_path / "page" / "index.html").is_file()
+    assert "wrote" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        app(["report", str(tmp_path / "page"), "--out", str(tmp_path / "other")])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"probekit: error: no probekit results JSONs in {tmp_path / 'page'}: "
+        f"run `probekit probe ... --out {tmp_path / 'page'}`"
+    ]
