@@ -117,6 +117,7 @@ th[aria-sort=ascending]::after { content: " \\25B2"; } th[aria-sort=descending]:
 figure { display: inline-block; margin: 0.5em; vertical-align: top; }
 figure { max-width: 48%; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: 0.9em; color: #555; }
+figure.picture img { min-width: 320px; image-rendering: pixelated; }  /* small stored images, drawn larger */
 details { margin: 0.4em 0; } summary { cursor: pointer; } pre { background: #f7f7f7; padding: 0.5em; overflow: auto; }
 dl { display: grid; grid-template-columns: max-content auto; gap: 2px 1em; } dt { color: #555; }
 """
@@ -179,7 +180,7 @@ def pictures_html(shown: Sequence[Picture]) -> str:
             parts.append(f'<p class="note">{esc(picture.title)}: {esc(picture.note)}</p>')
         else:
             parts.append(
-                f'<figure><img src="{esc(picture.file)}" alt="{esc(picture.title)}">'
+                f'<figure class="picture"><img src="{esc(picture.file)}" alt="{esc(picture.title)}">'
                 f"<figcaption>{esc(picture.title)}</figcaption></figure>"
             )
     return "".join(parts)
@@ -233,7 +234,8 @@ def run_html(result: dict[str, Any]) -> str:
     flag = f' <span class="note">{len(warnings)} warning(s)</span>' if warnings else ""
     metrics = json.dumps(result.get("metrics"), sort_keys=True, default=str)
     return (
-        f"<details><summary>{esc(result['label'])} / {esc(result['task'])}{flag}</summary>"
+        f"<details><summary>{esc(result['label'])} / {esc(result['task'])}{flag} "
+        f'<span class="muted">{esc(Path(result["_path"]).name)}</span></summary>'
         f"<dl>{facts}<dt>metrics</dt><dd>{esc(metrics)}</dd></dl>"
         + (f'<ul class="note">{listed}</ul>' if listed else "")
         + f"<details><summary>settings</summary><pre>{esc(settings)}</pre></details></details>"
