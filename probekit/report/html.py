@@ -68,7 +68,10 @@ def pictures(
     from probekit.tasks import TASKS
 
     results = latest_runs(results)
-    dense = [r for r in results if r["task"] in TASKS and TASKS.get(r["task"]).truth_target is not None]
+    dense = sorted(
+        (r for r in results if r["task"] in TASKS and TASKS.get(r["task"]).truth_target is not None),
+        key=lambda r: (r["task"], r["label"]),
+    )
     shown: list[Picture] = []
     seen_labels: set[str] = set()
     for result in [*dense, *[r for r in results if r not in dense]]:
