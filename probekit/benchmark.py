@@ -268,9 +268,10 @@ def run_suite(suite: Suite, out: str | Path | None = None, progress: bool = True
 def write_suite_report(out: Path, name: str) -> tuple[Path, Path]:
     """The default plot set (out/plots) and the HTML report (out/report/index.html) of a suite's results."""
     from probekit.report.html import write_report
-    from probekit.report.plots import write_plots
+    from probekit.report.plots import plot_results
+    from probekit.report.table import read_table_results
 
-    plots = write_plots(out / "results", out / "plots")
+    plots = plot_results(read_table_results(out / "results")[0], out / "plots")  # none drawn is no error here
     page = write_report(out / "results", out / "report", plots=plots, title=f"probekit benchmark: {name}")
     log.info("plots in %s, report in %s", out / "plots", page)
     return out / "plots", page
