@@ -32,7 +32,7 @@ BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stab
 
 def chromium() -> str:
     """The Chromium executable, or skip (fail under PROBEKIT_REQUIRE_BROWSER=1) naming what is missing."""
-    found = os.environ.get("PROBEKIT_CHROMIUM") or next(filter(None, map(shutil.which, BROWSERS)), None)
+    found = next(filter(None, map(shutil.which, BROWSERS)), None)
     if not found:
         missing = "no chromium found (apt-get install chromium)"
     elif not _importable("websocket"):
