@@ -62,6 +62,7 @@ def test_tiny_suite_runs_end_to_end(tmp_path):
     assert 'src="plots/depth-d1-by-backbone.png"' in page
     assert 'src="figures/pca-test-vit-random0-synthetic-val-32x48-n6.png"' in page
     assert len(list((tmp_path / "report" / "figures").glob("prediction-*.png"))) == 4  # seg + depth, 2 backbones
+    assert len(list((tmp_path / "report" / "figures").glob("correspondence-*.png"))) == 2  # each backbone's pair
     assert "not found" not in page
 
 

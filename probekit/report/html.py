@@ -63,8 +63,8 @@ def evaluation_store(result: dict[str, Any], directory: Path, stores: Path | Non
 def pictures(
     results: Sequence[dict[str, Any]], directory: Path, out: Path, stores: Path | None, count: int
 ) -> list[Picture]:
-    """PCA maps of each backbone's evaluation store (dense tasks first), then each dense head's predictions
-    (the newest run of each table identity, as the table shows)."""
+    """PCA maps of each backbone's evaluation store (dense tasks first), each dense head's predictions and
+    each correspondence run's matches (the newest run of each table identity, as the table shows)."""
     from probekit.tasks import TASKS
 
     results = latest_runs(results)
@@ -80,28 +80,67 @@ def pictures(
         seen_labels.add(result["label"])
         shown.append(_picture("pca", result, directory, out, stores, count))
     shown += [_picture("prediction", result, directory, out, stores, count) for result in dense]
+    pairs = sorted((r for r in results if r["task"] == "correspondence"), key=lambda r: r["label"])
+    shown += [_picture("correspondence", result, directory, out, stores, count) for result in pairs]
     return shown
+
+
+def _first(store: Path, count: int) -> Any:
+    """The first `count` samples of a store, as a `show` source."""
+    from probekit.features.store import FeatureStore
+    from probekit.report.sources import Source
+
+    return Source(features=store, indices=tuple(range(min(count, len(FeatureStore(store))))))
+
+
+def _draw_pca(result: dict[str, Any], store: Path, count: int) -> Any:
+    from probekit.report.show import show_pca
+
+    return show_pca(_first(store, count))
+
+
+def _draw_prediction(result: dict[str, Any], store: Path, count: int) -> Any:
+    from probekit.report.show import show_prediction
+
+    return show_prediction([result["_path"]], _first(store, count))
+
+
+def _draw_correspondence(result: dict[str, Any], store: Path, count: int) -> Any:
+    """Confident mutual matches between the two images of the store's first pair."""
+    from probekit.features.store import FeatureStore
+    from probekit.report.show import show_correspondence
+    from probekit.report.sources import Source
+
+    features = FeatureStore(store)
+    if not features.has_pairs:
+        raise ProbekitError(f"{store.name} holds no pair table")
+    table = features.read_pairs()
+    return show_correspondence(Source(features=store, indices=(int(table.src[0]), int(table.trg[0]))))
+
+
+# kind -> (what the caption says, how it is drawn from (result, store, images))
+DRAWERS = {
+    "pca": ("PCA of the patch features", _draw_pca),
+    "prediction": ("predictions", _draw_prediction),
+    "correspondence": ("matches in the first pair", _draw_correspondence),
+}
 
 
 def _picture(kind: str, result: dict[str, Any], directory: Path, out: Path, stores: Path | None, count: int) -> Picture:
     """One picture written to out/figures, or a Picture whose note says why it is not there."""
-    from probekit.features.store import FeatureStore
-    from probekit.report.show import show_pca, show_prediction
-    from probekit.report.sources import Source
     from probekit.report.viz import write_png
     from probekit.tasks.results import file_safe
 
     name, store = evaluation_store(result, directory, stores)
-    what = "PCA of the patch features" if kind == "pca" else f"{result['task']} predictions"
-    title = f"{result['label']}: {what} ({name or 'no store named'})"
+    what, draw = DRAWERS[kind]
+    title = f"{result['label']}: {result['task'] + ' ' if kind != 'pca' else ''}{what} ({name or 'no store named'})"
     if store is None:
         return Picture(title, None, f"store {name or '?'} not found beside the results or in ../features")
     try:
-        source = Source(features=store, indices=tuple(range(min(count, len(FeatureStore(store))))))
-        figure = show_pca(source) if kind == "pca" else show_prediction([result["_path"]], source)
+        figure = draw(result, store, count)
     except (ProbekitError, OSError) as error:
         return Picture(title, None, f"not drawn: {error}")
-    stem = file_safe(f"{kind}-{Path(result['_path']).stem if kind == 'prediction' else store.stem}")
+    stem = file_safe(f"{kind}-{store.stem if kind == 'pca' else Path(result['_path']).stem}")
     write_png(out / "figures" / f"{stem}.png", figure.image)
     return Picture(title, f"figures/{stem}.png")
 
