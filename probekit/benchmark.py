@@ -3,8 +3,9 @@
     probekit benchmark configs/suites/quickstart.yaml
 
 A suite extracts every (backbone, split) store it needs (reusing complete ones), runs every task's
-probe on them (skipping runs whose results JSON exists) and prints the table. Everything a suite
-does is also a plain `probekit extract` / `probekit probe` / `probekit table` call.
+probe on them (skipping runs whose results JSON exists), prints the table and writes the plots (out/plots)
+and the HTML report (out/report/index.html). Everything a suite does is also a plain `probekit extract` /
+`probekit probe` / `probekit table` / `probekit plot` / `probekit report` call.
 """
 
 from __future__ import annotations
@@ -260,4 +261,17 @@ def run_suite(suite: Suite, out: str | Path | None = None, progress: bool = True
                     preset=options.get("preset"),
                 )
     markdown, _ = write_tables(out / "results")
+    write_suite_report(out, suite.name)
     return markdown
+
+
+def write_suite_report(out: Path, name: str) -> tuple[Path, Path]:
+    """The default plot set (out/plots) and the HTML report (out/report/index.html) of a suite's results."""
+    from probekit.report.html import write_report
+    from probekit.report.plots import plot_results
+    from probekit.report.table import read_table_results
+
+    plots = plot_results(read_table_results(out / "results")[0], out / "plots")  # none drawn is no error here
+    page = write_report(out / "results", out / "report", plots=plots, title=f"probekit benchmark: {name}")
+    log.info("plots in %s, report in %s", out / "plots", page)
+    return out / "plots", page

@@ -56,6 +56,14 @@ def test_tiny_suite_runs_end_to_end(tmp_path):
     # size in the name; outputs too where not all three (correspondence reads patch grids only)
     assert len(stores) == 8 and "pixels-p16-synthetic-pairs-train-32x48-n8-patch.h5" in stores
     assert "pixels-p16-synthetic-train-32x48-n12.h5" in stores
+    # the suite ends with the default plot set and the HTML report, its pictures drawn from the suite's stores
+    assert sorted(p.name for p in (tmp_path / "plots").glob("*.png"))[0] == "classification-top1-by-backbone.png"
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert 'src="plots/depth-d1-by-backbone.png"' in page
+    assert 'src="figures/pca-test-vit-random0-synthetic-val-32x48-n6.png"' in page
+    assert len(list((tmp_path / "report" / "figures").glob("prediction-*.png"))) == 4  # seg + depth, 2 backbones
+    assert len(list((tmp_path / "report" / "figures").glob("correspondence-*.png"))) == 2  # each backbone's pair
+    assert "not found" not in page
 
 
 def test_bad_suite_is_a_clear_error(tmp_path):

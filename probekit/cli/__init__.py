@@ -13,8 +13,10 @@ from probekit.cli.common import DEBUG_ENV, INTERRUPTED, CleanGroup
 from probekit.cli.datasets import datasets_command
 from probekit.cli.extract import extract_command
 from probekit.cli.info import info_command
+from probekit.cli.plot import plot_command
 from probekit.cli.pretrain import pretrain_command
 from probekit.cli.probe import probe_command
+from probekit.cli.report import report_command
 from probekit.cli.show import show_app
 from probekit.cli.table import table_command
 
@@ -41,6 +43,8 @@ app.command("extract")(extract_command)
 app.command("info")(info_command)
 app.command("probe")(probe_command)
 app.command("table")(table_command)
+app.command("plot")(plot_command)
+app.command("report")(report_command)
 app.command("benchmark")(benchmark_command)
 app.command("backbones")(backbones_command)
 app.command("datasets")(datasets_command)

@@ -16,7 +16,8 @@ def benchmark_command(
     out: Annotated[Path | None, typer.Option(help="Output directory (default: the suite's 'out').")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or log lines.")] = False,
 ) -> None:
-    """Run a benchmark suite: stores for every backbone and split, every task's probe, then the table."""
+    """Run a benchmark suite: stores for every backbone and split, every task's probe, then the table, the
+    plots (OUT/plots) and the HTML report (OUT/report/index.html)."""
     setup_logging(quiet)
     from probekit.benchmark import Suite, run_suite
 
@@ -24,3 +25,5 @@ def benchmark_command(
     check_output(out or Path(loaded.out), "--out" if out else f"{suite}: out", directory=True)
     typer.echo(f"\n{loaded.name}\n")
     typer.echo(run_suite(loaded, out, progress=not quiet))
+    where = out or Path(loaded.out)
+    typer.echo(f"\nplots: {where / 'plots'}/  report: {where / 'report' / 'index.html'} (open it in a browser)")
