@@ -16,14 +16,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 
 from probekit.errors import MetricError
+from probekit.metrics.bootstrap import SegmentationSamples
 from probekit.metrics.common import nan_to_none, require_tensor
 
 __all__ = [
     "SegmentationMetrics",
     "metrics_from_confusion",
+    "per_image_areas",
     "reduce_zero_label",
     "segmentation_confusion",
     "segmentation_metrics",
@@ -70,6 +73,20 @@ def segmentation_confusion(
     return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
+def per_image_areas(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int) -> torch.Tensor:
+    """Per image and class: intersection, predicted and label areas over the non-ignored pixels.  # (B, 3, K)
+
+    The labels must be checked already (`segmentation_confusion` does): values in [0, K) or the ignore index.
+    """
+    b = pred.shape[0]
+    keep = target != ignore_index  # (B, H, W)
+    image = torch.arange(b, device=pred.device).view(b, *[1] * (pred.ndim - 1)).expand_as(pred)[keep]  # (P,)
+    t, p = target[keep].long() + image * num_classes, pred[keep].long() + image * num_classes  # (P,) image-major
+    size = b * num_classes
+    areas = [torch.bincount(x, minlength=size) for x in (t[t == p], p, t)]  # intersection, predicted, label
+    return torch.stack(areas).view(3, b, num_classes).transpose(0, 1)  # (B, 3, K)
+
+
 def _check_classes(num_classes: int, ignore_index: int) -> None:
     if num_classes < 1:
         raise MetricError(f"num_classes must be >= 1, got {num_classes}")
@@ -113,24 +130,38 @@ class SegmentationMetrics:
     `update(pred (B, H, W) labels, target (B, H, W) labels)`; `compute()` -> {"mIoU", "per_class_iou",
     "pixel_accuracy", "mean_accuracy", "per_class_accuracy", "num_pixels", "confusion_matrix"}.
     NaN per-class values (class never seen) become None; the means ignore them and are NaN when nothing is valid.
+    `per_image=True` also keeps each image's per-class areas for bootstrap intervals (`samples()`).
     """
 
-    def __init__(self, num_classes: int, ignore_index: int = 255):
+    def __init__(self, num_classes: int, ignore_index: int = 255, per_image: bool = False):
         _check_classes(num_classes, ignore_index)
         self.num_classes = num_classes
         self.ignore_index = ignore_index
+        self.per_image = per_image
         self.reset()
 
     def reset(self) -> None:
         self.confmat = torch.zeros(self.num_classes, self.num_classes, dtype=torch.long)  # (C, C) [true, pred]
+        self._areas: list[torch.Tensor] = []  # per batch (B, 3, K), with per_image
 
     @torch.no_grad()
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         cm = segmentation_confusion(pred, target, self.num_classes, self.ignore_index)
         self.confmat = self.confmat.to(cm.device) + cm
+        if self.per_image:
+            target = target.to(pred.device)
+            batch = (pred, target) if pred.ndim == 3 else (pred.reshape(1, -1), target.reshape(1, -1))  # one image
+            self._areas.append(per_image_areas(*batch, self.num_classes, self.ignore_index).cpu())
 
     def compute(self) -> dict[str, Any]:
         return metrics_from_confusion(self.confmat)
+
+    def samples(self) -> SegmentationSamples:
+        """Each image's per-class intersection, predicted and label areas (bootstrap intervals); needs per_image."""
+        if not self.per_image:
+            raise MetricError("SegmentationMetrics keeps per-image areas only when built with per_image=True")
+        areas = torch.cat(self._areas).numpy() if self._areas else np.zeros((0, 3, self.num_classes), np.int64)
+        return SegmentationSamples(areas[:, 0], areas[:, 1], areas[:, 2])
 
 
 def segmentation_metrics(
