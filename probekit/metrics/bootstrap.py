@@ -112,7 +112,8 @@ def bootstrap_intervals(
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """numerator / denominator, NaN where the denominator is 0 (an undefined class or resample)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        return numerator / denominator
+        ratio: np.ndarray = numerator / denominator
+    return ratio
 
 
 def _nanmean_rows(x: np.ndarray) -> np.ndarray:
@@ -161,7 +162,7 @@ class SegmentationSamples:
 
     @property
     def row_size(self) -> int:
-        return self.count + self.intersect.shape[1]
+        return self.count + int(self.intersect.shape[1])
 
     def resampled(self, indices: np.ndarray) -> dict[str, np.ndarray]:
         """mIoU (over classes with a union) and pixel accuracy of the drawn images' summed areas."""
@@ -207,7 +208,7 @@ class CorrespondenceSamples:
 
     @property
     def row_size(self) -> int:
-        return self.count * max(self.hits.shape[1], 1)
+        return self.count * max(int(self.hits.shape[1]), 1)
 
     def resampled(self, indices: np.ndarray) -> dict[str, np.ndarray]:
         """PCK per image (mean of the drawn pairs' ratios) and per point (pooled), per α."""
