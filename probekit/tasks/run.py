@@ -121,7 +121,7 @@ def run_probe(
             "preset": preset,
         },
         "warnings": warnings,
-        "seed": options.seed,
+        "seed": options.seeds[0] if options.seeds else options.seed,  # the saved head's
         "head_weights": weights_path.name,
         "history": output.history,
         "versions": versions(),
