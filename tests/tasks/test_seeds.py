@@ -62,6 +62,12 @@ def test_deterministic_tasks_run_once_and_say_so(blobs, tmp_path, caplog):
     assert set(result["metrics_ci"]) == {"top1", "mean_per_class_recall"}
 
 
+def test_few_shot_draws_share_the_resamples(blobs, tmp_path):
+    result = _run("knn", blobs, tmp_path, shots=5, shot_seeds=2, ks="1")
+    low, high = result["metrics_ci"]["top1"]
+    assert low <= result["metrics"]["top1"] <= high and len(result["per_seed"]) == 2
+
+
 @pytest.mark.parametrize(
     ("task", "values", "message"),
     [
