@@ -25,8 +25,8 @@ from probekit.metrics.common import nan_to_none, require_tensor
 
 __all__ = [
     "SegmentationMetrics",
+    "image_areas",
     "metrics_from_confusion",
-    "per_image_areas",
     "reduce_zero_label",
     "segmentation_confusion",
     "segmentation_metrics",
@@ -41,9 +41,11 @@ def reduce_zero_label(target: torch.Tensor) -> torch.Tensor:
 
 
 def segmentation_confusion(
-    pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int = 255
+    pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int = 255, per_image: bool = False
 ) -> torch.Tensor:
     """Counts [true, pred] over the pixels whose target is not `ignore_index`.  # (C, C) int64
+
+    `per_image`: one matrix per image of a (B, H, W) batch (anything else is one image).  # (B, C, C) int64
 
     Raises MetricError for target (or prediction) values outside [0, num_classes) other than `ignore_index`;
     mmseg's `torch.histc` would drop them silently and bias the areas.
@@ -56,6 +58,8 @@ def segmentation_confusion(
     if pred.is_floating_point() or target.is_floating_point():
         raise MetricError("pred and target must hold integer labels (take logits.argmax(dim=1) first)")
     target = target.to(pred.device)
+    if per_image and pred.ndim != 3:
+        pred, target = pred.reshape(1, -1), target.reshape(1, -1)  # one image
     keep = target != ignore_index
     t = target[keep].long()  # (N,)
     p = pred[keep].long()  # (N,)
@@ -70,21 +74,18 @@ def segmentation_confusion(
         if lo < 0 or hi >= num_classes:
             raise MetricError(f"predicted labels must lie in [0, {num_classes}), got values in [{lo}, {hi}]")
     flat = t * num_classes + p  # (N,)
-    return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+    if not per_image:
+        return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+    b, cells = pred.shape[0], num_classes * num_classes
+    offsets = torch.arange(b, device=pred.device) * cells  # (B,) each image's block of bins
+    flat = flat + offsets.repeat_interleave(keep.reshape(b, -1).sum(dim=1))  # (N,) kept pixels are image-major
+    return torch.bincount(flat, minlength=b * cells).reshape(b, num_classes, num_classes)
 
 
-def per_image_areas(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int) -> torch.Tensor:
-    """Per image and class: intersection, predicted and label areas over the non-ignored pixels.  # (B, 3, K)
-
-    The labels must be checked already (`segmentation_confusion` does): values in [0, K) or the ignore index.
-    """
-    b = pred.shape[0]
-    keep = target != ignore_index  # (B, H, W)
-    image = torch.arange(b, device=pred.device).view(b, *[1] * (pred.ndim - 1)).expand_as(pred)[keep]  # (P,)
-    t, p = target[keep].long() + image * num_classes, pred[keep].long() + image * num_classes  # (P,) image-major
-    size = b * num_classes
-    areas = [torch.bincount(x, minlength=size) for x in (t[t == p], p, t)]  # intersection, predicted, label
-    return torch.stack(areas).view(3, b, num_classes).transpose(0, 1)  # (B, 3, K)
+def image_areas(confusions: torch.Tensor) -> torch.Tensor:
+    """Per image and class: intersection, predicted and label areas, from per-image [true, pred] matrices
+    (B, K, K).  # (B, 3, K)"""
+    return torch.stack([confusions.diagonal(dim1=1, dim2=2), confusions.sum(dim=1), confusions.sum(dim=2)], dim=1)
 
 
 def _check_classes(num_classes: int, ignore_index: int) -> None:
@@ -146,12 +147,11 @@ class SegmentationMetrics:
 
     @torch.no_grad()
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
-        cm = segmentation_confusion(pred, target, self.num_classes, self.ignore_index)
+        cm = segmentation_confusion(pred, target, self.num_classes, self.ignore_index, self.per_image)
+        if self.per_image:  # (B, C, C): one matrix per image, kept as K areas each
+            self._areas.append(image_areas(cm).cpu())
+            cm = cm.sum(dim=0)
         self.confmat = self.confmat.to(cm.device) + cm
-        if self.per_image:
-            target = target.to(pred.device)
-            batch = (pred, target) if pred.ndim == 3 else (pred.reshape(1, -1), target.reshape(1, -1))  # one image
-            self._areas.append(per_image_areas(*batch, self.num_classes, self.ignore_index).cpu())
 
     def compute(self) -> dict[str, Any]:
         return metrics_from_confusion(self.confmat)
