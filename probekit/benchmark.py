@@ -35,6 +35,7 @@ class Suite:
     batch_size: int = 32
     workers: int | None = None
     out: str = "runs/benchmark"
+    seeds: list[int] | None = None  # every probe runs once per seed (a task's own `seeds:` wins)
 
     @classmethod
     def load(cls, path: str | Path) -> Suite:
@@ -146,12 +147,28 @@ def _check_task_options(task: str, options: dict[str, Any]) -> None:
     task_options(task, options)
 
 
+def with_seeds(options: dict[str, Any] | None, seeds: list[int] | None) -> dict[str, Any]:
+    """A task's suite options with the suite's `seeds` forwarded, unless the task sets its own."""
+    return {"seeds": seeds, **(options or {})} if seeds is not None else dict(options or {})
+
+
+def _check_seeds(seeds: Any, tasks: dict[str, Any]) -> None:
+    """seeds: a non-empty list of distinct integers >= 0, valid with every task's options."""
+    if seeds is None:
+        return
+    if not isinstance(seeds, list) or not seeds or not all(_is_int(s, 0) for s in seeds):
+        raise ProbekitError(f"seeds must be a list of integers >= 0, e.g. [0, 1, 2], not {seeds!r}")
+    for task, options in tasks.items():
+        _check_task_options(task, with_seeds(options, seeds))
+
+
 def check_suite(data: dict[str, Any]) -> None:
     """The value types of a suite's keys (the keys themselves are checked by Suite.load)."""
     if not isinstance(data["name"], str):
         raise ProbekitError(f"name must be a string, not {data['name']!r}")
     _check_backbones(data["backbones"])
     _check_tasks(data["tasks"])
+    _check_seeds(data.get("seeds"), data["tasks"])
     _check_splits("splits", data.get("splits", {"train": None}))
     size = data.get("image_size", 224)
     if not (_is_int(size, 1) or (isinstance(size, list) and len(size) == 2 and all(_is_int(s, 1) for s in size))):
@@ -256,12 +273,13 @@ def run_suite(suite: Suite, out: str | Path | None = None, progress: bool = True
                     out / "results",
                     val=stores.get("val"),
                     test=stores.get("test"),
-                    options=task_options(task, options),
+                    options=task_options(task, with_seeds(options, suite.seeds)),
                     progress=progress,
                     preset=options.get("preset"),
                 )
     markdown, _ = write_tables(out / "results")
-    write_suite_report(out, suite.name)
+    if markdown:  # no results (nothing ran): no table, so no plots or report either
+        write_suite_report(out, suite.name)
     return markdown
 
 

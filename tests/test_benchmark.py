@@ -71,3 +71,36 @@ def test_bad_suite_is_a_clear_error(tmp_path):
     path.write_text("name: x\nbackbones: []\n")
     with pytest.raises(ProbekitError, match="needs name, backbones and tasks"):
         Suite.load(path)
+
+
+def test_suite_seeds_are_forwarded_to_every_probe(tmp_path, monkeypatch):
+    """`seeds:` reaches each task's options (a task's own `seeds:` wins); nothing is extracted or trained here."""
+    import probekit.features
+    import probekit.tasks
+
+    calls = {}
+    monkeypatch.setattr(probekit.features, "extract", lambda config, path, progress: path)
+    monkeypatch.setattr(
+        probekit.tasks, "run_probe", lambda task, *args, options, **kwargs: calls.setdefault(task, options)
+    )
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: s\nseeds: [0, 1, 2]\nbackbones: [{backbone: pixels-p16}]\n"
+        "tasks: {classification: {iters: 5}, knn: {seeds: [7]}}\n"
+    )
+    run_suite(Suite.load(path), tmp_path / "out", progress=False)
+    assert calls["classification"].seeds == (0, 1, 2) and calls["knn"].seeds == (7,)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("seeds: 3", "seeds must be a list of integers >= 0"),
+        ("seeds: [0, 0]", "seeds must be distinct"),
+    ],
+)
+def test_bad_suite_seeds_are_one_line(tmp_path, line, message):
+    path = tmp_path / "s.yaml"
+    path.write_text(f"name: s\n{line}\nbackbones: [{{backbone: pixels-p16}}]\ntasks: {{knn: {{}}}}\n")
+    with pytest.raises(ProbekitError, match=message):
+        Suite.load(path)

@@ -129,6 +129,7 @@ def probe_command(
     optimizer: Annotated[str | None, typer.Option(callback=choice("sgd", "adamw"), help=_help("optimizer"))] = None,
     early_stopping: Annotated[int | None, typer.Option(min=1, help=_help("early_stopping"))] = None,
     seed: Annotated[int | None, typer.Option(min=0, help=_help("seed"))] = None,
+    seeds: Annotated[str | None, typer.Option(callback=int_list(low=0), help=_help("seeds"))] = None,
     device: Annotated[str, typer.Option(callback=device_option, help="'auto', 'cpu', 'cuda', ...")] = "auto",
     ignore_index: Annotated[int | None, typer.Option(help=_help("ignore_index"))] = None,
     num_classes: Annotated[int | None, typer.Option(min=2, help=_help("num_classes"))] = None,

@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 
 from probekit.errors import MetricError
+from probekit.metrics.bootstrap import ClassificationSamples
 from probekit.metrics.common import nan_to_none, require_no_nan, require_tensor
 
 __all__ = [
@@ -93,10 +95,17 @@ class ClassificationMetrics:
 
     `compute()` -> {"top1", "top5" (each k <= num_classes), "mean_per_class_recall", "per_class_recall",
     "num_samples", "confusion_matrix" ([true][pred] counts)}. Accuracies are fractions in [0, 1].
-    Set `keep_confusion=False` for very many classes (the matrix is C x C).
+    Set `keep_confusion=False` for very many classes (the matrix is C x C); `keep_samples=True` keeps each
+    sample's top-1 hit and label for bootstrap intervals (`samples()`).
     """
 
-    def __init__(self, num_classes: int, top_k: tuple[int, ...] = (1, 5), keep_confusion: bool = True):
+    def __init__(
+        self,
+        num_classes: int,
+        top_k: tuple[int, ...] = (1, 5),
+        keep_confusion: bool = True,
+        keep_samples: bool = False,
+    ):
         if num_classes < 1:
             raise MetricError(f"num_classes must be >= 1, got {num_classes}")
         self.num_classes = num_classes
@@ -104,6 +113,7 @@ class ClassificationMetrics:
         if any(k < 1 for k in self.top_k):
             raise MetricError(f"top_k values must be >= 1, got {top_k}")
         self.keep_confusion = keep_confusion
+        self.keep_samples = keep_samples
         self.reset()
 
     def reset(self) -> None:
@@ -115,6 +125,8 @@ class ClassificationMetrics:
             torch.zeros(self.num_classes, self.num_classes, dtype=torch.long) if self.keep_confusion else None
         )
         self.num_samples = 0
+        self._hits: list[torch.Tensor] = []  # per batch (B,) top-1 hits, with keep_samples
+        self._labels: list[torch.Tensor] = []  # per batch (B,) labels, with keep_samples
 
     def _to(self, device: torch.device) -> None:
         if self._device != device:
@@ -138,6 +150,9 @@ class ClassificationMetrics:
         self._correct += torch.bincount(target[pred == target], minlength=self.num_classes)
         if self._confmat is not None:
             self._confmat += confusion_matrix(pred, target, self.num_classes)
+        if self.keep_samples:
+            self._hits.append((pred == target).cpu())
+            self._labels.append(target.cpu())
         self.num_samples += target.shape[0]
 
     def compute(self) -> dict[str, Any]:
@@ -153,6 +168,14 @@ class ClassificationMetrics:
         if self._confmat is not None:
             out["confusion_matrix"] = self._confmat.tolist()
         return out
+
+    def samples(self) -> ClassificationSamples:
+        """Each sample's top-1 hit and label (bootstrap intervals); needs keep_samples=True."""
+        if not self.keep_samples:
+            raise MetricError("ClassificationMetrics keeps per-sample hits only when built with keep_samples=True")
+        hits = torch.cat(self._hits).numpy() if self._hits else np.zeros(0, dtype=bool)
+        labels = torch.cat(self._labels).numpy() if self._labels else np.zeros(0, dtype=np.int64)
+        return ClassificationSamples(hits, labels, self.num_classes)
 
 
 def classification_metrics(

@@ -24,6 +24,7 @@ import numpy.typing as npt
 import torch
 
 from probekit.errors import MetricError, ProbekitError
+from probekit.metrics.bootstrap import CorrespondenceSamples
 
 __all__ = ["PCK_ALPHAS", "PCK_COMPARISONS", "PCKMetrics", "pck_correct", "pck_key", "pck_metrics"]
 
@@ -85,6 +86,8 @@ class _Tally:
         self.points = 0
         self.image_sum = np.zeros(num_alphas, dtype=np.float64)
         self.images = 0
+        self.pair_hits: list[np.ndarray] = []  # per pair (A,) hits, for bootstrap intervals
+        self.pair_points: list[int] = []  # per pair: annotated keypoints
 
     def add(self, correct: np.ndarray, valid: np.ndarray) -> None:
         """correct (A, K), valid (K,) for one pair."""
@@ -96,6 +99,8 @@ class _Tally:
         self.points += n
         self.image_sum += hits / n
         self.images += 1
+        self.pair_hits.append(hits)
+        self.pair_points.append(n)
 
     def compute(self, alphas: Sequence[float]) -> dict[str, Any]:
         out = {}
@@ -149,6 +154,12 @@ class PCKMetrics:
             "comparison": self.comparison,
             "per_category": {c: t.compute(self.alphas) for c, t in sorted(self._categories.items())},
         }
+
+    def samples(self) -> CorrespondenceSamples:
+        """Each scored pair's hits per α and annotated points (pairs without keypoints are not among them)."""
+        hits = np.array(self._all.pair_hits, dtype=np.int64).reshape(-1, len(self.alphas))  # (N, A)
+        keys = tuple((pck_key("image", a), pck_key("point", a)) for a in self.alphas)
+        return CorrespondenceSamples(hits, np.array(self._all.pair_points, dtype=np.int64), keys)
 
 
 def pck_metrics(

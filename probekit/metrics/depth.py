@@ -28,6 +28,7 @@ from typing import Any, Literal
 import torch
 
 from probekit.errors import MetricError
+from probekit.metrics.bootstrap import DepthSamples
 from probekit.metrics.common import require_no_nan, require_tensor
 
 __all__ = [
@@ -194,7 +195,8 @@ class DepthMetrics:
 
     `update(pred (B, H, W) metres, target (B, H, W) metres with 0 = invalid)`; `compute()` -> {d1, d2, d3,
     abs_rel, sq_rel, rmse, rmse_log, log10, silog, num_images, num_skipped}. Images with no valid pixel are
-    skipped. `alignment` != None gives the scale-invariant variant (report it separately).
+    skipped. `alignment` != None gives the scale-invariant variant (report it separately). `samples()` gives
+    every scored image's values, for bootstrap intervals.
     """
 
     def __init__(
@@ -220,6 +222,7 @@ class DepthMetrics:
 
     def reset(self) -> None:
         self._sums = torch.zeros(len(DEPTH_METRIC_KEYS), dtype=torch.float64)  # (9,) sums of per-image values
+        self._values: list[torch.Tensor] = []  # per batch (B_used, 9) per-image values
         self.num_images = 0
         self.num_skipped = 0
 
@@ -249,6 +252,7 @@ class DepthMetrics:
         used = n > 0  # (B,)
         stacked = torch.stack([values[k] for k in DEPTH_METRIC_KEYS], dim=1)[used]  # (B_used, 9)
         self._sums = self._sums.to(stacked.device) + stacked.sum(dim=0)
+        self._values.append(stacked.cpu())
         num_used = int(used.sum())
         self.num_images += num_used
         self.num_skipped += pred.shape[0] - num_used
@@ -259,6 +263,11 @@ class DepthMetrics:
         out["num_images"] = self.num_images
         out["num_skipped"] = self.num_skipped
         return out
+
+    def samples(self) -> DepthSamples:
+        """Each scored image's metric values (images without a valid pixel are not among them)."""
+        values = torch.cat(self._values) if self._values else torch.zeros(0, len(DEPTH_METRIC_KEYS))  # (N, 9)
+        return DepthSamples({key: values[:, i].double().numpy() for i, key in enumerate(DEPTH_METRIC_KEYS)})
 
 
 def depth_metrics(

@@ -16,13 +16,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 
 from probekit.errors import MetricError
+from probekit.metrics.bootstrap import SegmentationSamples
 from probekit.metrics.common import nan_to_none, require_tensor
 
 __all__ = [
     "SegmentationMetrics",
+    "image_areas",
     "metrics_from_confusion",
     "reduce_zero_label",
     "segmentation_confusion",
@@ -38,9 +41,11 @@ def reduce_zero_label(target: torch.Tensor) -> torch.Tensor:
 
 
 def segmentation_confusion(
-    pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int = 255
+    pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int = 255, per_image: bool = False
 ) -> torch.Tensor:
     """Counts [true, pred] over the pixels whose target is not `ignore_index`.  # (C, C) int64
+
+    `per_image`: one matrix per image of a (B, H, W) batch (anything else is one image).  # (B, C, C) int64
 
     Raises MetricError for target (or prediction) values outside [0, num_classes) other than `ignore_index`;
     mmseg's `torch.histc` would drop them silently and bias the areas.
@@ -53,6 +58,8 @@ def segmentation_confusion(
     if pred.is_floating_point() or target.is_floating_point():
         raise MetricError("pred and target must hold integer labels (take logits.argmax(dim=1) first)")
     target = target.to(pred.device)
+    if per_image and pred.ndim != 3:
+        pred, target = pred.reshape(1, -1), target.reshape(1, -1)  # one image
     keep = target != ignore_index
     t = target[keep].long()  # (N,)
     p = pred[keep].long()  # (N,)
@@ -67,7 +74,18 @@ def segmentation_confusion(
         if lo < 0 or hi >= num_classes:
             raise MetricError(f"predicted labels must lie in [0, {num_classes}), got values in [{lo}, {hi}]")
     flat = t * num_classes + p  # (N,)
-    return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+    if not per_image:
+        return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+    b, cells = pred.shape[0], num_classes * num_classes
+    offsets = torch.arange(b, device=pred.device) * cells  # (B,) each image's block of bins
+    flat = flat + offsets.repeat_interleave(keep.reshape(b, -1).sum(dim=1))  # (N,) kept pixels are image-major
+    return torch.bincount(flat, minlength=b * cells).reshape(b, num_classes, num_classes)
+
+
+def image_areas(confusions: torch.Tensor) -> torch.Tensor:
+    """Per image and class: intersection, predicted and label areas, from per-image [true, pred] matrices
+    (B, K, K).  # (B, 3, K)"""
+    return torch.stack([confusions.diagonal(dim1=1, dim2=2), confusions.sum(dim=1), confusions.sum(dim=2)], dim=1)
 
 
 def _check_classes(num_classes: int, ignore_index: int) -> None:
@@ -113,24 +131,37 @@ class SegmentationMetrics:
     `update(pred (B, H, W) labels, target (B, H, W) labels)`; `compute()` -> {"mIoU", "per_class_iou",
     "pixel_accuracy", "mean_accuracy", "per_class_accuracy", "num_pixels", "confusion_matrix"}.
     NaN per-class values (class never seen) become None; the means ignore them and are NaN when nothing is valid.
+    `per_image=True` also keeps each image's per-class areas for bootstrap intervals (`samples()`).
     """
 
-    def __init__(self, num_classes: int, ignore_index: int = 255):
+    def __init__(self, num_classes: int, ignore_index: int = 255, per_image: bool = False):
         _check_classes(num_classes, ignore_index)
         self.num_classes = num_classes
         self.ignore_index = ignore_index
+        self.per_image = per_image
         self.reset()
 
     def reset(self) -> None:
         self.confmat = torch.zeros(self.num_classes, self.num_classes, dtype=torch.long)  # (C, C) [true, pred]
+        self._areas: list[torch.Tensor] = []  # per batch (B, 3, K), with per_image
 
     @torch.no_grad()
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
-        cm = segmentation_confusion(pred, target, self.num_classes, self.ignore_index)
+        cm = segmentation_confusion(pred, target, self.num_classes, self.ignore_index, self.per_image)
+        if self.per_image:  # (B, C, C): one matrix per image, kept as K areas each
+            self._areas.append(image_areas(cm).cpu())
+            cm = cm.sum(dim=0)
         self.confmat = self.confmat.to(cm.device) + cm
 
     def compute(self) -> dict[str, Any]:
         return metrics_from_confusion(self.confmat)
+
+    def samples(self) -> SegmentationSamples:
+        """Each image's per-class intersection, predicted and label areas (bootstrap intervals); needs per_image."""
+        if not self.per_image:
+            raise MetricError("SegmentationMetrics keeps per-image areas only when built with per_image=True")
+        areas = torch.cat(self._areas).numpy() if self._areas else np.zeros((0, 3, self.num_classes), np.int64)
+        return SegmentationSamples(areas[:, 0], areas[:, 1], areas[:, 2])
 
 
 def segmentation_metrics(

@@ -11,6 +11,7 @@ from typing import Any
 
 from probekit.errors import ProbekitError
 from probekit.files import atomic_write_text
+from probekit.report import uncertainty
 from probekit.report.published import Citations, no_match_line, paper_rows
 from probekit.report.results import scan_results
 
@@ -46,12 +47,16 @@ def build_table(
     collisions: list[str] | None = None,
     flagged: list[str] | None = None,
     paper: list[str] | None = None,
+    notes: list[str] | None = None,
 ) -> tuple[list[str], list[list[str]]]:
     """Header and rows: one row per value of `group_by`, one column group per task (and per value of the other
     identity keys that vary within the task). Runs sharing a cell are appended to `collisions`, never dropped
     silently: the newest is shown, marked '*'. Shown runs that carry under-training warnings are marked '!'
     and named in `flagged`. With `paper` (a list), each row is followed by the published numbers its runs match
-    and ours minus them (probekit/report/published.py), and `paper` receives the reference lines."""
+    and ours minus them (probekit/report/published.py), and `paper` receives the reference lines.
+
+    Cells show ± over seeds and bootstrap intervals; a column's best is bold only when
+    its interval clears the runner-up's (probekit.report.uncertainty), the reasons for no bold go to `notes`."""
     from probekit.tasks import TASKS
 
     if group_by not in GROUP_KEYS:
@@ -72,14 +77,19 @@ def build_table(
     latest = {key: runs[-1] for key, runs in cells.items()}
     rows = [_trivial_row(latest, columns)] if any(r.get("trivial_baseline") for r in latest.values()) else []
     citations = Citations() if paper is not None else None
+    entries: dict[int, list[uncertainty.Entry]] = {}  # column index -> the numbers it shows (the bold rule)
     for label in labels:
         row = [label]
         for task, group, column in columns:
             runs = cells.get((label, task, group), [])
-            value = runs[-1].get("metrics", {}).get(column.key) if runs else None
-            spread = (runs[-1].get("metrics_std") or {}).get(column.key) if runs else None  # few-shot: over seeds
+            value: Any = runs[-1].get("metrics", {}).get(column.key) if runs else None
+            spread = (runs[-1].get("metrics_std") or {}).get(column.key) if runs else None  # over seeds
+            interval = uncertainty.interval_of(runs[-1], column.key) if runs else None
+            if _is_number(value):
+                entries.setdefault(len(row), []).append(uncertainty.Entry(len(rows), float(value), interval))
             warned = bool(runs and runs[-1].get("warnings"))
-            row.append(_format(column, value, spread) + ("*" if len(runs) > 1 else "") + ("!" if warned else ""))
+            cell = _format(column, value, spread, interval)
+            row.append(cell + ("*" if len(runs) > 1 else "") + ("!" if warned else ""))
         rows.append(row)
         if citations is not None:
             rows.extend(paper_rows(label, latest, columns, citations, _format))
@@ -90,6 +100,10 @@ def build_table(
     if paper is not None and citations is not None:
         paper.extend(citations.lines())
     header = [group_by] + [column.header + (f" ({', '.join(g)})" if g else "") for _, g, column in columns]
+    bold_notes = uncertainty.mark_winners(rows, header, entries, [c.higher_is_better for _, _, c in columns])
+    legend = uncertainty.legend(rows)  # None: no cell shows a spread or an interval, so nothing to say
+    if notes is not None and legend is not None:
+        notes.extend([legend, *bold_notes])
     return header, rows
 
 
@@ -148,14 +162,9 @@ def _row_order(label: str) -> tuple[int, str]:
     return (0 if label.startswith("pixels") else 1 if "random init" in label else 2, label)
 
 
-def _format(column: Any, value: Any, spread: Any = None) -> str:
-    """A cell: the value (in percent for percent columns), and ± the spread over seeds where there is one."""
-    if value is None:
-        return "–"
-    shown = f"{100 * value:.1f}" if column.percent else f"{value:.3f}"
-    if not _is_number(spread):
-        return shown
-    return shown + (f" ± {100 * spread:.1f}" if column.percent else f" ± {spread:.3f}")
+def _format(column: Any, value: Any, spread: Any = None, interval: tuple[float, float] | None = None) -> str:
+    """A cell: the value (in percent for percent columns), ± the spread over seeds and the interval where given."""
+    return uncertainty.cell_text(column.percent, value, spread, interval)
 
 
 def to_markdown(header: list[str], rows: list[list[str]]) -> str:
@@ -165,7 +174,7 @@ def to_markdown(header: list[str], rows: list[list[str]]) -> str:
 
 def to_csv(header: list[str], rows: list[list[str]]) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer).writerows([header, *rows])
+    csv.writer(buffer).writerows([header, *([uncertainty.plain(c) for c in row] for row in rows)])
     return buffer.getvalue()
 
 
@@ -174,7 +183,7 @@ def to_latex(header: list[str], rows: list[list[str]]) -> str:
         return s.replace("_", r"\_").replace("%", r"\%").replace("δ", r"$\delta$")
 
     body = [" & ".join(escape(c) for c in header) + r" \\", r"\midrule"]
-    body += [" & ".join(escape(c) for c in row) + r" \\" for row in rows]
+    body += [" & ".join(uncertainty.latex(escape(c)) for c in row) + r" \\" for row in rows]
     return "\n".join(
         [r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\toprule", *body, r"\bottomrule", r"\end{tabular}"]
     )
@@ -236,7 +245,8 @@ def write_tables(directory: str | Path, group_by: str = "backbone", published: b
     collisions: list[str] = []
     flagged: list[str] = []
     paper: list[str] | None = [] if published else None
-    header, rows = build_table(results, group_by, collisions, flagged, paper)
+    notes: list[str] = []
+    header, rows = build_table(results, group_by, collisions, flagged, paper=paper, notes=notes)
     if not rows:
         return "", []
     if paper == []:
@@ -248,6 +258,7 @@ def write_tables(directory: str | Path, group_by: str = "backbone", published: b
         + [f"* {line}" for line in collisions]
         + [f"! {line}" for line in flagged]
         + (paper or [])
+        + notes
     )
     markdown = to_markdown(header, rows) + "".join(f"\n\n{note}" for note in notes)
     outputs = {

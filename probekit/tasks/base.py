@@ -16,6 +16,7 @@ import torch
 from probekit.errors import ProbekitError
 from probekit.features.schemes import check_target_schemes
 from probekit.features.store import FeatureStore
+from probekit.metrics.bootstrap import PerImage
 from probekit.probes.stream import Reader, StoreView, count_batches, iterate_batches, strided_subset
 from probekit.probes.trainer import SCHEDULERS, HeadSpec, TrainConfig
 from probekit.registry import Registry
@@ -90,6 +91,7 @@ class TaskOutput:
     history: list[dict[str, Any]] = field(default_factory=list)
     schedule: dict[str, Any] = field(default_factory=dict)  # fit's record (steps planned and taken, ...); {} untrained
     train_losses: np.ndarray | None = None  # (steps,) the chosen head's training loss per step; None untrained
+    samples: list[PerImage] = field(default_factory=list)  # per-image statistics of the final scoring, one per seed
 
 
 @dataclass(frozen=True)
@@ -119,10 +121,19 @@ class ProbeOptions:
 
     layers: tuple[int, ...] | None = option(None, "Stored layers to use, e.g. -1 or 8,9,10,11 (default: the task's).")
     seed: int = option(0, "Seed for head init and batch order.")
+    seeds: tuple[int, ...] | None = option(
+        None, "Run once per seed, e.g. 0,1,2, and report the mean, std and each seed's metrics (instead of --seed)."
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ProbekitError(f"seed must be a non-negative integer, not {self.seed!r}")
+        if self.seeds is not None and (
+            not self.seeds
+            or len(set(self.seeds)) < len(self.seeds)
+            or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in self.seeds)
+        ):
+            raise ProbekitError(f"seeds must be distinct non-negative integers, e.g. 0,1,2, not {self.seeds!r}")
         self.check()
 
     def check(self) -> None:
@@ -326,6 +337,10 @@ class Task(Protocol):
         whole store instead of holding part of it out."""
         ...
 
+    def deterministic(self, options: Any) -> str | None:
+        """Why a run with these options does not depend on the seed (`--seeds` then runs once); None: it does."""
+        ...
+
     def parse_options(self, values: Mapping[str, Any]) -> ProbeOptions: ...
 
     def run(self, splits: Splits, options: Any, device: str, progress: bool) -> TaskOutput: ...
@@ -401,6 +416,10 @@ class TaskBase:
     def evaluates_whole_store(self, options: Any) -> bool:
         """Whether these options train nothing, so --features alone is evaluated whole (zero-shot tasks override)."""
         return False
+
+    def deterministic(self, options: Any) -> str | None:
+        """Why the run does not depend on the seed; None (the default): it trains, so it does."""
+        return None
 
     def parse_options(self, values: Mapping[str, Any]) -> Any:
         """This task's options from CLI strings or YAML values (see `parse_options`)."""

@@ -136,8 +136,10 @@ class ClassificationTask(TaskBase):
         torch_device = resolve_device(train.device)
         ranks = current_ranks()
 
-        def evaluate_views(view: StoreView, heads: list[int]) -> list[ClassificationMetrics]:
-            metrics = [ClassificationMetrics(num_classes) for _ in heads]
+        def evaluate_views(
+            view: StoreView, heads: list[int], keep_samples: bool = False
+        ) -> list[ClassificationMetrics]:
+            metrics = [ClassificationMetrics(num_classes, keep_samples=keep_samples) for _ in heads]
             for arrays in iterate_batches(view, read, 1024):
                 batch = to_device(arrays, torch_device)
                 for metric, i in zip(metrics, heads, strict=True):
@@ -161,7 +163,8 @@ class ClassificationTask(TaskBase):
         assert result.best_scores is not None and result.best_iters is not None  # fit was given the validation
         chosen = best_index(result.best_scores)
         final_view = splits.test or splits.val
-        metrics = evaluate_views(final_view, [chosen])[0].compute()
+        scored = evaluate_views(final_view, [chosen], keep_samples=True)[0]
+        metrics = scored.compute()
         return TaskOutput(
             trivial=majority_class_baseline(splits.train, final_view, num_classes),
             metrics=metrics,
@@ -180,6 +183,7 @@ class ClassificationTask(TaskBase):
             history=result.history,
             schedule=result.schedule,
             train_losses=result.head_losses[:, chosen],
+            samples=[scored.samples()],
         )
 
 

@@ -37,6 +37,7 @@ from probekit.data.pairs import PCK_REFERENCES, PairTable
 from probekit.device import resolve_device
 from probekit.errors import ProbekitError
 from probekit.features.store import FeatureStore
+from probekit.metrics.bootstrap import CorrespondenceSamples
 from probekit.metrics.correspondence import PCK_ALPHAS, PCK_COMPARISONS, PCKMetrics, pck_key
 from probekit.probes.contrastive import PROJECTION_LOSSES, ContrastiveProjection
 from probekit.probes.stream import StoreView
@@ -160,8 +161,9 @@ def pair_points(split: PairSplit, p: int) -> tuple[np.ndarray, np.ndarray, np.nd
 
 def evaluate(
     split: PairSplit, read: GridReader, projections: Sequence[Project], o: MatchOptions, device: torch.device
-) -> list[dict[str, Any]]:
-    """PCK (and the mutual-NN report when asked) of each projection on every pair of the split, one pass."""
+) -> list[tuple[dict[str, Any], CorrespondenceSamples]]:
+    """PCK (and the mutual-NN report when asked) of each projection on every pair of the split, one pass; with
+    each, the per-pair hits (bootstrap intervals)."""
     reference = o.pck_reference or split.table.pck_reference
     metrics = [PCKMetrics(o.alphas, o.comparison) for _ in projections]
     mutual = [PCKMetrics(o.alphas, o.comparison) for _ in projections] if o.mutual else []
@@ -201,7 +203,7 @@ def evaluate(
             m = mutual[i].compute()
             m.pop("per_category")
             result["mutual_nn"] = {"fraction_mutual": mutual_counts[i, 0] / max(mutual_counts[i, 1], 1), **m}
-        results.append(result)
+        results.append((result, metric.samples()))
     return results
 
 
@@ -389,7 +391,7 @@ class CorrespondenceTask(TaskBase):
         trivial = identity_baseline(final, o)
         projection = options.projection
         if projection == "none":
-            metrics = evaluate(final, read_final, [None], o, torch_device)[0]
+            metrics, samples = evaluate(final, read_final, [None], o, torch_device)[0]
             return TaskOutput(
                 metrics=metrics,
                 chosen={},
@@ -398,6 +400,7 @@ class CorrespondenceTask(TaskBase):
                 trivial=trivial,
                 settings={**settings, "mode": "zero-shot"},
                 extra_metrics={"evaluated_store": final.name, "mode": "zero-shot"},
+                samples=[samples],
             )
         return self._trained(
             splits, options, train, progress, o, final, read_final, layers, torch_device, settings, trivial, projection
@@ -440,7 +443,7 @@ class CorrespondenceTask(TaskBase):
 
         def validate(split: PairSplit) -> list[float]:
             scores = evaluate(split, read_val, [h.projection for h in heads], select, device)
-            return [s[selection_key] for s in scores]
+            return [s[selection_key] for s, _ in scores]
 
         periodic = strided_pairs(val_split, options.val_subset)
 
@@ -461,7 +464,8 @@ class CorrespondenceTask(TaskBase):
         assert result.best_scores is not None and result.best_iters is not None  # fit was given the validation
         chosen = best_index(result.best_scores)
         with torch.no_grad():
-            zero_shot, metrics = evaluate(final, read_final, [None, heads[chosen].projection], o, device)
+            projections = [None, heads[chosen].projection]
+            (zero_shot, _), (metrics, samples) = evaluate(final, read_final, projections, o, device)
         return TaskOutput(
             metrics=metrics,
             trivial=trivial,
@@ -487,7 +491,13 @@ class CorrespondenceTask(TaskBase):
             history=result.history,
             schedule=result.schedule,
             train_losses=result.head_losses[:, chosen],
+            samples=[samples],
         )
+
+    def deterministic(self, options: Any) -> str | None:
+        if options.projection == "none":
+            return "zero-shot correspondence trains nothing: every seed gives the same numbers"
+        return None
 
 
 TASKS.register("correspondence", CorrespondenceTask())

@@ -263,6 +263,7 @@ class DepthTask(TaskBase):
             history=result.history,
             schedule=result.schedule,
             train_losses=result.head_losses[:, chosen],
+            samples=[plain.samples()],
         )
 
     def build_head(self, settings: Mapping[str, Any], embed_dim: int) -> torch.nn.Module:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ import numpy as np
 from probekit.errors import ProbekitError
 from probekit.probes.stream import StoreView, subset_view
 from probekit.tasks.base import ProbeOptions, Splits, TaskOutput, option
+from probekit.tasks.seeds import aggregate_runs
 
 log = logging.getLogger("probekit.probe")
 
@@ -36,6 +36,11 @@ class FewShotOptions(ProbeOptions):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ProbekitError(f"{name} must be a positive integer, not {value!r}")
+        if self.shots is not None and self.seeds is not None:
+            raise ProbekitError(
+                "shots and seeds both repeat the run over seeds: few-shot runs average over their draws "
+                "(--shot-seeds, from --seed); drop --seeds"
+            )
         super().__post_init__()
 
 
@@ -82,29 +87,12 @@ def run_few_shot(
     return _aggregate(outputs, draws, options)
 
 
-def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
-    """The single-number metrics (per-class lists and confusion matrices are per seed only)."""
-    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-
-
 def _aggregate(outputs: list[TaskOutput], draws: list[dict[str, Any]], options: FewShotOptions) -> TaskOutput:
-    """One TaskOutput for all seeds: mean and standard deviation (over seeds, ddof 0) of every scalar metric."""
-    per_seed = [_scalars(out.metrics) for out in outputs]
-    keys = [k for k in per_seed[0] if all(k in m for m in per_seed)]
-    mean = {k: float(np.mean([m[k] for m in per_seed])) for k in keys}
-    std = {k: float(np.std([m[k] for m in per_seed])) for k in keys if k != "num_samples"}
-    first = outputs[0]
+    """One TaskOutput for all draws (probekit.tasks.seeds.aggregate_runs), with the k and the seeds."""
+    output = aggregate_runs(outputs, draws)
+    few_shot = {"shots": options.shots, "seeds": [d["seed"] for d in draws]}
     return dataclasses.replace(
-        first,
-        metrics={k: (int(v) if k == "num_samples" and math.isfinite(v) else v) for k, v in mean.items()},
-        extra_metrics={
-            **first.extra_metrics,
-            "metrics_std": std,
-            "per_seed": [
-                {**draw, "metrics": metrics, "chosen": out.chosen}
-                for draw, metrics, out in zip(draws, per_seed, outputs, strict=True)
-            ],
-            "few_shot": {"shots": options.shots, "seeds": [d["seed"] for d in draws]},
-        },
-        settings={**first.settings, "shots": options.shots, "shot_seeds": options.shot_seeds},
+        output,
+        extra_metrics={**output.extra_metrics, "few_shot": few_shot},
+        settings={**output.settings, "shots": options.shots, "shot_seeds": options.shot_seeds},
     )

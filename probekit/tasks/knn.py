@@ -146,18 +146,20 @@ class KnnTask(TaskBase):
         ks = self._usable_ks(options.ks, len(splits.train))
         torch_device = resolve_device(device)
 
-        def score(view: StoreView) -> list[dict[str, Any]]:
-            metrics = [ClassificationMetrics(num_classes) for _ in ks]
+        def score(view: StoreView) -> list[ClassificationMetrics]:
+            metrics = [ClassificationMetrics(num_classes, keep_samples=True) for _ in ks]
             for queries, labels in chunks(view, read, options.chunk_size, torch_device):
                 sims, near = neighbours(queries, splits.train, read, options.chunk_size, max(ks))
                 for metric, scores in zip(metrics, vote(sims, near, ks, options.temperature, num_classes), strict=True):
                     metric.update(scores, labels)
-            return [m.compute() for m in metrics]
+            return metrics
 
-        on_val = score(splits.val)
+        val_metrics = score(splits.val)
+        on_val = [m.compute() for m in val_metrics]
         chosen = best_index([m["top1"] for m in on_val])
         final_view = splits.test or splits.val
-        final = score(splits.test) if splits.test is not None else on_val
+        final_metrics = score(splits.test) if splits.test is not None else val_metrics
+        final = [m.compute() for m in final_metrics] if splits.test is not None else on_val
         return TaskOutput(
             trivial=majority_class_baseline(splits.train, final_view, num_classes),
             metrics=final[chosen],
@@ -176,7 +178,11 @@ class KnnTask(TaskBase):
                 "temperature": options.temperature,
                 "train_samples": len(splits.train),
             },
+            samples=[final_metrics[chosen].samples()],
         )
+
+    def deterministic(self, options: Any) -> str | None:
+        return "kNN has no randomness (exact neighbours and votes): every seed gives the same numbers"
 
     @staticmethod
     def _usable_ks(ks: tuple[int, ...], train_samples: int) -> list[int]:

@@ -110,10 +110,10 @@ def load(view: StoreView, read: Reader, device: torch.device) -> tuple[torch.Ten
     return torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
 
 
-def score(model: Linear, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict[str, Any]:
-    metric = ClassificationMetrics(num_classes)
+def score(model: Linear, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> ClassificationMetrics:
+    metric = ClassificationMetrics(num_classes, keep_samples=True)
     metric.update(model.logits(x), y)
-    return metric.compute()
+    return metric
 
 
 class LogregTask(TaskBase):
@@ -162,7 +162,7 @@ class LogregTask(TaskBase):
             models.append(
                 fit(x_train, y_train, c, num_classes, options.max_iter, options.tol, models[-1] if models else None)
             )
-        on_val = [score(m, x_val, y_val, num_classes) for m in models]
+        on_val = [score(m, x_val, y_val, num_classes).compute() for m in models]
         chosen = best_index([m["top1"] for m in on_val])
         refit = self._refit_reason(splits, options)
         final_model = models[chosen]
@@ -170,7 +170,8 @@ class LogregTask(TaskBase):
             x_all, y_all = torch.cat([x_train, x_val]), torch.cat([y_train, y_val])
             final_model = fit(x_all, y_all, cs[chosen], num_classes, options.max_iter, options.tol, models[chosen])
         final_view = splits.test or splits.val
-        final = score(final_model, *load(final_view, read, torch_device), num_classes)
+        scored = score(final_model, *load(final_view, read, torch_device), num_classes)
+        final = scored.compute()
         return TaskOutput(
             trivial=majority_class_baseline(splits.train, final_view, num_classes),
             metrics=final,
@@ -190,7 +191,11 @@ class LogregTask(TaskBase):
                 "final_iterations": final_model.iterations,
                 "train_samples": len(splits.train),
             },
+            samples=[scored.samples()],
         )
+
+    def deterministic(self, options: Any) -> str | None:
+        return "logistic regression is a convex fit by L-BFGS from zero: every seed gives the same numbers"
 
     @staticmethod
     def _refit_reason(splits: Splits, options: LogregOptions) -> str | None:

@@ -11,6 +11,7 @@ from safetensors.torch import save_file
 from probekit.errors import ProbekitError
 from probekit.features.store import FeatureStore
 from probekit.files import atomic_path
+from probekit.metrics.bootstrap import RESAMPLES, bootstrap_intervals
 from probekit.probes.distributed import current_ranks
 from probekit.provenance import git_sha, utc_now, versions
 from probekit.tasks.base import TASKS, ProbeOptions, choose_layers, make_splits
@@ -22,6 +23,7 @@ from probekit.tasks.results import (
     store_provenance,
     write_result,
 )
+from probekit.tasks.seeds import run_seeds
 
 log = logging.getLogger("probekit.probe")
 
@@ -47,6 +49,8 @@ def run_probe(
     run's identity. `label_map='names'` matches val/test class ids to train's by class name where schemes differ.
     `preset` names the preset the options came from (recorded; the options it set are what identify the run).
     Each warning (probekit.tasks.guard: under-training, scoring) is logged as `warning: ...` and kept in the JSON.
+    `options.seeds` trains once per seed (probekit.tasks.seeds); `metrics_ci` holds bootstrap 95% intervals of
+    the main metrics over the evaluated images (probekit.metrics.bootstrap).
     """
     runner = TASKS.get(task)
     if options is None:
@@ -59,7 +63,8 @@ def run_probe(
     stores = {name: FeatureStore(path) for name, path in (("train", train), ("val", val), ("test", test)) if path}
     fingerprints = {name: store.fingerprint for name, store in stores.items()}
     remap = {"label_map": label_map} if label_map != "none" else {}  # the default keeps existing run names
-    digest = settings_hash(task, fingerprints, {**options.describe(), **remap})
+    described = {k: v for k, v in options.describe().items() if k != "seeds" or v is not None}  # (so does no --seeds)
+    digest = settings_hash(task, fingerprints, {**described, **remap})
     path = Path(out_dir) / f"{run_name(task, stores['train'].attrs, digest)}.json"
     if path.exists() and not overwrite:
         log.info("%s exists: skipping (pass --overwrite to run again)", path)
@@ -75,11 +80,14 @@ def run_probe(
         store.require_outputs(runner.required_outputs(options), f"the {task} task")
     splits = make_splits(stores["train"], stores.get("val"), stores.get("test"), label_map)
     began = time.perf_counter()
-    output = runner.run(splits, options, device, progress)
+    output = run_seeds(runner, splits, options, device, progress)
     wall = time.perf_counter() - began
     if ranks is not None and not ranks.is_main:  # every rank has the same heads and scores: rank 0 writes them
         ranks.barrier()
         return path
+    timer = time.perf_counter()
+    intervals = bootstrap_intervals(output.samples, runner.main_metrics)  # over evaluation images: no forward pass
+    log.info("bootstrap intervals (%d resamples) in %.2f s", RESAMPLES, time.perf_counter() - timer)
     warnings = run_warnings(runner.columns[0], output)
     for warning in warnings:
         log.warning("warning: %s: %s", task, warning["message"])
@@ -92,6 +100,7 @@ def run_probe(
         "task": task,
         **store_provenance(stores["train"]),
         "metrics": output.metrics,
+        "metrics_ci": intervals,
         **output.extra_metrics,
         "trivial_baseline": output.trivial,
         "evaluated_on": splits.evaluated_on,
@@ -112,7 +121,7 @@ def run_probe(
             "preset": preset,
         },
         "warnings": warnings,
-        "seed": options.seed,
+        "seed": options.seeds[0] if options.seeds else options.seed,  # the saved head's
         "head_weights": weights_path.name,
         "history": output.history,
         "versions": versions(),

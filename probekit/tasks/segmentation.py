@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from probekit.device import resolve_device
 from probekit.errors import ProbekitError
 from probekit.features.store import FeatureStore
+from probekit.metrics.bootstrap import SegmentationSamples
 from probekit.metrics.segmentation import SegmentationMetrics, reduce_zero_label
 from probekit.probes.heads import SegmentationHead
 from probekit.probes.resize import resize_bilinear
@@ -171,7 +172,7 @@ class SegmentationTask(TaskBase):
         scorer = FinalScorer(final, frame, layers, num_classes, ignore_index, zero_label, unknown_ids, torch_device)
         views = test_views(final.store, options.protocol, options.ms_scales, options.ms_flip)
         head = grid.heads[chosen].eval()
-        metrics, scoring = scorer.score(views, lambda batch: head(head_input(batch, None)), train.batch_size)
+        metrics, scoring, samples = scorer.score(views, lambda batch: head(head_input(batch, None)), train.batch_size)
         scoring["protocol"] = options.protocol
         if fallback:
             scoring["warning"] = fallback
@@ -204,6 +205,7 @@ class SegmentationTask(TaskBase):
             history=result.history,
             schedule=result.schedule,
             train_losses=result.head_losses[:, chosen],
+            samples=[samples],
         )
 
     def build_head(self, settings: Mapping[str, Any], embed_dim: int) -> torch.nn.Module:
@@ -275,9 +277,10 @@ class FinalScorer:
 
     def score(
         self, views: list[TestView], predict: Callable[[dict[str, torch.Tensor]], torch.Tensor], batch_size: int
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(metrics, scoring): predictions averaged over views (softmax), arg-max, scored in the frame."""
-        metric = SegmentationMetrics(self.num_classes, self.ignore_index)
+    ) -> tuple[dict[str, Any], dict[str, Any], SegmentationSamples]:
+        """(metrics, scoring, per-image areas): predictions averaged over views (softmax), arg-max, scored in the
+        frame."""
+        metric = SegmentationMetrics(self.num_classes, self.ignore_index, per_image=True)
         labelled = scored = 0
         for probs, inside, truth in frame_predictions(
             self.split,
@@ -300,7 +303,7 @@ class FinalScorer:
         warning = fraction_warning(scored, labelled, "labelled")
         if warning:
             scoring["warning"] = f"{self.split.name}: {warning}"
-        return metric.compute(), scoring
+        return metric.compute(), scoring, metric.samples()
 
 
 def spatial_size_of(store: FeatureStore, target: str) -> tuple[int, int]:
@@ -325,7 +328,7 @@ def _majority_baseline(
         logits[:, majority] = 1.0
         return logits
 
-    result, _ = scorer.score([TestView(scorer.split.store, 1.0, False)], constant, batch_size)
+    result, _, _ = scorer.score([TestView(scorer.split.store, 1.0, False)], constant, batch_size)
     result.pop("confusion_matrix", None)
     return {"predictor": f"majority class ({majority})", **result}
 

@@ -84,3 +84,14 @@ def test_bad_depth_options_fail_before_training(tiny_store):
     ):
         result = runner.invoke(app, ["probe", "--task", "depth", "--features", str(tiny_store), *args])
         assert result.exit_code == 2 and expected in result.output, result.output
+
+
+def test_probe_seeds_flag(tmp_path, tiny_store):
+    args = ["probe", "--task", "knn", "--features", str(tiny_store), "--val", str(tiny_store), "--ks", "1"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path), "--seeds", "0,1"])
+    assert result.exit_code == 0, result.output
+    saved = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert saved["seeds"]["runs"] == 1 and saved["seeds"]["deterministic"].startswith("kNN has no randomness")
+    assert set(saved["metrics_ci"]) == {"top1", "mean_per_class_recall"}
+    bad = runner.invoke(app, [*args, "--seeds", "0,0"])
+    assert bad.exit_code == 2 and "seeds must be distinct" in bad.output, bad.output

@@ -65,3 +65,45 @@ def test_few_shot_cells_show_mean_and_spread_and_new_tasks_have_their_columns():
     header, rows = build_table(results)
     assert header == ["backbone", "knn top-1", "knn mean-recall", "logreg top-1", "logreg mean-recall"]
     assert rows == [["dinov2-s14", "61.0 ± 3.4", "60.0 ± 2.0", "70.0", "65.0"]]
+
+
+def _uncertain(label, top1, interval, std=None, rmse=None, rmse_interval=None):
+    result = _result(label, "classification", {"top1": top1, "mean_per_class_recall": top1}, "2026-01-01")
+    result["metrics_ci"] = {"top1": interval}
+    if std is not None:
+        result["metrics_std"] = {"top1": std}
+    return result
+
+
+def test_cells_show_seeds_and_intervals_and_bold_only_a_clear_winner(tmp_path):
+    results = [
+        _uncertain("a", 0.80, [0.78, 0.82], std=0.013),
+        _uncertain("b", 0.70, [0.68, 0.72]),
+        _uncertain("c", 0.50, [0.40, 0.60]),
+    ]
+    notes: list[str] = []
+    header, rows = build_table(results, notes=notes)
+    assert rows[0] == ["a", "**80.0 ± 1.3 [78.0, 82.0]**", "80.0"]  # clears b's interval: bold
+    assert rows[1] == ["b", "70.0 [68.0, 72.0]", "70.0"]
+    assert notes[0].startswith("± std over training seeds") and "bootstrap 95% interval" in notes[0]
+    assert notes[1] == "no bold in cls mean-recall: the best or the runner-up has no 95% interval"
+    assert to_csv(header, rows).splitlines()[1] == 'a,"80.0 ± 1.3 [78.0, 82.0]",80.0'
+    assert r"\textbf{80.0 $\pm$ 1.3 [78.0, 82.0]}" in to_latex(header, rows)
+    # overlapping intervals: no bold, and a footnote says why
+    results[1]["metrics_ci"]["top1"] = [0.69, 0.785]
+    notes = []
+    _, rows = build_table(results, notes=notes)
+    assert not any("**" in cell for row in rows for cell in row)
+    assert "no bold in cls top-1: the best's 95% interval overlaps the runner-up's" in notes
+    # lower is better (RMSE): the smallest wins
+    depth = [
+        _result(label, "depth", {"d1": 0.5, "abs_rel": 0.2, "rmse": rmse}, "2026-01-01")
+        for label, rmse in (("a", 0.4), ("b", 0.6))
+    ]
+    depth[0]["metrics_ci"], depth[1]["metrics_ci"] = {"rmse": [0.35, 0.45]}, {"rmse": [0.5, 0.7]}
+    _, rows = build_table(depth)
+    assert rows[0][3] == "**0.400 [0.350, 0.450]**" and rows[1][3] == "0.600 [0.500, 0.700]"
+    write_result(tmp_path / "r.json", results[0])
+    write_result(tmp_path / "s.json", results[1])
+    markdown, _ = write_tables(tmp_path)
+    assert "no bold in cls top-1" in markdown

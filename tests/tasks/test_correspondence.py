@@ -40,6 +40,10 @@ def test_zero_shot(tmp_path, kind, expected):
         assert m["pck_point@0.1"] < 0.3 and m["mutual_nn"]["fraction_mutual"] < 1.0
     assert result["trivial_baseline"]["predictor"].startswith("identity map")
     assert result["trivial_baseline"]["pck_point@0.01"] < 0.5
+    intervals = result["metrics_ci"]  # bootstrap over the 8 pairs: every pair perfect collapses it
+    assert set(intervals) == {"pck_image@0.1", "pck_point@0.1"}
+    for key, (low, high) in intervals.items():
+        assert low <= m[key] <= high and (low == high == 1.0 if expected else low < high)
 
 
 def test_trained_projection_beats_the_raw_cosine(tmp_path):
@@ -61,6 +65,7 @@ def test_trained_projection_beats_the_raw_cosine(tmp_path):
     result = json.loads(path.read_text())
     trained, zero_shot = result["metrics"]["pck_image@0.1"], result["zero_shot"]["pck_image@0.1"]
     assert zero_shot < 0.3 and trained > zero_shot + 0.4
+    assert result["metrics_ci"]["pck_image@0.1"][0] <= trained <= result["metrics_ci"]["pck_image@0.1"][1]
     assert result["evaluated_on"] == "test" and result["probe"]["chosen"]["loss"] == "sigmoid"
     weights = load_file(str(path.with_suffix(".safetensors")))
     assert set(weights) == {"projection.linear.weight", "criterion.log_scale", "criterion.bias"}

@@ -67,7 +67,7 @@ def test_cli_strings_and_yaml_values_parse_alike():
 @pytest.mark.parametrize(
     ("task", "values", "expected"),
     [
-        ("depth", {"pooling": "cls"}, "has no option(s) pooling; valid: layers, seed, lrs"),
+        ("depth", {"pooling": "cls"}, "has no option(s) pooling; valid: layers, seed, seeds, lrs"),
         ("classification", {"n_bins": 3}, "has no option(s) n_bins"),
         ("depth", {"n_bins": "many"}, "option n_bins: 'many' is not an int"),
         ("depth", {"n_bins": 2.5}, "option n_bins: 2.5 is not an int"),
