@@ -26,6 +26,6 @@ def backbones_command(
         typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     typer.echo(
         "\npatch/stride: pixels per grid cell, per stage for feature-map backbones (ConvNeXt, ResNet: the stages are "
-        "the layers, dim is the last stage's).\nAny timm model name works too. Weights: 'cached' = in the local hub cache, "
-        "'not cached' = downloaded on first use (or pass --weights FILE offline)."
+        "the layers, dim is the last stage's).\nAny timm model name works too. Weights: 'cached' = in the local hub "
+        "cache, 'not cached' = downloaded on first use (or pass --weights FILE offline)."
     )
