@@ -25,9 +25,16 @@ def stores(tmp_path_factory):
         paths[name] = tuple(
             extract(
                 ExtractConfig(
-                    backbone=name, random_init=True, dataset="synthetic", split=split, image_size=SIZE,
-                    layers="all", batch_size=8, workers=0, limit=limit,
-                ),  # fmt: skip
+                    backbone=name,
+                    random_init=True,
+                    dataset="synthetic",
+                    split=split,
+                    image_size=SIZE,
+                    layers="all",
+                    batch_size=8,
+                    workers=0,
+                    limit=limit,
+                ),
                 root / f"{name}-{split}.h5",
                 progress=False,
             )
