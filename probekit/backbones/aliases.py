@@ -1,5 +1,7 @@
 """The short names users type, mapped to timm models (plus tiny configs for tests and demos)."""
 
+from typing import Any
+
 from probekit.backbones.spec import BackboneSpec, register_backbone
 
 _PUBLIC = [
@@ -37,7 +39,7 @@ for _name, _model, _description in _PUBLIC:
 
 # Tiny configs of real architectures: the real code paths in milliseconds. Random weights only.
 _TINY = dict(embed_dim=64, depth=4, num_heads=2)
-_TEST = [
+_TEST: list[tuple[str, str, dict[str, Any], str]] = [
     ("test-dinov2", "vit_small_patch14_dinov2", dict(_TINY, img_size=56), "DINOv2 architecture, tiny"),
     ("test-dinov2-reg", "vit_small_patch14_reg4_dinov2", dict(_TINY, img_size=56), "DINOv2 + registers, tiny"),
     ("test-dinov3", "vit_small_patch16_dinov3", dict(_TINY, img_size=64), "DINOv3 (RoPE), tiny"),

@@ -104,8 +104,9 @@ def hooked_maps(model: nn.Module, modules: list[str], x: torch.Tensor) -> list[t
         named[name].register_forward_hook(lambda _m, _i, out, name=name: outputs.__setitem__(name, out))
         for name in modules
     ]
+    forward = getattr(model, "forward_features")  # noqa: B009 - every timm model has it; nn.Module does not say so
     try:
-        model.forward_features(x)
+        forward(x)
     finally:
         for handle in handles:
             handle.remove()
