@@ -93,3 +93,15 @@ def test_public_aliases_name_real_timm_weights():
     tags = {name: BACKBONES.get(name).model for name in ("convnext-t", "convnext-b", "convnext-b-clip", "resnet-50")}
     known = set(timm.list_pretrained())
     assert set(tags.values()) <= known, set(tags.values()) - known
+
+
+def test_backbones_command_lists_stage_strides():
+    from typer.testing import CliRunner
+
+    from probekit.cli import app
+
+    result = CliRunner().invoke(app, ["backbones", "--test"])
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line.split() for line in result.output.splitlines() if line.strip()}
+    assert rows["test-convnext"][2] == "4,8,16,32" and rows["test-resnet"][2] == "2,4,8,16,32"
+    assert rows["convnext-t"][1] == "convnext_tiny.fb_in1k" and rows["test-vit"][2] == "16"
