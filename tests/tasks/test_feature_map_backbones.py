@@ -1,4 +1,4 @@
-"""Feature-map backbones end to end: a tiny ConvNeXt and ResNet extract, probe (classification over stages of
+"""Feature-map backbones end to end: a tiny ConvNeXt, ResNet and Swin extract, probe (classification over stages of
 different widths, segmentation on one stage) and appear in a table beside a ViT."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def stores(tmp_path_factory):
     """{backbone: (train store, val store)} of the synthetic scenes, every layer (stage) stored."""
     root = tmp_path_factory.mktemp("maps")
     paths = {}
-    for name in ("test-convnext", "test-resnet", "test-vit"):
+    for name in ("test-convnext", "test-resnet", "test-swin", "test-vit"):
         paths[name] = tuple(
             extract(
                 ExtractConfig(
