@@ -113,7 +113,7 @@ def encode(backbone: Backbone, images: Sequence[np.ndarray], layer: int | None, 
 
 def layer_index(backbone: Backbone, layer: int | None) -> int:
     """The absolute index of `layer` (default: the last)."""
-    from probekit.backbones import resolve_layers
+    from probekit.backbones.layers import resolve_layers
 
     return resolve_layers(str(-1 if layer is None else layer), backbone.depth)[0]
 
