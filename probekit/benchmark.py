@@ -26,7 +26,7 @@ class Suite:
 
     name: str
     backbones: list[dict[str, Any]]  # each: backbone, and optionally random_init / weights / seed
-    tasks: dict[str, dict[str, Any]]  # task -> probe options (epochs, lrs, ...; may set dataset, splits)
+    tasks: dict[str, dict[str, Any]]  # task -> probe options (epochs, lrs, ...; may set dataset, root, splits)
     dataset: str = "synthetic"
     root: str | None = None
     splits: dict[str, int | None] = field(default_factory=lambda: {"train": None, "val": None})  # split -> limit
@@ -121,10 +121,13 @@ def _check_tasks(tasks: Any) -> None:
             )
         if options and "splits" in options:
             _check_splits(f"tasks: {task}: splits", options["splits"])
+        if options and options.get("root") is not None and not isinstance(options["root"], str):
+            raise ProbekitError(f"tasks: {task}: root must be a directory path, not {options['root']!r}")
         _check_task_options(task, options or {})
 
 
-DATA_KEYS = ("dataset", "splits")  # a task's own data; `preset` names a preset; every other key is a task option
+# a task's own data (dataset, its root, splits); `preset` names a preset; every other key is a task option
+DATA_KEYS = ("dataset", "root", "splits")
 
 
 def task_options(task: str, options: dict[str, Any] | None) -> Any:
@@ -184,20 +187,22 @@ def check_suite(data: dict[str, Any]) -> None:
         raise ProbekitError(f"root must be a directory path, not {data['root']!r}")
 
 
-DataKey = tuple[str, tuple[tuple[str, int | None], ...]]  # (dataset, ((split, limit), ...))
+DataKey = tuple[str, str | None, tuple[tuple[str, int | None], ...]]  # (dataset, root, ((split, limit), ...))
 
 
 def _tasks_by_data(suite: Suite) -> dict[DataKey, list[tuple[str, dict[str, Any]]]]:
-    """Tasks grouped by the data they need: the suite's dataset and splits, unless a task names its own
-    (`correspondence: {dataset: synthetic-pairs, splits: {...}, ...}`), so each store is extracted once."""
+    """Tasks grouped by the data they need: the suite's dataset, root and splits, unless a task names its own
+    (`correspondence: {dataset: spair, root: data/SPair-71k, splits: {...}, ...}`), so each store is extracted
+    once."""
     groups: dict[DataKey, list[tuple[str, dict[str, Any]]]] = {}
     for task, options in suite.tasks.items():
         options = dict(options or {})
         dataset = options.pop("dataset", suite.dataset)
+        root = options.pop("root", suite.root)
         splits = options.pop("splits", suite.splits)
         if "train" not in splits:
             raise ProbekitError(f"suite task {task}: splits must include train")
-        groups.setdefault((dataset, tuple(splits.items())), []).append((task, options))
+        groups.setdefault((dataset, root, tuple(splits.items())), []).append((task, options))
     return groups
 
 
@@ -229,6 +234,7 @@ def backbone_tag(entry: dict[str, Any]) -> str:
 def run_suite(suite: Suite, out: str | Path | None = None, progress: bool = True) -> str:
     """Extract, probe, tabulate; returns the markdown table."""
     from probekit.features import ExtractConfig, extract
+    from probekit.provenance import short_hash
     from probekit.report.table import write_tables
     from probekit.tasks import TASKS, run_probe
     from probekit.tasks.results import file_safe
@@ -240,7 +246,7 @@ def run_suite(suite: Suite, out: str | Path | None = None, progress: bool = True
     for entry in suite.backbones:
         name = entry["backbone"]
         tag = backbone_tag(entry)
-        for (dataset, splits), tasks in _tasks_by_data(suite).items():
+        for (dataset, root, splits), tasks in _tasks_by_data(suite).items():
             stores = {}
             outputs = suite_outputs(tasks)
             for split, limit in splits:
@@ -250,7 +256,7 @@ def run_suite(suite: Suite, out: str | Path | None = None, progress: bool = True
                     weights=entry.get("weights"),
                     seed=int(entry.get("seed", 0)),
                     dataset=dataset,
-                    root=suite.root,
+                    root=root,
                     split=split,
                     image_size=(height, width),
                     layers=entry.get("layers", suite.layers),
@@ -262,8 +268,9 @@ def run_suite(suite: Suite, out: str | Path | None = None, progress: bool = True
                 log.info("extract %s / %s %s", tag, dataset, split)
                 size_tag = "" if limit is None else f"-n{limit}"  # other split sizes get their own store
                 outputs_tag = "" if set(outputs) == {"cls", "mean", "patch"} else "-" + "-".join(outputs)
+                root_tag = "" if root == suite.root else f"-root{short_hash(root)[:8]}"  # a task's own root
                 # 'hf:org/model' names no subfolder; other weights, seeds, sizes and outputs get their own store
-                store = file_safe(f"{tag}-{dataset}-{split}-{height}x{width}{size_tag}{outputs_tag}")
+                store = file_safe(f"{tag}-{dataset}{root_tag}-{split}-{height}x{width}{size_tag}{outputs_tag}")
                 stores[split] = extract(config, out / "features" / f"{store}.h5", progress=progress)
             for task, options in tasks:
                 log.info("probe %s / %s", tag, task)

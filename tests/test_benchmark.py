@@ -14,8 +14,11 @@ SUITES = sorted((Path(__file__).parent.parent / "configs" / "suites").glob("*.ya
 
 @pytest.mark.parametrize("path", SUITES, ids=[p.stem for p in SUITES])
 def test_shipped_suites_load(path):
-    suite = Suite.load(path)
     from probekit.tasks import TASKS
+
+    if path.stem == "probe3d" and not {"normals", "multiview"} <= set(TASKS):
+        pytest.skip("probe3d needs the normals and multiview tasks (issue 17): tests/test_probe3d_suite.py checks it")
+    suite = Suite.load(path)
 
     assert suite.backbones and set(suite.tasks) <= set(TASKS)
 

@@ -1,5 +1,7 @@
 """The short names users type, mapped to timm models (plus tiny configs for tests and demos)."""
 
+from typing import Any
+
 from probekit.backbones.spec import BackboneSpec, register_backbone
 
 _PUBLIC = [
@@ -23,6 +25,13 @@ _PUBLIC = [
     ("mae-b16", "vit_base_patch16_224.mae", "MAE ViT-B/16, self-supervised"),
     ("vit-b16", "vit_base_patch16_224.augreg2_in21k_ft_in1k", "ViT-B/16, supervised IN-21k -> IN-1k"),
     ("vit-s16", "vit_small_patch16_224.augreg_in21k_ft_in1k", "ViT-S/16, supervised IN-21k -> IN-1k"),
+    # Feature-map backbones: the stages are the layers, each with its own width and stride (timm_maps.py).
+    ("convnext-t", "convnext_tiny.fb_in1k", "ConvNeXt-T, supervised IN-1k (stages: strides 4-32)"),
+    ("convnext-b", "convnext_base.fb_in1k", "ConvNeXt-B, supervised IN-1k (stages: strides 4-32)"),
+    # Probe3D's CLIP ConvNeXt: open_clip convnext_base_w, laion2b_s13b_b82k_augreg (its trunk is this timm model).
+    ("convnext-b-clip", "convnext_base.clip_laion2b_augreg", "ConvNeXt-B CLIP image tower, LAION-2B (open_clip)"),
+    # torchvision's original weights, the ResNet-50 that probing papers compare against (not timm's A1 recipe).
+    ("resnet-50", "resnet50.tv_in1k", "ResNet-50, supervised IN-1k, torchvision weights (stem + 4 stages)"),
 ]
 
 for _name, _model, _description in _PUBLIC:
@@ -30,12 +39,20 @@ for _name, _model, _description in _PUBLIC:
 
 # Tiny configs of real architectures: the real code paths in milliseconds. Random weights only.
 _TINY = dict(embed_dim=64, depth=4, num_heads=2)
-_TEST = [
+_TEST: list[tuple[str, str, dict[str, Any], str]] = [
     ("test-dinov2", "vit_small_patch14_dinov2", dict(_TINY, img_size=56), "DINOv2 architecture, tiny"),
     ("test-dinov2-reg", "vit_small_patch14_reg4_dinov2", dict(_TINY, img_size=56), "DINOv2 + registers, tiny"),
     ("test-dinov3", "vit_small_patch16_dinov3", dict(_TINY, img_size=64), "DINOv3 (RoPE), tiny"),
     ("test-siglip", "vit_base_patch16_siglip_224", dict(_TINY, img_size=64), "SigLIP (attention pool), tiny"),
     ("test-vit", "vit_small_patch16_224", dict(_TINY, img_size=64), "plain ViT/16, tiny"),
+    ("test-convnext", "convnext_tiny", dict(depths=(1, 1, 1, 1), dims=(8, 16, 24, 32)), "ConvNeXt, tiny"),
+    ("test-resnet", "resnet18", dict(layers=(1, 1, 1, 1), channels=(8, 16, 24, 32)), "ResNet, tiny"),
+    (
+        "test-swin",
+        "swin_tiny_patch4_window7_224",
+        dict(embed_dim=16, depths=(1, 1, 1, 1), num_heads=(1, 1, 1, 1), window_size=2, img_size=64),
+        "Swin, tiny",
+    ),
 ]
 for _name, _model, _kwargs, _description in _TEST:
     register_backbone(

@@ -45,6 +45,7 @@ class Backbone(nn.Module):
     weights_id: str  # sha256 of the weights file, or 'random-init(seed=N)', or 'none'
     weights_source: str  # 'hub:<id>' | 'file:<path>' | 'random-init' | 'none'
     pos_embed_resample: str
+    hierarchical = False  # True: layers differ in width and stride (stages of a ConvNeXt, ResNet, Swin, ...)
 
     def forward_layers(self, x: torch.Tensor, layers: list[int], norm: bool) -> dict[int, LayerFeatures]:
         """x: (B, 3, H, W) preprocessed images, H and W multiples of the patch size."""
@@ -52,6 +53,19 @@ class Backbone(nn.Module):
 
     def grid_size(self, image_size: tuple[int, int]) -> tuple[int, int]:
         return image_size[0] // self.patch_size, image_size[1] // self.patch_size
+
+    def layer_dim(self, layer: int) -> int:
+        """Channels of a layer's features (a ViT's are all `embed_dim`)."""
+        return self.embed_dim
+
+    def layer_stride(self, layer: int) -> int:
+        """Image pixels per grid cell of a layer (a ViT's are all `patch_size`)."""
+        return self.patch_size
+
+    def layer_grid(self, layer: int, image_size: tuple[int, int]) -> tuple[int, int]:
+        """(h, w) of a layer's patch grid at `image_size`."""
+        stride = self.layer_stride(layer)
+        return image_size[0] // stride, image_size[1] // stride
 
     def describe(self) -> dict[str, Any]:
         """Provenance recorded with every feature store."""

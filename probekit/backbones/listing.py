@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from probekit.backbones.base import Backbone
 from probekit.backbones.build import build_backbone
 from probekit.backbones.hub import hub_cached_file
 from probekit.backbones.spec import BACKBONES, BackboneSpec
@@ -16,6 +17,9 @@ class BackboneRow:
     name: str
     model: str
     patch_size: int
+    strides: (
+        str  # the grid stride of each layer: the patch size of a ViT ('14'), per stage for feature maps ('4,8,16,32')
+    )
     embed_dim: int
     depth: int
     params_m: float
@@ -37,6 +41,7 @@ def backbone_rows(include_test: bool = False) -> list[BackboneRow]:
                 name,
                 spec.model,
                 backbone.patch_size,
+                _strides(backbone),
                 backbone.embed_dim,
                 backbone.depth,
                 round(params, 1),
@@ -45,6 +50,12 @@ def backbone_rows(include_test: bool = False) -> list[BackboneRow]:
             )
         )
     return rows
+
+
+def _strides(backbone: Backbone) -> str:
+    """The stride of each layer's grid: one number when every layer shares it (ViTs), else per stage."""
+    strides = [backbone.layer_stride(k) for k in range(backbone.depth)]
+    return str(strides[0]) if len(set(strides)) == 1 else ",".join(map(str, strides))
 
 
 def _weights_status(spec: BackboneSpec) -> str:

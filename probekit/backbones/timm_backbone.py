@@ -12,6 +12,7 @@ import torch
 from probekit.backbones.base import Backbone, LayerFeatures, Preprocessing
 from probekit.backbones.hub import hub_cached_file, offline_error, preflight_hub_weights
 from probekit.backbones.spec import RANDOM_INIT, BackboneSpec, random_init_id
+from probekit.backbones.timm_maps import TimmMapBackbone, is_vit
 from probekit.backbones.weights import load_weights_file, sha256_file
 from probekit.errors import BackboneError, ProbekitError
 
@@ -96,20 +97,20 @@ class TimmBackbone(Backbone):
 
 def build_timm_backbone(
     spec: BackboneSpec, weights: Path | None = None, random_init: bool = False, seed: int = 0
-) -> TimmBackbone:
+) -> Backbone:
     """Create the timm model of `spec` with hub weights, a local file, or seeded random weights."""
     import timm
 
-    kwargs = dict(spec.kwargs, num_classes=0, dynamic_img_size=True)
+    kwargs = _model_kwargs(timm, spec)
     if weights is not None:
         model = _create(timm, spec, kwargs, pretrained=False)
         load_weights_file(model, Path(weights))
-        return TimmBackbone(spec.name, spec.model, model, sha256_file(Path(weights)), f"file:{Path(weights).resolve()}")
+        return _wrap(spec.name, spec.model, model, sha256_file(Path(weights)), f"file:{Path(weights).resolve()}")
     if random_init:
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG state
             torch.manual_seed(seed)
             model = _create(timm, spec, kwargs, pretrained=False)
-        return TimmBackbone(spec.name, spec.model, model, random_init_id(seed), RANDOM_INIT)
+        return _wrap(spec.name, spec.model, model, random_init_id(seed), RANDOM_INIT)
     if not spec.has_weights:
         raise BackboneError(f"{spec.name} is a config without pretrained weights: add --random-init or --weights FILE")
     if spec.bundled_weights:
@@ -117,12 +118,31 @@ def build_timm_backbone(
     return _from_hub(timm, spec, kwargs)
 
 
+def _wrap(name: str, model_name: str, model: TimmModel, weights_id: str, weights_source: str) -> Backbone:
+    """A ViT read token by token (TimmBackbone), or any other timm model read stage by stage (TimmMapBackbone)."""
+    kind = TimmBackbone if is_vit(model) else TimmMapBackbone
+    return kind(name, model_name, model, weights_id, weights_source)
+
+
+def _model_kwargs(timm: ModuleType, spec: BackboneSpec) -> dict[str, Any]:
+    """The spec's arguments, no classifier, and timm's `dynamic_img_size` (any input size) where the model takes it:
+    ViTs and Swin do; convolutional models need no such switch (and reject it)."""
+    kwargs = dict(spec.kwargs, num_classes=0)
+    try:
+        _create(timm, spec, dict(kwargs, dynamic_img_size=True), pretrained=False, device="meta")
+    except BackboneError as error:
+        if "dynamic_img_size" not in str(error):
+            raise
+        return kwargs
+    return dict(kwargs, dynamic_img_size=True)
+
+
 def bundled_weights_path(spec: BackboneSpec) -> Path:
     """The weights file shipped inside the package for `spec` (probekit/weights/<file>)."""
     return Path(__file__).resolve().parent.parent / "weights" / str(spec.bundled_weights)
 
 
-def _from_bundle(timm: ModuleType, spec: BackboneSpec, kwargs: dict[str, Any]) -> TimmBackbone:
+def _from_bundle(timm: ModuleType, spec: BackboneSpec, kwargs: dict[str, Any]) -> Backbone:
     path = bundled_weights_path(spec)
     if not path.is_file():
         raise BackboneError(
@@ -130,10 +150,10 @@ def _from_bundle(timm: ModuleType, spec: BackboneSpec, kwargs: dict[str, Any]) -
         )
     model = _create(timm, spec, kwargs, pretrained=False)
     load_weights_file(model, path)
-    return TimmBackbone(spec.name, spec.model, model, sha256_file(path), f"bundled:{path.name}")
+    return _wrap(spec.name, spec.model, model, sha256_file(path), f"bundled:{path.name}")
 
 
-def _from_hub(timm: ModuleType, spec: BackboneSpec, kwargs: dict[str, Any]) -> TimmBackbone:
+def _from_hub(timm: ModuleType, spec: BackboneSpec, kwargs: dict[str, Any]) -> Backbone:
     skeleton = _create(timm, spec, kwargs, pretrained=False, device="meta")
     repo = skeleton.pretrained_cfg.get("hf_hub_id")
     preflight_hub_weights(spec.name, spec.model, repo)
@@ -148,9 +168,7 @@ def _from_hub(timm: ModuleType, spec: BackboneSpec, kwargs: dict[str, Any]) -> T
     weights_id = sha256_file(cached) if cached is not None else "unknown"
     cfg = model.pretrained_cfg
     model_name = f"{cfg.get('architecture', spec.model)}.{cfg['tag']}" if cfg.get("tag") else spec.model
-    return TimmBackbone(
-        spec.name, model_name, model, weights_id, f"hub:{model.pretrained_cfg.get('hf_hub_id') or spec.model}"
-    )
+    return _wrap(spec.name, model_name, model, weights_id, f"hub:{model.pretrained_cfg.get('hf_hub_id') or spec.model}")
 
 
 def _create(

@@ -157,6 +157,7 @@ def prepare(config: ExtractConfig, backbone: Backbone | None, dataset: ImageData
         "versions": versions(),
         "git_sha": git_sha(),
         "created": utc_now(),
+        **layer_attrs(backbone, layers, config.image_size),
     }
     # Resuming must reproduce an uninterrupted run, so everything that changes the numbers must match.
     # The impl is not in the fingerprint (its features agree within float32 rounding) but is in the resume key.
@@ -183,8 +184,31 @@ def prepare(config: ExtractConfig, backbone: Backbone | None, dataset: ImageData
         resizable=config.on_error == "skip",
         originals=original_names(dataset),
         outputs=ordered_outputs(config.outputs),
+        layer_shapes=layer_shapes(backbone, layers, config.image_size),
     )
     return Prepared(backbone, dataset, layers, device, use_amp, attrs, resume_key, layout)
+
+
+def layer_shapes(
+    backbone: Backbone, layers: Sequence[int], image_size: tuple[int, int]
+) -> dict[int, tuple[int, int, int]] | None:
+    """Per layer (h, w, D) for a feature-map backbone, whose stages differ; None for a ViT (every layer alike)."""
+    if not backbone.hierarchical:
+        return None
+    return {k: (*backbone.layer_grid(k, image_size), backbone.layer_dim(k)) for k in layers}
+
+
+def layer_attrs(backbone: Backbone, layers: Sequence[int], image_size: tuple[int, int]) -> dict[str, Any]:
+    """The per-layer store attrs of a feature-map backbone (`layer_grids`, `layer_dims`, `layer_strides`, aligned
+    with `layers`); none for a ViT, whose `grid`, `embed_dim` and `patch_size` hold for every layer."""
+    shapes = layer_shapes(backbone, layers, image_size)
+    if shapes is None:
+        return {}
+    return {
+        "layer_grids": [list(shapes[k][:2]) for k in layers],
+        "layer_dims": [shapes[k][2] for k in layers],
+        "layer_strides": [backbone.layer_stride(k) for k in layers],
+    }
 
 
 def extract(

@@ -20,11 +20,22 @@ METADATA_MARGIN = 2**20
 ID_BYTES = 64  # a variable-length id string: heap entry + index, roughly
 
 
-def feature_bytes(layers: Sequence[int], grid: tuple[int, int], dim: int, dtype: str, outputs: Sequence[str]) -> int:
-    """Bytes one sample's features take (stored uncompressed): every layer's chosen outputs (cls, mean, patch)."""
-    h, w = grid
-    per_layer = {"cls": dim, "mean": dim, "patch": h * w * dim}
-    return len(layers) * sum(per_layer[name] for name in outputs) * np.dtype(dtype).itemsize
+def feature_bytes(
+    layers: Sequence[int],
+    grid: tuple[int, int],
+    dim: int,
+    dtype: str,
+    outputs: Sequence[str],
+    shapes: Mapping[int, tuple[int, int, int]] | None = None,
+) -> int:
+    """Bytes one sample's features take (stored uncompressed): every layer's chosen outputs (cls, mean, patch).
+    `shapes`: per layer (h, w, D) where layers differ (feature-map backbones), else every layer is (grid, dim)."""
+    total = 0
+    for layer in layers:
+        h, w, d = shapes[layer] if shapes else (*grid, dim)
+        per_layer = {"cls": d, "mean": d, "patch": h * w * d}
+        total += sum(per_layer[name] for name in outputs)
+    return total * np.dtype(dtype).itemsize
 
 
 def raw_target_bytes(target_shapes: Mapping[str, tuple[tuple[int, ...], str]]) -> int:
@@ -39,10 +50,12 @@ def sample_bytes(
     dtype: str,
     target_shapes: Mapping[str, tuple[tuple[int, ...], str]],
     outputs: Sequence[str] = ("cls", "mean", "patch"),
+    shapes: Mapping[int, tuple[int, int, int]] | None = None,
 ) -> int:
     """Bytes one sample takes at most in a store: the chosen outputs of every layer, every target uncompressed,
     its id (the per-batch free-space check: compressed targets only ever take less)."""
-    return int(feature_bytes(layers, grid, dim, dtype, outputs) + raw_target_bytes(target_shapes) + ID_BYTES)
+    features = feature_bytes(layers, grid, dim, dtype, outputs, shapes)
+    return int(features + raw_target_bytes(target_shapes) + ID_BYTES)
 
 
 def free_bytes(path: Path) -> int:

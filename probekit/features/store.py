@@ -106,6 +106,12 @@ class StoreLayout:
     resizable: bool = False  # --on-error skip: rows may be fewer than samples, trimmed by `finish`
     originals: tuple[str, ...] | None = None  # dense targets kept at original size (None: no /originals group)
     outputs: tuple[str, ...] = FIELDS  # the feature outputs stored per layer (--outputs)
+    # feature-map backbones: per layer (h, w, D), the layers' grids and widths differing; None: all (grid, dim)
+    layer_shapes: Mapping[int, tuple[int, int, int]] | None = None
+
+    def shape_of(self, layer: int) -> tuple[int, int, int]:
+        """(h, w, D) of a layer's patch grid."""
+        return self.layer_shapes[layer] if self.layer_shapes else (*self.grid, self.dim)
 
     def _target_shapes(self) -> dict[str, tuple[tuple[int, ...], str]]:
         return {name: (spec.shape, spec.dtype) for name, spec in self.targets.items()}
@@ -115,7 +121,8 @@ class StoreLayout:
         """Bytes one sample takes at most (the per-batch free-space check: maps counted uncompressed)."""
         targets = self._target_shapes()
         originals = 0 if self.originals is None else estimated_bytes(targets, self.originals)
-        return sample_bytes(self.layers, self.grid, self.dim, self.dtype, targets, self.outputs) + originals
+        features = sample_bytes(self.layers, self.grid, self.dim, self.dtype, targets, self.outputs, self.layer_shapes)
+        return features + originals
 
     def size(self, samples: int, measured: Mapping[str, float] | None = None) -> StoreSize:
         """The bytes a store of `samples` samples of this layout takes: the one estimate behind `--dry-run` and
@@ -136,7 +143,8 @@ class StoreLayout:
             originals = estimated_bytes(self._target_shapes(), self.originals)
         return StoreSize(
             samples=samples,
-            features=samples * feature_bytes(self.layers, self.grid, self.dim, self.dtype, self.outputs),
+            features=samples
+            * feature_bytes(self.layers, self.grid, self.dim, self.dtype, self.outputs, self.layer_shapes),
             targets=round(samples * targets),
             originals=round(samples * originals),
             other=samples * ID_BYTES + HDF5_OVERHEAD,
@@ -259,15 +267,15 @@ class StoreWriter:
 
     def _create(self, attrs: Mapping[str, Any], resume_key: str) -> h5py.File:
         layout = self.layout
-        N, (h, w), D = layout.num_samples, layout.grid, layout.dim
-        row_bytes = D * np.dtype(layout.dtype).itemsize
-        rows = max(1, min(N, CHUNK_BYTES // row_bytes, 1024))  # cls / mean rows per chunk
+        N = layout.num_samples
         shape = resizable_rows if layout.resizable else fixed_rows
         f = h5py.File(self.path, "w")
         try:
             f.create_dataset("ids", dtype=h5py.string_dtype(), **shape(N))
             for layer in layout.layers:
                 group = f.create_group(f"layers/{layer}")
+                h, w, D = layout.shape_of(layer)
+                rows = max(1, min(N, CHUNK_BYTES // (D * np.dtype(layout.dtype).itemsize), 1024))  # cls/mean per chunk
                 for field in layout.outputs:
                     dims = (h, w, D) if field == "patch" else (D,)
                     chunks = (1, h, w, D) if field == "patch" else (rows, D)
@@ -529,6 +537,29 @@ class FeatureStore:
     @property
     def dim(self) -> int:
         return int(self.attrs["embed_dim"])
+
+    def _per_layer(self, key: str, layer: int | None) -> Any:
+        """A stored layer's entry of a per-layer attr (`layer_grids`, `layer_dims`, `layer_strides`: written for
+        feature-map backbones, aligned with `layers`), or None when the store has no such attr (every ViT store)."""
+        values = self.attrs.get(key)
+        if values is None:
+            return None
+        return values[self.layers.index(self.resolve_layer(layer))]
+
+    def grid_of(self, layer: int | None = None) -> tuple[int, int]:
+        """(h, w) of a stored layer's patch grid (default: the last stored)."""
+        grid = self._per_layer("layer_grids", layer)
+        return self.grid if grid is None else (int(grid[0]), int(grid[1]))
+
+    def dim_of(self, layer: int | None = None) -> int:
+        """Channels of a stored layer's features (default: the last stored)."""
+        dim = self._per_layer("layer_dims", layer)
+        return self.dim if dim is None else int(dim)
+
+    def stride_of(self, layer: int | None = None) -> int:
+        """Image pixels per grid cell of a stored layer: a ViT's patch size, a feature-map stage's stride."""
+        stride = self._per_layer("layer_strides", layer)
+        return int(self.attrs["patch_size"]) if stride is None else int(stride)
 
     @property
     def ids(self) -> list[str]:

@@ -24,6 +24,9 @@ _PROVENANCE = (
     "image_size",
     "grid",
     "layers",
+    "layer_grids",  # feature-map backbones: per stored layer (stage)
+    "layer_dims",
+    "layer_strides",
     "outputs",
     "norm",
     "dtype",

@@ -75,14 +75,24 @@ def load_head(path: str | Path) -> SavedHead:
     if not weights.is_file():
         raise ProbekitError(f"head weights {weights} are missing: keep the .safetensors file beside {path.name}")
     state = load_file(str(weights))
-    dim = int(result["backbone"]["embed_dim"])
-    module = runner.build_head(settings, dim)
+    module = runner.build_head(settings, layer_width(result))
     try:
         module.load_state_dict(state)
     except RuntimeError as error:
         first = str(error).splitlines()[0]
         raise ProbekitError(f"{weights} does not fit the {task} head described in {path.name} ({first})") from None
     return SavedHead(task=task, settings=settings, module=module.eval(), result=result)
+
+
+def layer_width(result: dict[str, Any]) -> int:
+    """Channels per chosen layer: `embed_dim`, or a feature-map backbone's stage width (the chosen layers of a
+    dense head share one grid, so one stage width; `layer_dims` is aligned with the stored layers)."""
+    features = result.get("features", {})
+    dims = features.get("layer_dims")
+    if dims is None:
+        return int(result["backbone"]["embed_dim"])
+    chosen = result["probe"]["settings"]["layers"][-1]
+    return int(dims[list(features["layers"]).index(chosen)])
 
 
 def check_features(head: SavedHead, fingerprint: str | None, source: str) -> None:

@@ -107,10 +107,20 @@ def forward(
 
 def encode(backbone: Backbone, images: Sequence[np.ndarray], layer: int | None, norm: bool) -> list[torch.Tensor]:
     """Patch grids (h, w, D) of one layer (default: the last) for images of one size."""
-    from probekit.backbones import resolve_layers
-
-    k = resolve_layers(str(-1 if layer is None else layer), backbone.depth)[0]
+    k = layer_index(backbone, layer)
     return list(forward(backbone, images, [k], norm)[k].patch.float())  # B x (h, w, D)
+
+
+def layer_index(backbone: Backbone, layer: int | None) -> int:
+    """The absolute index of `layer` (default: the last)."""
+    from probekit.backbones.layers import resolve_layers
+
+    return resolve_layers(str(-1 if layer is None else layer), backbone.depth)[0]
+
+
+def layer_stride(backbone: Backbone, layer: int | None) -> int:
+    """Image pixels per grid cell of the drawn layer: the patch size, or a feature-map stage's stride."""
+    return backbone.layer_stride(layer_index(backbone, layer))
 
 
 # -- views -----------------------------------------------------------------------------------------
@@ -156,7 +166,7 @@ def image_views(source: Source) -> list[View]:
     ]
     grids = encode(backbone, [image for image, _ in fitted], source.layer, source.norm)
     return [
-        View(image, grid, backbone.patch_size, pixel_map, original.shape[:2], path.name)
+        View(image, grid, layer_stride(backbone, source.layer), pixel_map, original.shape[:2], path.name)
         for (image, pixel_map), grid, original, path in zip(fitted, grids, originals, source.images, strict=True)
     ]
 
@@ -174,7 +184,7 @@ def synthetic_views(source: Source) -> list[View]:
         View(
             image,
             grid,
-            backbone.patch_size,
+            layer_stride(backbone, source.layer),
             PixelMap.identity(),
             source.image_size,
             f"synthetic pair {source.synthetic} view {v}",
@@ -204,7 +214,7 @@ def store_views(source: Source) -> list[View]:
         originals = stored_images(store, indices)
         fitted = [(image, PixelMap.identity()) for image in originals]
         names = [f"{store.path.name}[{i}]" for i in indices]
-    patch = int(store.attrs["patch_size"])
+    patch = store.stride_of(layer)
     return [
         View(
             image,

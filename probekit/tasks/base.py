@@ -378,6 +378,24 @@ def choose_layers(store: FeatureStore, layers: tuple[int, ...] | list[int] | Non
     return sorted({store.resolve_layer(k) for k in layers})
 
 
+def concat_width(store: FeatureStore, layers: Sequence[int]) -> int:
+    """Channels of the chosen layers' vectors (cls, mean) concatenated: a feature-map backbone's stages differ."""
+    return sum(store.dim_of(k) for k in layers)
+
+
+def patch_width(store: FeatureStore, layers: Sequence[int], task: str) -> int:
+    """Channels of the chosen layers' patch grids concatenated cell by cell. Layers whose grids differ (stages of
+    a feature-map backbone) are refused, not resampled: a probe on resampled maps would be another protocol."""
+    grids = {k: store.grid_of(k) for k in layers}
+    if len(set(grids.values())) > 1:
+        shapes = ", ".join(f"{k}: {h}x{w} (stride {store.stride_of(k)})" for k, (h, w) in grids.items())
+        raise ProbekitError(
+            f"{store.path.name}: the {task} task concatenates its layers cell by cell, but their patch grids differ "
+            f"({shapes}); pass --layers with layers of one stride, e.g. --layers {layers[-1]}"
+        )
+    return concat_width(store, layers)
+
+
 def grid_table(specs: Sequence[HeadSpec], scores: Sequence[float], iters: Sequence[int]) -> list[dict[str, Any]]:
     """Every head of the grid with its val score (full val) and the optimizer step of its best validation."""
     return [

@@ -11,6 +11,7 @@ cosine schedule, weight decay 0. Selection: top-1 on val.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -75,27 +76,34 @@ class ClassificationOptions(FewShotOptions, TrainedOptions):
 
 def _reader(layers: list[int]) -> Reader:
     def read(store: FeatureStore, begin: int, end: int) -> dict[str, np.ndarray]:
+        # layers concatenated in order, (B, D_0 + ... + D_L-1): a feature-map backbone's stages differ in width
         return {
-            "cls": np.stack([store.read("cls", begin, end, k) for k in layers], axis=1),  # (B, L, D)
-            "mean": np.stack([store.read("mean", begin, end, k) for k in layers], axis=1),  # (B, L, D)
+            "cls": np.concatenate([store.read("cls", begin, end, k) for k in layers], axis=1),
+            "mean": np.concatenate([store.read("mean", begin, end, k) for k in layers], axis=1),
             "label": store.read_target("label", begin, end),
         }
 
     return read
 
 
-def _input(batch: dict[str, torch.Tensor], spec: HeadSpec) -> torch.Tensor:
-    n, pooling = spec.variant["n_blocks"], spec.variant["pooling"]
-    if pooling == "mean":
-        return batch["mean"][:, -n:].flatten(1)  # (B, n*D)
-    x = batch["cls"][:, -n:].flatten(1)  # (B, n*D)
-    return torch.cat([x, batch["mean"][:, -1]], dim=1) if pooling == "cls+mean" else x
+def _inputs(dims: list[int]) -> Callable[[dict[str, torch.Tensor], HeadSpec], torch.Tensor]:
+    """The head input of a spec from a batch of concatenated layers of widths `dims` (in layer order)."""
+
+    def head_input(batch: dict[str, torch.Tensor], spec: HeadSpec) -> torch.Tensor:
+        width = sum(dims[-spec.variant["n_blocks"] :])  # the last n blocks
+        pooling = spec.variant["pooling"]
+        if pooling == "mean":
+            return batch["mean"][:, -width:]  # (B, D_n + ... + D_L)
+        x = batch["cls"][:, -width:]
+        return torch.cat([x, batch["mean"][:, -dims[-1] :]], dim=1) if pooling == "cls+mean" else x
+
+    return head_input
 
 
-def _in_dim(spec: HeadSpec, dim: int) -> int:
+def _in_dim(spec: HeadSpec, dims: list[int]) -> int:
     n: int = spec.variant["n_blocks"]
     pooling: str = spec.variant["pooling"]
-    return n * dim + (dim if pooling == "cls+mean" else 0)
+    return sum(dims[-n:]) + (dims[-1] if pooling == "cls+mean" else 0)
 
 
 class ClassificationTask(TaskBase):
@@ -131,7 +139,9 @@ class ClassificationTask(TaskBase):
             for wd in options.weight_decays
         ]
         torch.manual_seed(train.seed)
-        grid = HeadGrid([LinearClassifier(_in_dim(s, store.dim), num_classes) for s in specs], specs, _input)
+        dims = [store.dim_of(k) for k in layers]
+        _input = _inputs(dims)
+        grid = HeadGrid([LinearClassifier(_in_dim(s, dims), num_classes) for s in specs], specs, _input)
         read = _reader(layers)
         torch_device = resolve_device(train.device)
         ranks = current_ranks()

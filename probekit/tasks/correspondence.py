@@ -53,6 +53,7 @@ from probekit.tasks.base import (
     choose_layers,
     grid_table,
     option,
+    patch_width,
     require_target,
 )
 
@@ -76,10 +77,12 @@ class PairSplit:
     pixel_maps: np.ndarray  # (N, 4) every image's pixel map
     name: str
     original_sizes: np.ndarray | None = None  # (N, 2) (height, width) where the adapter stores them
+    layer: int | None = None  # a layer of the grids matched (all share its stride); None: the last stored
 
     @property
     def patch(self) -> int:
-        return int(self.store.attrs["patch_size"])
+        """Stored pixels per grid cell: the patch size of a ViT, the stage's stride of a feature-map backbone."""
+        return self.store.stride_of(self.layer)
 
     @property
     def image_hw(self) -> tuple[int, int]:
@@ -101,7 +104,7 @@ class PairSplit:
         return float(max((W - 2 * m.ox) / m.sx, (H - 2 * m.oy) / m.sy))
 
 
-def pair_split(view: StoreView) -> PairSplit:
+def pair_split(view: StoreView, layer: int | None = None) -> PairSplit:
     """A store view's pairs: all, or the strided pair hold-out matching the view's image hold-out."""
     store = view.store
     if not store.has_pairs:
@@ -117,7 +120,10 @@ def pair_split(view: StoreView) -> PairSplit:
     if not len(rows):
         raise ProbekitError(f"{view.name} has no pairs: pass a --val store with pairs")
     sizes = store.read_target("original_size") if "original_size" in store.targets else None
-    return PairSplit(store, table, rows, store.read_target("pixel_map").astype(np.float64), view.name, sizes)
+    pixel_maps = store.read_target("pixel_map").astype(np.float64)
+    return PairSplit(
+        store, table, rows, pixel_maps, view.name, sizes, None if layer is None else store.resolve_layer(layer)
+    )
 
 
 class GridReader:
@@ -376,8 +382,9 @@ class CorrespondenceTask(TaskBase):
     def run(self, splits: Splits, options: CorrespondenceOptions, device: str, progress: bool) -> TaskOutput:
         o, train = options.match(), options.train_config(device)
         final_view = splits.test or splits.val
-        final = pair_split(final_view)
-        layers = choose_layers(final.store, options.layers, default="last")
+        layers = choose_layers(final_view.store, options.layers, default="last")
+        patch_width(final_view.store, layers, self.name)  # the layers' grids must agree
+        final = pair_split(final_view, layers[-1])
         torch_device = resolve_device(train.device)
         settings = {
             "layers": layers,
@@ -421,14 +428,14 @@ class CorrespondenceTask(TaskBase):
         trivial: dict[str, Any],
         projection: str,
     ) -> TaskOutput:
-        train_split, val_split = pair_split(splits.train), pair_split(splits.val)
+        train_split, val_split = pair_split(splits.train, layers[-1]), pair_split(splits.val, layers[-1])
         read_train = read_final if train_split.store is final.store else GridReader(train_split.store, layers)
         read_val = (
             read_train
             if val_split.store is train_split.store
             else (read_final if val_split.store is final.store else GridReader(val_split.store, layers))
         )
-        in_dim = final.store.dim * len(layers)
+        in_dim = patch_width(final.store, layers, self.name)
         out_dim = int(options.projection_dim or in_dim)
         criterion = PROJECTION_LOSSES.get(projection)
         criterion_args = {"temperature": options.temperature} if projection == "infonce" and options.temperature else {}

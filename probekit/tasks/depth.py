@@ -35,8 +35,10 @@ from probekit.tasks.base import (
     TaskOutput,
     best_index,
     choose_layers,
+    concat_width,
     grid_table,
     option,
+    patch_width,
     require_target,
     spatial_size,
     training_stream,
@@ -177,7 +179,7 @@ class DepthTask(TaskBase):
             return value
 
         factory = HEADS.get(head_name)
-        in_dim = store.dim * len(layers) * (2 if with_cls else 1)
+        in_dim = patch_width(store, layers, self.name) + (concat_width(store, layers) if with_cls else 0)
         specs = [HeadSpec(lr, wd) for lr in options.lrs for wd in options.weight_decays]
         torch.manual_seed(train.seed)
         grid = HeadGrid([factory(in_dim, o) for _ in specs], specs, head_input)

@@ -139,7 +139,8 @@ class LogregTask(TaskBase):
     def _check_memory(splits: Splits, options: LogregOptions) -> None:
         """One error line when the features would not fit the documented in-memory bound."""
         rows = len(splits.train) + len(splits.val) + (len(splits.test) if splits.test is not None else 0)
-        width = splits.train.store.dim * len(options.feature.split("+"))
+        store = splits.train.store
+        width = store.dim_of(choose_layers(store, options.layers, default="last")[-1]) * len(options.feature.split("+"))
         size = rows * width * BYTES / 1e9
         if size > options.max_memory_gb:
             raise ProbekitError(

@@ -45,7 +45,8 @@ def store_provenance(store: FeatureStore) -> dict[str, Any]:
                 "num_registers",
                 "extract_config",
             )
-        },
+        }
+        | _present(a, ("strides", "stage_dims")),
         "features": {
             k: a.get(k)
             for k in (
@@ -60,10 +61,16 @@ def store_provenance(store: FeatureStore) -> dict[str, Any]:
                 "pos_embed_resample",
                 "features_fingerprint",
             )
-        },
+        }
+        | _present(a, ("layer_grids", "layer_dims", "layer_strides")),
         "dataset": {k: a.get(k) for k in ("dataset", "root", "dataset_fingerprint")},
         "label": backbone_label(a),
     }
+
+
+def _present(attrs: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """The keys a store has: the per-stage attrs of feature-map backbones, absent from ViT stores (and their JSON)."""
+    return {k: attrs[k] for k in keys if k in attrs}
 
 
 def file_safe(text: Any) -> str:

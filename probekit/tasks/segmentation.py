@@ -35,6 +35,7 @@ from probekit.tasks.base import (
     choose_layers,
     grid_table,
     option,
+    patch_width,
     require_target,
     spatial_size,
     training_stream,
@@ -134,7 +135,7 @@ class SegmentationTask(TaskBase):
 
         specs = [HeadSpec(lr, wd) for lr in options.lrs for wd in options.weight_decays]
         torch.manual_seed(train.seed)
-        in_dim = store.dim * len(layers)
+        in_dim = patch_width(store, layers, self.name)
         grid = HeadGrid([SegmentationHead(in_dim, num_classes) for _ in specs], specs, head_input)
         torch_device = resolve_device(train.device)
 
