@@ -202,7 +202,7 @@ def _render_view(
     inverse = np.empty_like(order)
     inverse[order] = np.arange(h * w)
     colour = np.take(colour, inverse, axis=0).reshape(h, w, 3)  # back to pixel order
-    normals = np.take(normals, inverse, axis=0).reshape(h, w, 3)  # back to pixel order
+    normal_map = np.take(normals, inverse, axis=0).reshape(h, w, 3)  # back to pixel order
     if config.noise_sigma > 0:
         colour += _pixel_noise(noise_rng, colour.shape, config.noise_sigma)
     image = np.clip(colour + 0.5, 0, 255).astype(np.uint8)
@@ -211,7 +211,7 @@ def _render_view(
     class_lut[-_SKY_ID : len(world.objects) - _SKY_ID] = [o.class_id + 1 for o in world.objects]
     mask = class_lut[ids - _SKY_ID]
     sample = SceneSample(
-        image=image, depth=depth.astype(np.float32), mask=mask, label=world.label, camera=camera, normals=normals
+        image=image, depth=depth.astype(np.float32), mask=mask, label=world.label, camera=camera, normals=normal_map
     )
     return sample, ids
 
