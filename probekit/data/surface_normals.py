@@ -24,6 +24,7 @@ import numpy as np
 from probekit.data.base import TargetSpec
 
 FRAME = "OpenCV camera (x right, y down, z forward), unit vectors facing the camera"
+FILE_FRAME = "as given by the ground-truth file (not re-oriented by probekit)"
 DTYPE = "float16"
 MAX_JUMP = 0.1  # relative depth difference to a neighbour above which a pixel sits on a discontinuity
 DERIVED = "derived from depth and intrinsics: central-difference cross product (probekit/data/surface_normals.py)"

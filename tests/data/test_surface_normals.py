@@ -5,10 +5,18 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+import pytest
 
+from probekit.data import open_dataset
+from probekit.data.base import TargetSpec
+from probekit.data.nyuv2 import nyu_intrinsics
 from probekit.data.scenes.render import render_scene
 from probekit.data.scenes.world import SceneConfig
-from probekit.data.surface_normals import normals_from_depth, valid_normals
+from probekit.data.surface_normals import normals_from_depth, normals_target, valid_normals
+from probekit.errors import DatasetError, StoreError
+from probekit.features import ExtractConfig, extract
+from probekit.features.store import FeatureStore, StoreLayout, StoreWriter
+from tests.data import test_nyuv2
 
 VIEW_SHA256 = "0615b4eefc018bd63c2e7b9786eb3aca00e516feca7b86b3513463d25370031d"  # at ff7cd67, before normals
 K = np.array([[60.0, 0.0, 32.0], [0.0, 60.0, 24.0], [0.0, 0.0, 1.0]])
@@ -79,3 +87,79 @@ def test_derived_normals_agree_with_the_rendered_ones():
         errors.append(_angles(derived[both], s.normals[both]))
     error = np.concatenate(errors)
     assert np.median(error) < 0.1 and (error < 11.25).mean() > 0.9 and min(kept) > 0.8
+
+
+def _nyu_normals(tmp_path) -> np.ndarray:
+    """normals.npy beside the miniature labeled .mat: a unit normal per pixel of every frame."""
+    n, h, w = test_nyuv2.N, test_nyuv2.H, test_nyuv2.W
+    normals = np.random.default_rng(0).normal(size=(n, h, w, 3)).astype(np.float32)
+    normals /= np.linalg.norm(normals, axis=-1, keepdims=True)
+    np.save(tmp_path / "normals.npy", normals)
+    return normals
+
+
+def test_nyu_without_a_normals_file_derives_them_from_depth(tmp_path):
+    _, depth, _ = test_nyuv2.write_nyuv2(tmp_path)
+    dataset = open_dataset("nyuv2", "train", str(tmp_path), image_size=(test_nyuv2.H, test_nyuv2.W))
+    spec = dataset.targets["normals"]
+    assert spec.shape == (test_nyuv2.H, test_nyuv2.W, 3) and spec.dtype == "float16"
+    assert spec.attrs["source"].startswith("derived from depth and intrinsics") and "depths" in spec.attrs["source"]
+    K = nyu_intrinsics(test_nyuv2.H, test_nyuv2.W)
+    np.testing.assert_array_equal(dataset[1]["normals"], normals_from_depth(depth[2], K))  # MATLAB index 3
+    assert valid_normals(dataset[1]["normals"]).any()
+
+
+def test_nyu_reads_the_normals_file_masked_by_raw_depth(tmp_path):
+    _, _, raw = test_nyuv2.write_nyuv2(tmp_path)
+    normals = _nyu_normals(tmp_path)
+    dataset = open_dataset("nyuv2", "test", str(tmp_path), image_size=(test_nyuv2.H, test_nyuv2.W))
+    assert dataset.targets["normals"].attrs["source"] == "file: normals.npy"
+    sample = dataset[1]  # MATLAB index 5
+    np.testing.assert_array_equal(sample["normals"], normals[4] * (raw[4] > 0)[..., None])
+    assert not valid_normals(sample["normals"][:3, :4]).any() and valid_normals(sample["normals"][3:]).all()
+
+
+def test_nyu_normals_are_cut_to_the_image_window(tmp_path):
+    _, _, raw = test_nyuv2.write_nyuv2(tmp_path)
+    normals = _nyu_normals(tmp_path) * (raw > 0)[..., None]  # rawDepths' holes: rows :3, cols :4
+    dataset = open_dataset("nyuv2", "train", str(tmp_path), image_size=(14, 14))  # square: the sides are cut
+    assert dataset.targets["normals"].shape == (12, 12, 3)
+    np.testing.assert_array_equal(dataset[0]["normals"], normals[0][:, 2:14])
+
+
+def test_a_normals_file_of_another_shape_is_named(tmp_path):
+    test_nyuv2.write_nyuv2(tmp_path)
+    np.save(tmp_path / "normals.npy", np.zeros((2, test_nyuv2.H, test_nyuv2.W, 3), np.float32))
+    with pytest.raises(DatasetError, match=r"normals.npy holds \(2, 12, 16, 3\), not \(5, 12, 16, 3\)"):
+        open_dataset("nyuv2", "train", str(tmp_path), image_size=(test_nyuv2.H, test_nyuv2.W))
+
+
+def test_extract_stores_the_nyu_normals_with_their_source(tmp_path):
+    _, _, raw = test_nyuv2.write_nyuv2(tmp_path)
+    normals = _nyu_normals(tmp_path)
+    config = ExtractConfig(
+        backbone="test-dinov2",
+        random_init=True,
+        dataset="nyuv2-raw",
+        root=str(tmp_path),
+        split="test",
+        image_size=(42, 56),
+        batch_size=2,
+        workers=0,
+    )
+    store = FeatureStore(extract(config, tmp_path / "store.h5", progress=False))
+    assert store.target_attrs("normals")["source"] == "file: normals.npy"
+    stored = store.read_target("normals", 0, 2)
+    assert stored.dtype == np.float16
+    want = normals[[1, 4]] * (raw[[1, 4]] > 0)[..., None]  # the test split: MATLAB indices 2 and 5
+    np.testing.assert_allclose(stored, want, atol=1e-3)  # float16 keeps ~3 decimals
+
+
+def test_a_partial_store_started_without_a_target_is_refused_on_resume(tmp_path):
+    targets = {"depth": TargetSpec((4, 4), "float32")}
+    layout = StoreLayout(4, [11], (1, 1), 2, "float32", targets, resizable=False)
+    writer = StoreWriter(tmp_path / "s.h5", layout, {"backbone": "fake"}, resume_key="k")
+    writer.file.close()  # interrupted before any row
+    with_normals = StoreLayout(4, [11], (1, 1), 2, "float32", {**targets, "normals": normals_target((4, 4), "test")})
+    with pytest.raises(StoreError, match=r"started without the target\(s\) normals.*--overwrite"):
+        StoreWriter(tmp_path / "s.h5", with_normals, {"backbone": "fake"}, resume_key="k")
