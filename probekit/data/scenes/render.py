@@ -55,11 +55,13 @@ def _shade_object(
     n = SHAPES[obj.shape].normal(pl, obj.half)
     lx, lz = _rot_y(light[0], light[2], -obj.yaw)
     ndotl = n[0] * lx + n[1] * light[1] + n[2] * lz
-    inv_norm = 1.0 / np.sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2])  # spheres' p / r is unit only to ~1e-4
-    wx, wz = _rot_y(n[0] * inv_norm, n[2] * inv_norm, obj.yaw)  # local -> world: yaw about the vertical
-    wy = n[1] * inv_norm
+    c, s = math.cos(obj.yaw), math.sin(obj.yaw)
+    local_to_cam = world_to_cam @ np.array([[c, 0, -s], [0, 1, 0], [s, 0, c]], dtype=np.float32)  # (3, 3): R^T yaw
+    if obj.shape == "sphere":  # p / r is unit only to ~1e-4 (box and cylinder normals are exact)
+        inv_norm = np.float32(1.0) / np.sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2])
+        n = (n[0] * inv_norm, n[1] * inv_norm, n[2] * inv_norm)
     for a in range(3):
-        normals[:, a] = world_to_cam[a, 0] * wx + world_to_cam[a, 1] * wy + world_to_cam[a, 2] * wz
+        normals[:, a] = local_to_cam[a, 0] * n[0] + local_to_cam[a, 1] * n[1] + local_to_cam[a, 2] * n[2]
     weight = TEXTURES[obj.texture].evaluate(pl, n, obj.tex_params)
     return _blend(obj.colours, weight), ndotl
 
