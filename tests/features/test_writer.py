@@ -73,6 +73,7 @@ def test_tasks_say_which_outputs_they_read():
         "segmentation": ("patch",),
         "depth": ("cls", "patch"),
         "correspondence": ("patch",),
+        "normals": ("patch",),
     }
     depth = TASKS.get("depth")
     assert depth.required_outputs(depth.parse_options({"with_cls": False})) == ("patch",)
