@@ -14,6 +14,13 @@ Segmentation: the .mat's `labels` (1449, 640, 480) uint16 hold the 894 raw NYU c
 `nyuv2` stores them as the NYU-40 classes (`classMapping40`, 40 ids 0..39), `nyuv2-13` as the 13-class
 variant (`class13Mapping` over the 40); unlabeled becomes 255 (ignored). The tables ship in nyu40.json
 with their source. Masks, like depth, keep the original resolution cut to the image's window.
+
+Normals: `normals.npy` in the root, when present, holds ground-truth normals for every frame of the .mat,
+(1449, 480, 640, 3) float in .mat order (Ladicky et al.'s, as Probe3D evaluates on: the `all_normals` array
+of FAIR's nyuv2_surfacenormal_metadata `all_normals.pklz`, saved with numpy); they are stored as given,
+zeroed where `rawDepths` is 0 (Probe3D's validity mask). Without it the normals are derived from the
+variant's depth and NYU's colour-camera intrinsics (probekit/data/surface_normals.py). The `normals`
+target's `source` attr says which (and so does a probe's results JSON).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from probekit.data.depth_targets import EIGEN_BOX_480x640, check_split, depth_ta
 from probekit.data.geometry import size_hw
 from probekit.data.layout import missing_paths, require_paths, require_root
 from probekit.data.registry import DatasetEntry, register_dataset
+from probekit.data.surface_normals import DERIVED, FILE_FRAME, normals_from_depth, normals_target
 from probekit.errors import DatasetError
 from probekit.provenance import short_hash
 
@@ -41,6 +49,17 @@ MAX_DEPTH = 10.0
 VARIANTS = {"nyuv2": ("depths", 40), "nyuv2-raw": ("rawDepths", 40), "nyuv2-13": ("depths", 13)}  # depth, classes
 MAPPING = Path(__file__).with_name("nyu40.json")
 IGNORE_INDEX = 255
+NORMALS_FILE = "normals.npy"
+# NYU's colour camera (NYU toolbox camera_params.m: fx_rgb, fy_rgb, cx_rgb, cy_rgb), 1-based MATLAB pixel
+# coordinates moved to probekit's continuous ones (pixel centres at index + 0.5): c - 0.5.
+NYU_K_480x640 = np.array(
+    [[518.8579, 0.0, 325.5824 - 0.5], [0.0, 519.4696, 253.7362 - 0.5], [0.0, 0.0, 1.0]], dtype=np.float64
+)
+
+
+def nyu_intrinsics(h0: int, w0: int) -> np.ndarray:
+    """NYU's intrinsics scaled to a (h0, w0) frame (the labeled frames are 480x640: unchanged)."""
+    return np.diag([w0 / 640, h0 / 480, 1.0]) @ NYU_K_480x640
 
 
 def class_table(num_classes: int) -> tuple[np.ndarray, list[str]]:
@@ -127,6 +146,16 @@ class NYUv2Labeled:
                     "resize": "none: the original resolution cut to the image's window, like depth",
                 },
             )
+        self.normals_path = self.root / NORMALS_FILE if (self.root / NORMALS_FILE).is_file() else None
+        self.K = nyu_intrinsics(h0, w0)
+        self._check_normals_file(num, (h0, w0))
+        self.targets["normals"] = (
+            normals_target(self.window.shape, f"file: {NORMALS_FILE}", frame=FILE_FRAME)
+            if self.normals_path is not None
+            else normals_target(
+                self.window.shape, f"{DERIVED}, from {MAT}:{depth_key}", intrinsics=self.K.round(4).tolist()
+            )
+        )
         self.originals = ("depth", "mask") if self.has_labels else ("depth",)  # the whole frame, Eigen crop in it
         self._file: h5py.File | None = None
 
@@ -147,6 +176,29 @@ class NYUv2Labeled:
                 f"(N, 3, W, H) and (N, W, H) as in the NYU v2 labeled .mat"
             )
         return images[0], (images[3], images[2])
+
+    def _check_normals_file(self, num: int, frame: tuple[int, int]) -> None:
+        """`normals.npy` must hold (num, H, W, 3) normals for every frame of the .mat."""
+        if self.normals_path is None:
+            return
+        try:
+            shape = np.load(self.normals_path, mmap_mode="r").shape
+        except (OSError, ValueError) as error:
+            raise DatasetError(f"cannot read {self.normals_path} as a .npy array ({error}); see {README}") from None
+        if shape != (num, *frame, 3):
+            raise DatasetError(
+                f"{self.normals_path} holds {shape}, not ({num}, {frame[0]}, {frame[1]}, 3): one normal map per "
+                f"frame of {MAT}, in its order (see {README})"
+            )
+
+    def _normals(self, f: h5py.File, n: int, depth: np.ndarray) -> np.ndarray:
+        """(H0, W0, 3) float32 normals of frame n: the file's (zeroed where rawDepths is 0), else derived."""
+        if self.normals_path is None:
+            return normals_from_depth(depth, self.K)
+        normals = np.asarray(np.load(self.normals_path, mmap_mode="r")[n], dtype=np.float32)  # reads one frame
+        if "rawDepths" in f:
+            normals = normals * (f["rawDepths"][n].T > 0)[..., None]  # Probe3D's validity: sensor depth > 0
+        return normals
 
     def _h5(self) -> h5py.File:
         if self._file is None:  # opened per process: DataLoader workers get a pickled copy without it
@@ -174,6 +226,7 @@ class NYUv2Labeled:
             "image": fit_to_window(image, self.window, self.image_size),
             "depth": np.ascontiguousarray(self.window.cut(depth)),
             "eval_crop": self.eval_box.copy(),
+            "normals": np.ascontiguousarray(self.window.cut(self._normals(f, n, depth))),
             "original": original,
         }
         if self.classes is not None:
@@ -199,10 +252,12 @@ class NYUv2Labeled:
             "splits": f"{SPLITS_MAT}:{SPLIT_KEYS[self.split]}",
             "window": self.window.as_list(),
             "image_fit": "centred window of the size's aspect ratio, resized; depth cut to the same window",
+            "normals": self.targets["normals"].attrs["source"],
         }
 
     def fingerprint(self) -> str:
-        return short_hash(self.describe(), self.path.stat().st_size, self.indices.tolist())
+        normals = self.normals_path.stat().st_size if self.normals_path is not None else None
+        return short_hash(self.describe(), self.path.stat().st_size, self.indices.tolist(), normals)
 
 
 def check_nyuv2(root: Path) -> list[str]:
@@ -216,7 +271,7 @@ for _name, (_key, _classes) in VARIANTS.items():
             factory=partial(NYUv2Labeled, name=_name, depth_key=_key, num_classes=_classes),
             description=f"NYU Depth v2 labeled .mat ({_key}), official 795/654 split; depth 0-10 m, Eigen crop; "
             f"NYU-{_classes} segmentation",
-            tasks=("depth", "segmentation"),
+            tasks=("depth", "segmentation", "normals"),
             splits=tuple(SPLIT_KEYS),
             readme=README,
             check_layout=check_nyuv2,

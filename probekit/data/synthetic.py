@@ -3,8 +3,8 @@
 Every scene is a room (floor, walls, ceiling or open sky) holding a few textured primitives
 (spheres, boxes, vertical cylinders) lit by a directional light with cast shadows. Rendering is
 deterministic from an integer seed and needs no downloads. One render yields an RGB image,
-metric z-depth, a semantic mask, a scene class label and the pinhole camera, so one dataset
-serves classification, semantic segmentation, monocular depth and (via `render_pair`)
+metric z-depth, exact surface normals, a semantic mask, a scene class label and the pinhole camera, so one dataset
+serves classification, semantic segmentation, monocular depth, surface normals and (via `render_pair`)
 two-view correspondence probes.
 
 Difficulty by design: a class is identified only by its (shape, texture) combination; every
@@ -23,6 +23,8 @@ Conventions (see datasets/synthetic/README.md):
   look up the pixel containing xy as (floor(y), floor(x)).
 - depth: z-depth (along the optical axis) in metres, 0 = invalid (sky).
 - mask: 0 = background (floor, walls, ceiling, sky), k = object class k - 1 (labels 1..C).
+- normals: (H, W, 3) exact unit surface normals in the OpenCV camera frame, facing the camera;
+  (0, 0, 0) = invalid (sky).
 """
 
 from __future__ import annotations
@@ -115,6 +117,7 @@ class SyntheticScenes:
             "label": s.label,
             "mask": s.mask,
             "depth": s.depth,
+            "normals": s.normals,
             "camera_K": s.camera.K.astype(np.float32),
             "cam_to_world": s.camera.cam_to_world.astype(np.float32),
         }

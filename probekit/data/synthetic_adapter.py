@@ -12,6 +12,7 @@ from typing import Any
 from probekit.data.base import TargetSpec
 from probekit.data.geometry import PixelMap
 from probekit.data.registry import DatasetEntry, register_dataset
+from probekit.data.surface_normals import normals_target
 from probekit.data.synthetic import SceneConfig, SyntheticScenes
 from probekit.errors import DatasetError
 from probekit.provenance import short_hash
@@ -51,6 +52,7 @@ class SyntheticDataset:
                 "float32",
                 {"unit": "m", "invalid_value": 0.0, "kind": "z-depth", "min_depth": 1e-3, "max_depth": MAX_DEPTH},
             ),
+            "normals": normals_target((H, W), "rendered: exact normals of the primitives and room faces"),
             "camera_K": TargetSpec((3, 3), "float32", {"convention": "pinhole intrinsics, pixel units"}),
             "cam_to_world": TargetSpec((4, 4), "float32", {"convention": "OpenCV camera (x right, y down, z forward)"}),
         }
@@ -87,8 +89,8 @@ register_dataset(
     "synthetic",
     DatasetEntry(
         factory=_open_synthetic,
-        description="procedural rooms with objects: scene class, semantic mask, metric depth (no download)",
-        tasks=("classification", "segmentation", "depth"),
+        description="procedural rooms with objects: scene class, semantic mask, metric depth, normals (no download)",
+        tasks=("classification", "segmentation", "depth", "normals"),
         splits=SPLITS,
         readme="datasets/synthetic/README.md",
         needs_root=False,

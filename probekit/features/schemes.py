@@ -20,6 +20,7 @@ SCHEME_KEYS: dict[str, tuple[str, ...]] = {
     "label": ("num_classes", "class_names"),
     "mask": ("num_classes", "class_names", "ignore_index", "zero_label_reduced"),
     "depth": ("unit", "kind", "invalid_value", "min_depth", "max_depth"),
+    "normals": ("frame",),  # a ground-truth file's axes need not be the derived/rendered camera frame's
 }
 REMAPPABLE = ("label", "mask")  # class ids: can be matched by class name
 LABEL_MAPS = ("none", "names")

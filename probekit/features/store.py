@@ -319,6 +319,13 @@ class StoreWriter:
                 f"{self.path} exists with other settings (or data); "
                 "pass --overwrite to replace it or choose another --out"
             )
+        missing = [name for name in self.layout.targets if f"targets/{name}" not in f]
+        if missing:  # a partial store of an older probekit, before the dataset gained a target (normals)
+            f.close()
+            raise StoreError(
+                f"{self.path} was started without the target(s) {', '.join(missing)} that this probekit stores; "
+                "pass --overwrite to extract it again or choose another --out"
+            )
         return f
 
     def _open_datasets(self) -> dict[str, h5py.Dataset]:

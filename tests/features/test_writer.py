@@ -74,6 +74,7 @@ def test_tasks_say_which_outputs_they_read():
         "depth": ("cls", "patch"),
         "correspondence": ("patch",),
         "multiview": ("patch",),
+        "normals": ("patch",),
     }
     depth = TASKS.get("depth")
     assert depth.required_outputs(depth.parse_options({"with_cls": False})) == ("patch",)

@@ -34,21 +34,34 @@ _SKY_ID = -1
 @dataclass(frozen=True, eq=False)
 class SceneSample:
     """One rendered view: image (H, W, 3) uint8, depth (H, W) float32 z-depth in metres (0 = sky),
-    mask (H, W) uint8 (0 background, 1..C object classes), scene label in [0, C), camera."""
+    mask (H, W) uint8 (0 background, 1..C object classes), scene label in [0, C), camera, and normals
+    (H, W, 3) float32: the exact unit surface normal of each pixel in the OpenCV camera frame (x right,
+    y down, z forward), facing the camera; (0, 0, 0) on sky."""
 
     image: np.ndarray
     depth: np.ndarray
     mask: np.ndarray
     label: int
     camera: Camera
+    normals: np.ndarray
 
 
-def _shade_object(obj: _Object, p: Vec3, light: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray]:
-    """Albedo (n, 3) and cosine n.l (n,) at world hit points p on the object."""
+def _shade_object(
+    obj: _Object, p: Vec3, light: tuple[float, float, float], world_to_cam: np.ndarray, normals: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Albedo (n, 3) and cosine n.l (n,) at world hit points p on the object; writes the unit normals in
+    the camera frame (`world_to_cam` (3, 3) rotates world vectors into it) into `normals` (n, 3)."""
     pl = _local(obj, p)
     n = SHAPES[obj.shape].normal(pl, obj.half)
     lx, lz = _rot_y(light[0], light[2], -obj.yaw)
     ndotl = n[0] * lx + n[1] * light[1] + n[2] * lz
+    c, s = math.cos(obj.yaw), math.sin(obj.yaw)
+    local_to_cam = world_to_cam @ np.array([[c, 0, -s], [0, 1, 0], [s, 0, c]], dtype=np.float32)  # (3, 3): R^T yaw
+    if obj.shape == "sphere":  # p / r is unit only to ~1e-4 (box and cylinder normals are exact)
+        inv_norm = np.float32(1.0) / np.sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2])
+        n = (n[0] * inv_norm, n[1] * inv_norm, n[2] * inv_norm)
+    for a in range(3):
+        normals[:, a] = local_to_cam[a, 0] * n[0] + local_to_cam[a, 1] * n[1] + local_to_cam[a, 2] * n[2]
     weight = TEXTURES[obj.texture].evaluate(pl, n, obj.tex_params)
     return _blend(obj.colours, weight), ndotl
 
@@ -149,15 +162,21 @@ def _render_view(
     p_sorted = tuple(np.take(c.ravel(), order) for c in p)  # (H*W,) each, surfaces contiguous
     albedo = np.zeros((h * w, 3), dtype=np.float32)  # in sorted order
     ndotl = np.zeros(h * w, dtype=np.float32)  # in sorted order
+    normals = np.zeros((h * w, 3), dtype=np.float32)  # in sorted order, camera frame; sky stays 0
+    world_to_cam = camera.cam_to_world[:3, :3].T.astype(np.float32)  # (3, 3): R^T
     px, py, pz = p_sorted
     for gid, start, stop in groups:
         if gid == _SKY_ID:
             continue
         pts = (px[start:stop], py[start:stop], pz[start:stop])
         if gid < _ROOM_ID:
-            albedo[start:stop], ndotl[start:stop] = _shade_object(world.objects[gid], pts, world.light)
+            obj = world.objects[gid]
+            albedo[start:stop], ndotl[start:stop] = _shade_object(
+                obj, pts, world.light, world_to_cam, normals[start:stop]
+            )
         else:
             albedo[start:stop], ndotl[start:stop] = _shade_room_face(world.room, gid - _ROOM_ID, pts, world.light)
+            normals[start:stop] = world_to_cam @ np.asarray(_FACES[gid - _ROOM_ID][2], dtype=np.float32)
 
     lit_sorted = np.empty(h * w, dtype=bool)
     lit_sorted[order] = ndotl > 0
@@ -185,6 +204,7 @@ def _render_view(
     inverse = np.empty_like(order)
     inverse[order] = np.arange(h * w)
     colour = np.take(colour, inverse, axis=0).reshape(h, w, 3)  # back to pixel order
+    normal_map = np.take(normals, inverse, axis=0).reshape(h, w, 3)  # back to pixel order
     if config.noise_sigma > 0:
         colour += _pixel_noise(noise_rng, colour.shape, config.noise_sigma)
     image = np.clip(colour + 0.5, 0, 255).astype(np.uint8)
@@ -192,7 +212,9 @@ def _render_view(
     class_lut = np.zeros(_ROOM_ID + 6 - _SKY_ID, dtype=np.uint8)  # mask label per id - _SKY_ID
     class_lut[-_SKY_ID : len(world.objects) - _SKY_ID] = [o.class_id + 1 for o in world.objects]
     mask = class_lut[ids - _SKY_ID]
-    sample = SceneSample(image=image, depth=depth.astype(np.float32), mask=mask, label=world.label, camera=camera)
+    sample = SceneSample(
+        image=image, depth=depth.astype(np.float32), mask=mask, label=world.label, camera=camera, normals=normal_map
+    )
     return sample, ids
 
 
