@@ -6,6 +6,9 @@ metrics are sums or means of, and a resample recomputes the metrics from the dra
 - segmentation: per-class intersection, predicted and label areas (K per image, never K x K) -> mIoU and pixel
   accuracy of the summed areas, as mmsegmentation sums them over the dataset;
 - depth: each image's metric values -> their mean over the drawn images (the toolbox averages per image);
+- surface normals: per-image sums of the angle, its square and the hits within each threshold, and the valid
+  pixel count -> the metrics pooled over the drawn images' pixels (as `NormalMetrics` pools them);
+- multiview: per-pair hits per threshold, matches and rotation bin -> pooled recall and per-bin mean recall;
 - correspondence: per-pair hits at each α and annotated points -> PCK per image (mean of the pairs' ratios) and
   per point (pooled hits / pooled points).
 A resample draws N of the N images with replacement (`resample_indices`: numpy's default_rng with a fixed
@@ -26,10 +29,12 @@ from probekit.errors import MetricError
 __all__ = [
     "BOOTSTRAP_SEED",
     "RESAMPLES",
+    "BinnedRecallSamples",
     "ClassificationSamples",
     "CorrespondenceSamples",
     "DepthSamples",
     "PerImage",
+    "PooledSamples",
     "SegmentationSamples",
     "bootstrap_intervals",
     "draw_counts",
@@ -192,6 +197,66 @@ class DepthSamples:
     def resampled(self, indices: np.ndarray) -> dict[str, np.ndarray]:
         """Each metric's mean over the drawn images (the toolbox's per-image average)."""
         return {key: v[indices].mean(axis=1) for key, v in self.values.items()}
+
+
+@dataclass(frozen=True)
+class PooledSamples:
+    """Per image: sums over its valid pixels, {key: (N,)}, and its valid pixel count (N,): a metric pooled over the
+    pixels of the drawn images is the drawn sums over the drawn counts (surface normals: mean angle, fractions
+    within a threshold); keys named in `roots` are square roots of such a ratio (an RMSE from summed squares)."""
+
+    sums: dict[str, np.ndarray]
+    pixels: np.ndarray
+    roots: tuple[str, ...] = ()
+
+    @property
+    def count(self) -> int:
+        return len(self.pixels)
+
+    @property
+    def row_size(self) -> int:
+        return self.count
+
+    def resampled(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+        """Each metric pooled over the pixels of the drawn images."""
+        pixels = self.pixels[indices].sum(axis=1)  # (R,)
+        pooled = {key: v[indices].sum(axis=1) / pixels for key, v in self.sums.items()}
+        return {key: np.sqrt(v) if key in self.roots else v for key, v in pooled.items()}
+
+
+@dataclass(frozen=True)
+class BinnedRecallSamples:
+    """Per pair with at least one match: hits per threshold (N, T), matches (N,) and its bin's index (N,; -1
+    outside every bin). Overall recall pools the drawn pairs' matches; a bin's recall is the mean of its drawn
+    pairs' recalls (NaN for a resample that drew none of its pairs: left out of the interval)."""
+
+    hits: np.ndarray
+    matches: np.ndarray
+    bin_index: np.ndarray
+    overall_keys: tuple[str, ...]  # per threshold
+    bin_keys: tuple[tuple[str, ...], ...]  # per bin, per threshold
+
+    @property
+    def count(self) -> int:
+        return len(self.matches)
+
+    @property
+    def row_size(self) -> int:
+        return self.count
+
+    def resampled(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+        weights = draw_counts(indices)  # (R, N)
+        out = {}
+        pooled = (weights @ self.hits) / (weights @ self.matches)[:, None]  # (R, T)
+        out.update({key: pooled[:, t] for t, key in enumerate(self.overall_keys)})
+        recalls = self.hits / self.matches[:, None]  # (N, T)
+        for b, keys in enumerate(self.bin_keys):
+            inside = weights * (self.bin_index == b)[None, :]  # (R, N)
+            drawn = inside.sum(axis=1)  # (R,)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                means = (inside @ recalls) / drawn[:, None]  # (R, T)
+            out.update({key: means[:, t] for t, key in enumerate(keys)})
+        return out
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from probekit.errors import MetricError
+from probekit.metrics.bootstrap import BinnedRecallSamples
 
 RECALL_PIXELS = (5.0, 10.0, 20.0)  # Probe3D ScanNet pairs: px_thresh = [5, 10, 20]
 ROTATION_BINS = (0.0, 30.0, 60.0, 90.0, 120.0)  # Probe3D NAVI: compute_binned_performance(..., [0, 30, 60, 90, 120])
@@ -91,6 +92,23 @@ class MultiviewRecall:
         result["pairs_outside_bins"] = int(((angles < self.bins[0]) | (angles >= self.bins[-1])).sum())
         result["matches"] = int(pooled.shape[1])
         return result
+
+    def samples(self) -> BinnedRecallSamples:
+        """Per pair with a match: its hits per threshold, matches and bin (the bootstrap's per-image statistics)."""
+        scored = [i for i, h in enumerate(self.hits) if h.shape[1]]
+        hits = np.array([self.hits[i].sum(axis=1) for i in scored], dtype=np.float64).reshape(-1, len(self.pixels))
+        matches = np.array([self.hits[i].shape[1] for i in scored], dtype=np.float64)
+        angles = np.array([self.angles[i] for i in scored])
+        bin_index = np.searchsorted(np.asarray(self.bins), angles, side="right") - 1  # (P,) [low, high) bins
+        bin_index[(angles < self.bins[0]) | (angles >= self.bins[-1])] = -1
+        edges = list(itertools.pairwise(self.bins))
+        return BinnedRecallSamples(
+            hits,
+            matches,
+            bin_index,
+            tuple(recall_key(p) for p in self.pixels),
+            tuple(tuple(bin_key(p, low, high) for p in self.pixels) for low, high in edges),
+        )
 
     def _bin(self, pairs: list[int]) -> dict[str, Any]:
         """One bin: its pairs, their matches, and per threshold the mean of the pairs' recalls (None if empty)."""

@@ -17,9 +17,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 
 from probekit.errors import MetricError
+from probekit.metrics.bootstrap import PooledSamples
 from probekit.metrics.common import require_no_nan, require_tensor
 
 THRESHOLDS = (11.25, 22.5, 30.0)
@@ -58,6 +60,7 @@ class NormalMetrics:
         self._within = [0] * len(THRESHOLDS)
         self._histogram = torch.zeros(_BINS, dtype=torch.int64)
         self._image_sums = [0.0] * (1 + len(THRESHOLDS))  # per-image rmse and fractions, summed over images
+        self._image_rows: list[list[float]] = []  # per image: sum, sum of squares, hits per threshold, pixels
         self.num_images = 0
         self.num_skipped = 0
 
@@ -86,6 +89,7 @@ class NormalMetrics:
         self._within = [a + b for a, b in zip(self._within, within, strict=True)]
         bins = (e / BIN_DEGREES).long().clamp(0, _BINS - 1).cpu()
         self._histogram += torch.bincount(bins, minlength=_BINS)
+        self._image_rows.append([float(e.sum()), float(e.pow(2).sum()), *map(float, within), float(e.numel())])
         per_image = [math.sqrt(float(e.pow(2).mean())), *(w / e.numel() for w in within)]
         self._image_sums = [a + b for a, b in zip(self._image_sums, per_image, strict=True)]
         self.num_images += 1
@@ -96,6 +100,13 @@ class NormalMetrics:
         rank = (self._count - 1) // 2  # 0-based index of the (lower) middle error
         index = int(torch.searchsorted(cumulative, torch.tensor(rank + 1)))
         return (index + 0.5) * BIN_DEGREES
+
+    def samples(self) -> PooledSamples:
+        """Each scored image's sums over its valid pixels (the bootstrap's per-image statistics)."""
+        rows = np.asarray(self._image_rows, dtype=np.float64).reshape(-1, 3 + len(THRESHOLDS))  # (N, 3 + T + 1)
+        sums = {"mean_angle": rows[:, 0], "rmse_angle": rows[:, 1]}
+        sums.update({key: rows[:, 2 + i] for i, key in enumerate(WITHIN_KEYS)})
+        return PooledSamples(sums, rows[:, -1], roots=("rmse_angle",))
 
     def compute(self) -> dict[str, Any]:
         if self._count == 0:

@@ -25,7 +25,17 @@ from probekit.correspondence.matching import CELL_TO_PIXEL, transfer_points
 from probekit.device import resolve_device
 from probekit.errors import MetricError, ProbekitError
 from probekit.metrics.multiview import RECALL_PIXELS, ROTATION_BINS, MultiviewRecall, bin_key, check_bins, recall_key
-from probekit.tasks.base import TASKS, Column, ProbeOptions, Splits, TaskBase, TaskOutput, choose_layers, option
+from probekit.tasks.base import (
+    TASKS,
+    Column,
+    ProbeOptions,
+    Splits,
+    TaskBase,
+    TaskOutput,
+    choose_layers,
+    option,
+    patch_width,
+)
 from probekit.tasks.correspondence import IDENTITY_MAP, GridReader, PairSplit, pair_points, pair_split
 
 MAIN_PIXELS = 10.0  # the table's threshold: Probe3D bins its ScanNet recall at 10 px
@@ -78,8 +88,9 @@ def rotations(split: PairSplit) -> np.ndarray:
 
 def evaluate(
     split: PairSplit, read: GridReader, options: MultiviewOptions, device: torch.device
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Recall of the nearest-patch matches, and of the identity map, over every pair of the split."""
+) -> tuple[MultiviewRecall, dict[str, Any]]:
+    """Recall of the nearest-patch matches (the metric, for its per-pair statistics), and the identity map's
+    metrics, over every pair of the split."""
     angles = rotations(split)
     found, identity = MultiviewRecall(options.pixels, options.bins), MultiviewRecall(options.pixels, options.bins)
     for p in split.rows:
@@ -104,7 +115,7 @@ def evaluate(
         still = np.full_like(trg_kps, np.nan)
         still[valid] = trg_map.to_original(src_xy)
         identity.update(still, trg_kps, float(angles[p]))
-    return found.compute(), {"predictor": IDENTITY_MAP, **identity.compute()}
+    return found, {"predictor": IDENTITY_MAP, **identity.compute()}
 
 
 class MultiviewTask(TaskBase):
@@ -121,12 +132,18 @@ class MultiviewTask(TaskBase):
     def evaluates_whole_store(self, options: Any) -> bool:
         return True  # zero-shot: nothing is trained, so nothing is held out
 
+    def deterministic(self, options: Any) -> str | None:
+        return "zero-shot multiview matching trains nothing: the result does not depend on the seed"
+
     def run(self, splits: Splits, options: MultiviewOptions, device: str, progress: bool) -> TaskOutput:
-        final = pair_split(splits.test or splits.val)
-        layers = choose_layers(final.store, options.layers, default="last")
-        metrics, trivial = evaluate(final, GridReader(final.store, layers), options, resolve_device(device))
+        final_view = splits.test or splits.val
+        layers = choose_layers(final_view.store, options.layers, default="last")
+        patch_width(final_view.store, layers, self.name)  # refuses stages of different grids in one line
+        final = pair_split(final_view, layers[-1])
+        found, trivial = evaluate(final, GridReader(final.store, layers), options, resolve_device(device))
         return TaskOutput(
-            metrics=metrics,
+            metrics=found.compute(),
+            samples=[found.samples()],
             chosen={},
             grid=[],
             head_state={},

@@ -37,6 +37,7 @@ from probekit.tasks.base import (
     choose_layers,
     grid_table,
     option,
+    patch_width,
     require_target,
     spatial_size,
     training_stream,
@@ -152,7 +153,8 @@ class NormalsTask(TaskBase):
 
         specs = [HeadSpec(lr, wd) for lr in options.lrs for wd in options.weight_decays]
         torch.manual_seed(train.seed)
-        grid = HeadGrid([NormalsHead(store.dim * len(layers)) for _ in specs], specs, head_input)
+        width = patch_width(store, layers, self.name)  # refuses stages of different grids in one line
+        grid = HeadGrid([NormalsHead(width) for _ in specs], specs, head_input)
         torch_device = resolve_device(train.device)
 
         def evaluate(view: StoreView, heads: list[int]) -> list[NormalMetrics]:
@@ -180,7 +182,8 @@ class NormalsTask(TaskBase):
         )
         assert result.best_scores is not None and result.best_iters is not None  # fit was given the validation
         chosen = best_index(result.best_scores)
-        scores = evaluate(final, [chosen])[0].compute()
+        scoring = evaluate(final, [chosen])[0]
+        scores = scoring.compute()
         sources = {name: normals_source(view.store) for name, view in (("train", splits.train), ("test", final))}
         return TaskOutput(
             trivial=mean_normal_baseline(splits.train, final, train.batch_size),
@@ -205,6 +208,7 @@ class NormalsTask(TaskBase):
             history=result.history,
             schedule=result.schedule,
             train_losses=result.head_losses[:, chosen],
+            samples=[scoring.samples()],
         )
 
 

@@ -167,3 +167,63 @@ def test_costs_well_under_a_second_at_quickstart_size():
     bootstrap_intervals([metric.samples()], ["mIoU", "pixel_accuracy"])
     bootstrap_intervals([classification.samples()], ["top1", "mean_per_class_recall"])
     assert time.perf_counter() - began < 1.0
+
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    return x / x.norm(dim=1, keepdim=True)
+
+
+def test_normals_resample_the_pixels_of_the_drawn_images():
+    from probekit.metrics.normals import NormalMetrics
+
+    rng = np.random.default_rng(5)
+    target = _unit(torch.from_numpy(rng.normal(size=(9, 3, 6, 7))))
+    target[:, :, :2, :3] = 0.0  # invalid pixels: left out
+    target[4] = 0.0  # no valid pixel: not an evaluated image
+    pred = _unit(target + 0.4 * torch.from_numpy(rng.normal(size=(9, 3, 6, 7))))
+    metric = NormalMetrics()
+    metric.update(pred, target)
+    samples = metric.samples()
+    assert samples.count == 8
+    scored = [i for i in range(9) if i != 4]
+    indices = _indices(8)
+    got = samples.resampled(indices)
+    for r in range(3):  # each resample rescored directly: the drawn images stacked (repeats included)
+        drawn = [scored[i] for i in indices[r]]
+        direct = NormalMetrics()
+        direct.update(pred[drawn], target[drawn])
+        expected = direct.compute()
+        for key in ("mean_angle", "rmse_angle", "within_11_25", "within_30"):
+            np.testing.assert_allclose(got[key][r], expected[key], rtol=1e-9, err_msg=key)
+    point = metric.compute()
+    for key, (low, high) in bootstrap_intervals([samples], ["mean_angle", "within_11_25"]).items():
+        assert low <= point[key] <= high
+
+
+def test_multiview_resamples_pairs_pooled_overall_and_averaged_per_bin():
+    from probekit.metrics.multiview import MultiviewRecall
+
+    rng = np.random.default_rng(6)
+    pairs = [(rng.uniform(0, 50, (k, 2)), rng.uniform(0, 50, (k, 2)), angle) for k, angle in
+             [(5, 10.0), (3, 20.0), (8, 45.0), (4, 70.0), (6, 100.0), (0, 15.0), (7, 130.0)]]  # fmt: skip
+    for pred, target, _ in pairs:
+        pred[:] = target + rng.normal(scale=8.0, size=target.shape)
+    metric = MultiviewRecall((5.0, 10.0), (0, 30, 60, 90, 120))
+    for pred, target, angle in pairs:
+        metric.update(pred, target, angle)
+    samples = metric.samples()
+    scored = [i for i, (_, target, _) in enumerate(pairs) if len(target)]
+    assert samples.count == len(scored) == 6
+    indices = _indices(6)
+    got = samples.resampled(indices)
+    for r in range(4):
+        direct = MultiviewRecall((5.0, 10.0), (0, 30, 60, 90, 120))
+        for i in indices[r]:
+            direct.update(*pairs[scored[i]])
+        expected = direct.compute()
+        for key, value in expected.items():
+            if key.startswith("recall@"):
+                if value is None:
+                    assert np.isnan(got[key][r]), key
+                else:
+                    np.testing.assert_allclose(got[key][r], value, rtol=1e-12, err_msg=key)

@@ -70,6 +70,12 @@ def test_convnets_probe_and_sit_in_a_table_beside_a_vit(stores, tmp_path):
     assert any("seg mIoU" in column for column in header) and any("cls top-1" in column for column in header)
 
 
-def test_dense_task_refuses_stages_of_different_grids(stores, tmp_path):
+@pytest.mark.parametrize("task", ["segmentation", "depth", "normals"])
+def test_dense_task_refuses_stages_of_different_grids(stores, tmp_path, task):
     with pytest.raises(ProbekitError, match=r"patch grids differ \(0: 16x16 \(stride 4\), 3: 2x2 \(stride 32\)\)"):
-        _probe("segmentation", stores["test-convnext"], tmp_path, layers=(0, 3), **TRAIN)
+        _probe(task, stores["test-convnext"], tmp_path, layers=(0, 3), **TRAIN)
+
+
+def test_normals_probe_on_one_convnext_stage(stores, tmp_path):
+    result = _probe("normals", stores["test-convnext"], tmp_path, layers=(2,), **TRAIN)
+    assert result["metrics"]["mean_angle"] > 0 and result["metrics_ci"]["mean_angle"]
