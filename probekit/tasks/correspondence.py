@@ -327,6 +327,11 @@ class CorrespondenceOptions(TrainedOptions):
         )
 
     def check(self) -> None:
+        if self.sweep_layers is not None:
+            raise ProbekitError(
+                "the correspondence task does not sweep layers (its zero-shot matching trains no heads): "
+                "run it once per layer with --layers K"
+            )
         o, projection = self.match(), self.projection
         checks = [
             (o.convention in CELL_TO_PIXEL, f"unknown --convention {o.convention!r}: use {', '.join(CELL_TO_PIXEL)}"),
