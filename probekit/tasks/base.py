@@ -146,6 +146,7 @@ class TrainedOptions(ProbeOptions):
     protocol_iters: ClassVar[int] = 1000
     protocol_warmup: ClassVar[int] = 0
     protocol_warmup_ratio: ClassVar[float] = 1e-6  # the warm-up starts at this fraction of the rate (mmcv 'linear')
+    sweeps: ClassVar[bool] = True  # the task trains a head per layer under --sweep-layers (probekit/tasks/sweep.py)
 
     lrs: tuple[float, ...] = option((1e-3,), "Learning-rate grid.")
     weight_decays: tuple[float, ...] = option((0.0,), "Weight-decay grid.")

@@ -291,6 +291,7 @@ class CorrespondenceOptions(TrainedOptions):
     """Keypoint transfer by nearest patch, zero-shot (DIFT / SD-DINO protocol) or through a trained projection."""
 
     protocol_iters: ClassVar[int] = 1000  # probekit's choice: no published protocol trains this projection
+    sweeps: ClassVar[bool] = False  # matching reads its layers directly: no per-layer heads (refused in check)
 
     layers: tuple[int, ...] | None = option(None, "Stored layers to use, concatenated (default: the last stored).")
     lrs: tuple[float, ...] = option(DEFAULT_LRS, "Learning-rate grid of the trained projection.")
