@@ -11,6 +11,7 @@ from typing import Any
 
 from probekit.errors import ProbekitError
 from probekit.files import atomic_write_text
+from probekit.report.baselines import GAP_NOTE, gap_cell, grouped_rows, has_gaps
 from probekit.report.results import scan_results
 
 log = logging.getLogger(__name__)
@@ -28,9 +29,20 @@ def identity(result: dict[str, Any]) -> dict[str, str]:
         "backbone": str(result["label"]),
         "dataset": str((result.get("dataset") or {}).get("dataset", "?")),
         "image_size": "x".join(map(str, size)) if isinstance(size, list) else str(size),
-        "layers": ",".join(map(str, layers)) if isinstance(layers, list) else str(layers),
+        # a layer sweep is one run whatever layer won (the winner is in its JSON's layer_sweep)
+        "layers": "sweep"
+        if result.get("layer_sweep")
+        else ",".join(map(str, layers))
+        if isinstance(layers, list)
+        else str(layers),
         "split": str(result.get("evaluated_on")),
     }
+
+
+def _main(task: str) -> Any:
+    """A task's main column: the first of its columns."""
+    columns = _columns(task)
+    return columns[0] if columns else None
 
 
 def _columns(task: str) -> tuple[Any, ...]:
@@ -44,11 +56,13 @@ def build_table(
     group_by: str = "backbone",
     collisions: list[str] | None = None,
     flagged: list[str] | None = None,
+    notes: list[str] | None = None,
 ) -> tuple[list[str], list[list[str]]]:
     """Header and rows: one row per value of `group_by`, one column group per task (and per value of the other
     identity keys that vary within the task). Runs sharing a cell are appended to `collisions`, never dropped
     silently: the newest is shown, marked '*'. Shown runs that carry under-training warnings are marked '!'
-    and named in `flagged`."""
+    and named in `flagged`. Encoders follow their own baselines (probekit/report/baselines.py), their main metric
+    with the gap to their random init, explained in `notes`."""
     from probekit.tasks import TASKS
 
     if group_by not in GROUP_KEYS:
@@ -65,7 +79,7 @@ def build_table(
     tasks = [t for t in TASKS if any(task == t for _, task, _ in cells)]
     groups = {t: sorted({g for _, task, g in cells if task == t}) for t in tasks}
     columns = [(t, g, c) for t in tasks for g in groups[t] for c in TASKS.get(t).columns]
-    labels = sorted({row for row, _, _ in cells}, key=_row_order)
+    labels = grouped_rows(sorted({row for row, _, _ in cells}, key=_row_order), results)
     latest = {key: runs[-1] for key, runs in cells.items()}
     rows = [_trivial_row(latest, columns)] if any(r.get("trivial_baseline") for r in latest.values()) else []
     for label in labels:
@@ -75,12 +89,15 @@ def build_table(
             value = runs[-1].get("metrics", {}).get(column.key) if runs else None
             spread = (runs[-1].get("metrics_std") or {}).get(column.key) if runs else None  # few-shot: over seeds
             warned = bool(runs and runs[-1].get("warnings"))
-            row.append(_format(column, value, spread) + ("*" if len(runs) > 1 else "") + ("!" if warned else ""))
+            gap = gap_cell(cells, label, task, group, column.key, column.percent) if column is _main(task) else ""
+            row.append(_format(column, value, spread) + gap + ("*" if len(runs) > 1 else "") + ("!" if warned else ""))
         rows.append(row)
     if collisions is not None:
         collisions.extend(_collision_lines(cells))
     if flagged is not None:
         flagged.extend(_warning_lines(latest))
+    if notes is not None and has_gaps(cells):
+        notes.append(GAP_NOTE)
     header = [group_by] + [column.header + (f" ({', '.join(g)})" if g else "") for _, g, column in columns]
     return header, rows
 
@@ -226,7 +243,8 @@ def write_tables(directory: str | Path, group_by: str = "backbone") -> tuple[str
     results, problems = read_table_results(directory)
     collisions: list[str] = []
     flagged: list[str] = []
-    header, rows = build_table(results, group_by, collisions, flagged)
+    explained: list[str] = []
+    header, rows = build_table(results, group_by, collisions, flagged, explained)
     if not rows:
         return "", []
     for line in collisions + flagged:
@@ -235,6 +253,7 @@ def write_tables(directory: str | Path, group_by: str = "backbone") -> tuple[str
         ([footnote(problems)] if problems else [])
         + [f"* {line}" for line in collisions]
         + [f"! {line}" for line in flagged]
+        + explained
     )
     markdown = to_markdown(header, rows) + "".join(f"\n\n{note}" for note in notes)
     outputs = {
