@@ -85,7 +85,7 @@ def test_encoders_sit_with_their_baselines_and_show_the_gap_to_their_random_init
         _run("siglip-b16", "classification", cls(0.60)),  # no random init run: no gap
     ]
     notes: list[str] = []
-    header, rows = build_table(results, notes=notes)
+    _, rows = build_table(results, notes=notes)
     assert [row[0] for row in rows] == [
         "pixels-p16",
         "clip-b16 (random init)",
