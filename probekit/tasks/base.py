@@ -146,7 +146,7 @@ class TrainedOptions(ProbeOptions):
     protocol_iters: ClassVar[int] = 1000
     protocol_warmup: ClassVar[int] = 0
     protocol_warmup_ratio: ClassVar[float] = 1e-6  # the warm-up starts at this fraction of the rate (mmcv 'linear')
-    sweeps: ClassVar[bool] = True  # the task trains a head per layer under --sweep-layers (probekit/tasks/sweep.py)
+    sweeps: ClassVar[bool] = False  # a task whose run trains a grid per layer (probekit/tasks/sweep.py) sets True
 
     lrs: tuple[float, ...] = option((1e-3,), "Learning-rate grid.")
     weight_decays: tuple[float, ...] = option((0.0,), "Weight-decay grid.")
@@ -188,6 +188,11 @@ class TrainedOptions(ProbeOptions):
             )
         if self.val_subset is not None and self.val_subset < 0:
             raise ProbekitError(f"val_subset must be a non-negative integer (0: all of val), not {self.val_subset}")
+        if self.sweep_layers is not None and not self.sweeps:
+            raise ProbekitError(
+                "--sweep-layers: this task trains no head per layer (classification, segmentation and depth do): "
+                "run it once per layer with --layers K"
+            )
         _check_sweep(self.sweep_layers, self.layers)
         self.train_config()  # counts (iters, epochs, batch size, ...) are checked by TrainConfig
         super().__post_init__()

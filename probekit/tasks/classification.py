@@ -52,6 +52,7 @@ class ClassificationOptions(FewShotOptions, TrainedOptions):
 
     protocol_iters: ClassVar[int] = 12500  # DINOv2 linear.py: epochs 10 x epoch_length 1250
     protocol_warmup: ClassVar[int] = 0
+    sweeps: ClassVar[bool] = True  # --sweep-layers: a grid per layer in one pass (probekit/tasks/sweep.py)
 
     layers: tuple[int, ...] | None = option(None, "Stored layers to use (default: every stored layer).")
     lrs: tuple[float, ...] = option(DINOV2_LRS, "Learning-rate grid, scaled by batch_size / 256 (DINOv2's 13 values).")

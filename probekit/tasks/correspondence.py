@@ -291,7 +291,6 @@ class CorrespondenceOptions(TrainedOptions):
     """Keypoint transfer by nearest patch, zero-shot (DIFT / SD-DINO protocol) or through a trained projection."""
 
     protocol_iters: ClassVar[int] = 1000  # probekit's choice: no published protocol trains this projection
-    sweeps: ClassVar[bool] = False  # matching reads its layers directly: no per-layer heads (refused in check)
 
     layers: tuple[int, ...] | None = option(None, "Stored layers to use, concatenated (default: the last stored).")
     lrs: tuple[float, ...] = option(DEFAULT_LRS, "Learning-rate grid of the trained projection.")
@@ -328,11 +327,6 @@ class CorrespondenceOptions(TrainedOptions):
         )
 
     def check(self) -> None:
-        if self.sweep_layers is not None:
-            raise ProbekitError(
-                "the correspondence task does not sweep layers (its zero-shot matching trains no heads): "
-                "run it once per layer with --layers K"
-            )
         o, projection = self.match(), self.projection
         checks = [
             (o.convention in CELL_TO_PIXEL, f"unknown --convention {o.convention!r}: use {', '.join(CELL_TO_PIXEL)}"),

@@ -69,6 +69,7 @@ class DepthOptions(DenseOptions):
     protocol_iters: ClassVar[int] = 38400
     protocol_warmup: ClassVar[int] = 12800
     protocol_warmup_ratio: ClassVar[float] = 1e-3
+    sweeps: ClassVar[bool] = True  # --sweep-layers: a grid per layer in one pass (probekit/tasks/sweep.py)
 
     layers: tuple[int, ...] | None = option(None, "Stored layers to use, concatenated (default: the last stored).")
     lrs: tuple[float, ...] = option(DEFAULT_LRS, "Learning-rate grid.")

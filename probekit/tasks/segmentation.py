@@ -57,6 +57,7 @@ class SegmentationOptions(DenseOptions):
 
     protocol_iters: ClassVar[int] = 40000  # DINOv2 ADE20K linear config: IterBasedRunner max_iters 40k
     protocol_warmup: ClassVar[int] = 1500  # its poly lr_config: linear warm-up, 1500 iterations
+    sweeps: ClassVar[bool] = True  # --sweep-layers: a grid per layer in one pass (probekit/tasks/sweep.py)
 
     layers: tuple[int, ...] | None = option(None, "Stored layers to use, concatenated (default: the last stored).")
     lrs: tuple[float, ...] = option(DEFAULT_LRS, "Learning-rate grid.")

@@ -143,7 +143,7 @@ def test_bad_sweeps_are_one_line(values, message):
 
 
 def test_unsupported_tasks_refuse_a_sweep(stores, tmp_path):
-    with pytest.raises(ProbekitError, match="does not sweep layers"):
+    with pytest.raises(ProbekitError, match="trains no head per layer"):
         TASKS.get("correspondence").parse_options({"sweep_layers": "all"})
     with pytest.raises(ProbekitError, match="no option"):
         TASKS.get("knn").parse_options({"sweep_layers": "all"})
