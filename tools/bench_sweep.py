@@ -6,7 +6,9 @@ Extracts synthetic scenes with probekit-tiny (every block stored) into --out (re
 `--layers K` for each stored layer K and then `--sweep-layers all` once, with the same options (after one
 untimed warm-up run), and prints the wall and CPU time and the feature bytes each read (FeatureStore.read,
 counted), and the largest per-layer difference of the task's main metric between the sweep's `layer_sweep`
-and the single runs (0 when they agree). CPU time is the steadier number on a shared machine.
+and the single runs (0 when they agree). Torch runs on `--threads` threads (default 1): on a loaded machine
+idle intra-op threads spin, and with more threads than free cores that spinning, not the probe, dominated
+both wall and CPU time (25x on the shared 2-core machine this was written on).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import json
 import time
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from probekit.features import ExtractConfig, extract
 from probekit.features.store import FeatureStore
@@ -63,7 +67,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--iters", type=int, default=100)
     parser.add_argument("--out", type=Path, default=Path("runs/bench_sweep"))
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     FeatureStore.read = counted  # type: ignore[method-assign]  # count the bytes every read returns
     train, val = stores(args.out, args.train, args.val, args.size)
     options = {"iters": args.iters, "batch_size": 16 if args.task != "classification" else 32}
