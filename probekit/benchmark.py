@@ -10,6 +10,7 @@ and the HTML report (out/report/index.html). Everything a suite does is also a p
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 from probekit.errors import ProbekitError
 
 log = logging.getLogger("probekit.benchmark")
+BASELINES = ("pixels", "random_init")  # what every suite gets unless `baselines: none` (or a shorter list)
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,9 @@ class Suite:
     root: str | None = None
     splits: dict[str, int | None] = field(default_factory=lambda: {"train": None, "val": None})  # split -> limit
     image_size: int | list[int] = 224
-    layers: str = "last4"
+    image_sizes: list[int | list[int]] | None = None  # a store per size, each probed (instead of image_size)
+    layers: str = "last4"  # extract --layers; 'all' also sweeps every stored layer (probe --sweep-layers all)
+    baselines: str | list[str] = field(default_factory=lambda: list(BASELINES))  # added runs, or 'none'
     batch_size: int = 32
     workers: int | None = None
     out: str = "runs/benchmark"
@@ -174,8 +178,10 @@ def check_suite(data: dict[str, Any]) -> None:
     _check_seeds(data.get("seeds"), data["tasks"])
     _check_splits("splits", data.get("splits", {"train": None}))
     size = data.get("image_size", 224)
-    if not (_is_int(size, 1) or (isinstance(size, list) and len(size) == 2 and all(_is_int(s, 1) for s in size))):
+    if not _is_size(size):
         raise ProbekitError(f"image_size must be a positive integer or [height, width], not {size!r}")
+    _check_image_sizes(data)
+    baseline_kinds(data.get("baselines", list(BASELINES)))
     if not _is_int(data.get("batch_size", 1), 1):
         raise ProbekitError(f"batch_size must be a positive integer, not {data['batch_size']!r}")
     if data.get("workers") is not None and not _is_int(data["workers"], 0):
@@ -202,7 +208,9 @@ def _tasks_by_data(suite: Suite) -> dict[DataKey, list[tuple[str, dict[str, Any]
         splits = options.pop("splits", suite.splits)
         if "train" not in splits:
             raise ProbekitError(f"suite task {task}: splits must include train")
-        groups.setdefault((dataset, root, tuple(splits.items())), []).append((task, options))
+        groups.setdefault((dataset, root, tuple(splits.items())), []).append(
+            (task, sweep_options(suite, task, options))
+        )
     return groups
 
 
@@ -231,6 +239,100 @@ def backbone_tag(entry: dict[str, Any]) -> str:
     return name
 
 
+def _is_size(size: Any) -> bool:
+    """A positive integer or [height, width]."""
+    return _is_int(size, 1) or (isinstance(size, list) and len(size) == 2 and all(_is_int(s, 1) for s in size))
+
+
+def _check_image_sizes(data: dict[str, Any]) -> None:
+    """image_sizes: a non-empty list of distinct sizes, not beside image_size."""
+    if (sizes := data.get("image_sizes")) is None:
+        return
+    if "image_size" in data:
+        raise ProbekitError("image_size and image_sizes both set the size: keep image_sizes (a list) or image_size")
+    if not isinstance(sizes, list) or not sizes or not all(_is_size(s) for s in sizes):
+        raise ProbekitError(
+            f"image_sizes must be a list of positive integers or [height, width] pairs, e.g. [96, 128]; not {sizes!r}"
+        )
+    if len({str(s) for s in sizes}) < len(sizes):
+        raise ProbekitError(f"image_sizes {sizes!r} lists a size twice: list each size once")
+
+
+def baseline_kinds(value: Any) -> tuple[str, ...]:
+    """The suite's `baselines`: 'none', or a list of pixels / random_init (default: both)."""
+    if value == "none" or value == []:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v in BASELINES for v in value):
+        raise ProbekitError(
+            f"baselines must be none or a list of {', '.join(BASELINES)}, e.g. [random_init]; not {value!r}"
+        )
+    return tuple(value)
+
+
+def patch_size(name: str) -> int:
+    """A backbone's patch size (its output stride), from its architecture built on the meta device (no weights)."""
+    import torch
+
+    from probekit.backbones.build import build_backbone
+
+    try:
+        with torch.device("meta"):
+            return int(build_backbone(name, random_init=True).patch_size)
+    except Exception as error:
+        raise ProbekitError(
+            f"backbones: {name}: its patch size (for the pixels baseline) is unknown ({error}); list pixels-pN "
+            f"yourself and set baselines: [random_init]"
+        ) from None
+
+
+def is_encoder(entry: dict[str, Any]) -> bool:
+    """A backbone entry that is neither a baseline (pixels) nor a random-init network."""
+    from probekit.backbones.spec import resolve_spec
+
+    return not entry.get("random_init") and resolve_spec(entry["backbone"]).builder != "pixels"
+
+
+def suite_backbones(suite: Suite) -> list[dict[str, Any]]:
+    """The suite's backbones with the baselines it asks for added (`baselines`): each encoder's random-init twin
+    and the pixels baseline of each distinct patch size, unless the suite lists them already. Baselines first."""
+    kinds = baseline_kinds(suite.baselines)
+    listed = [dict(entry) for entry in suite.backbones]
+    encoders = [entry for entry in listed if is_encoder(entry)]
+    added: list[dict[str, Any]] = []
+    if "pixels" in kinds:
+        for size in sorted({patch_size(entry["backbone"]) for entry in encoders}):
+            name = f"pixels-p{size}"
+            if not any(entry["backbone"] == name for entry in listed):
+                added.append({"backbone": name, "layers": "-1"})  # pixels have one 'layer'
+    if "random_init" in kinds:
+        for entry in encoders:
+            twin = {"backbone": entry["backbone"], "random_init": True}
+            twin |= {"layers": entry["layers"]} if "layers" in entry else {}
+            twins = [e for e in listed + added if e["backbone"] == entry["backbone"] and e.get("random_init")]
+            if not twins:
+                added.append(twin)
+    for entry in added:
+        log.info("baseline added (suite key baselines): %s", backbone_tag(entry))
+    return added + listed
+
+
+def suite_sizes(suite: Suite) -> list[tuple[int, int]]:
+    """(height, width) of every store size the suite extracts: `image_sizes`, else `image_size`."""
+    sizes = suite.image_sizes if suite.image_sizes is not None else [suite.image_size]
+    return [(s[0], s[1]) if isinstance(s, list) else (s, s) for s in sizes]
+
+
+def sweep_options(suite: Suite, task: str, options: dict[str, Any]) -> dict[str, Any]:
+    """A task's suite options, with `sweep_layers: all` added under `layers: all` for each task that trains heads
+    (and chooses no layers of its own); other tasks keep their default layers."""
+    from probekit.tasks import TASKS
+
+    sweeps = getattr(TASKS.get(task).options_type, "sweeps", False)  # TrainedOptions.sweeps
+    if suite.layers != "all" or not sweeps or {"layers", "sweep_layers"} & set(options):
+        return options
+    return {**options, "sweep_layers": "all"}
+
+
 def run_suite(suite: Suite, out: str | Path | None = None, progress: bool = True) -> str:
     """Extract, probe, tabulate; returns the markdown table."""
     from probekit.features import ExtractConfig, extract
@@ -242,8 +344,7 @@ def run_suite(suite: Suite, out: str | Path | None = None, progress: bool = True
     out = Path(out or suite.out)
     for task in suite.tasks:
         TASKS.get(task)  # unknown task names fail before any work
-    height, width = suite.image_size if isinstance(suite.image_size, list) else [suite.image_size] * 2
-    for entry in suite.backbones:
+    for entry, (height, width) in itertools.product(suite_backbones(suite), suite_sizes(suite)):
         name = entry["backbone"]
         tag = backbone_tag(entry)
         for (dataset, root, splits), tasks in _tasks_by_data(suite).items():

@@ -107,3 +107,78 @@ def test_bad_suite_seeds_are_one_line(tmp_path, line, message):
     path.write_text(f"name: s\n{line}\nbackbones: [{{backbone: pixels-p16}}]\ntasks: {{knn: {{}}}}\n")
     with pytest.raises(ProbekitError, match=message):
         Suite.load(path)
+
+
+def _suite(**keys) -> Suite:
+    return Suite(**{"name": "t", "backbones": [{"backbone": "probekit-tiny"}], "tasks": {"knn": {}}, **keys})
+
+
+def test_baselines_come_by_default_and_are_not_duplicated():
+    from probekit.benchmark import suite_backbones
+
+    quickstart = Suite.load(Path(__file__).parent.parent / "configs" / "suites" / "quickstart.yaml")
+    before = [  # what configs/suites/quickstart.yaml listed by hand before baselines came by default
+        {"backbone": "pixels-p8", "layers": "-1"},
+        {"backbone": "probekit-tiny", "random_init": True},
+        {"backbone": "probekit-tiny"},
+    ]
+    assert suite_backbones(quickstart) == before
+    assert suite_backbones(_suite(backbones=before)) == before  # listed baselines are not added twice
+    assert suite_backbones(_suite(baselines="none")) == [{"backbone": "probekit-tiny"}]
+    assert suite_backbones(_suite(baselines=["random_init"])) == before[1:]
+    seeded = [{"backbone": "probekit-tiny", "random_init": True, "seed": 3}, {"backbone": "probekit-tiny"}]
+    assert suite_backbones(_suite(backbones=seeded, baselines=["random_init"])) == seeded  # any seed is its twin
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ({"baselines": "pixel"}, "baselines must be none or a list of pixels, random_init"),
+        ({"baselines": ["trivial"]}, "baselines must be none or a list"),
+        ({"image_sizes": [96, 96]}, "lists a size twice"),
+        ({"image_sizes": [96, "big"]}, "image_sizes must be a list of positive integers"),
+        ({"image_sizes": [], "image_size": 96}, "image_size and image_sizes both"),
+    ],
+)
+def test_bad_suite_keys_are_one_line(tmp_path, keys, message):
+    import yaml
+
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        yaml.safe_dump({"name": "x", "backbones": [{"backbone": "pixels-p8"}], "tasks": {"knn": {}}, **keys})
+    )
+    with pytest.raises(ProbekitError, match=message) as error:
+        Suite.load(path)
+    assert "\n" not in str(error.value) and str(path) in str(error.value)
+
+
+def test_layers_all_sweeps_the_tasks_that_train_heads():
+    from probekit.benchmark import sweep_options
+
+    suite = _suite(layers="all")
+    assert sweep_options(suite, "segmentation", {"epochs": 1}) == {"epochs": 1, "sweep_layers": "all"}
+    assert sweep_options(suite, "classification", {}) == {"sweep_layers": "all"}
+    assert sweep_options(suite, "correspondence", {}) == {}  # matching trains no per-layer heads
+    assert sweep_options(suite, "knn", {}) == {}
+    assert sweep_options(suite, "depth", {"layers": [-1]}) == {"layers": [-1]}  # the task chose its layers
+    assert sweep_options(_suite(), "segmentation", {}) == {}  # last4: the task's default layers
+
+
+def test_suite_sweeps_layers_at_each_image_size(tmp_path):
+    import json
+
+    suite = Suite(
+        name="sizes",
+        image_sizes=[32, [32, 48]],
+        splits={"train": 12, "val": 6},
+        layers="all",
+        workers=0,
+        backbones=[{"backbone": "test-vit", "random_init": True}],  # a baseline itself: nothing is added
+        tasks={"classification": {"epochs": 1, "batch_size": 4, "lrs": [0.1]}},
+    )
+    run_suite(suite, tmp_path, progress=False)
+    results = [json.loads(p.read_text()) for p in sorted((tmp_path / "results").glob("*.json"))]
+    assert sorted(r["features"]["image_size"] for r in results) == [[32, 32], [32, 48]]
+    for result in results:
+        swept = [entry["layer"] for entry in result["layer_sweep"]]
+        assert swept == list(range(result["backbone"]["depth"])) and len(result["probe"]["settings"]["layers"]) == 1

@@ -113,6 +113,7 @@ def probe_command(
         Path | None, typer.Option(help="Test store for the final numbers (default: report on val).")
     ] = None,
     layers: Annotated[str | None, typer.Option(callback=int_list(), help=_help("layers"))] = None,
+    sweep_layers: Annotated[str | None, typer.Option(help=_help("sweep_layers"))] = None,
     pooling: Annotated[str | None, typer.Option(help=_help("pooling"))] = None,
     n_blocks: Annotated[str | None, typer.Option(callback=int_list(low=1), help=_help("n_blocks"))] = None,
     lrs: Annotated[str | None, typer.Option(callback=float_list(0.0), help=_help("lrs"))] = None,

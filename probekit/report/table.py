@@ -12,6 +12,7 @@ from typing import Any
 from probekit.errors import ProbekitError
 from probekit.files import atomic_write_text
 from probekit.report import uncertainty
+from probekit.report.baselines import GAP_NOTE, gap_cell, grouped_rows, has_gaps
 from probekit.report.published import Citations, no_match_line, paper_rows
 from probekit.report.results import scan_results
 
@@ -30,9 +31,20 @@ def identity(result: dict[str, Any]) -> dict[str, str]:
         "backbone": str(result["label"]),
         "dataset": str((result.get("dataset") or {}).get("dataset", "?")),
         "image_size": "x".join(map(str, size)) if isinstance(size, list) else str(size),
-        "layers": ",".join(map(str, layers)) if isinstance(layers, list) else str(layers),
+        # a layer sweep is one run whatever layer won (the winner is in its JSON's layer_sweep)
+        "layers": "sweep"
+        if result.get("layer_sweep")
+        else ",".join(map(str, layers))
+        if isinstance(layers, list)
+        else str(layers),
         "split": str(result.get("evaluated_on")),
     }
+
+
+def _main(task: str) -> Any:
+    """A task's main column: the first of its columns."""
+    columns = _columns(task)
+    return columns[0] if columns else None
 
 
 def _columns(task: str) -> tuple[Any, ...]:
@@ -56,7 +68,9 @@ def build_table(
     and ours minus them (probekit/report/published.py), and `paper` receives the reference lines.
 
     Cells show ± over seeds and bootstrap intervals; a column's best is bold only when
-    its interval clears the runner-up's (probekit.report.uncertainty), the reasons for no bold go to `notes`."""
+    its interval clears the runner-up's (probekit.report.uncertainty), the reasons for no bold go to `notes`.
+    Encoders follow their own baselines (probekit/report/baselines.py), their main metric
+    with the gap to their random init, explained in `notes`."""
     from probekit.tasks import TASKS
 
     if group_by not in GROUP_KEYS:
@@ -73,7 +87,7 @@ def build_table(
     tasks = [t for t in TASKS if any(task == t for _, task, _ in cells)]
     groups = {t: sorted({g for _, task, g in cells if task == t}) for t in tasks}
     columns = [(t, g, c) for t in tasks for g in groups[t] for c in TASKS.get(t).columns]
-    labels = sorted({row for row, _, _ in cells}, key=_row_order)
+    labels = grouped_rows(sorted({row for row, _, _ in cells}, key=_row_order), results)
     latest = {key: runs[-1] for key, runs in cells.items()}
     rows = [_trivial_row(latest, columns)] if any(r.get("trivial_baseline") for r in latest.values()) else []
     citations = Citations() if paper is not None else None
@@ -89,7 +103,8 @@ def build_table(
                 entries.setdefault(len(row), []).append(uncertainty.Entry(len(rows), float(value), interval))
             warned = bool(runs and runs[-1].get("warnings"))
             cell = _format(column, value, spread, interval)
-            row.append(cell + ("*" if len(runs) > 1 else "") + ("!" if warned else ""))
+            gap = gap_cell(cells, label, task, group, column.key, column.percent) if column is _main(task) else ""
+            row.append(cell + gap + ("*" if len(runs) > 1 else "") + ("!" if warned else ""))
         rows.append(row)
         if citations is not None:
             rows.extend(paper_rows(label, latest, columns, citations, _format))
@@ -99,6 +114,8 @@ def build_table(
         flagged.extend(_warning_lines(latest))
     if paper is not None and citations is not None:
         paper.extend(citations.lines())
+    if notes is not None and has_gaps(cells):
+        notes.append(GAP_NOTE)
     header = [group_by] + [column.header + (f" ({', '.join(g)})" if g else "") for _, g, column in columns]
     bold_notes = uncertainty.mark_winners(rows, header, entries, [c.higher_is_better for _, _, c in columns])
     legend = uncertainty.legend(rows)  # None: no cell shows a spread or an interval, so nothing to say
@@ -257,8 +274,8 @@ def write_tables(directory: str | Path, group_by: str = "backbone", published: b
         ([footnote(problems)] if problems else [])
         + [f"* {line}" for line in collisions]
         + [f"! {line}" for line in flagged]
-        + (paper or [])
         + notes
+        + (paper or [])  # the numbered references last
     )
     markdown = to_markdown(header, rows) + "".join(f"\n\n{note}" for note in notes)
     outputs = {

@@ -157,6 +157,7 @@ class TrainedOptions(ProbeOptions):
     protocol_iters: ClassVar[int] = 1000
     protocol_warmup: ClassVar[int] = 0
     protocol_warmup_ratio: ClassVar[float] = 1e-6  # the warm-up starts at this fraction of the rate (mmcv 'linear')
+    sweeps: ClassVar[bool] = False  # a task whose run trains a grid per layer (probekit/tasks/sweep.py) sets True
 
     lrs: tuple[float, ...] = option((1e-3,), "Learning-rate grid.")
     weight_decays: tuple[float, ...] = option((0.0,), "Weight-decay grid.")
@@ -178,6 +179,11 @@ class TrainedOptions(ProbeOptions):
     batch_size: int = option(128, "Training (and evaluation) batch size.")
     optimizer: str = option("sgd", "Optimiser of the heads.", choices=("sgd", "adamw"))
     early_stopping: int | None = option(None, "Stop after N validations without improvement (default: never).")
+    sweep_layers: str | None = option(
+        None,
+        "Train the grid on each stored layer alone, all in one pass, and report the best on val: all | a list, "
+        "e.g. 0,3,6 (not with --layers, which concatenates).",
+    )
 
     def __post_init__(self) -> None:
         _check_grid(self.lrs, "lrs", low_open=True)
@@ -193,6 +199,12 @@ class TrainedOptions(ProbeOptions):
             )
         if self.val_subset is not None and self.val_subset < 0:
             raise ProbekitError(f"val_subset must be a non-negative integer (0: all of val), not {self.val_subset}")
+        if self.sweep_layers is not None and not self.sweeps:
+            raise ProbekitError(
+                "--sweep-layers: this task trains no head per layer (classification, segmentation and depth do): "
+                "run it once per layer with --layers K"
+            )
+        _check_sweep(self.sweep_layers, self.layers)
         self.train_config()  # counts (iters, epochs, batch size, ...) are checked by TrainConfig
         super().__post_init__()
 
@@ -226,6 +238,27 @@ class TrainedOptions(ProbeOptions):
 
 
 OptionsT = TypeVar("OptionsT", bound=ProbeOptions)
+SWEEP_ALL = "all"
+
+
+def _check_sweep(value: str | None, layers: tuple[int, ...] | None) -> None:
+    """`sweep_layers`: None, 'all' or comma-separated integers, and not with `layers` (one line otherwise)."""
+    if value is None:
+        return
+    if value.strip() != SWEEP_ALL:
+        try:
+            wanted = [int(item) for item in value.split(",")]
+        except ValueError:
+            raise ProbekitError(
+                f"--sweep-layers {value!r}: write all or comma-separated layer indices, e.g. --sweep-layers 0,3,6"
+            ) from None
+        if len(set(wanted)) < len(wanted):
+            raise ProbekitError(f"--sweep-layers {value!r} names a layer twice: list each layer once")
+    if layers:
+        raise ProbekitError(
+            "--layers and --sweep-layers both choose layers: --layers concatenates them into one head's input, "
+            "--sweep-layers trains a head per layer; pass one of them"
+        )
 
 
 def _check_grid(values: tuple[float, ...], name: str, low_open: bool) -> None:

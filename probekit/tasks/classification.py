@@ -26,7 +26,7 @@ from probekit.metrics.classification import ClassificationMetrics
 from probekit.probes.distributed import current_ranks
 from probekit.probes.heads import LinearClassifier
 from probekit.probes.stream import Reader, StoreView, iterate_batches
-from probekit.probes.trainer import SCHEDULERS, HeadGrid, HeadSpec, fit, to_device
+from probekit.probes.trainer import SCHEDULERS, HeadSpec, fit, to_device
 from probekit.tasks.base import (
     TASKS,
     Column,
@@ -35,13 +35,13 @@ from probekit.tasks.base import (
     TaskOutput,
     TrainedOptions,
     best_index,
-    choose_layers,
     grid_table,
     option,
     require_target,
     training_stream,
 )
 from probekit.tasks.fewshot import FewShotOptions, run_few_shot
+from probekit.tasks.sweep import best_per_set, build_grid, layer_sets, set_index, sweep_record
 
 DINOV2_LRS = (1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1)
 POOLINGS = ("cls", "cls+mean", "mean")
@@ -53,6 +53,7 @@ class ClassificationOptions(FewShotOptions, TrainedOptions):
 
     protocol_iters: ClassVar[int] = 12500  # DINOv2 linear.py: epochs 10 x epoch_length 1250
     protocol_warmup: ClassVar[int] = 0
+    sweeps: ClassVar[bool] = True  # --sweep-layers: a grid per layer in one pass (probekit/tasks/sweep.py)
 
     layers: tuple[int, ...] | None = option(None, "Stored layers to use (default: every stored layer).")
     lrs: tuple[float, ...] = option(DINOV2_LRS, "Learning-rate grid, scaled by batch_size / 256 (DINOv2's 13 values).")
@@ -126,8 +127,10 @@ class ClassificationTask(TaskBase):
         store = splits.train.store
         train = options.train_config(device)
         require_target(store, "label", self.name)
-        layers = choose_layers(store, options.layers)
-        n_blocks = sorted({n for n in options.n_blocks if n <= len(layers)}) or [1]
+        sets = layer_sets(store, options.layers, options.sweep_layers, "all")
+        layers = [k for chosen in sets for k in chosen]  # every layer read; a sweep's head reads one of them
+        width = len(sets[0])  # layers per head input
+        n_blocks = sorted({n for n in options.n_blocks if n <= width}) or [1]
         num_classes = int(store.target_attrs("label").get("num_classes") or store.read_target("label").max() + 1)
         scale = train.batch_size / 256.0  # DINOv2 scales its learning rates by the batch size
         lrs = [lr * scale for lr in options.lrs]
@@ -138,10 +141,23 @@ class ClassificationTask(TaskBase):
             for lr in lrs
             for wd in options.weight_decays
         ]
-        torch.manual_seed(train.seed)
-        dims = [store.dim_of(k) for k in layers]
-        _input = _inputs(dims)
-        grid = HeadGrid([LinearClassifier(_in_dim(s, dims), num_classes) for s in specs], specs, _input)
+        position = set_index(sets)
+        set_dims = [[store.dim_of(k) for k in chosen] for chosen in sets]  # per set, its layers' widths
+        offsets = np.cumsum([0] + [sum(d) for d in set_dims]).tolist()  # where each set starts on the read axis
+        set_inputs = [_inputs(d) for d in set_dims]
+
+        def inputs(batch: dict[str, torch.Tensor], spec: HeadSpec) -> torch.Tensor:
+            j = position(spec)  # this head's layers: their columns of the concatenated read
+            own = {key: batch[key][:, offsets[j] : offsets[j + 1]] for key in ("cls", "mean")}  # (B, width) each
+            return set_inputs[j](own, spec)
+
+        grid = build_grid(
+            sets,
+            specs,
+            lambda s: LinearClassifier(_in_dim(s, set_dims[position(s)]), num_classes),
+            inputs,
+            train.seed,
+        )
         read = _reader(layers)
         torch_device = resolve_device(train.device)
         ranks = current_ranks()
@@ -153,11 +169,11 @@ class ClassificationTask(TaskBase):
             for arrays in iterate_batches(view, read, 1024):
                 batch = to_device(arrays, torch_device)
                 for metric, i in zip(metrics, heads, strict=True):
-                    metric.update(grid.heads[i](_input(batch, grid.specs[i])), batch["label"])
+                    metric.update(grid.heads[i](inputs(batch, grid.specs[i])), batch["label"])
             return metrics
 
         def validate(view: StoreView) -> list[float]:
-            return [m.compute()["top1"] for m in evaluate_views(view, list(range(len(specs))))]
+            return [m.compute()["top1"] for m in evaluate_views(view, list(range(len(grid.specs))))]
 
         periodic, full = options.validation_views(splits.val)
         result = fit(
@@ -172,17 +188,23 @@ class ClassificationTask(TaskBase):
         )
         assert result.best_scores is not None and result.best_iters is not None  # fit was given the validation
         chosen = best_index(result.best_scores)
+        per_set = best_per_set(sets, len(specs), result.best_scores)
         final_view = splits.test or splits.val
-        scored = evaluate_views(final_view, [chosen], keep_samples=True)[0]
-        metrics = scored.compute()
+        evaluated = evaluate_views(final_view, per_set, keep_samples=True)  # each set's best head, one pass
+        scored = [m.compute() for m in evaluated]
+        sweep = {}
+        if options.sweep_layers is not None:
+            selection = [result.best_scores[i] for i in per_set]
+            sweep = {"layer_sweep": sweep_record(store, sets, scored, selection)}
         return TaskOutput(
             trivial=majority_class_baseline(splits.train, final_view, num_classes),
-            metrics=metrics,
-            chosen={**specs[chosen].describe(), "val_top1": result.best_scores[chosen]},
-            grid=grid_table(specs, result.best_scores, result.best_iters),
+            metrics=scored[per_set.index(chosen)],
+            extra_metrics=sweep,
+            chosen={**grid.specs[chosen].describe(), "val_top1": result.best_scores[chosen]},
+            grid=grid_table(grid.specs, result.best_scores, result.best_iters),
             head_state=dict(grid.heads[chosen].state_dict()),
             settings={
-                "layers": layers,
+                "layers": sets[position(grid.specs[chosen])],
                 "head": "linear",
                 "num_classes": num_classes,
                 "lr_scale": scale,
@@ -193,7 +215,7 @@ class ClassificationTask(TaskBase):
             history=result.history,
             schedule=result.schedule,
             train_losses=result.head_losses[:, chosen],
-            samples=[scored.samples()],
+            samples=[evaluated[per_set.index(chosen)].samples()],
         )
 
 

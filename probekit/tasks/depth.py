@@ -25,7 +25,7 @@ from probekit.probes.heads import DepthBinsHead, DepthRegressionHead
 from probekit.probes.losses import gradient_loss, silog_loss
 from probekit.probes.resize import resize_bilinear
 from probekit.probes.stream import StoreView, iterate_batches
-from probekit.probes.trainer import SCHEDULERS, HeadGrid, HeadSpec, fit, to_device
+from probekit.probes.trainer import SCHEDULERS, HeadSpec, fit, to_device
 from probekit.registry import Registry
 from probekit.tasks.base import (
     TASKS,
@@ -34,11 +34,9 @@ from probekit.tasks.base import (
     TaskBase,
     TaskOutput,
     best_index,
-    choose_layers,
     concat_width,
     grid_table,
     option,
-    patch_width,
     require_target,
     spatial_size,
     training_stream,
@@ -53,6 +51,7 @@ from probekit.tasks.dense import (
     test_views,
 )
 from probekit.tasks.segmentation import read_patch_grid, spatial_size_of
+from probekit.tasks.sweep import best_per_set, build_grid, dense_width, layer_sets, set_index, stacked, sweep_record
 
 DEFAULT_LRS = (1e-4, 3e-4, 1e-3, 3e-3)
 HeadFactory = Callable[[int, Mapping[str, Any]], torch.nn.Module]  # (input channels, options) -> head
@@ -71,6 +70,7 @@ class DepthOptions(DenseOptions):
     protocol_iters: ClassVar[int] = 38400
     protocol_warmup: ClassVar[int] = 12800
     protocol_warmup_ratio: ClassVar[float] = 1e-3
+    sweeps: ClassVar[bool] = True  # --sweep-layers: a grid per layer in one pass (probekit/tasks/sweep.py)
 
     layers: tuple[int, ...] | None = option(None, "Stored layers to use, concatenated (default: the last stored).")
     lrs: tuple[float, ...] = option(DEFAULT_LRS, "Learning-rate grid.")
@@ -117,6 +117,11 @@ def head_input(batch: dict[str, torch.Tensor], spec: HeadSpec | None) -> torch.T
     return x
 
 
+def read_cls(store: FeatureStore, begin: int, end: int, layers: list[int]) -> np.ndarray:
+    """(B, L*D): the chosen layers' CLS tokens concatenated."""
+    return np.concatenate([store.read("cls", begin, end, k) for k in layers], axis=-1)
+
+
 def upsampled_depth(depth: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return resize_bilinear(depth, size)  # (B, H, W)
 
@@ -157,17 +162,24 @@ class DepthTask(TaskBase):
             crop is not None and "eval_crop" in store.targets and store.target_attrs("eval_crop").get("crop") == crop
         )
         metric_crop = None if boxes else cast(Crop, crop)  # DepthMetrics refuses other names
-        layers = choose_layers(store, options.layers, default="last")
+        sets = layer_sets(store, options.layers, options.sweep_layers, "last")
         valid_range = (o["min_depth"], o["max_depth"])
         fractions = valid_fractions(splits, valid_range, train.batch_size)
 
         def read(s: FeatureStore, begin: int, end: int) -> dict[str, np.ndarray]:
-            arrays = {"x": read_patch_grid(s, begin, end, layers), "depth": s.read_target("depth", begin, end)}
+            x = stacked(sets, lambda layers: read_patch_grid(s, begin, end, layers))  # (B, S, h, w, C)
+            arrays = {"x": x, "depth": s.read_target("depth", begin, end)}
             if boxes:
                 arrays["eval_crop"] = s.read_target("eval_crop", begin, end)
             if with_cls:
-                arrays["cls"] = np.concatenate([s.read("cls", begin, end, k) for k in layers], axis=-1)
+                arrays["cls"] = stacked(sets, lambda layers: read_cls(s, begin, end, layers))  # (B, S, C)
             return arrays
+
+        position = set_index(sets)
+
+        def inputs(batch: dict[str, torch.Tensor], spec: HeadSpec) -> torch.Tensor:
+            j = position(spec)  # this head's layers on the stacked axis
+            return head_input({key: batch[key][:, j] for key in ("x", "cls") if key in batch}, spec)  # (B, C, h, w)
 
         def loss(pred: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
             target = batch["depth"]
@@ -179,10 +191,9 @@ class DepthTask(TaskBase):
             return value
 
         factory = HEADS.get(head_name)
-        in_dim = patch_width(store, layers, self.name) + (concat_width(store, layers) if with_cls else 0)
+        in_dim = dense_width(store, sets, self.name) + (concat_width(store, sets[0]) if with_cls else 0)
         specs = [HeadSpec(lr, wd) for lr in options.lrs for wd in options.weight_decays]
-        torch.manual_seed(train.seed)
-        grid = HeadGrid([factory(in_dim, o) for _ in specs], specs, head_input)
+        grid = build_grid(sets, specs, lambda _: factory(in_dim, o), inputs, train.seed)
         torch_device = resolve_device(train.device)
 
         def metrics(alignment: Alignment = None) -> DepthMetrics:
@@ -197,15 +208,14 @@ class DepthTask(TaskBase):
             results = [[metrics(a) for a in alignments] for _ in heads]
             for arrays in iterate_batches(view, read, train.batch_size):
                 batch = to_device(arrays, torch_device)
-                x = head_input(batch, grid.specs[0])
                 for per_head, i in zip(results, heads, strict=True):
-                    pred = upsampled_depth(grid.heads[i](x), spatial_size(batch["depth"]))
+                    pred = upsampled_depth(grid.heads[i](inputs(batch, grid.specs[i])), spatial_size(batch["depth"]))
                     for metric in per_head:
                         metric.update(pred, batch["depth"], batch.get("eval_crop"))
             return results
 
         def validate(view: StoreView) -> list[float]:
-            return [-m[0].compute()["rmse"] for m in evaluate(view, list(range(len(specs))))]
+            return [-m[0].compute()["rmse"] for m in evaluate(view, list(range(len(grid.specs))))]
 
         periodic, full = options.validation_views(splits.val)
         result = fit(
@@ -219,6 +229,8 @@ class DepthTask(TaskBase):
         )
         assert result.best_scores is not None and result.best_iters is not None  # fit was given the validation
         chosen = best_index(result.best_scores)
+        per_set = best_per_set(sets, len(specs), result.best_scores)
+        layers = sets[position(grid.specs[chosen])]
         final = splits.test or splits.val
         frame, fallback = scoring_frame(final.store, options.score_at, "depth")
         views = test_views(final.store, options.protocol, options.ms_scales, options.ms_flip)
@@ -227,14 +239,32 @@ class DepthTask(TaskBase):
             scoring["warning"] = fallback
         if options.protocol == "ms":
             scoring["views"] = [{"scale": v.scale, "flip": v.flip, "store": v.store.path.name} for v in views]
-        if frame == "stored" and options.protocol == "lin":
-            plain, median_aligned = evaluate(final, [chosen], alignments=(None, "median"))[0]
+
+        def scorer_of(i: int) -> FinalScorer:
+            """The final split's scorer of head i's layers."""
+            return FinalScorer(
+                final, frame, sets[position(grid.specs[i])], with_cls, o, cast(Crop, crop), boxes, torch_device
+            )
+
+        def final_score(i: int, record: dict[str, Any] | None) -> tuple[DepthMetrics, DepthMetrics]:
+            """(plain, median-aligned) metrics of head i over the test views in the scoring frame."""
+            head = grid.heads[i].eval()
+            return scorer_of(i).score(views, lambda b: head(head_input(b, None)), train.batch_size, record)
+
+        if frame == "stored" and options.protocol == "lin":  # every layer's best head in one pass
+            scored = evaluate(final, per_set, alignments=(None, "median"))
+            plain, median_aligned = scored[per_set.index(chosen)]
             trivial = _mean_depth_baseline(splits.train, final, o, metric_crop, boxes, train.batch_size)
         else:
-            head = grid.heads[chosen].eval()
-            scorer = FinalScorer(final, frame, layers, with_cls, o, cast(Crop, crop), boxes, torch_device)
-            plain, median_aligned = scorer.score(views, lambda b: head(head_input(b, None)), train.batch_size, scoring)
-            trivial = _mean_depth_baseline(splits.train, final, o, metric_crop, boxes, train.batch_size, scorer)
+            plain, median_aligned = final_score(chosen, scoring)
+            scored = [[plain, median_aligned] if i == chosen else list(final_score(i, None)) for i in per_set]
+            trivial = _mean_depth_baseline(
+                splits.train, final, o, metric_crop, boxes, train.batch_size, scorer_of(chosen)
+            )
+        extra: dict[str, Any] = {}
+        if options.sweep_layers is not None:
+            selection = [-result.best_scores[i] for i in per_set]  # val RMSE
+            extra["layer_sweep"] = sweep_record(store, sets, [m[0].compute() for m in scored], selection)
         return TaskOutput(
             trivial=trivial,
             metrics=plain.compute(),
@@ -242,9 +272,10 @@ class DepthTask(TaskBase):
                 "scale_invariant": median_aligned.compute(),
                 "valid_fraction": fractions,
                 "scoring": scoring,
+                **extra,
             },
-            chosen={**specs[chosen].describe(), "val_rmse": -result.best_scores[chosen]},
-            grid=grid_table(specs, result.best_scores, result.best_iters),
+            chosen={**grid.specs[chosen].describe(), "val_rmse": -result.best_scores[chosen]},
+            grid=grid_table(grid.specs, result.best_scores, result.best_iters),
             head_state=dict(grid.heads[chosen].state_dict()),
             settings={
                 "layers": layers,
@@ -347,7 +378,7 @@ class FinalScorer:
     def inputs(self, store: FeatureStore, begin: int, end: int) -> dict[str, np.ndarray]:
         arrays = {"x": read_patch_grid(store, begin, end, self.layers)}
         if self.with_cls:
-            arrays["cls"] = np.concatenate([store.read("cls", begin, end, k) for k in self.layers], axis=-1)
+            arrays["cls"] = read_cls(store, begin, end, self.layers)
         return arrays
 
     def truth(self, store: FeatureStore, begin: int, end: int) -> dict[str, np.ndarray]:

@@ -24,6 +24,7 @@ from probekit.tasks.results import (
     write_result,
 )
 from probekit.tasks.seeds import run_seeds
+from probekit.tasks.sweep import layer_sets
 
 log = logging.getLogger("probekit.probe")
 
@@ -76,6 +77,7 @@ def run_probe(
             f"the {task} task does not train over torchrun ranks (only classification does): run it without torchrun"
         )
     choose_layers(stores["train"], options.layers)  # layers the store lacks: one line naming the stored ones, first
+    layer_sets(stores["train"], None, getattr(options, "sweep_layers", None), "last")  # and swept layers it lacks
     for store in stores.values():  # outputs it lacks (extract --outputs): one line naming the flag to re-extract with
         store.require_outputs(runner.required_outputs(options), f"the {task} task")
     splits = make_splits(stores["train"], stores.get("val"), stores.get("test"), label_map)

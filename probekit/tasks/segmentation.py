@@ -24,7 +24,7 @@ from probekit.metrics.segmentation import SegmentationMetrics, reduce_zero_label
 from probekit.probes.heads import SegmentationHead
 from probekit.probes.resize import resize_bilinear
 from probekit.probes.stream import Reader, StoreView, iterate_batches
-from probekit.probes.trainer import SCHEDULERS, HeadGrid, HeadSpec, fit, to_device
+from probekit.probes.trainer import SCHEDULERS, HeadSpec, fit, to_device
 from probekit.tasks.base import (
     TASKS,
     Column,
@@ -32,10 +32,8 @@ from probekit.tasks.base import (
     TaskBase,
     TaskOutput,
     best_index,
-    choose_layers,
     grid_table,
     option,
-    patch_width,
     require_target,
     spatial_size,
     training_stream,
@@ -49,6 +47,7 @@ from probekit.tasks.dense import (
     scoring_frame,
     test_views,
 )
+from probekit.tasks.sweep import best_per_set, build_grid, dense_width, layer_sets, set_index, stacked, sweep_record
 
 DEFAULT_LRS = (1e-4, 3e-4, 1e-3, 3e-3)
 
@@ -59,6 +58,7 @@ class SegmentationOptions(DenseOptions):
 
     protocol_iters: ClassVar[int] = 40000  # DINOv2 ADE20K linear config: IterBasedRunner max_iters 40k
     protocol_warmup: ClassVar[int] = 1500  # its poly lr_config: linear warm-up, 1500 iterations
+    sweeps: ClassVar[bool] = True  # --sweep-layers: a grid per layer in one pass (probekit/tasks/sweep.py)
 
     layers: tuple[int, ...] | None = option(None, "Stored layers to use, concatenated (default: the last stored).")
     lrs: tuple[float, ...] = option(DEFAULT_LRS, "Learning-rate grid.")
@@ -111,7 +111,7 @@ class SegmentationTask(TaskBase):
         train = options.train_config(device)
         require_target(store, "mask", self.name)
         attrs = store.target_attrs("mask")
-        layers = choose_layers(store, options.layers, default="last")
+        sets = layer_sets(store, options.layers, options.sweep_layers, "last")
         ignore_index = int(options.ignore_index if options.ignore_index is not None else attrs.get("ignore_index", 255))
         zero_label = options.reduce_zero_label
         if zero_label and attrs.get("zero_label_reduced"):
@@ -131,12 +131,17 @@ class SegmentationTask(TaskBase):
             return {"mask": outside_scheme(mask, num_classes, ignore_index, unknown_ids, s)}
 
         def read(s: FeatureStore, begin: int, end: int) -> dict[str, np.ndarray]:
-            return {"x": read_patch_grid(s, begin, end, layers), **read_mask(s, begin, end)}
+            x = stacked(sets, lambda layers: read_patch_grid(s, begin, end, layers))  # (B, S, h, w, C)
+            return {"x": x, **read_mask(s, begin, end)}
+
+        position = set_index(sets)
+
+        def inputs(batch: dict[str, torch.Tensor], spec: HeadSpec) -> torch.Tensor:
+            return head_input({"x": batch["x"][:, position(spec)]}, spec)  # (B, C, h, w) of this head's layers
 
         specs = [HeadSpec(lr, wd) for lr in options.lrs for wd in options.weight_decays]
-        torch.manual_seed(train.seed)
-        in_dim = patch_width(store, layers, self.name)
-        grid = HeadGrid([SegmentationHead(in_dim, num_classes) for _ in specs], specs, head_input)
+        in_dim = dense_width(store, sets, self.name)
+        grid = build_grid(sets, specs, lambda _: SegmentationHead(in_dim, num_classes), inputs, train.seed)
         torch_device = resolve_device(train.device)
 
         def loss(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -147,14 +152,14 @@ class SegmentationTask(TaskBase):
             metrics = [SegmentationMetrics(num_classes, ignore_index) for _ in heads]
             for arrays in iterate_batches(view, read, train.batch_size):
                 batch = to_device(arrays, torch_device)
-                x = head_input(batch, grid.specs[0])
                 for metric, i in zip(metrics, heads, strict=True):
-                    pred = upsampled_logits(grid.heads[i](x), spatial_size(batch["mask"])).argmax(1)
+                    logits = grid.heads[i](inputs(batch, grid.specs[i]))
+                    pred = upsampled_logits(logits, spatial_size(batch["mask"])).argmax(1)
                     metric.update(pred, batch["mask"])
             return metrics
 
         def validate(view: StoreView) -> list[float]:
-            return [m.compute()["mIoU"] for m in evaluate(view, list(range(len(specs))))]
+            return [m.compute()["mIoU"] for m in evaluate(view, list(range(len(grid.specs))))]
 
         periodic, full = options.validation_views(splits.val)
         result = fit(
@@ -168,12 +173,34 @@ class SegmentationTask(TaskBase):
         )
         assert result.best_scores is not None and result.best_iters is not None  # fit was given the validation
         chosen = best_index(result.best_scores)
+        per_set = best_per_set(sets, len(specs), result.best_scores)
+        layers = sets[position(grid.specs[chosen])]
         final = splits.test or splits.val
         frame, fallback = scoring_frame(final.store, options.score_at, "mask")
-        scorer = FinalScorer(final, frame, layers, num_classes, ignore_index, zero_label, unknown_ids, torch_device)
         views = test_views(final.store, options.protocol, options.ms_scales, options.ms_flip)
-        head = grid.heads[chosen].eval()
-        metrics, scoring, samples = scorer.score(views, lambda batch: head(head_input(batch, None)), train.batch_size)
+
+        def final_score(i: int) -> tuple[FinalScorer, dict[str, Any], dict[str, Any], Any]:
+            """Head i scored on the final split (its own layers): the scorer, metrics, scoring record and per-image
+            statistics (the bootstrap's)."""
+            scorer = FinalScorer(
+                final,
+                frame,
+                sets[position(grid.specs[i])],
+                num_classes,
+                ignore_index,
+                zero_label,
+                unknown_ids,
+                torch_device,
+            )
+            head = grid.heads[i].eval()
+            return scorer, *scorer.score(views, lambda batch: head(head_input(batch, None)), train.batch_size)
+
+        scorer, metrics, scoring, samples = final_score(chosen)
+        extra: dict[str, Any] = {}
+        if options.sweep_layers is not None:  # each layer's best head on the final split, the chosen one scored once
+            scored = [metrics if i == chosen else final_score(i)[1] for i in per_set]
+            selection = [result.best_scores[i] for i in per_set]
+            extra["layer_sweep"] = sweep_record(store, sets, scored, selection)
         scoring["protocol"] = options.protocol
         if fallback:
             scoring["warning"] = fallback
@@ -185,9 +212,9 @@ class SegmentationTask(TaskBase):
         return TaskOutput(
             trivial=_majority_baseline(splits.train, scorer, read_mask, num_classes, ignore_index, train.batch_size),
             metrics=metrics,
-            extra_metrics={"scoring": scoring},
-            chosen={**specs[chosen].describe(), "val_mIoU": result.best_scores[chosen]},
-            grid=grid_table(specs, result.best_scores, result.best_iters),
+            extra_metrics={"scoring": scoring, **extra},
+            chosen={**grid.specs[chosen].describe(), "val_mIoU": result.best_scores[chosen]},
+            grid=grid_table(grid.specs, result.best_scores, result.best_iters),
             head_state=dict(grid.heads[chosen].state_dict()),
             settings={
                 "layers": layers,

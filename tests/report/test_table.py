@@ -107,3 +107,42 @@ def test_cells_show_seeds_and_intervals_and_bold_only_a_clear_winner(tmp_path):
     write_result(tmp_path / "s.json", results[1])
     markdown, _ = write_tables(tmp_path)
     assert "no bold in cls top-1" in markdown
+
+
+def _run(alias, task, metrics, model="vit", source="hub:timm/x", patch=16):
+    result = _result(alias if source != "random-init" else f"{alias} (random init)", task, metrics, "2026-01-01")
+    result["backbone"] = {"backbone": alias, "backbone_model": model, "weights_source": source, "patch_size": patch}
+    return result
+
+
+def test_encoders_sit_with_their_baselines_and_show_the_gap_to_their_random_init(tmp_path):
+    cls = lambda top1: {"top1": top1, "mean_per_class_recall": 0.5}  # noqa: E731
+    results = [
+        _run("clip-b16", "classification", cls(0.70)),
+        _run("clip-b16", "classification", cls(0.40), source="random-init"),
+        _run("dinov2-s14", "classification", cls(0.80), patch=14),
+        _run("dinov2-s14", "classification", cls(0.35), source="random-init", patch=14),
+        _run("pixels-p14", "classification", cls(0.30), model="pixels-p14", source="none", patch=14),
+        _run("pixels-p16", "classification", cls(0.25), model="pixels-p16", source="none"),
+        _run("siglip-b16", "classification", cls(0.60)),  # no random init run: no gap
+    ]
+    notes: list[str] = []
+    _, rows = build_table(results, notes=notes)
+    assert [row[0] for row in rows] == [
+        "pixels-p16",
+        "clip-b16 (random init)",
+        "clip-b16",
+        "pixels-p14",
+        "dinov2-s14 (random init)",
+        "dinov2-s14",
+        "siglip-b16",  # its pixels row already sits with clip-b16
+    ]
+    assert rows[2][1:] == ["70.0 (+30.0)", "50.0"] and rows[5][1] == "80.0 (+45.0)"  # the main metric only
+    assert rows[1][1] == "40.0" and rows[6][1] == "60.0"  # baselines and twinless encoders: the value alone
+    assert len(notes) == 1 and "random init" in notes[0]
+    for i, result in enumerate(results):
+        write_result(tmp_path / f"r{i}.json", result)
+    assert write_tables(tmp_path)[0].endswith(notes[0])
+    notes.clear()
+    build_table([r for r in results if "random init" not in r["label"]], notes=notes)
+    assert notes == []  # no twins, no gaps to explain
