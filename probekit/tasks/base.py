@@ -90,6 +90,7 @@ class TaskOutput:
     history: list[dict[str, Any]] = field(default_factory=list)
     schedule: dict[str, Any] = field(default_factory=dict)  # fit's record (steps planned and taken, ...); {} untrained
     train_losses: np.ndarray | None = None  # (steps,) the chosen head's training loss per step; None untrained
+    head: dict[str, Any] = field(default_factory=dict)  # the chosen head's kind and parameter count ({}: untold)
 
 
 @dataclass(frozen=True)

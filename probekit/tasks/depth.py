@@ -1,4 +1,5 @@
-"""Monocular depth from cached patch grids: DINOv2's linear depth head, or log-depth regression.
+"""Monocular depth from cached patch grids: DINOv2's linear depth head, or log-depth regression; either on the
+concatenated grids (`--head linear`) or after DPT's multi-layer decoder (`--head dpt`, probekit/tasks/dense.py).
 
 DINOv2 head (default): patch features with the CLS token concatenated to every patch, bilinear x4
 upsampling, 1x1 conv to 256 bins over [min_depth, max_depth] (linear or log spacing), "linear"
@@ -34,7 +35,6 @@ from probekit.tasks.base import (
     TaskBase,
     TaskOutput,
     best_index,
-    choose_layers,
     grid_table,
     option,
     require_target,
@@ -44,8 +44,11 @@ from probekit.tasks.base import (
 from probekit.tasks.dense import (
     DenseOptions,
     TestView,
+    dense_head,
+    dense_layers,
     fraction_warning,
     frame_predictions,
+    head_summary,
     object_column,
     scoring_frame,
     test_views,
@@ -53,10 +56,14 @@ from probekit.tasks.dense import (
 from probekit.tasks.segmentation import read_patch_grid, spatial_size_of
 
 DEFAULT_LRS = (1e-4, 3e-4, 1e-3, 3e-3)
-HeadFactory = Callable[[int, Mapping[str, Any]], torch.nn.Module]  # (input channels, options) -> head
-HEADS: Registry[HeadFactory] = Registry("depth head", ProbekitError)
-HEADS.register("bins", lambda dim, o: DepthBinsHead(dim, o["min_depth"], o["max_depth"], o["n_bins"], o["bin_spacing"]))
-HEADS.register("regression", lambda dim, o: DepthRegressionHead(dim, o["min_depth"], o["max_depth"]))
+# (input channels, options, upsampling factor) -> the depth readout: 4 on the patch grid, 1 after DPT (at 4x already)
+HeadFactory = Callable[[int, Mapping[str, Any], int], torch.nn.Module]
+HEADS: Registry[HeadFactory] = Registry("depth prediction", ProbekitError)
+HEADS.register(
+    "bins",
+    lambda dim, o, up: DepthBinsHead(dim, o["min_depth"], o["max_depth"], o["n_bins"], o["bin_spacing"], upsample=up),
+)
+HEADS.register("regression", lambda dim, o, up: DepthRegressionHead(dim, o["min_depth"], o["max_depth"], upsample=up))
 CROPS = ("eigen", "garg", "none")
 
 
@@ -70,7 +77,9 @@ class DepthOptions(DenseOptions):
     protocol_warmup: ClassVar[int] = 12800
     protocol_warmup_ratio: ClassVar[float] = 1e-3
 
-    layers: tuple[int, ...] | None = option(None, "Stored layers to use, concatenated (default: the last stored).")
+    layers: tuple[int, ...] | None = option(
+        None, "Stored layers to use, concatenated (default: the last stored; --head dpt: the quarters' ends)."
+    )
     lrs: tuple[float, ...] = option(DEFAULT_LRS, "Learning-rate grid.")
     weight_decays: tuple[float, ...] = option((1e-4,), "Weight-decay grid.")
     batch_size: int = option(16, "Training batch size, in images.")
@@ -82,7 +91,9 @@ class DepthOptions(DenseOptions):
     val_subset: int | None = option(
         250, "Periodic validations read N val images, strided (the final choice reads all of val; 0: all)."
     )
-    head: str = option("bins", "Depth head: bins (DINOv2, 'linear' normalisation) | regression (log depth).")
+    prediction: str = option(
+        "bins", "Depth readout: bins (DINOv2, 'linear' normalisation) | regression (log depth).", choices=("bins", "regression")
+    )
     min_depth: float | None = option(None, "Depth range minimum in metres (default: the store's, else 0.001).")
     max_depth: float | None = option(None, "Depth range maximum in metres (default: the store's, else 10).")
     n_bins: int = option(256, "Depth bins of the bins head (DINOv2: 256).")
@@ -94,7 +105,7 @@ class DepthOptions(DenseOptions):
     )
 
     def check(self) -> None:
-        HEADS.get(self.head)  # unknown heads: one line naming the known ones
+        HEADS.get(self.prediction)  # unknown readouts: one line naming the known ones
         if self.bin_spacing not in ("linear", "log"):
             raise ProbekitError(f"--bin-spacing must be linear or log, not {self.bin_spacing!r}")
         if self.crop not in (None, *CROPS):
@@ -145,7 +156,6 @@ class DepthTask(TaskBase):
         o = asdict(options)
         o["min_depth"] = float(options.min_depth or attrs.get("min_depth", 1e-3))
         o["max_depth"] = float(options.max_depth or attrs.get("max_depth", 10.0))
-        head_name = options.head
         with_cls = options.with_cls
         gradient_weight = options.gradient_weight
         crop = options.crop or attrs.get("crop")  # the dataset's protocol crop unless --crop says otherwise
@@ -155,7 +165,7 @@ class DepthTask(TaskBase):
             crop is not None and "eval_crop" in store.targets and store.target_attrs("eval_crop").get("crop") == crop
         )
         metric_crop = None if boxes else cast(Crop, crop)  # DepthMetrics refuses other names
-        layers = choose_layers(store, options.layers, default="last")
+        layers = dense_layers(store, options)
         valid_range = (o["min_depth"], o["max_depth"])
         fractions = valid_fractions(splits, valid_range, train.batch_size)
 
@@ -176,11 +186,10 @@ class DepthTask(TaskBase):
                 value = value + gradient_weight * gradient_loss(pred, target, valid)
             return value
 
-        factory = HEADS.get(head_name)
-        in_dim = store.dim * len(layers) * (2 if with_cls else 1)
+        o["layers"] = layers
         specs = [HeadSpec(lr, wd) for lr in options.lrs for wd in options.weight_decays]
         torch.manual_seed(train.seed)
-        grid = HeadGrid([factory(in_dim, o) for _ in specs], specs, head_input)
+        grid = HeadGrid([self.build_head(o, store.dim) for _ in specs], specs, head_input)
         torch_device = resolve_device(train.device)
 
         def metrics(alignment: Alignment = None) -> DepthMetrics:
@@ -244,9 +253,12 @@ class DepthTask(TaskBase):
             chosen={**specs[chosen].describe(), "val_rmse": -result.best_scores[chosen]},
             grid=grid_table(specs, result.best_scores, result.best_iters),
             head_state=dict(grid.heads[chosen].state_dict()),
+            head=head_summary(options.head, grid.heads[chosen], layers),
             settings={
                 "layers": layers,
-                "head": head_name,
+                "head": options.head,
+                "prediction": options.prediction,
+                "dpt_features": options.dpt_features if options.head == "dpt" else None,
                 "with_cls": with_cls,
                 "min_depth": o["min_depth"],
                 "max_depth": o["max_depth"],
@@ -266,8 +278,19 @@ class DepthTask(TaskBase):
         )
 
     def build_head(self, settings: Mapping[str, Any], embed_dim: int) -> torch.nn.Module:
-        in_dim = embed_dim * len(settings["layers"]) * (2 if settings.get("with_cls") else 1)
-        return HEADS.get(settings["head"])(in_dim, settings)
+        """The readout on the layers' grids (upsampling x4), or after the DPT decoder (at 4x already). Results
+        written before `--head linear|dpt` name the readout `head` and have no `prediction`."""
+        prediction = settings.get("prediction", settings["head"])
+        kind = "dpt" if settings["head"] == "dpt" else "linear"
+        factory = HEADS.get(prediction)
+        return dense_head(
+            kind,
+            embed_dim,
+            len(settings["layers"]),
+            bool(settings.get("with_cls")),
+            int(settings.get("dpt_features") or 0),
+            lambda dim: factory(dim, settings, 4 if kind == "linear" else 1),
+        )
 
     def predict(
         self,

@@ -1,4 +1,5 @@
-"""Linear semantic segmentation on cached patch grids, DINOv2's "lin." head (BatchNorm + 1x1 conv).
+"""Semantic segmentation on cached patch grids, DINOv2's "lin." head (BatchNorm + 1x1 conv), or (`--head dpt`)
+DPT's multi-layer decoder read out by that head (probekit/tasks/dense.py).
 
 Patch features of one layer or several (concatenated on channels, DINOv2's "+ms" uses the last 4);
 logits bilinearly upsampled to the label size; cross-entropy with an ignore index (255), optional
@@ -31,7 +32,6 @@ from probekit.tasks.base import (
     TaskBase,
     TaskOutput,
     best_index,
-    choose_layers,
     grid_table,
     option,
     require_target,
@@ -41,8 +41,11 @@ from probekit.tasks.base import (
 from probekit.tasks.dense import (
     DenseOptions,
     TestView,
+    dense_head,
+    dense_layers,
     fraction_warning,
     frame_predictions,
+    head_summary,
     object_column,
     scoring_frame,
     test_views,
@@ -58,7 +61,9 @@ class SegmentationOptions(DenseOptions):
     protocol_iters: ClassVar[int] = 40000  # DINOv2 ADE20K linear config: IterBasedRunner max_iters 40k
     protocol_warmup: ClassVar[int] = 1500  # its poly lr_config: linear warm-up, 1500 iterations
 
-    layers: tuple[int, ...] | None = option(None, "Stored layers to use, concatenated (default: the last stored).")
+    layers: tuple[int, ...] | None = option(
+        None, "Stored layers to use, concatenated (default: the last stored; --head dpt: the quarters' ends)."
+    )
     lrs: tuple[float, ...] = option(DEFAULT_LRS, "Learning-rate grid.")
     weight_decays: tuple[float, ...] = option((1e-4,), "Weight-decay grid.")
     batch_size: int = option(16, "Training batch size, in images.")
@@ -109,7 +114,7 @@ class SegmentationTask(TaskBase):
         train = options.train_config(device)
         require_target(store, "mask", self.name)
         attrs = store.target_attrs("mask")
-        layers = choose_layers(store, options.layers, default="last")
+        layers = dense_layers(store, options)
         ignore_index = int(options.ignore_index if options.ignore_index is not None else attrs.get("ignore_index", 255))
         zero_label = options.reduce_zero_label
         if zero_label and attrs.get("zero_label_reduced"):
@@ -133,8 +138,8 @@ class SegmentationTask(TaskBase):
 
         specs = [HeadSpec(lr, wd) for lr in options.lrs for wd in options.weight_decays]
         torch.manual_seed(train.seed)
-        in_dim = store.dim * len(layers)
-        grid = HeadGrid([SegmentationHead(in_dim, num_classes) for _ in specs], specs, head_input)
+        settings = {"head": options.head, "layers": layers, "num_classes": num_classes, "dpt_features": options.dpt_features}
+        grid = HeadGrid([self.build_head(settings, store.dim) for _ in specs], specs, head_input)
         torch_device = resolve_device(train.device)
 
         def loss(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -187,9 +192,12 @@ class SegmentationTask(TaskBase):
             chosen={**specs[chosen].describe(), "val_mIoU": result.best_scores[chosen]},
             grid=grid_table(specs, result.best_scores, result.best_iters),
             head_state=dict(grid.heads[chosen].state_dict()),
+            head=head_summary(options.head, head, layers),
             settings={
                 "layers": layers,
-                "head": "bn+conv1x1",
+                "head": options.head,
+                "readout": "bn+conv1x1",
+                "dpt_features": options.dpt_features if options.head == "dpt" else None,
                 "num_classes": num_classes,
                 "ignore_index": ignore_index,
                 "reduce_zero_label": zero_label,
@@ -207,7 +215,13 @@ class SegmentationTask(TaskBase):
         )
 
     def build_head(self, settings: Mapping[str, Any], embed_dim: int) -> torch.nn.Module:
-        return SegmentationHead(embed_dim * len(settings["layers"]), int(settings["num_classes"]))
+        """BN + 1x1 conv on the layers' grids, or after the DPT decoder (results before `--head` say 'bn+conv1x1')."""
+        num_classes = int(settings["num_classes"])
+        kind = "dpt" if settings.get("head") == "dpt" else "linear"
+        features = int(settings.get("dpt_features") or 0)
+        return dense_head(
+            kind, embed_dim, len(settings["layers"]), False, features, lambda dim: SegmentationHead(dim, num_classes)
+        )
 
     def predict(
         self,
