@@ -114,15 +114,18 @@ def dpt_widths(features: int) -> tuple[int, ...]:
 
 
 class ResidualConvUnit(nn.Module):
-    """DPT's residual unit: x + conv3x3(relu(conv3x3(relu(x)))) (pre-activation, no normalisation)."""
+    """DPT's pre-activation residual unit as mmsegmentation's (norm_cfg BN): x + BN(conv(relu(BN(conv(relu(x))))))."""
 
     def __init__(self, features: int):
         super().__init__()
-        self.conv1 = nn.Conv2d(features, features, 3, padding=1)
-        self.conv2 = nn.Conv2d(features, features, 3, padding=1)
+        self.conv1 = nn.Conv2d(features, features, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(features)
+        self.conv2 = nn.Conv2d(features, features, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.conv2(torch.relu(self.conv1(torch.relu(x))))  # (B, F, h, w)
+        out: torch.Tensor = self.bn1(self.conv1(torch.relu(x)))  # (B, F, h, w)
+        out = self.bn2(self.conv2(torch.relu(out)))  # (B, F, h, w)
         return x + out
 
 
@@ -153,7 +156,7 @@ class DPTDecoder(nn.Module):
     ('project': 1x1 conv of [patch, CLS] + GELU; 'ignore' without CLS), a 1x1 projection to its reassemble
     width, resampling to 4x (4x4 stride-4 transposed conv), 2x (2x2 stride-2 transposed conv), 1x (identity)
     and 1/2 (3x3 stride-2 conv) of the grid, a 3x3 conv to `features` channels. Fusion runs coarse to fine
-    (residual conv units, bilinear upsampling onto the next layer's grid), then a 3x3 conv + ReLU.
+    (residual conv units, bilinear upsampling onto the next layer's grid), then a 3x3 conv + BN + ReLU.
     Output (B, features, 4h, 4w): the fused map stops at the shallowest layer's 4x grid (DINOv2 upsamples once
     more, to 8x: probekit keeps to 4x, the linear depth head's resolution, for memory).
     """
@@ -178,7 +181,7 @@ class DPTDecoder(nn.Module):
         )
         self.convs = nn.ModuleList([nn.Conv2d(width, features, 3, padding=1, bias=False) for width in widths])
         self.fusions = nn.ModuleList([FusionBlock(features, with_skip=i > 0) for i in range(len(widths))])
-        self.head = nn.Conv2d(features, features, 3, padding=1)
+        self.head = nn.Sequential(nn.Conv2d(features, features, 3, padding=1, bias=False), nn.BatchNorm2d(features))
 
     def reassemble(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The 4 layers' maps at 4x, 2x, 1x and 1/2 of the grid, `features` channels each (shallow first)."""

@@ -107,7 +107,9 @@ def dense_layers(store: FeatureStore, options: DenseOptions) -> list[int]:
     return wanted
 
 
-def dense_head(kind: str, embed_dim: int, layers: int, with_cls: bool, features: int, readout: Callable[[int], nn.Module]) -> nn.Module:
+def dense_head(
+    kind: str, embed_dim: int, layers: int, with_cls: bool, features: int, readout: Callable[[int], nn.Module]
+) -> nn.Module:
     """The task's head: `readout(in_channels)` on the concatenated grids (linear), or after the DPT decoder."""
     if kind == "linear":
         return readout(embed_dim * layers * (2 if with_cls else 1))

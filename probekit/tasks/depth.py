@@ -92,7 +92,9 @@ class DepthOptions(DenseOptions):
         250, "Periodic validations read N val images, strided (the final choice reads all of val; 0: all)."
     )
     prediction: str = option(
-        "bins", "Depth readout: bins (DINOv2, 'linear' normalisation) | regression (log depth).", choices=("bins", "regression")
+        "bins",
+        "Depth readout: bins (DINOv2, 'linear' normalisation) | regression (log depth).",
+        choices=("bins", "regression"),
     )
     min_depth: float | None = option(None, "Depth range minimum in metres (default: the store's, else 0.001).")
     max_depth: float | None = option(None, "Depth range maximum in metres (default: the store's, else 10).")

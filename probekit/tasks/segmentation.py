@@ -138,7 +138,12 @@ class SegmentationTask(TaskBase):
 
         specs = [HeadSpec(lr, wd) for lr in options.lrs for wd in options.weight_decays]
         torch.manual_seed(train.seed)
-        settings = {"head": options.head, "layers": layers, "num_classes": num_classes, "dpt_features": options.dpt_features}
+        settings = {
+            "head": options.head,
+            "layers": layers,
+            "num_classes": num_classes,
+            "dpt_features": options.dpt_features,
+        }
         grid = HeadGrid([self.build_head(settings, store.dim) for _ in specs], specs, head_input)
         torch_device = resolve_device(train.device)
 

@@ -16,9 +16,9 @@ def dpt_parameters(embed_dim: int, features: int, with_cls: bool) -> int:
     project = sum(d * w + w for w in c)  # 1x1 conv D -> width
     resample = (16 * c[0] ** 2 + c[0]) + (4 * c[1] ** 2 + c[1]) + (9 * c[3] ** 2 + c[3])  # 4x, 2x, -, 1/2
     to_features = sum(9 * w * f for w in c)  # 3x3 conv, no bias
-    residual_units = 7 * 2 * (9 * f * f + f)  # 4 refine units + 3 skip units, two 3x3 convs each
+    residual_units = 7 * 2 * (9 * f * f + 2 * f)  # 4 refine + 3 skip units: two 3x3 convs (no bias) + BN each
     fusion_projects = 4 * (f * f + f)
-    out = 9 * f * f + f
+    out = 9 * f * f + 2 * f  # 3x3 conv (no bias) + BN
     return readout + project + resample + to_features + residual_units + fusion_projects + out
 
 
