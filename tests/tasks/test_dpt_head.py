@@ -145,3 +145,15 @@ def test_dpt_takes_exactly_four_layers():
         TASKS.get("depth").parse_options({"head": "dpt", "layers": (5, 8, 11)})
     with pytest.raises(ProbekitError, match="unknown head 'conv'"):
         TASKS.get("depth").parse_options({"head": "conv"})
+
+
+def test_results_written_before_the_head_option_still_rebuild():
+    """Older JSONs name the depth readout `head` (bins | regression) and segmentation's head 'bn+conv1x1'."""
+    from probekit.probes.heads import DepthBinsHead, DepthRegressionHead, SegmentationHead
+
+    old = {"layers": [11], "with_cls": True, "min_depth": 0.5, "max_depth": 20.0, "n_bins": 16, "bin_spacing": "linear"}
+    bins = TASKS.get("depth").build_head({**old, "head": "bins"}, D)
+    assert isinstance(bins, DepthBinsHead) and bins.conv.in_channels == 2 * D and bins.upsample == 4
+    assert isinstance(TASKS.get("depth").build_head({**old, "head": "regression"}, D), DepthRegressionHead)
+    segmentation = TASKS.get("segmentation").build_head({"layers": [11], "head": "bn+conv1x1", "num_classes": 3}, D)
+    assert isinstance(segmentation, SegmentationHead) and segmentation.conv.in_channels == D
