@@ -91,11 +91,7 @@ class DepthOptions(DenseOptions):
     val_subset: int | None = option(
         250, "Periodic validations read N val images, strided (the final choice reads all of val; 0: all)."
     )
-    prediction: str = option(
-        "bins",
-        "Depth readout: bins (DINOv2, 'linear' normalisation) | regression (log depth).",
-        choices=("bins", "regression"),
-    )
+    prediction: str = option("bins", "Depth readout: bins (DINOv2, 'linear' normalisation) | regression (log depth).")
     min_depth: float | None = option(None, "Depth range minimum in metres (default: the store's, else 0.001).")
     max_depth: float | None = option(None, "Depth range maximum in metres (default: the store's, else 10).")
     n_bins: int = option(256, "Depth bins of the bins head (DINOv2: 256).")
@@ -107,7 +103,7 @@ class DepthOptions(DenseOptions):
     )
 
     def check(self) -> None:
-        HEADS.get(self.prediction)  # unknown readouts: one line naming the known ones
+        HEADS.get(self.prediction)  # unknown readouts: one line naming the registered ones
         if self.bin_spacing not in ("linear", "log"):
             raise ProbekitError(f"--bin-spacing must be linear or log, not {self.bin_spacing!r}")
         if self.crop not in (None, *CROPS):
