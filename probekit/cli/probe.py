@@ -137,6 +137,8 @@ def probe_command(
     reduce_zero_label: Annotated[bool, typer.Option("--reduce-zero-label", help=_help("reduce_zero_label"))] = False,
     unknown_ids: Annotated[str | None, typer.Option(help=_help("unknown_ids"))] = None,
     head: Annotated[str | None, typer.Option(help=_help("head"))] = None,
+    dpt_features: Annotated[int | None, typer.Option(min=1, help=_help("dpt_features"))] = None,
+    prediction: Annotated[str | None, typer.Option(help=_help("prediction"))] = None,
     min_depth: Annotated[float | None, typer.Option(callback=in_range(0.0), help=_help("min_depth"))] = None,
     max_depth: Annotated[float | None, typer.Option(callback=above(0.0), help=_help("max_depth"))] = None,
     n_bins: Annotated[int | None, typer.Option(min=1, help=_help("n_bins"))] = None,

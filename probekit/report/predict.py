@@ -6,6 +6,7 @@ evaluated it, so a picture shows what the metrics measured:
                   logits bilinearly upsampled to the label size -> arg-max
     depth:        the same grids (+ CLS on every patch when `with_cls`) -> bins / regression head ->
                   bilinear upsampling to the label size
+    --head dpt:   the same input through the DPT decoder (4 layers) before that readout
 """
 
 from __future__ import annotations

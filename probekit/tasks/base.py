@@ -92,6 +92,7 @@ class TaskOutput:
     schedule: dict[str, Any] = field(default_factory=dict)  # fit's record (steps planned and taken, ...); {} untrained
     train_losses: np.ndarray | None = None  # (steps,) the chosen head's training loss per step; None untrained
     samples: list[PerImage] = field(default_factory=list)  # per-image statistics of the final scoring, one per seed
+    head: dict[str, Any] = field(default_factory=dict)  # the chosen head's kind and parameter count ({}: untold)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,13 @@
 - `stored`: scored on the targets as stored (the fitted mask, the depth window): the crop-level score.
 Stores written before originals existed are scored at `stored`, and the JSON says so.
 
+`head`:
+- `linear` (default): the task's linear head on the chosen layers' patch grids, concatenated on channels.
+- `dpt`: DPT's multi-layer decoder (probekit/probes/heads.py `DPTDecoder`) over 4 layers (default: the ends
+  of the network's quarters, extract `--layers quarters`), its (F, 4h, 4w) map read out by the task's linear
+  head. The results JSON's `probe.head` gives the kind and the trainable parameter count of either, so a
+  comparison of the two says how many more parameters the decoder trained.
+
 `protocol`:
 - `lin`: the base store's features only.
 - `ms`: DINOv2's +ms (mmsegmentation's `SegTTAModel` / aug_test): the head is applied to every view store
@@ -21,20 +28,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from probekit.errors import ProbekitError
 from probekit.features.store import FEATURE_KEYS, FeatureStore
 from probekit.features.tta import DINOV2_MS_SCALES, check_scales, tta_path, tta_views
+from probekit.probes.heads import DPTDecoder, parameter_count
 from probekit.probes.resize import resample_to_original, resize_bilinear
 from probekit.probes.stream import StoreView, iterate_batches
 from probekit.probes.trainer import to_device
-from probekit.tasks.base import TrainedOptions, option
+from probekit.tasks.base import TrainedOptions, choose_layers, option
+from probekit.tasks.sweep import layer_sets
 
 SCORE_AT = ("original", "stored")
 PROTOCOLS = ("lin", "ms")
+DENSE_HEADS = ("linear", "dpt")
 # Settings view stores may differ in from their base: the size (their scale) and what follows from it.
 VIEW_KEYS = tuple(key for key in FEATURE_KEYS if key not in ("image_size", "grid"))
 
@@ -56,10 +68,72 @@ class DenseOptions(TrainedOptions):
     )
     ms_scales: tuple[float, ...] = option(DINOV2_MS_SCALES, "Scales of --protocol ms (DINOv2: 0.5..1.75).")
     ms_flip: bool = option(True, "--protocol ms also averages the mirrored views (DINOv2: yes).")
+    head: str = option(
+        "linear",
+        "Dense head: linear (the task's linear head on the chosen layers) | dpt (DPT's reassemble + fusion "
+        "decoder over 4 layers, default: the ends of the network's quarters, then the linear head).",
+        choices=DENSE_HEADS,
+    )
+    dpt_features: int = option(256, "Fusion width of --head dpt (DPT / DINOv2's DPTHead: 256 channels).")
 
     def __post_init__(self) -> None:
         check_scales(self.ms_scales)
+        if self.dpt_features < 1:
+            raise ProbekitError(f"dpt_features must be a positive integer, not {self.dpt_features}")
+        if self.head == "dpt" and self.layers is not None and len(set(self.layers)) != 4:
+            raise ProbekitError(
+                f"--head dpt reassembles 4 layers, not {len(set(self.layers))} ({','.join(map(str, self.layers))}): "
+                "pass 4 stored layers to --layers, or leave it out for the ends of the network's quarters"
+            )
         super().__post_init__()
+
+
+def quarter_layers(depth: int) -> list[int]:
+    """The blocks ending each quarter of a `depth`-block network, 0-based: 2, 5, 8, 11 of 12 (Probe3D's
+    multilayer choice, mbanani/probe3d evals/models/dino.py; DPT's ViT-B hooks, Ranftl et al. 2021)."""
+    return [depth * q // 4 - 1 for q in (1, 2, 3, 4)]
+
+
+def dense_layers(store: FeatureStore, options: DenseOptions) -> list[int]:
+    """The layers the head reads: --layers, else the last stored (linear) or the quarters' ends (dpt)."""
+    if options.head != "dpt" or options.layers:
+        return choose_layers(store, options.layers, default="last")
+    wanted = quarter_layers(int(store.attrs["depth"]))
+    if missing := [k for k in wanted if k not in store.layers]:
+        raise ProbekitError(
+            f"--head dpt reads blocks {','.join(map(str, wanted))} (the ends of the network's quarters); "
+            f"{store.path.name} stores {','.join(map(str, store.layers))}, not {','.join(map(str, missing))}: "
+            "extract with --layers quarters, or pass 4 stored layers to --layers"
+        )
+    return wanted
+
+
+def dense_sets(store: FeatureStore, options: DenseOptions) -> list[list[int]]:
+    """The layer sets of a dense task's heads: one per swept layer (--sweep-layers, linear heads), else the one
+    set of --layers or the head's default (dense_layers)."""
+    if options.head == "dpt":
+        if options.sweep_layers is not None:
+            raise ProbekitError(
+                "--sweep-layers trains a linear head on each layer, --head dpt one head on 4 layers: use one of them"
+            )
+        return [dense_layers(store, options)]
+    return layer_sets(store, options.layers, options.sweep_layers, "last")
+
+
+def dense_head(
+    kind: str, embed_dim: int, layers: int, with_cls: bool, features: int, readout: Callable[[int], nn.Module]
+) -> nn.Module:
+    """The task's head: `readout(in_channels)` on the concatenated grids (linear), or after the DPT decoder."""
+    if kind == "linear":
+        return readout(embed_dim * layers * (2 if with_cls else 1))
+    if layers != 4:
+        raise ProbekitError(f"--head dpt reassembles 4 layers, not {layers}: pass 4 stored layers to --layers")
+    return nn.Sequential(DPTDecoder(embed_dim, features, with_cls), readout(features))
+
+
+def head_summary(kind: str, head: nn.Module, layers: Sequence[int]) -> dict[str, Any]:
+    """The results JSON's `probe.head`: the kind, the layers it reads and its trainable parameters."""
+    return {"kind": kind, "layers": list(layers), "params": parameter_count(head)}
 
 
 # (store, begin, end) -> the head's input arrays of samples [begin, end) of one view store

@@ -1,4 +1,5 @@
-"""Monocular depth from cached patch grids: DINOv2's linear depth head, or log-depth regression.
+"""Monocular depth from cached patch grids: DINOv2's linear depth head, or log-depth regression; either on the
+concatenated grids (`--head linear`) or after DPT's multi-layer decoder (`--head dpt`, probekit/tasks/dense.py).
 
 DINOv2 head (default): patch features with the CLS token concatenated to every patch, bilinear x4
 upsampling, 1x1 conv to 256 bins over [min_depth, max_depth] (linear or log spacing), "linear"
@@ -34,7 +35,6 @@ from probekit.tasks.base import (
     TaskBase,
     TaskOutput,
     best_index,
-    concat_width,
     grid_table,
     option,
     require_target,
@@ -44,20 +44,27 @@ from probekit.tasks.base import (
 from probekit.tasks.dense import (
     DenseOptions,
     TestView,
+    dense_head,
+    dense_sets,
     fraction_warning,
     frame_predictions,
+    head_summary,
     object_column,
     scoring_frame,
     test_views,
 )
 from probekit.tasks.segmentation import read_patch_grid, spatial_size_of
-from probekit.tasks.sweep import best_per_set, build_grid, dense_width, layer_sets, set_index, stacked, sweep_record
+from probekit.tasks.sweep import best_per_set, build_grid, dense_layer_dim, set_index, stacked, sweep_record
 
 DEFAULT_LRS = (1e-4, 3e-4, 1e-3, 3e-3)
-HeadFactory = Callable[[int, Mapping[str, Any]], torch.nn.Module]  # (input channels, options) -> head
-HEADS: Registry[HeadFactory] = Registry("depth head", ProbekitError)
-HEADS.register("bins", lambda dim, o: DepthBinsHead(dim, o["min_depth"], o["max_depth"], o["n_bins"], o["bin_spacing"]))
-HEADS.register("regression", lambda dim, o: DepthRegressionHead(dim, o["min_depth"], o["max_depth"]))
+# (input channels, options, upsampling factor) -> the depth readout: 4 on the patch grid, 1 after DPT (at 4x already)
+HeadFactory = Callable[[int, Mapping[str, Any], int], torch.nn.Module]
+HEADS: Registry[HeadFactory] = Registry("depth prediction", ProbekitError)
+HEADS.register(
+    "bins",
+    lambda dim, o, up: DepthBinsHead(dim, o["min_depth"], o["max_depth"], o["n_bins"], o["bin_spacing"], upsample=up),
+)
+HEADS.register("regression", lambda dim, o, up: DepthRegressionHead(dim, o["min_depth"], o["max_depth"], upsample=up))
 CROPS = ("eigen", "garg", "none")
 
 
@@ -72,7 +79,9 @@ class DepthOptions(DenseOptions):
     protocol_warmup_ratio: ClassVar[float] = 1e-3
     sweeps: ClassVar[bool] = True  # --sweep-layers: a grid per layer in one pass (probekit/tasks/sweep.py)
 
-    layers: tuple[int, ...] | None = option(None, "Stored layers to use, concatenated (default: the last stored).")
+    layers: tuple[int, ...] | None = option(
+        None, "Stored layers to use, concatenated (default: the last stored; --head dpt: the quarters' ends)."
+    )
     lrs: tuple[float, ...] = option(DEFAULT_LRS, "Learning-rate grid.")
     weight_decays: tuple[float, ...] = option((1e-4,), "Weight-decay grid.")
     batch_size: int = option(16, "Training batch size, in images.")
@@ -84,7 +93,7 @@ class DepthOptions(DenseOptions):
     val_subset: int | None = option(
         250, "Periodic validations read N val images, strided (the final choice reads all of val; 0: all)."
     )
-    head: str = option("bins", "Depth head: bins (DINOv2, 'linear' normalisation) | regression (log depth).")
+    prediction: str = option("bins", "Depth readout: bins (DINOv2, 'linear' normalisation) | regression (log depth).")
     min_depth: float | None = option(None, "Depth range minimum in metres (default: the store's, else 0.001).")
     max_depth: float | None = option(None, "Depth range maximum in metres (default: the store's, else 10).")
     n_bins: int = option(256, "Depth bins of the bins head (DINOv2: 256).")
@@ -96,7 +105,7 @@ class DepthOptions(DenseOptions):
     )
 
     def check(self) -> None:
-        HEADS.get(self.head)  # unknown heads: one line naming the known ones
+        HEADS.get(self.prediction)  # unknown readouts: one line naming the registered ones
         if self.bin_spacing not in ("linear", "log"):
             raise ProbekitError(f"--bin-spacing must be linear or log, not {self.bin_spacing!r}")
         if self.crop not in (None, *CROPS):
@@ -152,7 +161,6 @@ class DepthTask(TaskBase):
         o = asdict(options)
         o["min_depth"] = float(options.min_depth or attrs.get("min_depth", 1e-3))
         o["max_depth"] = float(options.max_depth or attrs.get("max_depth", 10.0))
-        head_name = options.head
         with_cls = options.with_cls
         gradient_weight = options.gradient_weight
         crop = options.crop or attrs.get("crop")  # the dataset's protocol crop unless --crop says otherwise
@@ -162,7 +170,7 @@ class DepthTask(TaskBase):
             crop is not None and "eval_crop" in store.targets and store.target_attrs("eval_crop").get("crop") == crop
         )
         metric_crop = None if boxes else cast(Crop, crop)  # DepthMetrics refuses other names
-        sets = layer_sets(store, options.layers, options.sweep_layers, "last")
+        sets = dense_sets(store, options)
         valid_range = (o["min_depth"], o["max_depth"])
         fractions = valid_fractions(splits, valid_range, train.batch_size)
 
@@ -190,10 +198,15 @@ class DepthTask(TaskBase):
                 value = value + gradient_weight * gradient_loss(pred, target, valid)
             return value
 
-        factory = HEADS.get(head_name)
-        in_dim = dense_width(store, sets, self.name) + (concat_width(store, sets[0]) if with_cls else 0)
+        layer_dim = dense_layer_dim(store, sets, self.name)
         specs = [HeadSpec(lr, wd) for lr in options.lrs for wd in options.weight_decays]
-        grid = build_grid(sets, specs, lambda _: factory(in_dim, o), inputs, train.seed)
+        grid = build_grid(
+            sets,
+            specs,
+            lambda spec: self.build_head({**o, "layers": sets[position(spec)]}, layer_dim),
+            inputs,
+            train.seed,
+        )
         torch_device = resolve_device(train.device)
 
         def metrics(alignment: Alignment = None) -> DepthMetrics:
@@ -277,9 +290,12 @@ class DepthTask(TaskBase):
             chosen={**grid.specs[chosen].describe(), "val_rmse": -result.best_scores[chosen]},
             grid=grid_table(grid.specs, result.best_scores, result.best_iters),
             head_state=dict(grid.heads[chosen].state_dict()),
+            head=head_summary(options.head, grid.heads[chosen], layers),
             settings={
                 "layers": layers,
-                "head": head_name,
+                "head": options.head,
+                "prediction": options.prediction,
+                "dpt_features": options.dpt_features if options.head == "dpt" else None,
                 "with_cls": with_cls,
                 "min_depth": o["min_depth"],
                 "max_depth": o["max_depth"],
@@ -300,8 +316,19 @@ class DepthTask(TaskBase):
         )
 
     def build_head(self, settings: Mapping[str, Any], embed_dim: int) -> torch.nn.Module:
-        in_dim = embed_dim * len(settings["layers"]) * (2 if settings.get("with_cls") else 1)
-        return HEADS.get(settings["head"])(in_dim, settings)
+        """The readout on the layers' grids (upsampling x4), or after the DPT decoder (at 4x already). Results
+        written before `--head linear|dpt` name the readout `head` and have no `prediction`."""
+        prediction = settings.get("prediction", settings["head"])
+        kind = "dpt" if settings["head"] == "dpt" else "linear"
+        factory = HEADS.get(prediction)
+        return dense_head(
+            kind,
+            embed_dim,
+            len(settings["layers"]),
+            bool(settings.get("with_cls")),
+            int(settings.get("dpt_features") or 0),
+            lambda dim: factory(dim, settings, 4 if kind == "linear" else 1),
+        )
 
     def predict(
         self,

@@ -12,6 +12,7 @@ need their x component flipped as well, which the +ms averaging of probekit/task
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any, ClassVar
 
@@ -34,16 +35,15 @@ from probekit.tasks.base import (
     TaskBase,
     TaskOutput,
     best_index,
-    choose_layers,
     grid_table,
     option,
-    patch_width,
     require_target,
     spatial_size,
     training_stream,
 )
-from probekit.tasks.dense import DenseOptions
+from probekit.tasks.dense import DenseOptions, dense_head, dense_layers, head_summary
 from probekit.tasks.segmentation import read_patch_grid
+from probekit.tasks.sweep import dense_layer_dim
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ class NormalsTask(TaskBase):
         require_target(store, "normals", self.name)
         final = splits.test or splits.val
         require_target(final.store, "normals", self.name)
-        layers = choose_layers(store, options.layers, default="last")
+        layers = dense_layers(store, options)  # --layers, else the last stored (linear) or the quarters' ends (dpt)
         loss_fn = LOSSES[options.loss]
 
         def read(s: FeatureStore, begin: int, end: int) -> dict[str, np.ndarray]:
@@ -153,8 +153,9 @@ class NormalsTask(TaskBase):
 
         specs = [HeadSpec(lr, wd) for lr in options.lrs for wd in options.weight_decays]
         torch.manual_seed(train.seed)
-        width = patch_width(store, layers, self.name)  # refuses stages of different grids in one line
-        grid = HeadGrid([NormalsHead(width) for _ in specs], specs, head_input)
+        layer_dim = dense_layer_dim(store, [layers], self.name)  # refuses stages of different grids in one line
+        settings = {"head": options.head, "layers": layers, "dpt_features": options.dpt_features}
+        grid = HeadGrid([self.build_head(settings, layer_dim) for _ in specs], specs, head_input)
         torch_device = resolve_device(train.device)
 
         def evaluate(view: StoreView, heads: list[int]) -> list[NormalMetrics]:
@@ -198,7 +199,9 @@ class NormalsTask(TaskBase):
             head_state=dict(grid.heads[chosen].state_dict()),
             settings={
                 "layers": layers,
-                "head": "linear (1x1 conv on the patch grid, bilinear to the target size, normalised)",
+                "head": options.head,
+                "readout": "1x1 conv to 3 channels, bilinear to the target size, normalised",
+                "dpt_features": options.dpt_features if options.head == "dpt" else None,
                 "loss": options.loss,
                 "normals_source": sources,
                 "score_at": "stored",
@@ -209,7 +212,14 @@ class NormalsTask(TaskBase):
             schedule=result.schedule,
             train_losses=result.head_losses[:, chosen],
             samples=[scoring.samples()],
+            head=head_summary(options.head, grid.heads[chosen], layers),
         )
+
+    def build_head(self, settings: Mapping[str, Any], embed_dim: int) -> nn.Module:
+        """The 1x1 conv readout on the layers' grids (linear), or after the DPT decoder (--head dpt)."""
+        kind = "dpt" if settings.get("head") == "dpt" else "linear"
+        features = int(settings.get("dpt_features") or 0)
+        return dense_head(kind, embed_dim, len(settings["layers"]), False, features, NormalsHead)
 
 
 def read_targets(store: FeatureStore, begin: int, end: int) -> dict[str, np.ndarray]:

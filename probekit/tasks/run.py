@@ -115,6 +115,7 @@ def run_probe(
         "store_fingerprints": fingerprints,
         "probe": {
             "settings": output.settings,
+            "head": output.head or None,
             "options": options.describe(),
             "chosen": output.chosen,
             "grid": output.grid,

@@ -1,4 +1,5 @@
-"""Linear semantic segmentation on cached patch grids, DINOv2's "lin." head (BatchNorm + 1x1 conv).
+"""Semantic segmentation on cached patch grids, DINOv2's "lin." head (BatchNorm + 1x1 conv), or (`--head dpt`)
+DPT's multi-layer decoder read out by that head (probekit/tasks/dense.py).
 
 Patch features of one layer or several (concatenated on channels, DINOv2's "+ms" uses the last 4);
 logits bilinearly upsampled to the label size; cross-entropy with an ignore index (255), optional
@@ -41,13 +42,16 @@ from probekit.tasks.base import (
 from probekit.tasks.dense import (
     DenseOptions,
     TestView,
+    dense_head,
+    dense_sets,
     fraction_warning,
     frame_predictions,
+    head_summary,
     object_column,
     scoring_frame,
     test_views,
 )
-from probekit.tasks.sweep import best_per_set, build_grid, dense_width, layer_sets, set_index, stacked, sweep_record
+from probekit.tasks.sweep import best_per_set, build_grid, dense_layer_dim, set_index, stacked, sweep_record
 
 DEFAULT_LRS = (1e-4, 3e-4, 1e-3, 3e-3)
 
@@ -60,7 +64,9 @@ class SegmentationOptions(DenseOptions):
     protocol_warmup: ClassVar[int] = 1500  # its poly lr_config: linear warm-up, 1500 iterations
     sweeps: ClassVar[bool] = True  # --sweep-layers: a grid per layer in one pass (probekit/tasks/sweep.py)
 
-    layers: tuple[int, ...] | None = option(None, "Stored layers to use, concatenated (default: the last stored).")
+    layers: tuple[int, ...] | None = option(
+        None, "Stored layers to use, concatenated (default: the last stored; --head dpt: the quarters' ends)."
+    )
     lrs: tuple[float, ...] = option(DEFAULT_LRS, "Learning-rate grid.")
     weight_decays: tuple[float, ...] = option((1e-4,), "Weight-decay grid.")
     batch_size: int = option(16, "Training batch size, in images.")
@@ -111,7 +117,7 @@ class SegmentationTask(TaskBase):
         train = options.train_config(device)
         require_target(store, "mask", self.name)
         attrs = store.target_attrs("mask")
-        sets = layer_sets(store, options.layers, options.sweep_layers, "last")
+        sets = dense_sets(store, options)
         ignore_index = int(options.ignore_index if options.ignore_index is not None else attrs.get("ignore_index", 255))
         zero_label = options.reduce_zero_label
         if zero_label and attrs.get("zero_label_reduced"):
@@ -140,8 +146,15 @@ class SegmentationTask(TaskBase):
             return head_input({"x": batch["x"][:, position(spec)]}, spec)  # (B, C, h, w) of this head's layers
 
         specs = [HeadSpec(lr, wd) for lr in options.lrs for wd in options.weight_decays]
-        in_dim = dense_width(store, sets, self.name)
-        grid = build_grid(sets, specs, lambda _: SegmentationHead(in_dim, num_classes), inputs, train.seed)
+        layer_dim = dense_layer_dim(store, sets, self.name)
+        settings = {"head": options.head, "num_classes": num_classes, "dpt_features": options.dpt_features}
+        grid = build_grid(
+            sets,
+            specs,
+            lambda spec: self.build_head({**settings, "layers": sets[position(spec)]}, layer_dim),
+            inputs,
+            train.seed,
+        )
         torch_device = resolve_device(train.device)
 
         def loss(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -216,9 +229,12 @@ class SegmentationTask(TaskBase):
             chosen={**grid.specs[chosen].describe(), "val_mIoU": result.best_scores[chosen]},
             grid=grid_table(grid.specs, result.best_scores, result.best_iters),
             head_state=dict(grid.heads[chosen].state_dict()),
+            head=head_summary(options.head, grid.heads[chosen], layers),
             settings={
                 "layers": layers,
-                "head": "bn+conv1x1",
+                "head": options.head,
+                "readout": "bn+conv1x1",
+                "dpt_features": options.dpt_features if options.head == "dpt" else None,
                 "num_classes": num_classes,
                 "ignore_index": ignore_index,
                 "reduce_zero_label": zero_label,
@@ -237,7 +253,13 @@ class SegmentationTask(TaskBase):
         )
 
     def build_head(self, settings: Mapping[str, Any], embed_dim: int) -> torch.nn.Module:
-        return SegmentationHead(embed_dim * len(settings["layers"]), int(settings["num_classes"]))
+        """BN + 1x1 conv on the layers' grids, or after the DPT decoder (results before `--head` say 'bn+conv1x1')."""
+        num_classes = int(settings["num_classes"])
+        kind = "dpt" if settings.get("head") == "dpt" else "linear"
+        features = int(settings.get("dpt_features") or 0)
+        return dense_head(
+            kind, embed_dim, len(settings["layers"]), False, features, lambda dim: SegmentationHead(dim, num_classes)
+        )
 
     def predict(
         self,

@@ -102,17 +102,18 @@ def sweep_record(
     ]
 
 
-def dense_width(store: FeatureStore, sets: Sequence[list[int]], task: str) -> int:
-    """Channels of each layer set's patch grids concatenated, the same for every set: a dense sweep stacks the sets'
-    grids on one axis, so stages of a feature-map backbone with other grids or widths are refused in one line."""
-    widths = {patch_width(store, layers, task) for layers in sets}
+def dense_layer_dim(store: FeatureStore, sets: Sequence[list[int]], task: str) -> int:
+    """The channels of one layer's patch grid, the same for every layer of every set: a dense head concatenates
+    its layers cell by cell and a sweep stacks the sets' grids on one axis, so stages of a feature-map backbone
+    with other grids or widths are refused in one line."""
+    for layers in sets:
+        patch_width(store, layers, task)  # one grid within a set, else its one-line refusal
+    dims = {store.dim_of(k) for layers in sets for k in layers}
     grids = {store.grid_of(layers[0]) for layers in sets}
-    if len(widths) > 1 or len(grids) > 1:
-        shapes = ", ".join(
-            f"{layers}: {store.grid_of(layers[0])} x {patch_width(store, layers, task)}" for layers in sets
-        )
+    if len(dims) > 1 or len(grids) > 1:
+        shapes = ", ".join(f"{k}: {store.grid_of(k)} x {store.dim_of(k)}" for layers in sets for k in layers)
         raise ProbekitError(
-            f"{store.path.name}: a {task} layer sweep needs one grid and width for every swept layer, these differ "
-            f"({shapes}); sweep the layers of one stride, or probe each stage with --layers"
+            f"{store.path.name}: the {task} head needs one grid and width for all its layers, these differ "
+            f"({shapes}); use layers of one stage (one stride and width)"
         )
-    return widths.pop()
+    return dims.pop()

@@ -78,7 +78,8 @@ def test_probe_errors_are_one_line(tmp_path, tiny_store):
 
 def test_bad_depth_options_fail_before_training(tiny_store):
     for args, expected in (
-        (["--head", "dpt"], "unknown depth head"),
+        (["--head", "conv"], "unknown head"),
+        (["--prediction", "softmax"], "unknown depth prediction"),
         (["--bin-spacing", "cubic"], "linear or log"),
         (["--crop", "center"], "eigen, garg or none"),
     ):

@@ -115,7 +115,7 @@ CASES = [
         [*PROBE, "--task", "depth", "--gradient-weight", "-1"],
         "--gradient-weight",
     ),
-    ("probe-depth-head-unknown", [*PROBE, "--task", "depth", "--head", "dpt"], "unknown depth head"),
+    ("probe-depth-head-unknown", [*PROBE, "--task", "depth", "--head", "conv"], "unknown head"),
     ("probe-corr-window-even", [*PROBE, "--task", "correspondence", "--window", "2"], "--window"),
     ("probe-corr-upsample-0", [*PROBE, "--task", "correspondence", "--upsample", "0"], "--upsample"),
     ("probe-corr-alphas-above-1", [*PROBE, "--task", "correspondence", "--alphas", "2"], "--alphas"),

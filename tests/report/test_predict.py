@@ -72,7 +72,7 @@ def test_segmentation_predictions_reproduce_the_reported_miou(stores):
 def test_depth_predictions_reproduce_the_reported_rmse(stores, head_name):
     from probekit.features.store import FeatureStore
 
-    path = _run("depth", stores, head=head_name, n_bins=16)
+    path = _run("depth", stores, prediction=head_name, n_bins=16)
     result = json.loads(path.read_text())
     head = load_head(path)
     assert head.needs_cls  # default: CLS on every patch

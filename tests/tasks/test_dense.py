@@ -64,8 +64,8 @@ def test_segmentation_probe(tmp_path, informative):
         assert miou < 0.45 and trivial < 0.2  # chance for 3 balanced classes is ~1/3 accuracy
 
 
-@pytest.mark.parametrize(("head", "lr", "epochs"), [("bins", 0.1, 60), ("regression", 3e-2, 40)])
-def test_depth_probe_reads_depth_from_features(tmp_path, head, lr, epochs):
+@pytest.mark.parametrize(("prediction", "lr", "epochs"), [("bins", 0.1, 60), ("regression", 3e-2, 40)])
+def test_depth_probe_reads_depth_from_features(tmp_path, prediction, lr, epochs):
     stores = _stores(tmp_path, informative=True)
     path = run_probe(
         "depth",
@@ -75,7 +75,7 @@ def test_depth_probe_reads_depth_from_features(tmp_path, head, lr, epochs):
         options=TASKS.get("depth").parse_options(
             {
                 "lrs": (lr,),
-                "head": head,
+                "prediction": prediction,
                 "with_cls": False,
                 "n_bins": 64,
                 "epochs": epochs,
@@ -90,7 +90,7 @@ def test_depth_probe_reads_depth_from_features(tmp_path, head, lr, epochs):
     assert result["metrics"]["d1"] > 0.9 and result["trivial_baseline"]["d1"] < 0.45
     assert result["metrics"]["abs_rel"] < 0.5 * result["trivial_baseline"]["abs_rel"]
     assert result["scale_invariant"]["d1"] >= 0.8
-    assert result["probe"]["settings"]["head"] == head
+    assert result["probe"]["settings"]["prediction"] == prediction
 
 
 def test_depth_probe_on_noise_is_no_better_than_the_mean(tmp_path):

@@ -227,7 +227,7 @@ def test_depth_at_original_resolution_equals_a_numpy_reference(tmp_path):
     from probekit.probes.resize import resize_bilinear
 
     stores = _nyu_sync_stores(tmp_path, (42, 56))  # 3:4: the window is the whole 480x640 frame
-    options = TASKS.get("depth").parse_options({**FAST, "head": "regression"})
+    options = TASKS.get("depth").parse_options({**FAST, "prediction": "regression"})
     path = run_probe(
         "depth",
         stores["train"],
