@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from probekit.backbones.spec import BackboneSpec, register_backbone
+from probekit.backbones.spec import BackboneSpec, pixels_spec, register_backbone
 
 _PUBLIC = [
     ("dinov2-s14", "vit_small_patch14_dinov2.lvd142m", "DINOv2 ViT-S/14"),
@@ -62,16 +62,7 @@ for _name, _model, _kwargs, _description in _TEST:
     )
 
 for _patch in (8, 14, 16):
-    register_backbone(
-        BackboneSpec(
-            name=f"pixels-p{_patch}",
-            model="pixels",
-            builder="pixels",
-            kwargs={"patch_size": _patch},
-            description=f"baseline: raw normalised RGB of each {_patch}x{_patch} patch",
-            has_weights=False,
-        )
-    )
+    register_backbone(pixels_spec(_patch))
 register_backbone(
     BackboneSpec(
         name="pixels",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,10 +52,29 @@ def split_prefix(name: str) -> tuple[str, str] | None:
     return None
 
 
+PIXELS_NAME = re.compile(r"pixels-p(\d+)")
+MAX_PIXELS_PATCH = 64
+
+
+def pixels_spec(patch: int) -> BackboneSpec:
+    """The pixels baseline at patch size (stride) `patch`: pixels-p8/14/16 are listed aliases, any other size up to
+    64 resolves by name (a suite adds pixels-p32 beside a ConvNeXt or ResNet, whose maps have stride 32)."""
+    return BackboneSpec(
+        name=f"pixels-p{patch}",
+        model="pixels",
+        builder="pixels",
+        kwargs={"patch_size": patch},
+        description=f"baseline: raw normalised RGB of each {patch}x{patch} patch",
+        has_weights=False,
+    )
+
+
 def resolve_spec(name: str) -> BackboneSpec:
     """An alias from the registry, a prefixed name (`hf:<id or dir>`), or any timm model name."""
     if name in BACKBONES:
         return BACKBONES.get(name)
+    if (patch := PIXELS_NAME.fullmatch(name)) and 1 <= int(patch[1]) <= MAX_PIXELS_PATCH:
+        return pixels_spec(int(patch[1]))
     if prefixed := split_prefix(name):
         builder, model = prefixed
         return BackboneSpec(name=name, model=model, builder=builder, description=f"{builder} model")

@@ -1,6 +1,8 @@
+import pytest
 import torch
 
 from probekit.backbones import build_backbone
+from probekit.errors import ProbekitError
 
 
 def test_pixel_patches_are_the_raw_patches():
@@ -13,3 +15,13 @@ def test_pixel_patches_are_the_raw_patches():
     torch.testing.assert_close(out.mean, out.patch.mean(dim=(1, 2)))
     torch.testing.assert_close(out.cls, out.mean)
     assert backbone.global_source == "mean" and backbone.embed_dim == 192
+
+
+def test_any_pixels_patch_size_resolves_by_name():
+    from probekit.backbones.spec import resolve_spec
+
+    spec = resolve_spec("pixels-p32")  # a ConvNeXt's or ResNet's stride: the pixels baseline a suite adds
+    backbone = build_backbone("pixels-p32")
+    assert spec.kwargs == {"patch_size": 32} and backbone.patch_size == 32 and backbone.embed_dim == 3 * 32 * 32
+    with pytest.raises(ProbekitError):
+        resolve_spec("pixels-p65")
