@@ -17,7 +17,7 @@ ROOT = Path(probekit.__file__).parent
 # Lowest first; a unit may import from its own layer and the layers before it, never after.
 # A unit is a top-level module or subpackage of probekit.
 LAYERS: list[set[str]] = [
-    {"errors", "registry", "provenance", "files", "device", "progress", "h5attrs", "yamlfile"},
+    {"errors", "registry", "provenance", "files", "device", "progress", "h5attrs", "yamlfile", "allocator"},
     {"data"},
     {"models"},
     {"backbones"},

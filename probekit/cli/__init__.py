@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from probekit.allocator import keep_freed_memory
 from probekit.cli.backbones import backbones_command
 from probekit.cli.benchmark import benchmark_command
 from probekit.cli.common import DEBUG_ENV, INTERRUPTED, CleanGroup
@@ -37,6 +38,7 @@ def _global_options(
     ] = False,
 ) -> None:
     """Options before the command name, for every command (read back by probekit.cli.common.debug_enabled)."""
+    keep_freed_memory()  # big tensors reused from the heap, not page-faulted anew each step (probekit/allocator.py)
 
 
 app.command("extract")(extract_command)
