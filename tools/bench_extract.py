@@ -12,7 +12,8 @@ ratio >= 0.95 on the 2-core CPU machine at the default settings. The two measure
 `--source synthetic` (default) renders the synthetic scenes in the loader (ray casting on the CPU that also
 runs the forward pass); `--source files` first writes `--num-images` JPEG files of `--file-size` pixels (an
 ImageNet-like 500x375 by default) into an ImageFolder tree and extracts those, which is what a real
-benchmark reads: decoding and resizing instead of rendering.
+benchmark reads: decoding and resizing instead of rendering. The allocator is set as `probekit` commands set it
+(probekit/allocator.py; PROBEKIT_MALLOC=default leaves glibc's defaults).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from probekit.allocator import keep_freed_memory
 from probekit.backbones import build_backbone, resolve_layers
 from probekit.device import resolve_device
 from probekit.features import ExtractConfig, FeatureStore, extract
@@ -95,6 +97,7 @@ def main() -> None:
         "--outputs-sets", default="cls,mean,patch;cls,mean", help="';'-separated --outputs values to measure"
     )
     args = parser.parse_args()
+    malloc = "glibc heap kept (as every probekit command)" if keep_freed_memory() else "default malloc"
 
     backbone = build_backbone(args.backbone, random_init=True)
     source: dict[str, str] = {}
@@ -106,7 +109,7 @@ def main() -> None:
     print(
         f"backbone {args.backbone} (random init)  image {args.image_size}px  batch {args.batch_size}  "
         f"images {args.num_images}  workers {args.workers}  torch threads {torch.get_num_threads()}  "
-        f"source {args.source}" + (f" ({args.file_size} JPEG)" if args.source == "files" else "")
+        f"source {args.source}" + (f" ({args.file_size} JPEG)" if args.source == "files" else "") + f"  {malloc}"
     )
     for outputs in args.outputs_sets.split(";"):
         config = ExtractConfig(
