@@ -61,9 +61,16 @@ CHUNK_BYTES = 64 * 1024  # chunk size of the (N, D) and (N,) datasets: a batch r
 # similar write cost, and higher gzip levels cost more time for little gain. Features stay uncompressed.
 MAP_ELEMENTS = 1024  # a target of at least this many elements per sample is a map, and compressed
 TARGET_FILTERS: dict[str, Any] = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
-# Raw / stored size of compressed maps when not measured (disk-space check before a run): conservative, below
-# what the synthetic scenes and NYU/KITTI-like maps give (masks ~40x, depth ~2-4x).
-TYPICAL_MAP_RATIO = {"u": 8.0, "i": 8.0, "b": 8.0, "f": 1.5}
+# Raw / stored size of compressed maps when not measured (disk-space check before a run), by dtype kind (and
+# "f2": float16 maps, i.e. surface normals): conservative, below what the synthetic scenes and NYU/KITTI-like
+# maps give (masks ~40x, float32 depth ~2-4x, float16 normals ~10x).
+TYPICAL_MAP_RATIO = {"u": 8.0, "i": 8.0, "b": 8.0, "f": 1.5, "f2": 4.0}
+
+
+def typical_map_ratio(dtype: Any) -> float:
+    """The TYPICAL_MAP_RATIO of a map of `dtype`: its kind and size first (f2), then its kind."""
+    kind = np.dtype(dtype)
+    return TYPICAL_MAP_RATIO.get(f"{kind.kind}{kind.itemsize}", TYPICAL_MAP_RATIO.get(kind.kind, 1.0))
 HDF5_OVERHEAD = 64 * 1024  # superblock, groups, attributes (provenance): a store's bytes beyond its data
 ENCODED_BYTES = "encoded_bytes"  # attr of a variable-length dataset: the heap bytes of the rows written so far
 # Feature rows that were all zeros when written. A chunk zeroed together with its checksum passes the
@@ -133,7 +140,7 @@ class StoreLayout:
         targets = 0.0
         for name, spec in self.targets.items():
             raw = int(np.prod(spec.shape, dtype=np.int64)) * np.dtype(spec.dtype).itemsize
-            ratio = TYPICAL_MAP_RATIO.get(np.dtype(spec.dtype).kind, 1.0) if is_map(spec) else 1.0
+            ratio = typical_map_ratio(spec.dtype) if is_map(spec) else 1.0
             targets += measured.get(f"targets/{name}", raw / ratio)
         if self.originals is None:
             originals = 0.0
