@@ -55,6 +55,19 @@ def load_image(path: Path, what: str, fix: str, dataset: str | None = None, appl
         raise UnreadableFileError(f"{_prefix(dataset)}cannot read {what} {path} ({_reason(error)}); {fix}") from None
 
 
+def image_hw(path: Path, dataset: str | None = None) -> tuple[int, int]:
+    """(height, width) of an image from its header, without decoding it; a file Pillow cannot open is decoded
+    by `load_image`, which raises one line naming it."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.height, image.width
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        image = load_image(path, "image", "replace or remove the file", dataset)
+        return image.height, image.width
+
+
 def read_rgb(path: Path, dataset: str | None = None, apply_orientation: bool = False) -> np.ndarray:
     """uint8 (H, W, 3) RGB (see the module docstring for what each mode becomes)."""
     image = load_image(path, "image", "replace or remove the file", dataset, apply_orientation)

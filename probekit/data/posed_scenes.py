@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from probekit.data.image_files import load_image, read_png16
+from probekit.data.image_files import image_hw, read_png16
 from probekit.data.layout import read_list_text, require_root
 from probekit.data.pair_images import PairImages, register_pair_images
 from probekit.data.pairs import PairTable, pad_keypoints
@@ -103,18 +103,6 @@ class _Scene:
         sy, sx = depth_hw[0] / color_hw[0], depth_hw[1] / color_hw[1]
         scaled: np.ndarray = np.diag([sx, sy, 1.0]) @ self.K_color
         return scaled
-
-
-def _image_hw(path: Path) -> tuple[int, int]:
-    """(height, width) of an image from its header; an unreadable one is decoded whole to name the problem."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return image.height, image.width
-    except OSError:
-        image = load_image(path, "image", "replace or remove the file", NAME)  # raises one line naming the file
-        return image.height, image.width
 
 
 def depth_to_color(xy: np.ndarray, K_depth: np.ndarray, K_color: np.ndarray) -> np.ndarray:
@@ -239,7 +227,7 @@ class PosedScenes(PairImages):
                 f"drop this frame's pairs from {PAIRS_FILE}"
             )
         depth = read_png16(depth_file).astype(np.float64) / DEPTH_SCALE  # (H, W) metres, 0 = unknown
-        color_hw = _image_hw(color)
+        color_hw = image_hw(color, NAME)
         return depth, scene.K_depth(depth.shape, color_hw), pose, color_hw
 
 

@@ -71,6 +71,8 @@ def typical_map_ratio(dtype: Any) -> float:
     """The TYPICAL_MAP_RATIO of a map of `dtype`: its kind and size first (f2), then its kind."""
     kind = np.dtype(dtype)
     return TYPICAL_MAP_RATIO.get(f"{kind.kind}{kind.itemsize}", TYPICAL_MAP_RATIO.get(kind.kind, 1.0))
+
+
 HDF5_OVERHEAD = 64 * 1024  # superblock, groups, attributes (provenance): a store's bytes beyond its data
 ENCODED_BYTES = "encoded_bytes"  # attr of a variable-length dataset: the heap bytes of the rows written so far
 # Feature rows that were all zeros when written. A chunk zeroed together with its checksum passes the
