@@ -17,8 +17,9 @@ from probekit.errors import ProbekitError
 from probekit.features.schemes import check_target_schemes
 from probekit.features.store import FeatureStore
 from probekit.metrics.bootstrap import PerImage
+from probekit.probes.distributed import Ranks
 from probekit.probes.stream import Reader, StoreView, count_batches, iterate_batches, strided_subset
-from probekit.probes.trainer import SCHEDULERS, HeadSpec, TrainConfig
+from probekit.probes.trainer import SCHEDULERS, FitResult, HeadGrid, HeadSpec, TrainConfig, fit
 from probekit.registry import Registry
 
 log = logging.getLogger("probekit.probe")
@@ -402,6 +403,35 @@ def training_stream(
         return iterate_batches(view, read, train.batch_size, shuffle=True, seed=train.seed, epoch=epoch)
 
     return batches, count_batches(view, train.batch_size)
+
+
+def fit_on_val(
+    grid: HeadGrid,
+    loss: Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor],
+    splits: Splits,
+    read: Reader,
+    train: TrainConfig,
+    options: TrainedOptions,
+    validate: Callable[[StoreView], list[float]],
+    progress: bool,
+    ranks: Ranks | None = None,
+) -> tuple[FitResult, list[float], list[int], int]:
+    """Train every head of `grid` on the training split, validated every `eval_every` steps on the val subset
+    and the final choice made on all of val (`options.validation_views`): fit's record, each head's best val
+    score and its step, and the chosen head (the best; ties go to the first)."""
+    periodic, full = options.validation_views(splits.val)
+    result = fit(
+        grid,
+        loss,
+        *training_stream(splits.train, read, train),
+        train,
+        lambda _: validate(periodic),
+        progress,
+        final_evaluate=(lambda _: validate(full)) if full is not None else None,
+        ranks=ranks,
+    )
+    assert result.best_scores is not None and result.best_iters is not None  # fit was given the validation
+    return result, result.best_scores, result.best_iters, best_index(result.best_scores)
 
 
 def choose_layers(store: FeatureStore, layers: tuple[int, ...] | list[int] | None, default: str = "all") -> list[int]:

@@ -26,7 +26,7 @@ from probekit.metrics.classification import ClassificationMetrics
 from probekit.probes.distributed import current_ranks
 from probekit.probes.heads import LinearClassifier
 from probekit.probes.stream import Reader, StoreView, iterate_batches
-from probekit.probes.trainer import SCHEDULERS, HeadSpec, fit, to_device
+from probekit.probes.trainer import SCHEDULERS, HeadSpec, to_device
 from probekit.tasks.base import (
     TASKS,
     Column,
@@ -34,11 +34,10 @@ from probekit.tasks.base import (
     TaskBase,
     TaskOutput,
     TrainedOptions,
-    best_index,
+    fit_on_val,
     grid_table,
     option,
     require_target,
-    training_stream,
 )
 from probekit.tasks.fewshot import FewShotOptions, run_few_shot
 from probekit.tasks.sweep import best_per_set, build_grid, layer_sets, set_index, sweep_record
@@ -175,33 +174,31 @@ class ClassificationTask(TaskBase):
         def validate(view: StoreView) -> list[float]:
             return [m.compute()["top1"] for m in evaluate_views(view, list(range(len(grid.specs))))]
 
-        periodic, full = options.validation_views(splits.val)
-        result = fit(
+        result, scores, iters, chosen = fit_on_val(
             grid,
             lambda out, batch: F.cross_entropy(out, batch["label"]),
-            *training_stream(splits.train, read, train),
+            splits,
+            read,
             train,
-            lambda _: validate(periodic),
+            options,
+            validate,
             progress,
-            final_evaluate=(lambda _: validate(full)) if full is not None else None,
             ranks=ranks,
         )
-        assert result.best_scores is not None and result.best_iters is not None  # fit was given the validation
-        chosen = best_index(result.best_scores)
-        per_set = best_per_set(sets, len(specs), result.best_scores)
+        per_set = best_per_set(sets, len(specs), scores)
         final_view = splits.test or splits.val
         evaluated = evaluate_views(final_view, per_set, keep_samples=True)  # each set's best head, one pass
         scored = [m.compute() for m in evaluated]
         sweep = {}
         if options.sweep_layers is not None:
-            selection = [result.best_scores[i] for i in per_set]
+            selection = [scores[i] for i in per_set]
             sweep = {"layer_sweep": sweep_record(store, sets, scored, selection)}
         return TaskOutput(
             trivial=majority_class_baseline(splits.train, final_view, num_classes),
             metrics=scored[per_set.index(chosen)],
             extra_metrics=sweep,
-            chosen={**grid.specs[chosen].describe(), "val_top1": result.best_scores[chosen]},
-            grid=grid_table(grid.specs, result.best_scores, result.best_iters),
+            chosen={**grid.specs[chosen].describe(), "val_top1": scores[chosen]},
+            grid=grid_table(grid.specs, scores, iters),
             head_state=dict(grid.heads[chosen].state_dict()),
             settings={
                 "layers": sets[position(grid.specs[chosen])],

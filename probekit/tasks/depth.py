@@ -26,7 +26,7 @@ from probekit.probes.heads import DepthBinsHead, DepthRegressionHead
 from probekit.probes.losses import gradient_loss, silog_loss
 from probekit.probes.resize import resize_bilinear
 from probekit.probes.stream import StoreView, iterate_batches
-from probekit.probes.trainer import SCHEDULERS, HeadSpec, fit, to_device
+from probekit.probes.trainer import SCHEDULERS, HeadSpec, to_device
 from probekit.registry import Registry
 from probekit.tasks.base import (
     TASKS,
@@ -34,12 +34,11 @@ from probekit.tasks.base import (
     Splits,
     TaskBase,
     TaskOutput,
-    best_index,
+    fit_on_val,
     grid_table,
     option,
     require_target,
     spatial_size,
-    training_stream,
 )
 from probekit.tasks.dense import (
     DenseOptions,
@@ -230,19 +229,8 @@ class DepthTask(TaskBase):
         def validate(view: StoreView) -> list[float]:
             return [-m[0].compute()["rmse"] for m in evaluate(view, list(range(len(grid.specs))))]
 
-        periodic, full = options.validation_views(splits.val)
-        result = fit(
-            grid,
-            loss,
-            *training_stream(splits.train, read, train),
-            train,
-            lambda _: validate(periodic),
-            progress,
-            final_evaluate=(lambda _: validate(full)) if full is not None else None,
-        )
-        assert result.best_scores is not None and result.best_iters is not None  # fit was given the validation
-        chosen = best_index(result.best_scores)
-        per_set = best_per_set(sets, len(specs), result.best_scores)
+        result, scores, iters, chosen = fit_on_val(grid, loss, splits, read, train, options, validate, progress)
+        per_set = best_per_set(sets, len(specs), scores)
         layers = sets[position(grid.specs[chosen])]
         final = splits.test or splits.val
         frame, fallback = scoring_frame(final.store, options.score_at, "depth")
@@ -276,7 +264,7 @@ class DepthTask(TaskBase):
             )
         extra: dict[str, Any] = {}
         if options.sweep_layers is not None:
-            selection = [-result.best_scores[i] for i in per_set]  # val RMSE
+            selection = [-scores[i] for i in per_set]  # val RMSE
             extra["layer_sweep"] = sweep_record(store, sets, [m[0].compute() for m in scored], selection)
         return TaskOutput(
             trivial=trivial,
@@ -287,8 +275,8 @@ class DepthTask(TaskBase):
                 "scoring": scoring,
                 **extra,
             },
-            chosen={**grid.specs[chosen].describe(), "val_rmse": -result.best_scores[chosen]},
-            grid=grid_table(grid.specs, result.best_scores, result.best_iters),
+            chosen={**grid.specs[chosen].describe(), "val_rmse": -scores[chosen]},
+            grid=grid_table(grid.specs, scores, iters),
             head_state=dict(grid.heads[chosen].state_dict()),
             head=head_summary(options.head, grid.heads[chosen], layers),
             settings={

@@ -27,19 +27,18 @@ from probekit.metrics.normals import NormalMetrics, valid_normal_mask
 from probekit.probes.normal_losses import LOSSES
 from probekit.probes.resize import resize_bilinear
 from probekit.probes.stream import StoreView, iterate_batches
-from probekit.probes.trainer import SCHEDULERS, HeadGrid, HeadSpec, TrainConfig, fit, to_device
+from probekit.probes.trainer import SCHEDULERS, HeadGrid, HeadSpec, TrainConfig, to_device
 from probekit.tasks.base import (
     TASKS,
     Column,
     Splits,
     TaskBase,
     TaskOutput,
-    best_index,
+    fit_on_val,
     grid_table,
     option,
     require_target,
     spatial_size,
-    training_stream,
 )
 from probekit.tasks.dense import DenseOptions, dense_head, dense_layers, head_summary
 from probekit.tasks.segmentation import read_patch_grid
@@ -171,31 +170,20 @@ class NormalsTask(TaskBase):
         def validate(view: StoreView) -> list[float]:
             return [-m.compute()["mean_angle"] for m in evaluate(view, list(range(len(specs))))]
 
-        periodic, full = options.validation_views(splits.val)
-        result = fit(
-            grid,
-            loss,
-            *training_stream(splits.train, read, train),
-            train,
-            lambda _: validate(periodic),
-            progress,
-            final_evaluate=(lambda _: validate(full)) if full is not None else None,
-        )
-        assert result.best_scores is not None and result.best_iters is not None  # fit was given the validation
-        chosen = best_index(result.best_scores)
+        result, scores, iters, chosen = fit_on_val(grid, loss, splits, read, train, options, validate, progress)
         scoring = evaluate(final, [chosen])[0]
-        scores = scoring.compute()
+        final_scores = scoring.compute()
         sources = {name: normals_source(view.store) for name, view in (("train", splits.train), ("test", final))}
         return TaskOutput(
             trivial=mean_normal_baseline(splits.train, final, train.batch_size),
-            metrics={key: value for key, value in scores.items() if key != "per_image"},
+            metrics={key: value for key, value in final_scores.items() if key != "per_image"},
             extra_metrics={
-                "per_image": scores["per_image"],
+                "per_image": final_scores["per_image"],
                 "normals_source": sources,
                 "scoring": {"score_at": "stored", "protocol": "lin"},
             },
-            chosen={**specs[chosen].describe(), "val_mean_angle": -result.best_scores[chosen]},
-            grid=grid_table(specs, result.best_scores, result.best_iters),
+            chosen={**specs[chosen].describe(), "val_mean_angle": -scores[chosen]},
+            grid=grid_table(specs, scores, iters),
             head_state=dict(grid.heads[chosen].state_dict()),
             settings={
                 "layers": layers,

@@ -25,19 +25,18 @@ from probekit.metrics.segmentation import SegmentationMetrics, reduce_zero_label
 from probekit.probes.heads import SegmentationHead
 from probekit.probes.resize import resize_bilinear
 from probekit.probes.stream import Reader, StoreView, iterate_batches
-from probekit.probes.trainer import SCHEDULERS, HeadSpec, fit, to_device
+from probekit.probes.trainer import SCHEDULERS, HeadSpec, to_device
 from probekit.tasks.base import (
     TASKS,
     Column,
     Splits,
     TaskBase,
     TaskOutput,
-    best_index,
+    fit_on_val,
     grid_table,
     option,
     require_target,
     spatial_size,
-    training_stream,
 )
 from probekit.tasks.dense import (
     DenseOptions,
@@ -174,19 +173,8 @@ class SegmentationTask(TaskBase):
         def validate(view: StoreView) -> list[float]:
             return [m.compute()["mIoU"] for m in evaluate(view, list(range(len(grid.specs))))]
 
-        periodic, full = options.validation_views(splits.val)
-        result = fit(
-            grid,
-            loss,
-            *training_stream(splits.train, read, train),
-            train,
-            lambda _: validate(periodic),
-            progress,
-            final_evaluate=(lambda _: validate(full)) if full is not None else None,
-        )
-        assert result.best_scores is not None and result.best_iters is not None  # fit was given the validation
-        chosen = best_index(result.best_scores)
-        per_set = best_per_set(sets, len(specs), result.best_scores)
+        result, scores, iters, chosen = fit_on_val(grid, loss, splits, read, train, options, validate, progress)
+        per_set = best_per_set(sets, len(specs), scores)
         layers = sets[position(grid.specs[chosen])]
         final = splits.test or splits.val
         frame, fallback = scoring_frame(final.store, options.score_at, "mask")
@@ -212,7 +200,7 @@ class SegmentationTask(TaskBase):
         extra: dict[str, Any] = {}
         if options.sweep_layers is not None:  # each layer's best head on the final split, the chosen one scored once
             scored = [metrics if i == chosen else final_score(i)[1] for i in per_set]
-            selection = [result.best_scores[i] for i in per_set]
+            selection = [scores[i] for i in per_set]
             extra["layer_sweep"] = sweep_record(store, sets, scored, selection)
         scoring["protocol"] = options.protocol
         if fallback:
@@ -226,8 +214,8 @@ class SegmentationTask(TaskBase):
             trivial=_majority_baseline(splits.train, scorer, read_mask, num_classes, ignore_index, train.batch_size),
             metrics=metrics,
             extra_metrics={"scoring": scoring, **extra},
-            chosen={**grid.specs[chosen].describe(), "val_mIoU": result.best_scores[chosen]},
-            grid=grid_table(grid.specs, result.best_scores, result.best_iters),
+            chosen={**grid.specs[chosen].describe(), "val_mIoU": scores[chosen]},
+            grid=grid_table(grid.specs, scores, iters),
             head_state=dict(grid.heads[chosen].state_dict()),
             head=head_summary(options.head, grid.heads[chosen], layers),
             settings={
