@@ -58,26 +58,29 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def gap_to_random_init(value: Any, twin_value: Any, percent: bool) -> str:
-    """' (+7.8)': the encoder's value minus its random init's (percentage points for percent columns)."""
+def gap_to_random_init(value: Any, twin_value: Any, percent: bool, decimals: int = 3) -> str:
+    """' (+7.8)': the encoder's value minus its random init's (percentage points for percent columns, else
+    with the column's `decimals`)."""
     if not (_is_number(value) and _is_number(twin_value)):
         return ""
     gap = value - twin_value
-    return f" ({100 * gap:+.1f})" if percent else f" ({gap:+.3f})"
+    return f" ({100 * gap:+.1f})" if percent else f" ({gap:+.{decimals}f})"
 
 
 Cells = Mapping[tuple[str, str, tuple[str, ...]], Sequence[Mapping[str, Any]]]  # (row, task, group) -> runs
 
 
-def gap_cell(cells: Cells, row: str, task: str, group: tuple[str, ...], key: str, percent: bool) -> str:
-    """The gap note of cell (row, task, group) for metric `key`: against the newest run of the row's random-init
-    twin in the same column group; '' where the row is a baseline or has no twin run there."""
+def gap_cell(cells: Cells, row: str, task: str, group: tuple[str, ...], column: Any) -> str:
+    """The gap note of cell (row, task, group) for the metric of `column` (a tasks.base.Column): against the newest
+    run of the row's random-init twin in the same column group; '' where the row is a baseline or has no twin."""
     runs = cells.get((row, task, group), [])
     twin = twin_label(runs[-1]) if runs else None
     twins = cells.get((twin, task, group), []) if twin is not None else []
     if not twins:
         return ""
-    return gap_to_random_init(runs[-1].get("metrics", {}).get(key), twins[-1].get("metrics", {}).get(key), percent)
+    key = column.key
+    ours, theirs = runs[-1].get("metrics", {}).get(key), twins[-1].get("metrics", {}).get(key)
+    return gap_to_random_init(ours, theirs, column.percent, getattr(column, "decimals", 3))
 
 
 GAP_NOTE = "(+x) after an encoder's main metric: its gap to its own random init, what the pretraining bought"

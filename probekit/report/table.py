@@ -22,14 +22,20 @@ log = logging.getLogger(__name__)
 GROUP_KEYS = ("backbone", "dataset", "image_size", "layers", "split")
 
 
+def _block(parent: Any, key: str) -> dict[str, Any]:
+    """parent[key] when both are mappings, else {}: a hand-edited results JSON may hold anything there."""
+    value = parent.get(key) if isinstance(parent, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
 def identity(result: dict[str, Any]) -> dict[str, str]:
     """What tells runs of one task apart in a table: backbone (weights and init in its label), dataset,
     image size, layers used and the split evaluated."""
-    size = (result.get("features") or {}).get("image_size")
-    layers = ((result.get("probe") or {}).get("settings") or {}).get("layers")
+    size = _block(result, "features").get("image_size")
+    layers = _block(_block(result, "probe"), "settings").get("layers")
     return {
         "backbone": str(result["label"]),
-        "dataset": str((result.get("dataset") or {}).get("dataset", "?")),
+        "dataset": str(_block(result, "dataset").get("dataset", "?")),
         "image_size": "x".join(map(str, size)) if isinstance(size, list) else str(size),
         # a layer sweep is one run whatever layer won (the winner is in its JSON's layer_sweep)
         "layers": "sweep"
@@ -103,7 +109,7 @@ def build_table(
                 entries.setdefault(len(row), []).append(uncertainty.Entry(len(rows), float(value), interval))
             warned = bool(runs and runs[-1].get("warnings"))
             cell = _format(column, value, spread, interval)
-            gap = gap_cell(cells, label, task, group, column.key, column.percent) if column is _main(task) else ""
+            gap = gap_cell(cells, label, task, group, column) if column is _main(task) else ""
             row.append(cell + gap + ("*" if len(runs) > 1 else "") + ("!" if warned else ""))
         rows.append(row)
         if citations is not None:
@@ -181,7 +187,7 @@ def _row_order(label: str) -> tuple[int, str]:
 
 def _format(column: Any, value: Any, spread: Any = None, interval: tuple[float, float] | None = None) -> str:
     """A cell: the value (in percent for percent columns), ± the spread over seeds and the interval where given."""
-    return uncertainty.cell_text(column.percent, value, spread, interval)
+    return uncertainty.cell_text(column.percent, value, spread, interval, getattr(column, "decimals", 3))
 
 
 def to_markdown(header: list[str], rows: list[list[str]]) -> str:

@@ -40,13 +40,20 @@ def interval_of(result: dict[str, Any], key: str) -> tuple[float, float] | None:
     return None
 
 
-def cell_text(percent: bool, value: Any, spread: Any = None, interval: tuple[float, float] | None = None) -> str:
-    """`value`, `value ± std` with seeds, and ` [low, high]` with an interval (percent columns in %)."""
+def cell_text(
+    percent: bool,
+    value: Any,
+    spread: Any = None,
+    interval: tuple[float, float] | None = None,
+    decimals: int = 3,
+) -> str:
+    """`value`, `value ± std` with seeds, and ` [low, high]` with an interval (percent columns in % with one
+    decimal, others with `decimals`)."""
     if value is None:
         return "–"
 
     def shown(x: float) -> str:
-        return f"{100 * x:.1f}" if percent else f"{x:.3f}"
+        return f"{100 * x:.1f}" if percent else f"{x:.{decimals}f}"
 
     text = shown(value)
     if _number(spread):

@@ -104,6 +104,7 @@ class Column:
     header: str
     higher_is_better: bool
     percent: bool
+    decimals: int = 3  # digits after the point of a column that is not in percent (percent columns show 1)
 
 
 def option(default: Any, help: str, choices: tuple[str, ...] = ()) -> Any:

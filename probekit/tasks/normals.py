@@ -127,7 +127,7 @@ class NormalsTask(TaskBase):
     options_type = NormalsOptions
     main_metrics = ("mean_angle", "within_11_25")
     columns = (
-        Column("mean_angle", "normals mean°", False, False),
+        Column("mean_angle", "normals mean°", False, False, decimals=1),
         Column("within_11_25", "normals <11.25°", True, True),
     )
     trivial_name = "mean normal"

@@ -146,3 +146,19 @@ def test_encoders_sit_with_their_baselines_and_show_the_gap_to_their_random_init
     notes.clear()
     build_table([r for r in results if "random init" not in r["label"]], notes=notes)
     assert notes == []  # no twins, no gaps to explain
+
+
+def test_degree_columns_show_one_decimal_and_so_does_their_gap():
+    encoder = _result("tiny", "normals", {"mean_angle": 34.1104, "within_11_25": 0.286}, "2026-01-02")
+    encoder["backbone"] = {"backbone": "tiny", "weights_source": "hub", "patch_size": 8}
+    twin = _result("tiny (random init)", "normals", {"mean_angle": 39.3431, "within_11_25": 0.253}, "2026-01-01")
+    twin["backbone"] = {"backbone": "tiny", "weights_source": "random-init", "patch_size": 8}
+    _, rows = build_table([encoder, twin])
+    assert rows[-1][:3] == ["tiny", "34.1 (-5.2)", "28.6"] and rows[-2][1] == "39.3"
+
+
+def test_mistyped_identity_blocks_read_as_missing():
+    odd = _result("x", "classification", {"top1": 0.5, "mean_per_class_recall": 0.5}, "2026-01-01")
+    odd.update(dataset="voc", features=["224"], probe="linear")  # strings and lists where objects belong
+    header, rows = build_table([odd])
+    assert rows == [["x", "50.0", "50.0"]] and header[0] == "backbone"
