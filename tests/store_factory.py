@@ -19,9 +19,24 @@ def write_store(
     dtype: str = "float32",
 ) -> Path:
     """A complete store with one layer (11) holding `patch` (N, h, w, D); cls defaults to the patch mean."""
-    N, h, w, D = patch.shape
     mean = patch.mean(axis=(1, 2))
     cls = mean if cls is None else cls
+    features = {11: {"cls": cls.astype(dtype), "mean": mean.astype(dtype), "patch": patch.astype(dtype)}}
+    return write_layers_store(path, features, targets, backbone=backbone, dtype=dtype)
+
+
+def write_layers_store(
+    path: Path,
+    features: dict[int, dict[str, np.ndarray]],
+    targets: dict[str, tuple[np.ndarray, dict]],
+    patch_size: int = 8,
+    backbone: str = "fake",
+    dtype: str = "float32",
+) -> Path:
+    """A complete store of a 12-block backbone holding `features` {layer: {cls, mean, patch (N, h, w, D)}} and
+    `targets` {name: (values, attrs)}."""
+    layers = sorted(features)
+    N, h, w, D = features[layers[0]]["patch"].shape
     specs = {name: TargetSpec(values.shape[1:], str(values.dtype), attrs) for name, (values, attrs) in targets.items()}
     attrs = {
         "backbone": backbone,
@@ -29,13 +44,13 @@ def write_store(
         "weights_sha256": "none",
         "weights_source": "none",
         "global_source": "cls",
-        "patch_size": 8,
+        "patch_size": patch_size,
         "embed_dim": D,
         "depth": 12,
         "num_registers": 0,
-        "image_size": [h * 8, w * 8],
+        "image_size": [h * patch_size, w * patch_size],
         "grid": [h, w],
-        "layers": [11],
+        "layers": layers,
         "norm": True,
         "dtype": dtype,
         "pixel_mean": [0.5] * 3,
@@ -48,14 +63,9 @@ def write_store(
         "dataset_fingerprint": path.stem,
         "num_samples": N,
     }
-    layout = StoreLayout(N, [11], (h, w), D, dtype, specs)
+    layout = StoreLayout(N, layers, (h, w), D, dtype, specs)
     with StoreWriter(path, layout, attrs, resume_key=path.stem) as writer:
-        writer.write(
-            0,
-            [f"s{i}" for i in range(N)],
-            {11: {"cls": cls.astype(dtype), "mean": mean.astype(dtype), "patch": patch.astype(dtype)}},
-            {name: values for name, (values, _) in targets.items()},
-        )
+        writer.write(0, [f"s{i}" for i in range(N)], features, {name: values for name, (values, _) in targets.items()})
         writer.finish({})
     return path
 

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from probekit.data.base import TargetSpec
 from probekit.errors import ProbekitError
-from probekit.features.store import FeatureStore, StoreLayout, StoreWriter
+from probekit.features.store import FeatureStore
 from probekit.metrics.depth import DepthMetrics
 from probekit.metrics.segmentation import SegmentationMetrics
 from probekit.probes.heads import DPTDecoder, parameter_count
 from probekit.report.predict import load_head, predict_store
 from probekit.tasks import TASKS, run_probe
+from tests.store_factory import write_layers_store
 
 N, h, w, P, D = 24, 4, 4, 4, 4  # 24 images of 16x16 px, 4x4 patches of 4 px, 4 channels per layer
 QUARTERS = [2, 5, 8, 11]  # the ends of a 12-block network's quarters
@@ -38,40 +38,11 @@ def _write(path, layers: list[int], seed: int):
         "depth": (depth, {"min_depth": 0.5, "max_depth": 20.0}),
         "normals": (normals, {"source": "test", "frame": "opencv camera"}),
     }
-    specs = {name: TargetSpec(v.shape[1:], str(v.dtype), attrs) for name, (v, attrs) in targets.items()}
-    attrs = {
-        "backbone": "fake",
-        "backbone_model": "fake",
-        "weights_sha256": "none",
-        "weights_source": "none",
-        "global_source": "cls",
-        "patch_size": P,
-        "embed_dim": D,
-        "depth": 12,
-        "num_registers": 0,
-        "image_size": [h * P, w * P],
-        "grid": [h, w],
-        "layers": layers,
-        "norm": True,
-        "dtype": "float32",
-        "pixel_mean": [0.5] * 3,
-        "pixel_std": [0.5] * 3,
-        "interpolation": "bicubic",
-        "pos_embed_resample": "none",
-        "dataset": "fake",
-        "split": path.stem,
-        "root": "",
-        "dataset_fingerprint": path.stem,
-        "num_samples": N,
-    }
     features = {}
     for k in layers:
         patch = (signal + 0.1 * rng.normal(size=signal.shape)).astype(np.float32)
         features[k] = {"cls": patch.mean(axis=(1, 2)), "mean": patch.mean(axis=(1, 2)), "patch": patch}
-    with StoreWriter(path, StoreLayout(N, layers, (h, w), D, "float32", specs), attrs, resume_key=path.stem) as writer:
-        writer.write(0, [f"s{i}" for i in range(N)], features, {name: v for name, (v, _) in targets.items()})
-        writer.finish({})
-    return path
+    return write_layers_store(path, features, targets, patch_size=P)
 
 
 @pytest.fixture(scope="module")

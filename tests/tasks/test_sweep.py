@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from probekit.data.base import TargetSpec
 from probekit.errors import ProbekitError
-from probekit.features.store import FeatureStore, StoreLayout, StoreWriter
+from probekit.features.store import FeatureStore
 from probekit.tasks import TASKS, run_probe
+from tests.store_factory import write_layers_store
 
 N, h, w, D = 24, 4, 4, 4
 LAYERS = (3, 7, 11)  # of a 12-block network
@@ -36,36 +36,7 @@ def _store(path: Path, seed: int) -> Path:
         "depth": (depth, {"min_depth": 0.5, "max_depth": 10.0}),
         "label": (label, {"num_classes": 3}),
     }
-    specs = {name: TargetSpec(v.shape[1:], str(v.dtype), a) for name, (v, a) in targets.items()}
-    attrs = {
-        "backbone": "fake",
-        "backbone_model": "fake",
-        "weights_sha256": "none",
-        "weights_source": "none",
-        "global_source": "cls",
-        "patch_size": 4,
-        "embed_dim": D,
-        "depth": 12,
-        "num_registers": 0,
-        "image_size": [16, 16],
-        "grid": [h, w],
-        "layers": list(LAYERS),
-        "norm": True,
-        "dtype": "float32",
-        "pixel_mean": [0.5] * 3,
-        "pixel_std": [0.5] * 3,
-        "interpolation": "bicubic",
-        "pos_embed_resample": "none",
-        "dataset": "fake",
-        "split": path.stem,
-        "root": "",
-        "dataset_fingerprint": path.stem,
-        "num_samples": N,
-    }
-    with StoreWriter(path, StoreLayout(N, list(LAYERS), (h, w), D, "float32", specs), attrs, path.stem) as writer:
-        writer.write(0, [f"s{i}" for i in range(N)], features, {k: v for k, (v, _) in targets.items()})
-        writer.finish({})
-    return path
+    return write_layers_store(path, features, targets, patch_size=4)
 
 
 @pytest.fixture(scope="module")
