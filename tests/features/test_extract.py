@@ -61,6 +61,7 @@ def _contents(path) -> dict[str, np.ndarray]:
 
 
 def _assert_same_contents(a, b):
+    """Every dataset equal: ids, every layer's cls/mean/patch, targets, originals (encoded bytes)."""
     ca, cb = _contents(a), _contents(b)
     assert sorted(ca) == sorted(cb)
     for key in ca:

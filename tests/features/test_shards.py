@@ -23,7 +23,7 @@ from probekit.features import ExtractConfig, FeatureStore, extract
 from probekit.features.extract import extract_views
 from probekit.features.shards import ShardView, join_shards, run_key, shard_path, shard_ranges
 from probekit.features.tta import tta_path, tta_views
-from tests.features.test_extract import FailingAt, Interrupted
+from tests.features.test_extract import FailingAt, Interrupted, _assert_same_contents, _contents
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = ExtractConfig(
@@ -57,24 +57,6 @@ def _write_shards(out: Path, config: ExtractConfig = CONFIG, count: int = 2) -> 
 def _key(config: ExtractConfig = CONFIG, count: int = 2) -> str:
     dataset = _dataset()
     return run_key(config, dataset.fingerprint(), len(dataset), count)
-
-
-def _contents(path) -> dict[str, np.ndarray]:
-    out = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda name, node: out.__setitem__(name, node[()]) if isinstance(node, h5py.Dataset) else None)
-    return out
-
-
-def _assert_same_contents(a, b):
-    """Every dataset equal: ids, every layer's cls/mean/patch, targets, originals (encoded bytes)."""
-    ca, cb = _contents(a), _contents(b)
-    assert sorted(ca) == sorted(cb)
-    for key in ca:
-        if ca[key].dtype == object and key.startswith("originals/"):  # encoded maps, one array per row
-            assert all(np.array_equal(x, y) for x, y in zip(ca[key], cb[key], strict=True)), key
-        else:
-            np.testing.assert_array_equal(ca[key], cb[key], err_msg=key)
 
 
 def _torchrun(out: Path, *extra: str, nproc: int = 2) -> subprocess.CompletedProcess:
