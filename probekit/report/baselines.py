@@ -80,7 +80,7 @@ def gap_cell(cells: Cells, row: str, task: str, group: tuple[str, ...], column: 
         return ""
     key = column.key
     ours, theirs = runs[-1].get("metrics", {}).get(key), twins[-1].get("metrics", {}).get(key)
-    return gap_to_random_init(ours, theirs, column.percent, getattr(column, "decimals", 3))
+    return gap_to_random_init(ours, theirs, column.percent, column.decimals)
 
 
 GAP_NOTE = "(+x) after an encoder's main metric: its gap to its own random init, what the pretraining bought"

@@ -187,7 +187,7 @@ def _row_order(label: str) -> tuple[int, str]:
 
 def _format(column: Any, value: Any, spread: Any = None, interval: tuple[float, float] | None = None) -> str:
     """A cell: the value (in percent for percent columns), ± the spread over seeds and the interval where given."""
-    return uncertainty.cell_text(column.percent, value, spread, interval, getattr(column, "decimals", 3))
+    return uncertainty.cell_text(column.percent, value, spread, interval, column.decimals)
 
 
 def to_markdown(header: list[str], rows: list[list[str]]) -> str:
