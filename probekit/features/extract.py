@@ -259,7 +259,7 @@ def extract(
             bar = progress_bar(len(dataset), f"extract {backbone.name}", "img", enabled=progress, initial=start)
             position, forwarded, forward_seconds = writer.num_done, 0, 0.0
             with BackgroundWriter(writer) as background:
-                for batch in _loader(config, run, start):
+                for batch in batch_loader(config, run, start):
                     skipped = unreadable_entries(batch["unreadable"], config.on_error)
                     tick = time.perf_counter()
                     host = _forward_batch(run, config, batch, position, skipped)
@@ -348,7 +348,7 @@ def plan(
     samples: list[tuple[int, dict[str, np.ndarray], list[dict[str, Any]]]] = []
     times: list[tuple[int, float]] = []  # (images, seconds) per batch
     tick = time.perf_counter()
-    for batch in itertools.islice(_loader(config, run, 0), batches):
+    for batch in itertools.islice(batch_loader(config, run, 0), batches):
         host = _forward_batch(run, config, batch, 0, [])
         if host.copied is not None:
             host.copied.synchronize()
@@ -477,7 +477,7 @@ def _prepare_paths(out: Path, partial: Path, resume_key: str, overwrite: bool) -
     return True
 
 
-def _loader(config: ExtractConfig, run: Prepared, start: int) -> DataLoader[Any]:
+def batch_loader(config: ExtractConfig, run: Prepared, start: int) -> DataLoader[Any]:
     """Batches of the dataset from sample `start` on, in order, with unreadable samples flagged (Guarded)."""
     return DataLoader(
         Subset(Guarded(run.dataset), range(start, len(run.dataset))),
@@ -543,7 +543,7 @@ def _forward(
     peaks = None
     if dtype == "float16":
         peaks = torch.stack(
-            [torch.stack([t.abs().amax().float() for t in fields.values()]).amax() for fields in chosen.values()]
+            [torch.stack([_peak(t) for t in fields.values()]).amax() for fields in chosen.values()]
         )  # (layers,)
     converted = {layer: {name: t.to(store_dtype) for name, t in fields.items()} for layer, fields in chosen.items()}
     if x.device.type != "cuda":
@@ -553,6 +553,12 @@ def _forward(
     copied = torch.cuda.Event()  # type: ignore[no-untyped-call]
     copied.record()
     return host, host_peaks, copied
+
+
+def _peak(t: torch.Tensor) -> torch.Tensor:
+    """max |t| as a float32 scalar, from one pass over t (aminmax; no |t| copy of the batch)."""
+    low, high = torch.aminmax(t)
+    return torch.maximum(low.neg(), high).float()
 
 
 def _to_pinned(t: torch.Tensor) -> torch.Tensor:
