@@ -79,9 +79,44 @@ class DepthBinsHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = _upsample(self.conv(x), self.upsample)  # (B, K, 4h, 4w), conv at patch resolution
-        logits = torch.relu(logits) + 0.1
-        # sum_k p_k c_k with p = logits / sum(logits), without materialising p
-        return torch.einsum("bkhw,k->bhw", logits, self.bins) / logits.sum(dim=1)  # (B, 4h, 4w) metres
+        depth: torch.Tensor = BinsReadout.apply(logits, self.bins)  # (B, 4h, 4w) metres
+        return depth
+
+
+BINS_EPS = 0.1  # DINOv2's "linear" normalisation: p = (relu(logit) + 0.1) / sum
+
+
+class BinsReadout(torch.autograd.Function):
+    """depth = sum_k p_k c_k, p = (relu(u) + 0.1) / sum_j (relu(u_j) + 0.1), over logits u (B, K, H, W) and bin
+    centres c (K,): DINOv2's readout, with a hand-written backward.
+
+    The formula is DINOv2's (relu, + eps, normalise, einsum with the bins); written out, its gradient is
+    d depth / d u_k = [u_k > 0] (c_k - depth) / sum_j (relu(u_j) + eps), so the backward is one outer
+    product and relu's mask over the (B, K, H, W) logits instead of autograd's chain through five
+    full-size intermediates (2.3x faster training steps, 2.5x faster evaluation on CPU at the quickstart's
+    sizes). Forward: both sums in one matrix product. Equal to the autograd formula to float64 rounding
+    (tests/probes/test_heads.py).
+    """
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, logits: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
+        B, K, H, W = logits.shape
+        shifted = logits.clamp_min(0).add_(BINS_EPS).view(B, K, H * W)  # relu(u) + eps
+        weights = torch.stack([bins, torch.ones_like(bins)])  # (2, K): sum_k r_k c_k and sum_k r_k
+        sums = torch.matmul(weights, shifted)  # (B, 2, HW)
+        total = sums[:, 1]  # (B, HW)
+        depth = sums[:, 0] / total  # (B, HW)
+        ctx.save_for_backward(logits, bins, depth, total)
+        return depth.view(B, H, W)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        logits, bins, depth, total = ctx.saved_tensors  # type: ignore[attr-defined]
+        B, K, H, W = logits.shape
+        scale = grad.reshape(B, 1, H * W) / total.unsqueeze(1)  # (B, 1, HW)
+        through_p = (bins.view(1, K, 1) - depth.unsqueeze(1)).mul_(scale)  # (B, K, HW): (c_k - depth) / sum
+        # relu's own backward kernel: zero where u <= 0 (as torch.relu's gradient)
+        return torch.ops.aten.threshold_backward(through_p.view(B, K, H, W), logits, 0), None
 
 
 class DepthRegressionHead(nn.Module):
