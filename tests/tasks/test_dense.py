@@ -124,3 +124,18 @@ def test_reduce_zero_label_is_refused_on_masks_reduced_at_extraction(tmp_path):
             options=TASKS.get("segmentation").parse_options({"reduce_zero_label": True, "epochs": 1}),
             progress=False,
         )
+
+
+def test_class_map_equals_argmax_with_ties_and_nan():
+    import torch
+
+    from probekit.tasks.segmentation import class_map
+
+    torch.manual_seed(0)
+    scores = torch.randn(3, 5, 7, 6)
+    scores[0, 1:3, 0, 0] = 9.0  # a tie: the first class wins, as argmax
+    scores[1, 4, 2, 2] = float("nan")  # NaN counts as the maximum, as argmax
+    scores = scores.round(decimals=1)  # many more ties
+    assert torch.equal(class_map(scores), scores.argmax(1))
+    assert torch.equal(class_map(scores[0], dim=0), scores[0].argmax(0))
+    assert class_map(scores)[0, 0, 0] == 1 and class_map(scores)[1, 2, 2] == 4
