@@ -107,3 +107,31 @@ def test_attrs_round_trip(tmp_path, value):
         f.attrs["v"] = to_attr(value)
     with h5py.File(tmp_path / "a.h5", "r") as f:
         assert from_attr(f.attrs["v"]) == value
+
+
+def test_targets_cast_to_float16_by_numpy_give_the_bits_hdf5_gives():
+    import io
+
+    import h5py
+    import numpy as np
+
+    from probekit.features.store import as_stored
+
+    rng = np.random.default_rng(0)
+    values = np.concatenate(
+        [
+            rng.normal(size=1000).astype(np.float32),
+            np.array([65504, 65519, 65520, 1e6, -1e6, 1e-8, -0.0, np.nan, np.inf, 2.0**-24, 2.0**-25, 3 * 2.0**-26]),
+        ]
+    ).astype(np.float32)
+    with h5py.File(io.BytesIO(), "w") as f:
+        by_hdf5 = f.create_dataset("hdf5", shape=values.shape, dtype=np.float16)
+        by_hdf5[...] = values
+        ours = as_stored(values, by_hdf5.dtype)
+        assert ours.dtype == np.float16
+        hdf5 = by_hdf5[...]
+        ieee = (np.abs(values) > 65504) & (np.abs(values) < 65520)  # IEEE rounds these to 65504, HDF5 to inf
+        assert ieee.sum() == 1 and ours[ieee] == 65504 and np.isinf(hdf5[ieee]).all()
+        assert np.array_equal(ours[~ieee].view(np.uint16), hdf5[~ieee].view(np.uint16))
+    labels = np.arange(5, dtype=np.int64)
+    assert as_stored(labels, np.dtype(np.int64)) is labels  # anything else is handed to HDF5 as it is
