@@ -33,7 +33,8 @@ def table_command(
         ),
     ] = False,
 ) -> None:
-    """Print a backbone x task-metric table and write table.md, table.csv and table.tex beside the JSONs.
+    """Print a backbone x task-metric table and write table.md, table.csv, table.tex and table_values.csv (the
+    numbers, unrounded, one row per cell) beside the JSONs.
 
     A results file that cannot be read is named in a warning and in a footnote under the table."""
     from probekit.report.table import write_tables

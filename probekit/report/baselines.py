@@ -70,17 +70,21 @@ def gap_to_random_init(value: Any, twin_value: Any, percent: bool, decimals: int
 Cells = Mapping[tuple[str, str, tuple[str, ...]], Sequence[Mapping[str, Any]]]  # (row, task, group) -> runs
 
 
+def twin_value(cells: Cells, row: str, task: str, group: tuple[str, ...], key: str) -> Any:
+    """Metric `key` of the newest run of cell (row, task, group)'s random-init twin in the same column group;
+    None where the row is a baseline or has no twin."""
+    runs = cells.get((row, task, group), [])
+    twin = twin_label(runs[-1]) if runs else None
+    twins = cells.get((twin, task, group), []) if twin is not None else []
+    return twins[-1].get("metrics", {}).get(key) if twins else None
+
+
 def gap_cell(cells: Cells, row: str, task: str, group: tuple[str, ...], column: Any) -> str:
     """The gap note of cell (row, task, group) for the metric of `column` (a tasks.base.Column): against the newest
     run of the row's random-init twin in the same column group; '' where the row is a baseline or has no twin."""
     runs = cells.get((row, task, group), [])
-    twin = twin_label(runs[-1]) if runs else None
-    twins = cells.get((twin, task, group), []) if twin is not None else []
-    if not twins:
-        return ""
-    key = column.key
-    ours, theirs = runs[-1].get("metrics", {}).get(key), twins[-1].get("metrics", {}).get(key)
-    return gap_to_random_init(ours, theirs, column.percent, column.decimals)
+    ours = runs[-1].get("metrics", {}).get(column.key) if runs else None
+    return gap_to_random_init(ours, twin_value(cells, row, task, group, column.key), column.percent, column.decimals)
 
 
 GAP_NOTE = "(+x) after an encoder's main metric: its gap to its own random init, what the pretraining bought"

@@ -12,7 +12,7 @@ from typing import Any
 from probekit.errors import ProbekitError
 from probekit.files import atomic_write_text
 from probekit.report import uncertainty
-from probekit.report.baselines import GAP_NOTE, gap_cell, grouped_rows, has_gaps
+from probekit.report.baselines import GAP_NOTE, gap_cell, grouped_rows, has_gaps, twin_value
 from probekit.report.published import Citations, no_match_line, paper_rows
 from probekit.report.results import scan_results
 
@@ -66,6 +66,7 @@ def build_table(
     flagged: list[str] | None = None,
     paper: list[str] | None = None,
     notes: list[str] | None = None,
+    values: list[dict[str, Any]] | None = None,
 ) -> tuple[list[str], list[list[str]]]:
     """Header and rows: one row per value of `group_by`, one column group per task (and per value of the other
     identity keys that vary within the task). Runs sharing a cell are appended to `collisions`, never dropped
@@ -76,7 +77,8 @@ def build_table(
     Cells show ± over seeds and bootstrap intervals; a column's best is bold only when
     its interval clears the runner-up's (probekit.report.uncertainty), the reasons for no bold go to `notes`.
     Encoders follow their own baselines (probekit/report/baselines.py), their main metric
-    with the gap to their random init, explained in `notes`."""
+    with the gap to their random init, explained in `notes`. With `values` (a list), each shown cell's
+    numbers, unrounded, are appended as one record (`value_record`): what table_values.csv holds."""
     from probekit.tasks import TASKS
 
     if group_by not in GROUP_KEYS:
@@ -111,6 +113,9 @@ def build_table(
             cell = _format(column, value, spread, interval)
             gap = gap_cell(cells, label, task, group, column) if column is _main(task) else ""
             row.append(cell + gap + ("*" if len(runs) > 1 else "") + ("!" if warned else ""))
+            if values is not None and runs:
+                twin = twin_value(cells, label, task, group, column.key)
+                values.append(value_record(group_by, label, task, group, column, runs, value, spread, interval, twin))
         rows.append(row)
         if citations is not None:
             rows.extend(paper_rows(label, latest, columns, citations, _format))
@@ -190,6 +195,59 @@ def _format(column: Any, value: Any, spread: Any = None, interval: tuple[float, 
     return uncertainty.cell_text(column.percent, value, spread, interval, column.decimals)
 
 
+VALUE_FIELDS = (
+    "task", "columns", "metric", "header", "higher_is_better", "value", "std", "ci_low", "ci_high",
+    "random_init_value", "gap_to_random_init", "runs_in_cell", "warnings", "results_file",
+)  # fmt: skip
+
+
+def value_record(
+    group_by: str,
+    label: str,
+    task: str,
+    group: tuple[str, ...],
+    column: Any,
+    runs: list[dict[str, Any]],
+    value: Any,
+    spread: Any,
+    interval: tuple[float, float] | None,
+    twin: Any,
+) -> dict[str, Any]:
+    """One table cell as numbers (the metric's own units: fractions, not percent; None where absent): for
+    pandas and plotting, where table.csv's cells are the formatted text."""
+
+    def number(x: Any) -> float | None:
+        return float(x) if _is_number(x) else None
+
+    gap = number(value) - number(twin) if number(value) is not None and number(twin) is not None else None
+    return {
+        group_by: label,
+        "task": task,
+        "columns": ", ".join(group),
+        "metric": column.key,
+        "header": column.header,
+        "higher_is_better": column.higher_is_better,
+        "value": number(value),
+        "std": number(spread),
+        "ci_low": interval[0] if interval else None,
+        "ci_high": interval[1] if interval else None,
+        "random_init_value": number(twin),
+        "gap_to_random_init": gap,
+        "runs_in_cell": len(runs),
+        "warnings": len(runs[-1].get("warnings") or []),
+        "results_file": Path(str(runs[-1].get("_path", ""))).name,
+    }
+
+
+def values_csv(group_by: str, records: list[dict[str, Any]]) -> str:
+    """table_values.csv: one row per shown cell, numbers unrounded, empty where absent."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=[group_by, *VALUE_FIELDS])
+    writer.writeheader()
+    writer.writerows({k: ("" if v is None else v) for k, v in record.items()} for record in records)
+    return buffer.getvalue()
+
+
 def to_markdown(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
@@ -261,7 +319,8 @@ def footnote(problems: list[tuple[Path, str]]) -> str:
 
 def write_tables(directory: str | Path, group_by: str = "backbone", published: bool = False) -> tuple[str, list[Path]]:
     """Markdown of the table for `directory` (with footnotes naming unreadable results files and runs that
-    share a cell), and the .md/.csv/.tex files written next to the JSONs. `published`: paper rows and their
+    share a cell), and the .md/.csv/.tex files written next to the JSONs (table_values.csv: the shown cells'
+    numbers, unrounded, one row each). `published`: paper rows and their
     references too (probekit/report/published.py); when no run matches a published number, one line says so."""
     directory = Path(directory)
     results, problems = read_table_results(directory)
@@ -269,7 +328,8 @@ def write_tables(directory: str | Path, group_by: str = "backbone", published: b
     flagged: list[str] = []
     paper: list[str] | None = [] if published else None
     notes: list[str] = []
-    header, rows = build_table(results, group_by, collisions, flagged, paper=paper, notes=notes)
+    values: list[dict[str, Any]] = []
+    header, rows = build_table(results, group_by, collisions, flagged, paper=paper, notes=notes, values=values)
     if not rows:
         return "", []
     if paper == []:
@@ -287,6 +347,7 @@ def write_tables(directory: str | Path, group_by: str = "backbone", published: b
     outputs = {
         "table.md": markdown + "\n",
         "table.csv": to_csv(header, rows),
+        "table_values.csv": values_csv(group_by, values),
         "table.tex": to_latex(header, rows) + "\n",
     }
     paths = []

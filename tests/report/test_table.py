@@ -39,7 +39,7 @@ def test_table_rows_are_backbones_columns_are_task_metrics(tmp_path):
     assert rows[2] == ["dinov2-s14", "81.2*", "80.0*", "90.0", "0.123", "0.500"]  # newest shown, collision marked
     markdown, paths = write_tables(tmp_path)
     assert markdown == to_markdown(header, rows) + "\n\n* " + collisions[0].replace("(?, ?)", "(r3.json, r0.json)")
-    assert {p.name for p in paths} == {"table.md", "table.csv", "table.tex"}
+    assert {p.name for p in paths} == {"table.md", "table.csv", "table.tex", "table_values.csv"}
     assert to_csv(header, rows).splitlines()[2] == "pixels-p14,30.0,25.0,–,–,–"
     assert r"$\delta$1" in to_latex(header, rows) and r"\toprule" in to_latex(header, rows)
 
@@ -162,3 +162,33 @@ def test_mistyped_identity_blocks_read_as_missing():
     odd.update(dataset="voc", features=["224"], probe="linear")  # strings and lists where objects belong
     header, rows = build_table([odd])
     assert rows == [["x", "50.0", "50.0"]] and header[0] == "backbone"
+
+
+def test_values_csv_holds_each_shown_cell_unrounded_with_interval_spread_and_gap(tmp_path):
+    import csv
+
+    def run(label, backbone, source, top1, created, **extra):
+        result = _result(label, "classification", {"top1": top1, "mean_per_class_recall": 0.5}, created)
+        result["backbone"] = {"backbone": backbone, "backbone_model": "vit", "weights_source": source}
+        return {**result, **extra}
+
+    results = [
+        run("vit-s16 (random init)", "vit-s16", "random-init", 0.4123456, "2026-01-01"),
+        run("vit-s16", "vit-s16", "hub:timm/x", 0.8123456, "2026-01-02", metrics_ci={"top1": [0.79, 0.83]}),
+        run("vit-s16", "vit-s16", "hub:timm/x", 0.7, "2026-01-01", warnings=[{"cause": "few_steps"}]),  # older: hidden
+    ]
+    results[1]["metrics_std"] = {"top1": 0.0123}
+    for i, result in enumerate(results):
+        write_result(tmp_path / f"r{i}.json", result)
+    write_tables(tmp_path)
+    rows = list(csv.DictReader((tmp_path / "table_values.csv").open()))
+    top1 = {r["backbone"]: r for r in rows if r["metric"] == "top1"}
+    assert set(top1) == {"vit-s16 (random init)", "vit-s16"} and len(rows) == 4  # 2 rows x 2 columns
+    ours = top1["vit-s16"]
+    assert float(ours["value"]) == 0.8123456 and float(ours["std"]) == 0.0123  # unrounded, in the metric's units
+    assert (float(ours["ci_low"]), float(ours["ci_high"])) == (0.79, 0.83)
+    assert float(ours["random_init_value"]) == 0.4123456 and abs(float(ours["gap_to_random_init"]) - 0.4) < 1e-12
+    assert ours["runs_in_cell"] == "2" and ours["warnings"] == "0" and ours["results_file"] == "r1.json"
+    assert ours["header"] == "cls top-1" and ours["higher_is_better"] == "True" and ours["task"] == "classification"
+    twin = top1["vit-s16 (random init)"]
+    assert twin["ci_low"] == "" and twin["gap_to_random_init"] == "" and twin["std"] == ""
