@@ -219,7 +219,8 @@ def value_record(
     def number(x: Any) -> float | None:
         return float(x) if _is_number(x) else None
 
-    gap = number(value) - number(twin) if number(value) is not None and number(twin) is not None else None
+    ours, theirs = number(value), number(twin)
+    gap = ours - theirs if ours is not None and theirs is not None else None
     return {
         group_by: label,
         "task": task,
@@ -227,11 +228,11 @@ def value_record(
         "metric": column.key,
         "header": column.header,
         "higher_is_better": column.higher_is_better,
-        "value": number(value),
+        "value": ours,
         "std": number(spread),
         "ci_low": interval[0] if interval else None,
         "ci_high": interval[1] if interval else None,
-        "random_init_value": number(twin),
+        "random_init_value": theirs,
         "gap_to_random_init": gap,
         "runs_in_cell": len(runs),
         "warnings": len(runs[-1].get("warnings") or []),
