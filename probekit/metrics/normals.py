@@ -31,12 +31,28 @@ BIN_DEGREES = 0.01
 _BINS = round(180 / BIN_DEGREES)
 
 
+def unit_vectors(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """(B, 3, H, W) -> each pixel's vector divided by max(its length, eps): F.normalize(x, dim=1, eps=eps).
+
+    Written with a sum over the 3 channels because PyTorch's CPU `linalg.vector_norm` over dim 1 of a map is
+    ~100x slower (25 ms vs 0.25 ms for 16 x 3 x 96 x 96): it took two thirds of a quickstart normals probe.
+    The length is clamped before the square root, so a zero vector gets a zero gradient, not NaN."""
+    length = (x * x).sum(1, keepdim=True).clamp_min(eps * eps).sqrt()  # (B, 1, H, W)
+    return x / length
+
+
+def cosine_along_channels(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """(B, 3, H, W) pair -> (B, H, W) cosine of each pixel's two vectors: F.cosine_similarity(a, b, dim=1),
+    each normalised first with lengths clamped at eps, without its slow CPU norm (see `unit_vectors`)."""
+    return (unit_vectors(a, eps) * unit_vectors(b, eps)).sum(1)
+
+
 def angular_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) predictions and targets -> (B, H, W) angles in degrees between their directions. Both are
     normalised (stored float16 normals are unit only to ~5e-4, which alone would read as ~2 degrees), in
     float64 so that errors near 0 keep their precision."""
-    p = torch.nn.functional.normalize(pred.double(), dim=1, eps=1e-12)
-    t = torch.nn.functional.normalize(target.double(), dim=1, eps=1e-12)
+    p = unit_vectors(pred.double())
+    t = unit_vectors(target.double())
     cos = (p * t).sum(1).clamp(-1.0, 1.0)  # (B, H, W)
     return torch.rad2deg(torch.acos(cos))
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from probekit.metrics.normals import cosine_along_channels
+
 ANGLE_EPS = 1e-4
 
 
@@ -18,7 +20,7 @@ def angular_loss(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) 
     """(B, 3, H, W) pred and target, (B, H, W) bool valid -> () the mean angle in radians over valid pixels."""
     if not bool(valid.any()):
         return pred.sum() * 0.0  # no valid pixel in the batch: no gradient, not NaN
-    cos = torch.nn.functional.cosine_similarity(pred, target, dim=1)  # (B, H, W), both normalised
+    cos = cosine_along_channels(pred, target)  # (B, H, W), both normalised (F.cosine_similarity, faster on CPU)
     return cos.clamp(-1 + ANGLE_EPS, 1 - ANGLE_EPS).acos()[valid].mean()
 
 

@@ -23,7 +23,7 @@ from torch import nn
 from probekit.device import resolve_device
 from probekit.errors import ProbekitError
 from probekit.features.store import FeatureStore
-from probekit.metrics.normals import NormalMetrics, valid_normal_mask
+from probekit.metrics.normals import NormalMetrics, unit_vectors, valid_normal_mask
 from probekit.probes.normal_losses import LOSSES
 from probekit.probes.resize import resize_bilinear
 from probekit.probes.stream import StoreView, iterate_batches
@@ -119,7 +119,7 @@ def target_normals(batch: dict[str, torch.Tensor]) -> torch.Tensor:
 
 def upsampled_normals(pred: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """(B, 3, h, w) head output -> (B, 3, H, W) unit normals at the target size (bilinear, then normalised)."""
-    return nn.functional.normalize(resize_bilinear(pred, size), dim=1, eps=1e-12)
+    return unit_vectors(resize_bilinear(pred, size))  # F.normalize(..., dim=1), without its slow CPU norm
 
 
 class NormalsTask(TaskBase):

@@ -83,3 +83,25 @@ def test_no_valid_pixel_and_nan_predictions_are_refused():
         metric.update(torch.full((1, 3, 2, 2), float("nan")), torch.ones(1, 3, 2, 2))
     with pytest.raises(MetricError, match=r"\(B, 3, H, W\)"):
         metric.update(torch.ones(1, 2, 2, 2), torch.ones(1, 2, 2, 2))
+
+
+def test_unit_vectors_and_cosine_equal_torch_functional_forward_and_backward():
+    import torch
+    import torch.nn.functional as F
+
+    from probekit.metrics.normals import cosine_along_channels, unit_vectors
+
+    torch.manual_seed(0)
+    x, y = torch.randn(4, 3, 8, 9), torch.randn(4, 3, 8, 9)
+    x[0, :, 0, 0] = 0.0  # a zero vector: stays zero, finite gradient as F.normalize's
+    torch.testing.assert_close(unit_vectors(x), F.normalize(x, dim=1, eps=1e-12), rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(cosine_along_channels(x, y), F.cosine_similarity(x, y, dim=1), rtol=1e-6, atol=1e-6)
+    ours, theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
+    (unit_vectors(ours) * y).sum().backward()
+    (F.normalize(theirs, dim=1, eps=1e-12) * y).sum().backward()
+    assert torch.isfinite(ours.grad).all()
+    torch.testing.assert_close(ours.grad, theirs.grad, rtol=1e-5, atol=1e-5)
+    ours, theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
+    cosine_along_channels(ours, y).sum().backward()
+    F.cosine_similarity(theirs, y, dim=1).sum().backward()
+    torch.testing.assert_close(ours.grad[1:], theirs.grad[1:], rtol=1e-5, atol=1e-5)
