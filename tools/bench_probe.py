@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from probekit.allocator import keep_freed_memory
 from probekit.data.base import TargetSpec
 from probekit.features.store import FeatureStore, StoreLayout, StoreWriter
 from probekit.probes.stream import StoreView, iterate_batches
@@ -157,7 +158,8 @@ def main() -> None:
         if args.compare:
             print(f"ratio other / this run: {args.compare / run['seconds']:.1f}x")
         return
-    if args.mode:  # child process
+    if args.mode:  # child process: the allocator as `probekit` commands set it (PROBEKIT_MALLOC=default: glibc's)
+        keep_freed_memory()
         print(json.dumps(run_mode(args.mode, args.store, args.task, args.batch_size)))
         return
 

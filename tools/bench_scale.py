@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from probekit.allocator import keep_freed_memory
 from probekit.data.base import TargetSpec
 from probekit.features import FeatureStore
 from probekit.features.store import StoreLayout, StoreWriter
@@ -316,7 +317,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16, help="batch of --speedup")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:  # a measurement, in its own process
+    if args.child:  # a measurement, in its own process, with the allocator as `probekit` commands set it
+        keep_freed_memory()
         kind, *rest = args.child
         result = child_extract(int(rest[0]), rest[1]) if kind == "extract" else child_probe(rest[0], rest[1])
         print(json.dumps(result))
