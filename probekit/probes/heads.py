@@ -102,7 +102,7 @@ class BinsReadout(torch.autograd.Function):
     def forward(ctx: torch.autograd.function.FunctionCtx, logits: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
         B, K, H, W = logits.shape
         shifted = logits.clamp_min(0).add_(BINS_EPS).view(B, K, H * W)  # relu(u) + eps
-        weights = torch.stack([bins, torch.ones_like(bins)])  # (2, K): sum_k r_k c_k and sum_k r_k
+        weights = torch.stack([bins, torch.ones_like(bins)]).to(logits.dtype)  # (2, K): sum_k r_k c_k, sum_k r_k
         sums = torch.matmul(weights, shifted)  # (B, 2, HW)
         total = sums[:, 1]  # (B, HW)
         depth = sums[:, 0] / total  # (B, HW)
