@@ -114,7 +114,7 @@ class BinsReadout(torch.autograd.Function):
         logits, bins, depth, total = ctx.saved_tensors  # type: ignore[attr-defined]
         B, K, H, W = logits.shape
         scale = grad.reshape(B, 1, H * W) / total.unsqueeze(1)  # (B, 1, HW)
-        through_p = (bins.view(1, K, 1) - depth.unsqueeze(1)).mul_(scale)  # (B, K, HW): (c_k - depth) / sum
+        through_p = (bins.to(depth.dtype).view(1, K, 1) - depth.unsqueeze(1)).mul_(scale)  # (B, K, HW): (c_k - d) / sum
         # relu's own backward kernel: zero where u <= 0 (as torch.relu's gradient)
         return torch.ops.aten.threshold_backward(through_p.view(B, K, H, W), logits, 0), None
 
