@@ -257,7 +257,7 @@ def prediction_command(
         list[Path],
         typer.Option(
             "--results",
-            help="Results JSON of a depth or segmentation probe (repeat for both); "
+            help="Results JSON of a depth, segmentation or normals probe (repeat for several); "
             "its .safetensors must sit beside it.",
         ),
     ],
@@ -285,7 +285,7 @@ def prediction_command(
     gap: Gap = 8,
     out: Annotated[Path, typer.Option(help="PNG to write.")] = Path("prediction.png"),
 ) -> None:
-    """A probe's depth / segmentation predictions over the image, beside the truth (when known)."""
+    """A probe's depth / segmentation / normals predictions over the image, beside the truth (when known)."""
     check_output(out, "--out", directory=False)
     from probekit.report.show import show_prediction
 

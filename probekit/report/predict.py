@@ -113,7 +113,7 @@ def predict(
     cls: Mapping[int, np.ndarray | torch.Tensor] | None,
     size: tuple[int, int],
 ) -> np.ndarray:
-    """(H, W) prediction (labels or metres) of one image from its per-layer features.
+    """(H, W) prediction (labels or metres; (H, W, 3) unit normals) of one image from its per-layer features.
 
     patch: layer -> (h, w, D) grid; cls: layer -> (D,) global token (needed by depth heads with CLS).
     """
@@ -133,7 +133,7 @@ def predict(
 
 
 def truth_target(head: SavedHead) -> str:
-    """The target name that holds the truth of the head's predictions ('mask', 'depth')."""
+    """The target name that holds the truth of the head's predictions ('mask', 'depth', 'normals')."""
     target = TASKS.get(head.task).truth_target
     if target is None:
         raise ProbekitError(f"the {head.task} task has no per-pixel predictions to show")
@@ -141,7 +141,7 @@ def truth_target(head: SavedHead) -> str:
 
 
 def predict_store(head: SavedHead, store: FeatureStore, index: int) -> np.ndarray:
-    """(H, W) prediction for sample `index` of a store, at its truth's size as the task evaluates it
+    """(H, W) (or (H, W, 3)) prediction for sample `index` of a store, at its truth's size as the task evaluates it
     (the stored image size when the store has no such target)."""
     if not 0 <= index < len(store):
         raise StoreError(f"--index {index} is out of range: {store.path} holds {len(store)} samples")

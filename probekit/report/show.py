@@ -93,7 +93,7 @@ def show_similarity(source: Source, point: Point, cmap: str = "turbo", alpha: fl
 def show_prediction(
     results: Sequence[str | Path], source: Source, cmap: str = "turbo", alpha: float = 0.7, gap: int = 8
 ) -> Figure:
-    """Trained probes' depth / segmentation predictions over the images, beside the truth when known.
+    """Trained probes' depth / segmentation / normals predictions over the images, beside the truth when known.
 
     `results` are results JSONs of `probekit probe` (their .safetensors beside them). The images come from
     `source.features` + `source.indices` (stored features, truth from the store's targets), from a synthetic
@@ -169,7 +169,7 @@ def image_predictions(heads: Sequence[SavedHead], source: Source) -> list[Predic
     samples: list[tuple[np.ndarray, dict[str, np.ndarray]]]
     if source.synthetic is not None:
         scene = render_scene(source.synthetic, SceneConfig(image_size=size))
-        samples = [(scene.image, {"depth": scene.depth, "mask": scene.mask})]
+        samples = [(scene.image, {"depth": scene.depth, "mask": scene.mask, "normals": scene.normals})]
     else:
         samples = [
             (fit_image(read_image(p), size, source.fit, backbone.preprocessing.interpolation)[0], {})

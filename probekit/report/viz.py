@@ -462,9 +462,10 @@ def similarity_figure(
 class TaskPrediction:
     """One task's prediction for an image, with the truth when known and what is needed to colour it."""
 
-    task: str  # 'depth' | 'segmentation'
-    prediction: np.ndarray  # (H, W) metres or labels
-    truth: np.ndarray | None = None  # (H, W) same units; depth 0 = invalid, labels == ignore_index ignored
+    task: str  # 'depth' | 'segmentation' | 'normals'
+    prediction: np.ndarray  # (H, W) metres or labels; (H, W, 3) unit normals
+    truth: np.ndarray | None = None  # same layout and units; depth 0 = invalid, labels == ignore_index ignored,
+    # normals (0, 0, 0) = invalid
     num_classes: int = 0  # segmentation
     ignore_index: int | None = 255  # segmentation
     cmap: str = "turbo"  # depth
@@ -499,10 +500,31 @@ def _segmentation_panels(image: np.ndarray, p: TaskPrediction, alpha: float) -> 
     return [*panels, ("seg probe", overlay(p.prediction))]
 
 
+def normal_colours(normals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W, 3) camera-frame normals (x right, y down, z forward) -> ((H, W, 3) uint8 RGB, (H, W) valid): the
+    usual normal-map colouring RGB = (n + 1) / 2 of the unit vector; zero-length (invalid) pixels black."""
+    n = np.asarray(normals, dtype=np.float32)
+    length = np.sqrt((n * n).sum(-1))  # (H, W)
+    valid = np.isfinite(length) & (length > 0.5)
+    unit = np.where(valid[..., None], n / np.maximum(length, 1e-12)[..., None], 0.0)
+    rgb = np.where(valid[..., None], (unit + 1.0) * 127.5, 0.0).round().clip(0, 255).astype(np.uint8)
+    return rgb, valid
+
+
+def _normals_panels(image: np.ndarray, p: TaskPrediction, alpha: float) -> list[tuple[str, np.ndarray]]:
+    panels = []
+    if p.truth is not None:
+        colours, valid = normal_colours(p.truth)
+        panels.append(("normals truth", blend(image, colours, alpha, keep=valid)))
+    colours, valid = normal_colours(p.prediction)
+    return [*panels, ("normals probe", blend(image, colours, alpha, keep=valid))]
+
+
 PanelsFn = Callable[[np.ndarray, TaskPrediction, float], list[tuple[str, np.ndarray]]]  # (image, prediction, alpha)
 PREDICTION_PANELS: Registry[PanelsFn] = Registry("prediction picture", ProbekitError)
 PREDICTION_PANELS.register("depth", _depth_panels)
 PREDICTION_PANELS.register("segmentation", _segmentation_panels)
+PREDICTION_PANELS.register("normals", _normals_panels)
 
 
 def prediction_panels(
@@ -511,8 +533,10 @@ def prediction_panels(
     """(caption, panel) for the image and each task's truth and prediction, colour-mapped over the image."""
     panels = [("image", image)]
     for p in predictions:
-        if p.prediction.shape != image.shape[:2]:
-            raise ProbekitError(f"{p.task} prediction is {p.prediction.shape}, the image {image.shape[:2]}: resize one")
+        if p.prediction.shape[:2] != image.shape[:2]:
+            raise ProbekitError(
+                f"{p.task} prediction is {p.prediction.shape[:2]}, the image {image.shape[:2]}: resize one"
+            )
         panels += PREDICTION_PANELS.get(p.task)(image, p, alpha)
     return panels
 
@@ -520,7 +544,8 @@ def prediction_panels(
 def prediction_figure(
     rows: Sequence[tuple[np.ndarray, Sequence[TaskPrediction]]], alpha: float = 0.7, captions: bool = True, gap: int = 8
 ) -> Figure:
-    """One row per image: image | depth truth | depth probe | seg truth | seg probe (what is available).
+    """One row per image: image | depth truth | depth probe | seg truth | seg probe | normals truth | normals probe
+    (what is available).
 
     Depth shares one colour range per row; segmentation uses the fixed palette, ignored pixels black.
     """

@@ -511,7 +511,8 @@ class TaskBase:
     def build_head(self, settings: Mapping[str, Any], embed_dim: int) -> torch.nn.Module:
         """The chosen head, untrained, as the results JSON's `probe.settings` describe it (load its weights next)."""
         raise ProbekitError(
-            f"the {self.name} task has no per-pixel predictions to show: use a segmentation or depth results JSON"
+            f"the {self.name} task has no per-pixel predictions to show: use a segmentation, depth or normals "
+            "results JSON"
         )
 
     def predict(
@@ -521,5 +522,6 @@ class TaskBase:
         batch: Mapping[str, torch.Tensor],
         size: tuple[int, int],
     ) -> torch.Tensor:
-        """(B, H, W) predictions at `size` from batch {"x": (B, h, w, L*D) patch grids, "cls": (B, L*D)}."""
+        """(B, H, W) predictions ((B, H, W, 3) for normals) at `size` from batch {"x": (B, h, w, L*D) patch
+        grids, "cls": (B, L*D)}."""
         raise ProbekitError(f"the {self.name} task has no per-pixel predictions to show")

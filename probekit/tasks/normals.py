@@ -132,6 +132,7 @@ class NormalsTask(TaskBase):
     )
     trivial_name = "mean normal"
     outputs = ("patch",)
+    truth_target = "normals"
 
     def run(self, splits: Splits, options: NormalsOptions, device: str, progress: bool) -> TaskOutput:
         store = splits.train.store
@@ -202,6 +203,16 @@ class NormalsTask(TaskBase):
             samples=[scoring.samples()],
             head=head_summary(options.head, grid.heads[chosen], layers),
         )
+
+    def predict(
+        self,
+        head: nn.Module,
+        settings: Mapping[str, Any],
+        batch: Mapping[str, torch.Tensor],
+        size: tuple[int, int],
+    ) -> torch.Tensor:
+        """(B, H, W, 3) unit normals in the camera frame at `size`, as evaluated (the stored targets' layout)."""
+        return upsampled_normals(head(head_input(dict(batch), None)), size).permute(0, 2, 3, 1)
 
     def build_head(self, settings: Mapping[str, Any], embed_dim: int) -> nn.Module:
         """The 1x1 conv readout on the layers' grids (linear), or after the DPT decoder (--head dpt)."""

@@ -91,3 +91,35 @@ def test_prediction_from_store_samples(seg_probe, tiny_store):
     assert figure.image.shape == (2 * (14 + 56) + 2, 3 * 84 + 2 * 2, 3)
     with pytest.raises(ProbekitError, match="choose one input"):
         show_prediction([seg_probe], Source(features=tiny_store, indices=(1,), synthetic=3))
+
+
+@pytest.fixture(scope="module")
+def normals_probe(tmp_path_factory, tiny_store):
+    """A normals probe trained for one epoch on the tiny store's rendered normals."""
+    options = TASKS.get("normals").parse_options({"lrs": (1e-2,), "epochs": 1, "batch_size": 6})
+    return run_probe(
+        "normals", tiny_store, tmp_path_factory.mktemp("probe"), val=tiny_store, options=options, progress=False
+    )
+
+
+def test_normals_prediction_beside_its_truth_from_a_scene_and_from_a_store(normals_probe, seg_probe, tiny_store):
+    from probekit.report.predict import load_head, predict_store
+
+    figure = show_prediction([normals_probe], Source(synthetic=4))
+    assert figure.image.shape == (14 + 56, 3 * 84 + 2 * 8, 3)  # image | normals truth | normals probe
+    assert figure.info["summary"] == "1 image(s), normals"
+    both = show_prediction([seg_probe, normals_probe], Source(features=tiny_store, indices=(1,)), gap=2)
+    assert both.image.shape == (14 + 56, 5 * 84 + 4 * 2, 3)
+    normals = predict_store(load_head(normals_probe), FeatureStore(tiny_store), 1)  # (H, W, 3) unit vectors
+    assert normals.shape == (56, 84, 3)
+    np.testing.assert_allclose(np.linalg.norm(normals, axis=-1), 1.0, atol=1e-5)
+
+
+def test_normal_colours_are_half_the_unit_vector_plus_a_half_and_black_where_invalid():
+    from probekit.report.viz import normal_colours
+
+    normals = np.array([[[0.0, 0.0, -2.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [np.nan, 0.0, 0.0]]])  # (1, 4, 3)
+    rgb, valid = normal_colours(normals)
+    assert valid.tolist() == [[True, True, False, False]]
+    assert rgb[0, 0].tolist() == [128, 128, 0] and rgb[0, 1].tolist() == [255, 128, 128]  # facing the camera; right
+    assert rgb[0, 2].tolist() == [0, 0, 0] and rgb[0, 3].tolist() == [0, 0, 0]
