@@ -9,10 +9,10 @@ from typing import Any
 
 import torch
 
-from probekit.backbones.base import Backbone, LayerFeatures, Preprocessing
+from probekit.backbones.base import Backbone, LayerFeatures
 from probekit.backbones.hub import hub_cached_file, offline_error, preflight_hub_weights
 from probekit.backbones.spec import RANDOM_INIT, BackboneSpec, random_init_id
-from probekit.backbones.timm_maps import TimmMapBackbone, is_vit
+from probekit.backbones.timm_maps import TimmMapBackbone, is_vit, timm_preprocessing
 from probekit.backbones.weights import load_weights_file, sha256_file
 from probekit.errors import BackboneError, ProbekitError
 
@@ -31,7 +31,6 @@ class TimmBackbone(Backbone):
         self.name = name
         self.model_name = model_name
         self.model = model.eval().requires_grad_(False)
-        cfg = model.pretrained_cfg
         patch = model.patch_embed.patch_size
         if patch[0] != patch[1]:
             raise BackboneError(f"{name}: non-square patches {patch} are not supported")
@@ -47,11 +46,7 @@ class TimmBackbone(Backbone):
             self.global_source = "attn_pool"
         else:
             self.global_source = "mean"
-        self.preprocessing = Preprocessing(
-            mean=tuple(cfg.get("mean", (0.485, 0.456, 0.406))),
-            std=tuple(cfg.get("std", (0.229, 0.224, 0.225))),
-            interpolation=cfg.get("interpolation", "bicubic"),
-        )
+        self.preprocessing = timm_preprocessing(model)
         self.weights_id = weights_id
         self.weights_source = weights_source
 

@@ -21,6 +21,16 @@ from probekit.errors import BackboneError
 GLOBAL_SOURCE = "avgpool"
 
 
+def timm_preprocessing(model: Any) -> Preprocessing:
+    """The mean, std and interpolation of a timm model's pretrained config (ImageNet's and bicubic where unset)."""
+    cfg = model.pretrained_cfg
+    return Preprocessing(
+        mean=tuple(cfg.get("mean", (0.485, 0.456, 0.406))),
+        std=tuple(cfg.get("std", (0.229, 0.224, 0.225))),
+        interpolation=cfg.get("interpolation", "bicubic"),
+    )
+
+
 class TimmMapBackbone(Backbone):
     """A frozen timm model read stage by stage; any input size that is a multiple of its total stride."""
 
@@ -47,12 +57,7 @@ class TimmMapBackbone(Backbone):
         self.patch_size = max(self.strides)  # the total stride: input sides must be multiples of it
         self.embed_dim = self.stage_dims[-1]
         self.pos_embed_resample = _resample_note(model)
-        cfg = model.pretrained_cfg
-        self.preprocessing = Preprocessing(
-            mean=tuple(cfg.get("mean", (0.485, 0.456, 0.406))),
-            std=tuple(cfg.get("std", (0.229, 0.224, 0.225))),
-            interpolation=cfg.get("interpolation", "bicubic"),
-        )
+        self.preprocessing = timm_preprocessing(model)
         self.weights_id = weights_id
         self.weights_source = weights_source
 
