@@ -6,13 +6,13 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from probekit.errors import ProbekitError, StoreError
 from probekit.metrics.depth import DepthMetrics
 from probekit.metrics.segmentation import SegmentationMetrics
 from probekit.report.predict import load_head, predict, predict_store
 from probekit.tasks import TASKS, run_probe
+from tests.rescore import stored_predictions
 from tests.store_factory import write_store
 
 N, h, w, P = 16, 3, 3, 4  # 16 images of 12 x 12 px
@@ -55,33 +55,24 @@ def _run(task: str, stores, **options):
 
 
 def test_segmentation_predictions_reproduce_the_reported_miou(stores):
-    from probekit.features.store import FeatureStore
 
     path = _run("segmentation", stores)
-    head = load_head(path)
-    val = FeatureStore(stores[1])
     metric = SegmentationMetrics(3, 255)
-    for i in range(len(val)):
-        prediction = predict_store(head, val, i)  # (12, 12) labels
-        assert prediction.shape == (h * P, w * P)
-        metric.update(torch.from_numpy(prediction)[None], torch.from_numpy(val.read_target("mask", i, i + 1)).long())
+    for prediction, truth in stored_predictions(path, stores[1], "mask"):
+        assert prediction.shape == (1, h * P, w * P)  # (12, 12) labels
+        metric.update(prediction, truth.long())
     assert metric.compute()["mIoU"] == pytest.approx(json.loads(path.read_text())["metrics"]["mIoU"], abs=1e-6)
 
 
 @pytest.mark.parametrize("head_name", ["bins", "regression"])
 def test_depth_predictions_reproduce_the_reported_rmse(stores, head_name):
-    from probekit.features.store import FeatureStore
 
     path = _run("depth", stores, prediction=head_name, n_bins=16)
     result = json.loads(path.read_text())
-    head = load_head(path)
-    assert head.needs_cls  # default: CLS on every patch
-    val = FeatureStore(stores[1])
+    assert load_head(path).needs_cls  # default: CLS on every patch
     metric = DepthMetrics(min_depth=0.5, max_depth=20.0)
-    for i in range(len(val)):
-        metric.update(
-            torch.from_numpy(predict_store(head, val, i))[None], torch.from_numpy(val.read_target("depth", i, i + 1))
-        )
+    for prediction, truth in stored_predictions(path, stores[1], "depth"):
+        metric.update(prediction, truth)
     assert metric.compute()["rmse"] == pytest.approx(result["metrics"]["rmse"], rel=1e-5)
 
 

@@ -7,15 +7,13 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from probekit.errors import ProbekitError
-from probekit.features.store import FeatureStore
 from probekit.metrics.depth import DepthMetrics
 from probekit.metrics.segmentation import SegmentationMetrics
 from probekit.probes.heads import DPTDecoder, parameter_count
-from probekit.report.predict import load_head, predict_store
 from probekit.tasks import TASKS, run_probe
+from tests.rescore import stored_predictions
 from tests.store_factory import write_layers_store
 
 N, h, w, P, D = 24, 4, 4, 4, 4  # 24 images of 16x16 px, 4x4 patches of 4 px, 4 channels per layer
@@ -72,12 +70,9 @@ def test_dpt_segmentation_trains_reports_its_size_and_reloads(stores):
     assert settings["layers"] == QUARTERS and settings["head"] == "dpt"  # the quarters' ends by default
     expected = parameter_count(DPTDecoder(D, 8)) + (2 * 8 + 8 * 3 + 3)  # decoder + BN + 1x1 conv to 3 classes
     assert result["probe"]["head"] == {"kind": "dpt", "layers": QUARTERS, "params": expected}
-    head = load_head(path)  # rebuilt from the JSON, weights loaded: predictions score what the JSON says
-    val = FeatureStore(stores[1])
-    metric = SegmentationMetrics(3, 255)
-    for i in range(len(val)):
-        prediction = torch.from_numpy(predict_store(head, val, i))[None]  # (1, 16, 16)
-        metric.update(prediction, torch.from_numpy(val.read_target("mask", i, i + 1)).long())
+    metric = SegmentationMetrics(3, 255)  # the head rebuilt from the JSON scores what the JSON says
+    for prediction, truth in stored_predictions(path, stores[1], "mask"):  # (1, 16, 16) each
+        metric.update(prediction, truth.long())
     assert metric.compute()["mIoU"] == pytest.approx(result["metrics"]["mIoU"], abs=1e-6)
 
 
@@ -89,13 +84,9 @@ def test_dpt_depth_trains_reports_its_size_and_reloads(stores, prediction, with_
     readout = 8 * 16 + 16 if prediction == "bins" else 8 + 1  # 1x1 conv to 16 bins | to log depth
     expected = parameter_count(DPTDecoder(D, 8, with_cls)) + readout
     assert result["probe"]["head"] == {"kind": "dpt", "layers": QUARTERS, "params": expected}
-    head = load_head(path)
-    val = FeatureStore(stores[1])
     metric = DepthMetrics(min_depth=0.5, max_depth=20.0)
-    for i in range(len(val)):
-        metric.update(
-            torch.from_numpy(predict_store(head, val, i))[None], torch.from_numpy(val.read_target("depth", i, i + 1))
-        )
+    for prediction, truth in stored_predictions(path, stores[1], "depth"):
+        metric.update(prediction, truth)
     assert metric.compute()["rmse"] == pytest.approx(result["metrics"]["rmse"], rel=1e-5)
 
 
