@@ -49,6 +49,14 @@ def write_posed_scenes(root: Path, scenes: int = 2, pairs_file: bool = True) -> 
     return rendered
 
 
+def extract_pixels(tree: Path, out: Path) -> Path:
+    """The test split of a posed-scenes tree as a pixels-p8 store (no network, no model)."""
+    config = ExtractConfig(
+        backbone="pixels-p8", dataset="posed-scenes", split="test", root=str(tree), image_size=SIZE, workers=0
+    )
+    return extract(config, out, progress=False)
+
+
 def test_matches_reproject_through_the_renderers_cameras_and_rotations_are_recorded(tmp_path):
     rendered = write_posed_scenes(tmp_path)
     dataset = open_dataset("posed-scenes", "test", str(tmp_path), image_size=SIZE)
@@ -69,15 +77,7 @@ def test_matches_reproject_through_the_renderers_cameras_and_rotations_are_recor
 
 def test_multiview_probe_on_a_posed_scene_store(tmp_path):
     write_posed_scenes(tmp_path / "tree")
-    config = ExtractConfig(
-        backbone="pixels-p8",
-        dataset="posed-scenes",
-        split="test",
-        root=str(tmp_path / "tree"),
-        image_size=SIZE,
-        workers=0,
-    )
-    store = extract(config, tmp_path / "posed.h5", progress=False)
+    store = extract_pixels(tmp_path / "tree", tmp_path / "posed.h5")
     path = run_probe("multiview", store, tmp_path / "out", val=store, test=store, progress=False)
     m = json.loads(path.read_text())["metrics"]
     assert m["pairs"] == 2 and m["bins"]["0-30"]["pairs"] + m["bins"]["30-60"]["pairs"] == 2
@@ -151,15 +151,7 @@ def test_identical_views_are_recalled_within_a_cell_at_zero_rotation(tmp_path):
     scene = tmp_path / "tree" / "scene0000_00"
     for part, suffix in (("color", "jpg"), ("depth", "png"), ("pose", "txt")):  # frame 1 := frame 0
         (scene / part / f"1.{suffix}").write_bytes((scene / part / f"0.{suffix}").read_bytes())
-    config = ExtractConfig(
-        backbone="pixels-p8",
-        dataset="posed-scenes",
-        split="test",
-        root=str(tmp_path / "tree"),
-        image_size=SIZE,
-        workers=0,
-    )
-    store = extract(config, tmp_path / "same.h5", progress=False)
+    store = extract_pixels(tmp_path / "tree", tmp_path / "same.h5")
     result = json.loads(
         run_probe("multiview", store, tmp_path / "out", val=store, test=store, progress=False).read_text()
     )
