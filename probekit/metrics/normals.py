@@ -51,9 +51,7 @@ def angular_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) predictions and targets -> (B, H, W) angles in degrees between their directions. Both are
     normalised (stored float16 normals are unit only to ~5e-4, which alone would read as ~2 degrees), in
     float64 so that errors near 0 keep their precision."""
-    p = unit_vectors(pred.double())
-    t = unit_vectors(target.double())
-    cos = (p * t).sum(1).clamp(-1.0, 1.0)  # (B, H, W)
+    cos = cosine_along_channels(pred.double(), target.double(), eps=1e-12).clamp(-1.0, 1.0)  # (B, H, W)
     return torch.rad2deg(torch.acos(cos))
 
 

@@ -31,6 +31,7 @@ from probekit.correspondence.matching import (
 )
 from probekit.data.image_files import read_rgb
 from probekit.errors import ProbekitError
+from probekit.metrics.normals import valid_normal_mask
 from probekit.registry import Registry
 
 COLOUR_MAPS: Registry[int] = Registry("colour map", ProbekitError)
@@ -504,8 +505,8 @@ def normal_colours(normals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(H, W, 3) camera-frame normals (x right, y down, z forward) -> ((H, W, 3) uint8 RGB, (H, W) valid): the
     usual normal-map colouring RGB = (n + 1) / 2 of the unit vector; zero-length (invalid) pixels black."""
     n = np.asarray(normals, dtype=np.float32)
+    valid = valid_normal_mask(torch.from_numpy(n).permute(2, 0, 1)[None])[0].numpy()  # (H, W): the metrics' rule
     length = np.sqrt((n * n).sum(-1))  # (H, W)
-    valid = np.isfinite(length) & (length > 0.5)
     unit = np.where(valid[..., None], n / np.maximum(length, 1e-12)[..., None], 0.0)
     rgb = np.where(valid[..., None], (unit + 1.0) * 127.5, 0.0).round().clip(0, 255).astype(np.uint8)
     return rgb, valid
