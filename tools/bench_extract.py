@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import argparse
 import resource
-import statistics
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 
 import torch
 
@@ -133,24 +133,20 @@ def _runs(rates: list[Rate]) -> str:
     return ", ".join(f"{r.images_per_second:.2f}" for r in rates)
 
 
-def _median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
 def report(outputs: str, bare: list[Rate], full: list[Rate], loader: Rate) -> None:
     """Print one `--outputs` set's measurements: rates, CPU costs, the paired ratio and the loader's ceiling."""
     ratios = [f.images_per_second / b.images_per_second for b, f in zip(bare, full, strict=True)]
-    bare_cpu = _median([r.cpu_ms_per_image for r in bare])
-    full_cpu = _median([r.cpu_ms_per_image for r in full])
+    bare_cpu = median([r.cpu_ms_per_image for r in bare])
+    full_cpu = median([r.cpu_ms_per_image for r in full])
     print(f"--outputs {outputs}")
-    print(f"  bare forward : {_median([r.images_per_second for r in bare]):8.2f} img/s median  ({_runs(bare)})")
-    print(f"  full extract : {_median([r.images_per_second for r in full]):8.2f} img/s median  ({_runs(full)})")
+    print(f"  bare forward : {median([r.images_per_second for r in bare]):8.2f} img/s median  ({_runs(bare)})")
+    print(f"  full extract : {median([r.images_per_second for r in full]):8.2f} img/s median  ({_runs(full)})")
     print(
         f"  cpu per image: forward {bare_cpu:.1f} ms, extract {full_cpu:.1f} ms, loader alone "
         f"{loader.cpu_ms_per_image:.1f} ms ({loader.images_per_second:.0f} img/s)"
     )
     print(
-        f"  ratio extract/forward: {_median(ratios):.3f} median of {len(ratios)} pairs "
+        f"  ratio extract/forward: {median(ratios):.3f} median of {len(ratios)} pairs "
         f"(range {min(ratios):.3f}-{max(ratios):.3f}; target >= 0.95)"
     )
     print(
